@@ -1,0 +1,66 @@
+/** The brick process: opens the store on its directory and serves it over HTTP/2 until told to stop. */
+import { readFileSync } from 'node:fs';
+import { pino, type Logger } from 'pino';
+import { err } from '../dht2-core/errors.js';
+import { MIN_SECRET_LENGTH } from '../dht2-core/protocol/wire.js';
+import type { BrickRole } from './posix2/format.js';
+import { PosixStore } from './posix2/store.js';
+import { startBrickServer, type RunningBrickServer } from './server.js';
+
+export interface BrickOptions {
+  dir: string;
+  role: BrickRole;
+  port: number;
+  host?: string;
+  volumeId?: string;
+  brickId?: string;
+  secret: string;
+  /** fsync before every reply (default true). */
+  sync?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  logger?: Logger;
+}
+
+export interface RunningBrick {
+  store: PosixStore;
+  server: RunningBrickServer;
+  close(): Promise<void>;
+}
+
+/** Reads the cluster secret from a file (first line) or the environment; refuses short ones. */
+export function loadClusterSecret(file: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const secret = file !== undefined ? readFileSync(file, 'utf8').split('\n')[0]!.trim() : env.DHT2_CLUSTER_SECRET;
+  if (!secret) throw err('EINVAL', 'no cluster secret: set DHT2_CLUSTER_SECRET or pass --secret-file');
+  if (secret.length < MIN_SECRET_LENGTH) throw err('EINVAL', `the cluster secret must be at least ${MIN_SECRET_LENGTH} characters`);
+  return secret;
+}
+
+export async function runBrick(o: BrickOptions): Promise<RunningBrick> {
+  const logger = o.logger ?? pino({ name: 'dht2-brick' });
+  if (o.secret.length < MIN_SECRET_LENGTH) throw err('EINVAL', `the cluster secret must be at least ${MIN_SECRET_LENGTH} characters`);
+  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw err('EINVAL', 'TLS needs both a certificate and a key');
+  const store = await PosixStore.open({ dir: o.dir, role: o.role, volumeId: o.volumeId, brickId: o.brickId, sync: o.sync });
+  let server: RunningBrickServer;
+  try {
+    server = await startBrickServer({
+      store, identity: store.identity, secret: o.secret, port: o.port, host: o.host, logger,
+      tls: o.tlsCert !== undefined && o.tlsKey !== undefined ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined,
+    });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  logger.info({
+    url: server.url, port: server.port, dir: o.dir, role: store.identity.role, volumeId: store.identity.volumeId,
+    brickId: store.identity.brickId, sync: o.sync ?? true, cleanedTmp: store.cleanedTmp,
+  }, 'brick listening');
+  return {
+    store,
+    server,
+    async close() {
+      await server.close();
+      await store.close();
+    },
+  };
+}

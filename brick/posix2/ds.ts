@@ -1,0 +1,210 @@
+/**
+ * The DS half of POSIX2: data objects at their handle paths, keyed by the file's GFID.
+ * Replacement (dput, dconcat, dcopy) is write-to-temp, fsync, rename(2), fsync of the handle's
+ * directory: a crash leaves the old object or the complete new one, plus garbage in tmp/ that
+ * the next start removes. dwrite is an in-place write at an offset, as POSIX write(2).
+ */
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { copyFile, open, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { err, toDht2Error } from '../../dht2-core/errors.js';
+import type { DataStat, FopReq } from '../../dht2-core/protocol/fops.js';
+import { crashPoint } from './crash.js';
+import { fsyncPath, mkdirDurable } from './fsutil.js';
+import { handleParent, handlePath, tmpPath } from './handles.js';
+
+/** Largest data object a brick accepts (bounded so a runaway client cannot fill the disk in one go). */
+export const DEFAULT_MAX_OBJECT = 5 * 1024 ** 4;
+
+export class DsStore {
+  constructor(
+    private readonly dir: string,
+    private readonly sync: boolean,
+    private readonly maxObject = DEFAULT_MAX_OBJECT,
+  ) {}
+
+  private h(gfid: string): string {
+    return handlePath(this.dir, gfid);
+  }
+
+  private async fsync(path: string): Promise<void> {
+    if (this.sync) await fsyncPath(path);
+  }
+
+  private async statOf(gfid: string): Promise<DataStat> {
+    try {
+      const s = await stat(this.h(gfid));
+      return { gfid, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs };
+    } catch (e) {
+      throw toDht2Error(e, `data object ${gfid}`);
+    }
+  }
+
+  /** Moves a finished temp file over the handle and makes the rename durable. */
+  private async commit(tmp: string, gfid: string): Promise<void> {
+    await this.fsync(tmp);
+    crashPoint('ds:before-rename');
+    await mkdirDurable(handleParent(this.dir, gfid), this.sync);
+    await rename(tmp, this.h(gfid));
+    await this.fsync(handleParent(this.dir, gfid));
+  }
+
+  /** Runs `fn` to fill a temp file, then commits it; on any failure the temp file goes. */
+  private async replace(gfid: string, fn: (tmp: string) => Promise<void>): Promise<DataStat> {
+    const tmp = tmpPath(this.dir, 'data');
+    try {
+      await fn(tmp);
+      await this.commit(tmp, gfid);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw toDht2Error(e);
+    }
+    return this.statOf(gfid);
+  }
+
+  async dcreate(r: FopReq<'dcreate'>): Promise<DataStat> {
+    await mkdirDurable(handleParent(this.dir, r.gfid), this.sync);
+    try {
+      const fh = await open(this.h(r.gfid), 'wx', 0o600);
+      if (this.sync) await fh.sync();
+      await fh.close();
+    } catch (e) {
+      throw toDht2Error(e, `data object ${r.gfid}`);
+    }
+    await this.fsync(handleParent(this.dir, r.gfid));
+    return this.statOf(r.gfid);
+  }
+
+  async dstat(r: FopReq<'dstat'>): Promise<DataStat> {
+    return this.statOf(r.gfid);
+  }
+
+  async dtruncate(r: FopReq<'dtruncate'>): Promise<DataStat> {
+    if (r.size > this.maxObject) throw err('EFBIG', `size over ${this.maxObject}`);
+    try {
+      await truncate(this.h(r.gfid), r.size);
+    } catch (e) {
+      throw toDht2Error(e, `data object ${r.gfid}`);
+    }
+    await this.fsync(this.h(r.gfid));
+    return this.statOf(r.gfid);
+  }
+
+  async dunlink(r: FopReq<'dunlink'>): Promise<Record<string, never>> {
+    try {
+      await unlink(this.h(r.gfid));
+    } catch (e) {
+      throw toDht2Error(e, `data object ${r.gfid}`);
+    }
+    await this.fsync(handleParent(this.dir, r.gfid));
+    return {};
+  }
+
+  async dfsync(r: FopReq<'dfsync'>): Promise<Record<string, never>> {
+    try {
+      await fsyncPath(this.h(r.gfid));
+    } catch (e) {
+      throw toDht2Error(e, `data object ${r.gfid}`);
+    }
+    return {};
+  }
+
+  /** Builds one object from parts on this brick (multipart completion), without the gateway. */
+  async dconcat(r: FopReq<'dconcat'>): Promise<DataStat> {
+    if (r.parts.includes(r.gfid)) throw err('EINVAL', 'target is one of the parts');
+    let total = 0;
+    for (const p of r.parts) total += (await this.statOf(p)).size;
+    if (total > this.maxObject) throw err('EFBIG', `concatenation over ${this.maxObject} bytes`);
+    const st = await this.replace(r.gfid, async (tmp) => {
+      const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
+      try {
+        for (const p of r.parts) await pipeline(createReadStream(this.h(p)), out, { end: false });
+      } finally {
+        await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+      }
+    });
+    if (r.removeParts) {
+      for (const p of r.parts) await unlink(this.h(p)).catch(() => undefined);
+      await this.fsync(handleParent(this.dir, r.parts[0]!));
+    }
+    return st;
+  }
+
+  /** Server-side copy within the brick, whole (reflink where the filesystem can) or a range. */
+  async dcopy(r: FopReq<'dcopy'>): Promise<DataStat> {
+    const src = await this.statOf(r.src);
+    return this.replace(r.gfid, async (tmp) => {
+      if (r.offset === undefined && r.length === undefined) {
+        await copyFile(this.h(r.src), tmp, constants.COPYFILE_FICLONE);
+        return;
+      }
+      const start = r.offset ?? 0;
+      if (start > src.size) throw err('EINVAL', `offset ${start} past end ${src.size}`);
+      const end = r.length === undefined ? src.size : Math.min(src.size, start + r.length);
+      if (end === start) { await open(tmp, 'wx', 0o600).then((fh) => fh.close()); return; }
+      await pipeline(createReadStream(this.h(r.src), { start, end: end - 1 }), createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+    });
+  }
+
+  /** Replaces the object with `body` atomically; a body cut short leaves the old object. */
+  async dput(r: FopReq<'dput'>, body: Readable): Promise<DataStat> {
+    return this.replace(r.gfid, async (tmp) => {
+      await pipeline(body, limitBytes(this.maxObject), createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+    });
+  }
+
+  /** Writes `body` at `offset` in place (POSIX write semantics), then fsyncs. */
+  async dwrite(r: FopReq<'dwrite'>, body: Readable): Promise<DataStat> {
+    if (r.create) await mkdirDurable(handleParent(this.dir, r.gfid), this.sync);
+    let fh;
+    try {
+      fh = await open(this.h(r.gfid), r.create ? constants.O_RDWR | constants.O_CREAT : constants.O_RDWR, 0o600);
+    } catch (e) {
+      body.resume();
+      throw toDht2Error(e, `data object ${r.gfid}`);
+    }
+    try {
+      const out = createWriteStream('', { fd: fh.fd, start: r.offset, autoClose: false });
+      await pipeline(body, limitBytes(this.maxObject - r.offset), out);
+      if (this.sync) await fh.sync();
+    } catch (e) {
+      throw toDht2Error(e);
+    } finally {
+      await fh.close();
+    }
+    if (r.create) await this.fsync(handleParent(this.dir, r.gfid));
+    return this.statOf(r.gfid);
+  }
+
+  /** Opens the object for reading; the reply stream is the requested range (to EOF at most). */
+  async dread(r: FopReq<'dread'>): Promise<{ res: DataStat; body: Readable }> {
+    let fh;
+    try {
+      fh = await open(this.h(r.gfid), 'r');
+    } catch (e) {
+      throw toDht2Error(e, `data object ${r.gfid}`);
+    }
+    const s = await fh.stat();
+    const start = Math.min(r.offset ?? 0, s.size);
+    const end = r.length === undefined ? s.size : Math.min(s.size, start + r.length);
+    const res = { gfid: r.gfid, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs };
+    if (end <= start) {
+      await fh.close();
+      return { res, body: Readable.from([]) };
+    }
+    return { res, body: fh.createReadStream({ start, end: end - 1, highWaterMark: 1024 * 1024 }) };
+  }
+}
+
+/** A pass-through that fails with EFBIG once more than `max` bytes went through. */
+function limitBytes(max: number) {
+  let n = 0;
+  return async function* (src: AsyncIterable<Buffer>) {
+    for await (const chunk of src) {
+      n += chunk.length;
+      if (n > max) throw err('EFBIG', `object larger than ${max} bytes`);
+      yield chunk;
+    }
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * The brick directory's identity and housekeeping (docs/ON-DISK-FORMAT.md):
+ *
+ *   <dir>/.dht2/identity.json   volume id, brick id, role, format version
+ *   <dir>/.dht2/lock            pid of the brick process serving the directory
+ *   <dir>/.dht2/tmp/            temp files and inodes before they are renamed into place
+ *   <dir>/.dht2/names.sqlite    MDS only: the sorted name index (see name-index.ts)
+ *   <dir>/<xx>/<yy>/<gfid>      handles
+ */
+import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { err } from '../../dht2-core/errors.js';
+import { codeOf, fsyncPath } from './fsutil.js';
+
+/** Version of the on-disk format this code writes and reads. */
+export const FORMAT_VERSION = 1;
+
+export type BrickRole = 'mds' | 'ds';
+
+export interface BrickIdentity {
+  format: number;
+  volumeId: string;
+  brickId: string;
+  role: BrickRole;
+  createdAt: string;
+}
+
+export function metaDir(dir: string): string {
+  return join(dir, '.dht2');
+}
+
+export function tmpDir(dir: string): string {
+  return join(dir, '.dht2', 'tmp');
+}
+
+export interface OpenOptions {
+  dir: string;
+  role: BrickRole;
+  /** Required to match an existing brick; a new brick takes it (or a fresh random id). */
+  volumeId?: string;
+  /** Id of a new brick (random when omitted); must match an existing one when given. */
+  brickId?: string;
+}
+
+const VOLUME_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * Formats a new brick directory or checks an existing one. Refuses, with a message that says
+ * what is wrong, a directory of another volume or role, a newer format, or a non-empty
+ * directory that is not a brick.
+ */
+export async function formatOrCheck(opts: OpenOptions): Promise<BrickIdentity> {
+  const { dir, role } = opts;
+  if (opts.volumeId !== undefined && !VOLUME_ID_RE.test(opts.volumeId)) {
+    throw err('EINVAL', `volume id ${JSON.stringify(opts.volumeId)} must be 1-128 of [A-Za-z0-9._-]`);
+  }
+  await mkdir(dir, { recursive: true });
+  const idPath = join(metaDir(dir), 'identity.json');
+  let text: string | undefined;
+  try {
+    text = await readFile(idPath, 'utf8');
+  } catch (e) {
+    if (codeOf(e) !== 'ENOENT') throw e;
+  }
+  if (text !== undefined) {
+    let id: BrickIdentity;
+    try {
+      id = JSON.parse(text) as BrickIdentity;
+    } catch {
+      throw err('EINVAL', `${idPath} is not valid JSON; refusing to serve ${dir}`);
+    }
+    if (typeof id.format !== 'number' || id.format > FORMAT_VERSION) {
+      throw err('EINVAL', `${dir} has on-disk format ${String(id.format)}, newer than ${FORMAT_VERSION} this brick understands; upgrade DHT2 Gateway`);
+    }
+    if (opts.volumeId !== undefined && id.volumeId !== opts.volumeId) {
+      throw err('EINVAL', `${dir} belongs to volume ${id.volumeId}, not ${opts.volumeId}; refusing to serve it`);
+    }
+    if (id.role !== role) {
+      throw err('EINVAL', `${dir} is a ${id.role} brick, not ${role}; refusing to serve it`);
+    }
+    if (opts.brickId !== undefined && id.brickId !== opts.brickId) {
+      throw err('EINVAL', `${dir} is brick ${id.brickId}, not ${opts.brickId}`);
+    }
+    await mkdir(tmpDir(dir), { recursive: true, mode: 0o700 });
+    return id;
+  }
+  const existing = (await readdir(dir)).filter((n) => n !== 'lost+found');
+  if (existing.length > 0 && !(existing.length === 1 && existing[0] === '.dht2')) {
+    throw err('EINVAL', `${dir} is not empty and is not a DHT2 brick; refusing to format it`);
+  }
+  const id: BrickIdentity = {
+    format: FORMAT_VERSION,
+    volumeId: opts.volumeId ?? randomUUID(),
+    brickId: opts.brickId ?? randomUUID(),
+    role,
+    createdAt: new Date().toISOString(),
+  };
+  await mkdir(tmpDir(dir), { recursive: true, mode: 0o700 });
+  // Write-to-temp then rename: a crash leaves either no identity (formatted again) or a whole one.
+  const tmp = join(tmpDir(dir), 'identity.json');
+  await writeFile(tmp, JSON.stringify(id, null, 2) + '\n', { mode: 0o600 });
+  await fsyncPath(tmp);
+  await rename(tmp, idPath);
+  await fsyncPath(metaDir(dir));
+  await fsyncPath(dir);
+  return id;
+}
+
+/**
+ * Takes the brick directory for this process: refuses when another live process serves it.
+ * Returns a function that gives it back.
+ */
+export async function lockBrickDir(dir: string): Promise<() => Promise<void>> {
+  const path = join(metaDir(dir), 'lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(path, 'wx');
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return async () => { await rm(path, { force: true }); };
+    } catch (e) {
+      if (codeOf(e) !== 'EEXIST') throw e;
+      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+      if (pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw err('EBUSY', `${dir} is already served by process ${pid}`);
+      }
+      await rm(path, { force: true }); // stale lock of a dead process
+    }
+  }
+  throw err('EBUSY', `cannot lock ${dir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return codeOf(e) === 'EPERM';
+  }
+}
+
+/** Everything in tmp/ is garbage of an interrupted operation (crash story): remove it. */
+export async function cleanTmp(dir: string): Promise<number> {
+  const t = tmpDir(dir);
+  const names = await readdir(t);
+  for (const n of names) await rm(join(t, n), { recursive: true, force: true });
+  return names.length;
+}

@@ -1,0 +1,539 @@
+/**
+ * The MDS half of POSIX2: directories, name entries and inodes (ARCHITECTURE.md §3–§4).
+ * Every mutation is ordered so that a crash (kill -9 or power cut) between any two steps
+ * leaves at most an orphan inode or a stale index row, never a name that points to nothing;
+ * `crashPoint` marks those steps for the crash tests. With `sync`, every reply comes after
+ * the fsyncs that make the mutation durable.
+ */
+import { link, lstat, mkdir, opendir, readlink, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { listAttributes, getAttribute, removeAttribute, setAttribute } from '@napi-rs/xattr';
+import { err, toDht2Error } from '../../dht2-core/errors.js';
+import { ROOT_GFID, compareNames } from '../../dht2-core/gfid.js';
+import type { Attrs, DirEntry, FopReq, FopRes, InodeFate, InodeType } from '../../dht2-core/protocol/fops.js';
+import { crashPoint } from './crash.js';
+import { codeOf, fsyncPath, mkdirDurable } from './fsutil.js';
+import {
+  XATTR_INODE, XATTR_USER_PREFIX, entryTarget, handleParent, handlePath, newMeta, parseEntryTarget,
+  readMeta, tmpPath, toAttrs, writeMeta, type InodeMeta,
+} from './handles.js';
+import { KeyedLocks } from './locks.js';
+import { NameIndex } from './name-index.js';
+
+type NewInode = Pick<FopReq<'icreate'>, 'gfid' | 'type' | 'mode' | 'uid' | 'gid' | 'target' | 'xattrs'>;
+
+export class MdsStore {
+  private readonly locks = new KeyedLocks();
+
+  constructor(
+    private readonly dir: string,
+    private readonly index: NameIndex,
+    private readonly sync: boolean,
+  ) {}
+
+  // ---------------------------------------------------------------- helpers
+
+  private h(gfid: string): string {
+    return handlePath(this.dir, gfid);
+  }
+
+  private async fsync(path: string): Promise<void> {
+    if (this.sync) await fsyncPath(path);
+  }
+
+  /** The inode's metadata, creating the root directory on first use; ENOENT when absent. */
+  private async meta(gfid: string): Promise<InodeMeta> {
+    const m = await readMeta(this.h(gfid));
+    if (m) return m;
+    if (gfid === ROOT_GFID) return this.ensureRoot();
+    throw err('ENOENT', `no inode ${gfid} on this brick`, { gfid });
+  }
+
+  private async ensureRoot(): Promise<InodeMeta> {
+    return this.locks.with(['root-init'], async () => {
+      const m = await readMeta(this.h(ROOT_GFID));
+      if (m) return m;
+      await this.makeInode({ gfid: ROOT_GFID, type: 'dir', mode: 0o755 });
+      return (await readMeta(this.h(ROOT_GFID)))!;
+    });
+  }
+
+  /** A directory inode of this brick that accepts new entries. */
+  private async dirMeta(gfid: string): Promise<InodeMeta> {
+    const m = await this.meta(gfid);
+    if (m.type !== 'dir') throw err('ENOTDIR', `${gfid} is not a directory`, { gfid });
+    if (m.dying) throw err('ENOENT', `directory ${gfid} is being removed`, { gfid });
+    return m;
+  }
+
+  private entryPath(parent: string, name: string): string {
+    return join(this.h(parent), name);
+  }
+
+  /** Reads a name entry; undefined when absent. */
+  private async readEntry(parent: string, name: string): Promise<{ gfid: string; type: InodeType } | undefined> {
+    const p = this.entryPath(parent, name);
+    let t: string;
+    try {
+      t = await readlink(p);
+    } catch (e) {
+      const c = codeOf(e);
+      if (c === 'ENOENT') return undefined;
+      if (c === 'EINVAL') throw err('EIO', `name entry ${p} is not a symlink`);
+      throw toDht2Error(e, 'readlink');
+    }
+    return parseEntryTarget(t, p);
+  }
+
+  /**
+   * Creates an inode at its handle: built in tmp/ with its metadata xattr, made durable, then
+   * moved into place in one step (link(2) for files, which fails on an existing handle;
+   * rename(2) for directories after an existence check under the GFID's lock).
+   */
+  private async makeInode(spec: NewInode): Promise<InodeMeta> {
+    const meta = newMeta(spec.type, spec.mode, spec.uid, spec.gid, spec.target);
+    if (spec.type === 'symlink' && spec.target === undefined) throw err('EINVAL', 'symlink needs a target');
+    if (spec.type !== 'symlink' && spec.target !== undefined) throw err('EINVAL', 'only symlinks have a target');
+    const handle = this.h(spec.gfid);
+    const tmp = tmpPath(this.dir, 'inode');
+    try {
+      if (spec.type === 'dir') await mkdir(tmp, { mode: 0o700 });
+      else await writeFile(tmp, '', { flag: 'wx', mode: 0o600 });
+      await writeMeta(tmp, meta);
+      for (const [k, v] of Object.entries(spec.xattrs ?? {})) await setUserXattr(tmp, k, Buffer.from(v, 'base64'));
+      await this.fsync(tmp);
+      await mkdirDurable(handleParent(this.dir, spec.gfid), this.sync);
+      if (spec.type === 'dir') {
+        if (await exists(handle)) throw err('EEXIST', `inode ${spec.gfid} exists`, { gfid: spec.gfid });
+        await rename(tmp, handle);
+      } else {
+        try {
+          await link(tmp, handle);
+        } catch (e) {
+          throw codeOf(e) === 'EEXIST' ? err('EEXIST', `inode ${spec.gfid} exists`, { gfid: spec.gfid }) : toDht2Error(e, 'link');
+        }
+      }
+      await this.fsync(handleParent(this.dir, spec.gfid));
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    return meta;
+  }
+
+  /** Adds a name entry atomically; with `replace`, an existing entry is swapped in one rename(2). */
+  private async putEntry(parent: string, name: string, gfid: string, type: InodeType, replace: boolean): Promise<void> {
+    const p = this.entryPath(parent, name);
+    this.index.add(parent, name); // superset rule: row before entry
+    crashPoint('entry:after-index');
+    if (replace) {
+      const tmp = tmpPath(this.dir, 'entry');
+      await symlink(entryTarget(gfid, type), tmp);
+      await rename(tmp, p);
+    } else {
+      try {
+        await symlink(entryTarget(gfid, type), p);
+      } catch (e) {
+        throw codeOf(e) === 'EEXIST' ? err('EEXIST', `${name} exists`, { path: name }) : toDht2Error(e, 'symlink');
+      }
+    }
+    await this.touchDir(parent);
+  }
+
+  /** Removes a name entry (entry first, then its index row: the superset rule). */
+  private async dropEntry(parent: string, name: string): Promise<void> {
+    await unlink(this.entryPath(parent, name));
+    crashPoint('entry:after-unlink');
+    await this.touchDir(parent);
+    this.index.remove(parent, name);
+  }
+
+  /** POSIX: entry changes update the directory's mtime and ctime; one fsync persists both. */
+  private async touchDir(gfid: string): Promise<void> {
+    const p = this.h(gfid);
+    const m = await readMeta(p);
+    if (m) {
+      m.mtimeMs = m.ctimeMs = Date.now();
+      await writeMeta(p, m);
+    }
+    await this.fsync(p);
+  }
+
+  /** Drops one link of an inode of this brick: deletes it at nlink 0 (directories: when empty). */
+  private async dropInode(gfid: string, type: InodeType): Promise<InodeFate> {
+    return this.locks.with([gfid], async () => {
+      const p = this.h(gfid);
+      const m = await readMeta(p);
+      if (!m) return { gfid, type, inode: 'remote' };
+      if (m.type === 'dir') {
+        await rmdirHandle(p);
+        this.index.removeDir(gfid);
+        await this.fsync(handleParent(this.dir, gfid));
+        return { gfid, type, inode: 'deleted' };
+      }
+      if (m.nlink <= 1) {
+        await unlink(p);
+        await this.fsync(handleParent(this.dir, gfid));
+        return { gfid, type, inode: 'deleted' };
+      }
+      m.nlink -= 1;
+      m.ctimeMs = Date.now();
+      await writeMeta(p, m);
+      await this.fsync(p);
+      return { gfid, type, inode: 'linked' };
+    });
+  }
+
+  /** Fails unless a directory of this brick is empty. */
+  private async checkEmpty(gfid: string): Promise<void> {
+    const d = await opendir(this.h(gfid));
+    try {
+      if ((await d.read()) !== null) throw err('ENOTEMPTY', `directory ${gfid} is not empty`, { gfid });
+    } finally {
+      await d.close().catch(() => undefined);
+    }
+  }
+
+  // ---------------------------------------------------------------- FOPs
+
+  async lookup(r: FopReq<'lookup'>): Promise<Attrs> {
+    await this.meta(r.parent).then((m) => {
+      if (m.type !== 'dir') throw err('ENOTDIR', `${r.parent} is not a directory`, { gfid: r.parent });
+    });
+    const e = await this.readEntry(r.parent, r.name);
+    if (!e) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
+    const m = await readMeta(this.h(e.gfid));
+    if (!m) throw err('EREMOTE', `inode of ${r.name} lives on another MDS`, { gfid: e.gfid, path: r.name });
+    return toAttrs(e.gfid, m);
+  }
+
+  async getattr(r: FopReq<'getattr'>): Promise<Attrs> {
+    return toAttrs(r.gfid, await this.meta(r.gfid));
+  }
+
+  async setattr(r: FopReq<'setattr'>): Promise<Attrs> {
+    return this.locks.with([r.gfid], async () => {
+      const m = await this.meta(r.gfid);
+      const s = r.set;
+      if (s.mode !== undefined) m.mode = s.mode & 0o7777;
+      if (s.uid !== undefined) m.uid = s.uid;
+      if (s.gid !== undefined) m.gid = s.gid;
+      if (s.size !== undefined) {
+        if (m.type !== 'file') throw err('EISDIR', 'size is only for files', { gfid: r.gfid });
+        m.size = s.size;
+      }
+      if (s.atimeMs !== undefined) m.atimeMs = s.atimeMs;
+      if (s.mtimeMs !== undefined) m.mtimeMs = s.mtimeMs;
+      m.ctimeMs = Date.now();
+      await writeMeta(this.h(r.gfid), m);
+      await this.fsync(this.h(r.gfid));
+      return toAttrs(r.gfid, m);
+    });
+  }
+
+  async icreate(r: FopReq<'icreate'>): Promise<Attrs> {
+    return this.locks.with([r.gfid], async () => toAttrs(r.gfid, await this.makeInode(r)));
+  }
+
+  async create(r: FopReq<'create'>): Promise<Attrs> {
+    return this.locks.with([r.parent, r.gfid], async () => {
+      await this.dirMeta(r.parent);
+      // Cheap EEXIST before making an inode that would only become an orphan.
+      if (await this.readEntry(r.parent, r.name)) throw err('EEXIST', `${r.name} exists`, { path: r.name });
+      const meta = await this.makeInode(r);
+      crashPoint('create:after-inode');
+      try {
+        await this.putEntry(r.parent, r.name, r.gfid, r.type, false);
+      } catch (e) {
+        await rm(this.h(r.gfid), { recursive: true, force: true });
+        this.index.remove(r.parent, r.name);
+        throw e;
+      }
+      crashPoint('create:after-entry');
+      return toAttrs(r.gfid, meta);
+    });
+  }
+
+  async namelink(r: FopReq<'namelink'>): Promise<FopRes<'namelink'>> {
+    return this.locks.with([r.parent], async () => {
+      await this.dirMeta(r.parent);
+      const old = await this.readEntry(r.parent, r.name);
+      if (old && !r.replace) throw err('EEXIST', `${r.name} exists`, { path: r.name });
+      if (old?.gfid === r.gfid) return {};
+      if (old) await this.checkReplace(r.type, old);
+      await this.putEntry(r.parent, r.name, r.gfid, r.type, old !== undefined);
+      if (!old) return {};
+      return { replaced: await this.dropInode(old.gfid, old.type) };
+    });
+  }
+
+  async namedel(r: FopReq<'namedel'>): Promise<FopRes<'namedel'>> {
+    return this.locks.with([r.parent], async () => {
+      const e = await this.readEntry(r.parent, r.name);
+      if (!e) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
+      if (r.gfid !== undefined && e.gfid !== r.gfid) throw err('ESTALE', `${r.name} now names ${e.gfid}`, { path: r.name });
+      await this.dropEntry(r.parent, r.name);
+      return e;
+    });
+  }
+
+  async unlink(r: FopReq<'unlink'>): Promise<InodeFate> {
+    return this.locks.with([r.parent], async () => {
+      const e = await this.readEntry(r.parent, r.name);
+      if (!e) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
+      if (e.type === 'dir') throw err('EISDIR', `${r.name} is a directory`, { path: r.name });
+      await this.dropEntry(r.parent, r.name);
+      crashPoint('unlink:after-entry');
+      return this.dropInode(e.gfid, e.type);
+    });
+  }
+
+  async rmdir(r: FopReq<'rmdir'>): Promise<InodeFate> {
+    return this.locks.with([r.parent], async () => {
+      const e = await this.readEntry(r.parent, r.name);
+      if (!e) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
+      if (e.type !== 'dir') throw err('ENOTDIR', `${r.name} is not a directory`, { path: r.name });
+      if (!(await readMeta(this.h(e.gfid)))) throw err('EREMOTE', `directory ${r.name} lives on another MDS`, { gfid: e.gfid, path: r.name });
+      // Holding the directory's own lock keeps creates inside it out until it is gone.
+      return this.locks.with([e.gfid], async () => {
+        await this.checkEmpty(e.gfid);
+        await this.dropEntry(r.parent, r.name);
+        crashPoint('rmdir:after-entry');
+        await rmdirHandle(this.h(e.gfid));
+        this.index.removeDir(e.gfid);
+        await this.fsync(handleParent(this.dir, e.gfid));
+        return { gfid: e.gfid, type: 'dir' as const, inode: 'deleted' as const };
+      });
+    });
+  }
+
+  async iunlink(r: FopReq<'iunlink'>): Promise<InodeFate> {
+    const m = await this.meta(r.gfid);
+    if (m.type === 'dir') {
+      await this.locks.with([r.gfid], () => this.checkEmpty(r.gfid));
+    }
+    return this.dropInode(r.gfid, m.type);
+  }
+
+  async ilink(r: FopReq<'ilink'>): Promise<Attrs> {
+    return this.locks.with([r.gfid], () => this.bumpLink(r.gfid));
+  }
+
+  private async bumpLink(gfid: string): Promise<Attrs> {
+    const m = await this.meta(gfid);
+    if (m.type === 'dir') throw err('EPERM', 'hard links to directories are not allowed', { gfid });
+    m.nlink += 1;
+    m.ctimeMs = Date.now();
+    await writeMeta(this.h(gfid), m);
+    await this.fsync(this.h(gfid));
+    return toAttrs(gfid, m);
+  }
+
+  async link(r: FopReq<'link'>): Promise<Attrs> {
+    return this.locks.with([r.parent, r.gfid], async () => {
+      await this.dirMeta(r.parent);
+      if (!(await readMeta(this.h(r.gfid)))) throw err('EREMOTE', `inode ${r.gfid} lives on another MDS`, { gfid: r.gfid });
+      if (await this.readEntry(r.parent, r.name)) throw err('EEXIST', `${r.name} exists`, { path: r.name });
+      // nlink first, then the name: a crash in between leaves a count too high, never a name without an inode.
+      const a = await this.bumpLink(r.gfid);
+      crashPoint('link:after-nlink');
+      await this.putEntry(r.parent, r.name, r.gfid, a.type, false);
+      return a;
+    });
+  }
+
+  /** POSIX rename(2) rules for a target that exists. */
+  private async checkReplace(srcType: InodeType, dst: { gfid: string; type: InodeType }): Promise<void> {
+    if (srcType === 'dir' && dst.type !== 'dir') throw err('ENOTDIR', 'cannot replace a non-directory with a directory');
+    if (srcType !== 'dir' && dst.type === 'dir') throw err('EISDIR', 'cannot replace a directory with a non-directory');
+    if (dst.type === 'dir') {
+      if (!(await readMeta(this.h(dst.gfid)))) throw err('EREMOTE', 'target directory lives on another MDS', { gfid: dst.gfid });
+      await this.checkEmpty(dst.gfid);
+    }
+  }
+
+  async rename(r: FopReq<'rename'>): Promise<FopRes<'rename'>> {
+    return this.locks.with([r.parent, r.newParent], async () => {
+      const src = await this.readEntry(r.parent, r.name);
+      if (!src) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
+      await this.dirMeta(r.newParent);
+      if (src.type === 'dir' && src.gfid === r.newParent) throw err('EINVAL', 'cannot move a directory into itself');
+      const dst = await this.readEntry(r.newParent, r.newName);
+      // POSIX: renaming onto another name of the same inode does nothing.
+      if (dst?.gfid === src.gfid) return { gfid: src.gfid, type: src.type };
+      if (dst && r.noReplace) throw err('EEXIST', `${r.newName} exists`, { path: r.newName });
+      if (dst) {
+        await this.checkReplace(src.type, dst);
+        if (dst.type === 'dir') await this.locks.with([dst.gfid], async () => this.checkEmpty(dst.gfid));
+      }
+      this.index.add(r.newParent, r.newName);
+      await rename(this.entryPath(r.parent, r.name), this.entryPath(r.newParent, r.newName));
+      crashPoint('rename:after-rename');
+      await this.touchDir(r.newParent);
+      if (r.newParent !== r.parent) await this.touchDir(r.parent);
+      this.index.remove(r.parent, r.name);
+      if (!dst) return { gfid: src.gfid, type: src.type };
+      return { gfid: src.gfid, type: src.type, replaced: await this.dropInode(dst.gfid, dst.type) };
+    });
+  }
+
+  async readlink(r: FopReq<'readlink'>): Promise<{ target: string }> {
+    const m = await this.meta(r.gfid);
+    if (m.type !== 'symlink' || m.target === undefined) throw err('EINVAL', `${r.gfid} is not a symlink`, { gfid: r.gfid });
+    return { target: m.target };
+  }
+
+  async getxattr(r: FopReq<'getxattr'>): Promise<{ value: string }> {
+    await this.meta(r.gfid);
+    const v = await xattrOp(() => getAttribute(this.h(r.gfid), userKey(r.name)));
+    if (v === null) throw err('ENODATA', `no xattr ${r.name}`, { gfid: r.gfid });
+    return { value: v.toString('base64') };
+  }
+
+  async setxattr(r: FopReq<'setxattr'>): Promise<Record<string, never>> {
+    return this.locks.with([r.gfid], async () => {
+      await this.meta(r.gfid);
+      const p = this.h(r.gfid);
+      if (r.flag) {
+        const had = (await xattrOp(() => getAttribute(p, userKey(r.name)))) !== null;
+        if (r.flag === 'create' && had) throw err('EEXIST', `xattr ${r.name} exists`, { gfid: r.gfid });
+        if (r.flag === 'replace' && !had) throw err('ENODATA', `no xattr ${r.name}`, { gfid: r.gfid });
+      }
+      await setUserXattr(p, r.name, Buffer.from(r.value, 'base64'));
+      await this.fsync(p);
+      return {};
+    });
+  }
+
+  async listxattr(r: FopReq<'listxattr'>): Promise<{ names: string[] }> {
+    await this.meta(r.gfid);
+    const all = await xattrOp(() => listAttributes(this.h(r.gfid)));
+    return { names: all.filter((n) => n.startsWith(XATTR_USER_PREFIX)).map((n) => n.slice(XATTR_USER_PREFIX.length)).sort() };
+  }
+
+  async removexattr(r: FopReq<'removexattr'>): Promise<Record<string, never>> {
+    return this.locks.with([r.gfid], async () => {
+      await this.meta(r.gfid);
+      const p = this.h(r.gfid);
+      if ((await xattrOp(() => getAttribute(p, userKey(r.name)))) === null) throw err('ENODATA', `no xattr ${r.name}`, { gfid: r.gfid });
+      await xattrOp(() => removeAttribute(p, userKey(r.name)));
+      await this.fsync(p);
+      return {};
+    });
+  }
+
+  /**
+   * One page of a directory in byte order: a range scan of the index (O(log n + page)), each
+   * row checked against its entry on disk. Rows whose entry is gone (a crash between index and
+   * entry) are skipped and removed under the directory's lock.
+   */
+  async readdir(r: FopReq<'readdir'>): Promise<FopRes<'readdir'>> {
+    const m = await this.meta(r.gfid);
+    if (m.type !== 'dir') throw err('ENOTDIR', `${r.gfid} is not a directory`, { gfid: r.gfid });
+    const entries: DirEntry[] = [];
+    const stale: string[] = [];
+    let after = r.after;
+    let eof = false;
+    while (entries.length < r.limit) {
+      const want = r.limit - entries.length;
+      const names = this.index.page(r.gfid, after, want + 1);
+      for (const name of names.slice(0, want)) {
+        const e = await this.readEntry(r.gfid, name);
+        if (!e) { stale.push(name); continue; }
+        const d: DirEntry = { name, gfid: e.gfid, type: e.type };
+        if (r.plus) {
+          const im = await readMeta(this.h(e.gfid));
+          if (im) d.attrs = toAttrs(e.gfid, im);
+        }
+        entries.push(d);
+      }
+      if (names.length <= want) { eof = true; break; }
+      after = names[want - 1];
+    }
+    if (stale.length > 0) void this.dropStaleRows(r.gfid, stale);
+    return { entries, eof };
+  }
+
+  private async dropStaleRows(parent: string, names: string[]): Promise<void> {
+    await this.locks.with([parent], async () => {
+      for (const n of names) if (!(await exists(this.entryPath(parent, n)))) this.index.remove(parent, n);
+    }).catch(() => undefined);
+  }
+
+  /**
+   * Rebuilds the index from the entries on disk: run when the index file is new on a brick that
+   * already holds data (lost or deleted index). O(all entries), once.
+   */
+  async rebuildIndex(): Promise<number> {
+    let n = 0;
+    const rows: Array<[string, string]> = [];
+    for (const [gfid, path] of await listHandles(this.dir)) {
+      const st = await lstat(path);
+      if (!st.isDirectory()) continue;
+      const d = await opendir(path);
+      for await (const ent of d) rows.push([gfid, ent.name]);
+    }
+    rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : compareNames(a[1], b[1])));
+    this.index.transaction(() => {
+      for (const [g, name] of rows) { this.index.add(g, name); n++; }
+      this.index.markBuilt();
+    });
+    return n;
+  }
+}
+
+/** Every handle on the brick, as [gfid, path]. */
+export async function listHandles(dir: string): Promise<Array<[string, string]>> {
+  const out: Array<[string, string]> = [];
+  const hex2 = /^[0-9a-f]{2}$/;
+  for (const a of (await opendirNames(dir)).filter((n) => hex2.test(n))) {
+    for (const b of (await opendirNames(join(dir, a))).filter((n) => hex2.test(n))) {
+      for (const g of await opendirNames(join(dir, a, b))) out.push([g, join(dir, a, b, g)]);
+    }
+  }
+  return out;
+}
+
+async function opendirNames(path: string): Promise<string[]> {
+  const names: string[] = [];
+  const d = await opendir(path);
+  for await (const e of d) names.push(e.name);
+  return names;
+}
+
+function userKey(name: string): string {
+  const k = XATTR_USER_PREFIX + name;
+  if (Buffer.byteLength(k) > 255) throw err('ERANGE', `xattr name ${name.slice(0, 32)}… too long`);
+  return k;
+}
+
+async function setUserXattr(path: string, name: string, value: Buffer): Promise<void> {
+  const k = userKey(name);
+  if (k === XATTR_INODE) throw err('EPERM', 'reserved xattr');
+  await xattrOp(() => setAttribute(path, k, value));
+}
+
+async function xattrOp<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw toDht2Error(e, 'xattr');
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (e) {
+    if (codeOf(e) === 'ENOENT') return false;
+    throw toDht2Error(e);
+  }
+}
+
+async function rmdirHandle(path: string): Promise<void> {
+  try {
+    await rmdir(path);
+  } catch (e) {
+    throw toDht2Error(e, 'rmdir');
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * A brick's local store: the POSIX2 format on one directory, served as the shared FOP
+ * interface ({@link BrickFops}) so the HTTP/2 server, tests and benchmarks all drive it the
+ * same way. It opens the directory (identity check, lock, tmp cleanup, index) and dispatches
+ * each FOP to the MDS or DS half, refusing FOPs of the other role with ENOTSUP.
+ */
+import { statfs } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { err, toDht2Error } from '../../dht2-core/errors.js';
+import {
+  FOPS, type ControlFop, type DownloadFop, type FopName, type FopReq, type FopRes, type StatFs, type UploadFop,
+} from '../../dht2-core/protocol/fops.js';
+import type { BrickFops, Download } from '../../dht2-core/protocol/layer.js';
+import { DsStore } from './ds.js';
+import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, type BrickIdentity, type OpenOptions } from './format.js';
+import { MdsStore } from './mds.js';
+import { NameIndex } from './name-index.js';
+
+export interface StoreOptions extends OpenOptions {
+  /** fsync data and directories before every reply (default true). false trades durability on power loss for speed. */
+  sync?: boolean;
+  /** Largest data object, bytes. */
+  maxObjectSize?: number;
+}
+
+export class PosixStore implements BrickFops {
+  private constructor(
+    readonly dir: string,
+    readonly identity: BrickIdentity,
+    private readonly mds: MdsStore | undefined,
+    private readonly ds: DsStore | undefined,
+    private readonly index: NameIndex | undefined,
+    private readonly unlock: () => Promise<void>,
+    /** Temp files of interrupted operations removed at open. */
+    readonly cleanedTmp: number,
+  ) {}
+
+  /** Formats or checks `opts.dir` and opens it for serving. */
+  static async open(opts: StoreOptions): Promise<PosixStore> {
+    const identity = await formatOrCheck(opts);
+    const unlock = await lockBrickDir(opts.dir);
+    try {
+      const cleaned = await cleanTmp(opts.dir);
+      const sync = opts.sync ?? true;
+      if (identity.role === 'mds') {
+        const indexPath = join(metaDir(opts.dir), 'names.sqlite');
+        const index = new NameIndex(indexPath, sync);
+        const mds = new MdsStore(opts.dir, index, sync);
+        if (!index.isBuilt()) await mds.rebuildIndex();
+        return new PosixStore(opts.dir, identity, mds, undefined, index, unlock, cleaned);
+      }
+      return new PosixStore(opts.dir, identity, undefined, new DsStore(opts.dir, sync, opts.maxObjectSize), undefined, unlock, cleaned);
+    } catch (e) {
+      await unlock();
+      throw e;
+    }
+  }
+
+  private mdsOf(fop: FopName): MdsStore {
+    if (!this.mds) throw err('ENOTSUP', `${fop} is an MDS operation; this brick is a DS`);
+    return this.mds;
+  }
+
+  private dsOf(fop: FopName): DsStore {
+    if (!this.ds) throw err('ENOTSUP', `${fop} is a DS operation; this brick is an MDS`);
+    return this.ds;
+  }
+
+  async call<F extends ControlFop>(fop: F, req: FopReq<F>): Promise<FopRes<F>> {
+    try {
+      return (await this.dispatch(fop, req)) as FopRes<F>;
+    } catch (e) {
+      throw toDht2Error(e, fop);
+    }
+  }
+
+  private async dispatch(fop: ControlFop, req: unknown): Promise<unknown> {
+    if (fop === 'statfs') return this.statfs();
+    const role = FOPS[fop].role;
+    // The request was validated against FOPS[fop].req by the caller (server or test); each
+    // method takes exactly that type, so the table below is the only cast.
+    if (role === 'mds') {
+      const m = this.mdsOf(fop) as unknown as Record<string, (r: unknown) => Promise<unknown>>;
+      return m[fop]!.call(this.mds, req);
+    }
+    const d = this.dsOf(fop) as unknown as Record<string, (r: unknown) => Promise<unknown>>;
+    return d[fop]!.call(this.ds, req);
+  }
+
+  async upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable): Promise<FopRes<F>> {
+    try {
+      const ds = this.dsOf(fop);
+      return (fop === 'dput' ? await ds.dput(req as FopReq<'dput'>, body) : await ds.dwrite(req as FopReq<'dwrite'>, body)) as FopRes<F>;
+    } catch (e) {
+      body.resume();
+      throw toDht2Error(e, fop);
+    }
+  }
+
+  async download<F extends DownloadFop>(fop: F, req: FopReq<F>): Promise<Download<FopRes<F>>> {
+    try {
+      return (await this.dsOf(fop).dread(req)) as Download<FopRes<F>>;
+    } catch (e) {
+      throw toDht2Error(e, fop);
+    }
+  }
+
+  async statfs(): Promise<StatFs> {
+    const s = await statfs(this.dir);
+    return { bsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree };
+  }
+
+  async close(): Promise<void> {
+    this.index?.close();
+    if (existsSync(this.dir)) await this.unlock();
+  }
+}

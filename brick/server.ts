@@ -1,0 +1,210 @@
+/**
+ * The brick's HTTP/2 server (node:http2): h2c by default, TLS when a certificate is given.
+ * It authenticates every FOP, validates its arguments against the shared FOP table, runs it
+ * on the store and answers JSON or a data stream (docs/PROTOCOL.md). Data moves with
+ * backpressure through stream pipelines; nothing buffers a whole object.
+ */
+import http2, { type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import { toDht2Error } from '../dht2-core/errors.js';
+import { FOPS, PROTOCOL_VERSION, isFopName, parseFopArgs } from '../dht2-core/protocol/fops.js';
+import type { BrickFops } from '../dht2-core/protocol/layer.js';
+import {
+  H2_WINDOW, H_ARGS, H_DATE, H_NONCE, H_REQUEST_ID, H_RESULT, MAX_ARGS_HEADER, MAX_CONTROL_BODY,
+  decodeArgsHeader, encodeArgsHeader, sha256Hex, statusOfErrno, type WireError,
+} from '../dht2-core/protocol/wire.js';
+import { RequestAuthenticator } from './auth.js';
+import type { BrickIdentity } from './posix2/format.js';
+
+export interface BrickServerOptions {
+  store: BrickFops;
+  identity: BrickIdentity;
+  secret: string;
+  port: number;
+  host?: string;
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  logger: Logger;
+}
+
+export interface RunningBrickServer {
+  port: number;
+  url: string;
+  /** Stops accepting, lets streams in flight finish for up to `graceMs`, then closes sessions. */
+  close(graceMs?: number): Promise<void>;
+}
+
+class HttpError extends Error {
+  constructor(readonly status: number, readonly body: WireError) {
+    super(body.message);
+  }
+}
+
+export async function startBrickServer(opts: BrickServerOptions): Promise<RunningBrickServer> {
+  const auth = new RequestAuthenticator(opts.secret);
+  const log = opts.logger;
+  const settings = { initialWindowSize: H2_WINDOW, maxConcurrentStreams: 1000 };
+  const server: Http2Server = opts.tls
+    ? http2.createSecureServer({ cert: opts.tls.cert, key: opts.tls.key, settings, maxSessionMemory: 64 })
+    : http2.createServer({ settings, maxSessionMemory: 64 });
+  const sessions = new Set<Http2Session>();
+  server.on('session', (s) => {
+    sessions.add(s);
+    s.on('close', () => sessions.delete(s));
+    // Connection-level window too; the default 64 KiB caps big streams (PERFORMANCE-NOTES.md).
+    s.on('connect', () => s.setLocalWindowSize(H2_WINDOW));
+    if (!s.connecting) s.setLocalWindowSize(H2_WINDOW);
+  });
+  server.on('stream', (stream, headers) => {
+    handle(stream, headers).catch((e: unknown) => {
+      log.error({ err: e }, 'brick stream handler failed');
+      if (!stream.destroyed) stream.destroy();
+    });
+  });
+
+  async function handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+    const method = String(headers[':method']);
+    const path = String(headers[':path']);
+    if (path === '/-/health' && (method === 'GET' || method === 'HEAD')) {
+      const id = opts.identity;
+      return replyJson(stream, 200, { status: 'ok', role: id.role, volumeId: id.volumeId, brickId: id.brickId, format: id.format, protocol: PROTOCOL_VERSION });
+    }
+    const requestId = String(headers[H_REQUEST_ID] ?? '');
+    try {
+      await serveFop(stream, headers, method, path, requestId);
+    } catch (e) {
+      if (e instanceof HttpError) return replyJson(stream, e.status, e.body);
+      const de = toDht2Error(e);
+      if (de.errno === 'EIO') log.error({ err: e, path, requestId }, 'FOP failed with EIO');
+      const body: WireError = { errno: de.errno, message: de.message };
+      if (de.gfid) body.gfid = de.gfid;
+      replyJson(stream, statusOfErrno(de.errno), body);
+    }
+  }
+
+  async function serveFop(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, method: string, path: string, requestId: string): Promise<void> {
+    const m = /^\/v(\d+)\/([a-z]+)$/.exec(path);
+    if (!m) throw new HttpError(404, { errno: 'ENOTSUP', message: `no such route ${path.slice(0, 100)}` });
+    if (Number(m[1]) !== PROTOCOL_VERSION) {
+      throw new HttpError(400, { errno: 'EPROTO', message: `protocol v${m[1]} not supported; this brick speaks v${PROTOCOL_VERSION}` });
+    }
+    const fop = m[2]!;
+    if (!isFopName(fop)) throw new HttpError(404, { errno: 'ENOTSUP', message: `unknown FOP ${fop}` });
+    if (method !== 'POST') throw new HttpError(405, { errno: 'EINVAL', message: 'FOPs are POST' });
+    const def = FOPS[fop];
+    const authHeader = headers.authorization;
+    if (!authHeader) {
+      stream.resume();
+      throw new HttpError(401, { errno: 'EACCES', message: 'missing authorization' });
+    }
+
+    let argsJson: unknown;
+    let payloadHash: string;
+    if (def.kind === 'control') {
+      const body = await readBody(stream, MAX_CONTROL_BODY);
+      payloadHash = sha256Hex(body);
+      argsJson = parseJson(body.toString('utf8'));
+    } else {
+      const h = headers[H_ARGS];
+      if (typeof h !== 'string' || h.length > MAX_ARGS_HEADER) {
+        stream.resume();
+        throw new HttpError(400, { errno: 'EINVAL', message: `${H_ARGS} header missing or too large` });
+      }
+      payloadHash = sha256Hex(h);
+      argsJson = safe(() => decodeArgsHeader(h));
+    }
+    const verdict = auth.check(authHeader, {
+      method, path, date: String(headers[H_DATE] ?? ''), nonce: String(headers[H_NONCE] ?? ''), requestId, payloadHash,
+    });
+    if (!verdict.ok) {
+      stream.resume();
+      log.warn({ path, reason: verdict.reason }, 'brick request refused');
+      throw new HttpError(verdict.status, { errno: 'EACCES', message: verdict.reason });
+    }
+    const args = parseFopArgs(fop, argsJson);
+    if (log.isLevelEnabled('debug')) log.debug({ fop, requestId }, 'fop');
+
+    switch (def.kind) {
+      case 'control': {
+        const res = await opts.store.call(fop as never, args as never);
+        return replyJson(stream, 200, res);
+      }
+      case 'upload': {
+        const res = await opts.store.upload(fop as never, args as never, stream);
+        return replyJson(stream, 200, res);
+      }
+      case 'download': {
+        const { res, body } = await opts.store.download(fop as never, args as never);
+        if (stream.destroyed) { body.destroy(); return; }
+        stream.respond({ ':status': 200, 'content-type': 'application/octet-stream', [H_RESULT]: encodeArgsHeader(res) });
+        await pipeline(body, stream).catch((e: unknown) => {
+          log.warn({ err: e, fop, requestId }, 'download interrupted');
+        });
+        return;
+      }
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host ?? '127.0.0.1', () => { server.off('error', reject); resolve(); });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = opts.host ?? '127.0.0.1';
+  const url = `${opts.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return {
+    port,
+    url,
+    async close(graceMs = 5000) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sessions) s.close();
+      const timer = setTimeout(() => { for (const s of sessions) s.destroy(); }, graceMs);
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function replyJson(stream: ServerHttp2Stream, status: number, body: unknown): void {
+  if (stream.destroyed || stream.closed) return;
+  const data = Buffer.from(JSON.stringify(body));
+  if (stream.headersSent) { stream.close(); return; }
+  stream.respond({ ':status': status, 'content-type': 'application/json', 'content-length': data.length });
+  stream.end(data);
+}
+
+/** Reads a small body; past `max` bytes it answers 413 and drains the rest without keeping it. */
+function readBody(stream: ServerHttp2Stream, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    const onData = (c: Buffer): void => {
+      n += c.length;
+      if (n > max) {
+        stream.off('data', onData);
+        stream.off('end', onEnd);
+        stream.resume();
+        reject(new HttpError(413, { errno: 'EMSGSIZE', message: `request body over ${max} bytes` }));
+        return;
+      }
+      chunks.push(c);
+    };
+    const onEnd = (): void => resolve(Buffer.concat(chunks));
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', reject);
+  });
+}
+
+function parseJson(text: string): unknown {
+  return safe(() => JSON.parse(text));
+}
+
+function safe<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch {
+    throw new HttpError(400, { errno: 'EINVAL', message: 'arguments are not valid JSON' });
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Starts a brick as a child process (`dht2 brick …`) and waits until it listens. Used by the
+ * local cluster, the tests and the benchmarks, so all of them run the real process.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { BrickRole } from './posix2/format.js';
+
+/** Path of the compiled CLI (dist/bin/dht2.js). */
+export const DHT2_BIN = fileURLToPath(new URL('../bin/dht2.js', import.meta.url));
+
+export interface SpawnBrickOptions {
+  dir: string;
+  role: BrickRole;
+  secret: string;
+  port?: number;
+  host?: string;
+  volumeId?: string;
+  sync?: boolean;
+  /** Extra environment (DHT2_CRASH_AT for crash tests). */
+  env?: Record<string, string>;
+  /** Extra CLI arguments. */
+  args?: string[];
+  /** Called with every log line the brick prints. */
+  onLog?: (line: string) => void;
+}
+
+export interface BrickProcess {
+  url: string;
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  /** Resolves with the exit code or signal once the process is gone. */
+  exited: Promise<number | string>;
+  /** SIGTERM and wait. */
+  stop(): Promise<void>;
+  /** SIGKILL and wait: a crash. */
+  kill(): Promise<void>;
+}
+
+export async function spawnBrick(o: SpawnBrickOptions): Promise<BrickProcess> {
+  const args = [DHT2_BIN, 'brick', '--dir', o.dir, '--role', o.role, '--port', String(o.port ?? 0), '--host', o.host ?? '127.0.0.1'];
+  if (o.volumeId) args.push('--volume-id', o.volumeId);
+  if (o.sync === false) args.push('--no-sync');
+  args.push(...(o.args ?? []));
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, DHT2_CLUSTER_SECRET: o.secret, ...o.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const lines = createInterface({ input: child.stdout! });
+  const listening = new Promise<{ url: string; port: number }>((resolve, reject) => {
+    lines.on('line', (line) => {
+      o.onLog?.(line);
+      try {
+        const rec = JSON.parse(line) as { msg?: string; url?: string; port?: number };
+        if (rec.msg === 'brick listening' && rec.url && rec.port) resolve({ url: rec.url, port: rec.port });
+      } catch {
+        /* not a log record */
+      }
+    });
+    void exited.then((c) => reject(new Error(`brick exited (${c}) before listening: ${stderr.trim()}`)));
+  });
+  const { url, port } = await listening;
+  const wait = async (sig: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    await exited;
+  };
+  return { url, port, pid: child.pid!, child, exited, stop: () => wait('SIGTERM'), kill: () => wait('SIGKILL') };
+}

@@ -1,0 +1,206 @@
+/**
+ * The one FOP vocabulary of DHT2 Gateway, declared once and shared by the brick (which serves
+ * it), the RPC client (which speaks it) and any layer in between, like GlusterFS's
+ * `struct xlator_fops` (see ../shared/design/STYLE.md §2). Each entry names its kind
+ * (control: JSON in, JSON out; upload: JSON args + streamed body in; download: streamed body
+ * out), the brick role that serves it, and zod schemas from which the TypeScript types and the
+ * run-time validation both derive. docs/PROTOCOL.md describes the wire form.
+ */
+import { z } from 'zod';
+import { checkGfid, checkName } from '../gfid.js';
+import { Dht2Error } from '../errors.js';
+
+/** Wire protocol version; a brick refuses requests of any other major version. */
+export const PROTOCOL_VERSION = 1;
+
+/** Zod refinement that reports our own errno (EINVAL/ENAMETOOLONG) in its message. */
+function checked(check: (v: unknown) => string) {
+  return z.string().check((ctx) => {
+    try {
+      check(ctx.value);
+    } catch (e) {
+      ctx.issues.push({ code: 'custom', message: e instanceof Dht2Error ? e.message : String(e), input: ctx.value });
+    }
+  });
+}
+
+export const Gfid = checked(checkGfid);
+export const Name = checked(checkName);
+export const InodeType = z.enum(['file', 'dir', 'symlink']);
+export type InodeType = z.infer<typeof InodeType>;
+
+const u32 = z.number().int().min(0).max(0xffffffff);
+const offset = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const timeMs = z.number().finite();
+/** Xattr names are the caller's (`user.*` style), kept apart from the brick's own keys. */
+const XattrName = z.string().min(1).max(255).refine((s) => !s.includes('\0'), 'NUL in xattr name');
+/** Xattr values travel as base64; 64 KiB decoded at most, as the Linux VFS allows. */
+const XattrValue = z.base64().max(Math.ceil((64 * 1024) / 3) * 4);
+
+/** Inode attributes as the MDS keeps them ("Size on MDS": size is the cached data size). */
+export const Attrs = z.object({
+  gfid: Gfid,
+  type: InodeType,
+  mode: u32,
+  uid: u32,
+  gid: u32,
+  nlink: u32,
+  size: offset,
+  atimeMs: timeMs,
+  mtimeMs: timeMs,
+  ctimeMs: timeMs,
+  btimeMs: timeMs,
+  /** Symlink target (symlinks only). */
+  target: z.string().optional(),
+});
+export type Attrs = z.infer<typeof Attrs>;
+
+/** Attribute changes of setattr; `size` updates the cached size only (data lives on a DS). */
+export const SetAttrs = z.object({
+  mode: u32.optional(),
+  uid: u32.optional(),
+  gid: u32.optional(),
+  size: offset.optional(),
+  atimeMs: timeMs.optional(),
+  mtimeMs: timeMs.optional(),
+});
+export type SetAttrs = z.infer<typeof SetAttrs>;
+
+const NewInode = {
+  gfid: Gfid,
+  type: InodeType,
+  mode: u32.optional(),
+  uid: u32.optional(),
+  gid: u32.optional(),
+  target: z.string().min(1).max(4095).refine((s) => !s.includes('\0'), 'NUL in symlink target').optional(),
+  /** Xattrs set with the inode, atomically (object metadata of an S3 PUT). */
+  xattrs: z.record(XattrName, XattrValue).optional(),
+};
+
+export const DirEntry = z.object({
+  name: z.string(),
+  gfid: Gfid,
+  type: InodeType,
+  /** readdirp only: the inode's attributes when the inode lives on this MDS. */
+  attrs: Attrs.optional(),
+});
+export type DirEntry = z.infer<typeof DirEntry>;
+
+/** What became of the inode behind a removed or replaced name. */
+export const InodeFate = z.object({
+  gfid: Gfid,
+  type: InodeType,
+  /** deleted: last link gone, its data object may go; linked: other names remain; remote: the inode lives on another MDS (call iunlink there). */
+  inode: z.enum(['deleted', 'linked', 'remote']),
+});
+export type InodeFate = z.infer<typeof InodeFate>;
+
+export const StatFs = z.object({
+  bsize: z.number(),
+  blocks: z.number(),
+  bfree: z.number(),
+  bavail: z.number(),
+  files: z.number(),
+  ffree: z.number(),
+});
+export type StatFs = z.infer<typeof StatFs>;
+
+export const DataStat = z.object({ gfid: Gfid, size: offset, mtimeMs: timeMs, ctimeMs: timeMs });
+export type DataStat = z.infer<typeof DataStat>;
+
+const Empty = z.object({});
+
+type Kind = 'control' | 'upload' | 'download';
+type Role = 'mds' | 'ds' | 'any';
+interface FopDef<K extends Kind, R extends Role, Q extends z.ZodType, S extends z.ZodType> {
+  kind: K;
+  role: R;
+  req: Q;
+  res: S;
+  /** Safe to retry after a lost reply (the same request cannot do harm twice). */
+  idempotent: boolean;
+}
+function fop<K extends Kind, R extends Role, Q extends z.ZodType, S extends z.ZodType>(
+  kind: K, role: R, idempotent: boolean, req: Q, res: S,
+): FopDef<K, R, Q, S> {
+  return { kind, role, idempotent, req, res };
+}
+const obj = z.strictObject;
+
+/** Every brick operation. Order and names are part of the protocol (docs/PROTOCOL.md). */
+export const FOPS = {
+  // ---- any role ----
+  statfs: fop('control', 'any', true, obj({}), StatFs),
+
+  // ---- MDS: names and inodes ----
+  lookup: fop('control', 'mds', true, obj({ parent: Gfid, name: Name }), Attrs),
+  getattr: fop('control', 'mds', true, obj({ gfid: Gfid }), Attrs),
+  setattr: fop('control', 'mds', true, obj({ gfid: Gfid, set: SetAttrs }), Attrs),
+  icreate: fop('control', 'mds', false, obj(NewInode), Attrs),
+  namelink: fop('control', 'mds', false,
+    obj({ parent: Gfid, name: Name, gfid: Gfid, type: InodeType, replace: z.boolean().optional() }),
+    obj({ replaced: InodeFate.optional() })),
+  namedel: fop('control', 'mds', false,
+    obj({ parent: Gfid, name: Name, gfid: Gfid.optional() }), obj({ gfid: Gfid, type: InodeType })),
+  create: fop('control', 'mds', false, obj({ parent: Gfid, name: Name, ...NewInode }), Attrs),
+  unlink: fop('control', 'mds', false, obj({ parent: Gfid, name: Name }), InodeFate),
+  rmdir: fop('control', 'mds', false, obj({ parent: Gfid, name: Name }), InodeFate),
+  iunlink: fop('control', 'mds', false, obj({ gfid: Gfid }), InodeFate),
+  ilink: fop('control', 'mds', false, obj({ gfid: Gfid }), Attrs),
+  link: fop('control', 'mds', false, obj({ gfid: Gfid, parent: Gfid, name: Name }), Attrs),
+  rename: fop('control', 'mds', false,
+    obj({ parent: Gfid, name: Name, newParent: Gfid, newName: Name, noReplace: z.boolean().optional() }),
+    obj({ gfid: Gfid, type: InodeType, replaced: InodeFate.optional() })),
+  readlink: fop('control', 'mds', true, obj({ gfid: Gfid }), obj({ target: z.string() })),
+  getxattr: fop('control', 'mds', true, obj({ gfid: Gfid, name: XattrName }), obj({ value: XattrValue })),
+  setxattr: fop('control', 'mds', true,
+    obj({ gfid: Gfid, name: XattrName, value: XattrValue, flag: z.enum(['create', 'replace']).optional() }), Empty),
+  listxattr: fop('control', 'mds', true, obj({ gfid: Gfid }), obj({ names: z.array(z.string()) })),
+  removexattr: fop('control', 'mds', false, obj({ gfid: Gfid, name: XattrName }), Empty),
+  readdir: fop('control', 'mds', true,
+    obj({ gfid: Gfid, after: z.string().optional(), limit: z.number().int().min(1).max(10000), plus: z.boolean().optional() }),
+    obj({ entries: z.array(DirEntry), eof: z.boolean() })),
+
+  // ---- DS: data objects ----
+  dcreate: fop('control', 'ds', false, obj({ gfid: Gfid }), DataStat),
+  dstat: fop('control', 'ds', true, obj({ gfid: Gfid }), DataStat),
+  dtruncate: fop('control', 'ds', true, obj({ gfid: Gfid, size: offset }), DataStat),
+  dunlink: fop('control', 'ds', true, obj({ gfid: Gfid }), Empty),
+  dfsync: fop('control', 'ds', true, obj({ gfid: Gfid }), Empty),
+  dconcat: fop('control', 'ds', false,
+    obj({ gfid: Gfid, parts: z.array(Gfid).min(1).max(10000), removeParts: z.boolean().optional() }), DataStat),
+  dcopy: fop('control', 'ds', true,
+    obj({ src: Gfid, gfid: Gfid, offset: offset.optional(), length: offset.optional() }), DataStat),
+  /** Replace an object atomically with the body (temp file, fsync, rename). */
+  dput: fop('upload', 'ds', true, obj({ gfid: Gfid }), DataStat),
+  /** Write the body at `offset` in place (creates the object when `create`). */
+  dwrite: fop('upload', 'ds', false,
+    obj({ gfid: Gfid, offset: offset, create: z.boolean().optional() }), DataStat),
+  dread: fop('download', 'ds', true, obj({ gfid: Gfid, offset: offset.optional(), length: offset.optional() }), DataStat),
+} as const;
+
+export type FopTable = typeof FOPS;
+export type FopName = keyof FopTable;
+export type FopReq<F extends FopName> = z.output<FopTable[F]['req']>;
+export type FopRes<F extends FopName> = z.output<FopTable[F]['res']>;
+type OfKind<K extends Kind> = { [F in FopName]: FopTable[F]['kind'] extends K ? F : never }[FopName];
+export type ControlFop = OfKind<'control'>;
+export type UploadFop = OfKind<'upload'>;
+export type DownloadFop = OfKind<'download'>;
+
+/** True when `s` names a FOP of this protocol version. */
+export function isFopName(s: string): s is FopName {
+  return Object.hasOwn(FOPS, s);
+}
+
+/**
+ * Validates wire arguments against the FOP table. Throws EINVAL (or ENAMETOOLONG for a name
+ * over NAME_MAX) naming the first bad field; returns the parsed request.
+ */
+export function parseFopArgs<F extends FopName>(fop: F, args: unknown): FopReq<F> {
+  const r = FOPS[fop].req.safeParse(args);
+  if (r.success) return r.data as FopReq<F>;
+  const first = r.error.issues[0];
+  const msg = first ? `${first.path.join('.') || 'args'}: ${first.message}` : 'invalid arguments';
+  throw new Dht2Error(/ENAMETOOLONG/.test(msg) ? 'ENAMETOOLONG' : 'EINVAL', `${fop}: ${msg}`);
+}

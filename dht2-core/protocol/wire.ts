@@ -1,0 +1,105 @@
+/**
+ * Wire encoding of the brick protocol (docs/PROTOCOL.md): one HTTP/2 POST per FOP at
+ * `/v1/<fop>`, arguments as JSON (in the body for control FOPs, in the `x-dht2-args` header
+ * for data FOPs whose body is the data), every request signed with the cluster secret.
+ */
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { PROTOCOL_VERSION } from './fops.js';
+import type { Errno } from '../errors.js';
+
+export const H_VERSION = 'x-dht2-proto';
+export const H_DATE = 'x-dht2-date';
+export const H_NONCE = 'x-dht2-nonce';
+export const H_ARGS = 'x-dht2-args';
+export const H_RESULT = 'x-dht2-result';
+export const H_REQUEST_ID = 'x-dht2-request-id';
+export const H_TIMEOUT = 'x-dht2-timeout-ms';
+export const AUTH_SCHEME = 'DHT2-HMAC-SHA256';
+
+/** Path of a FOP on the wire. */
+export function fopPath(fop: string): string {
+  return `/v${PROTOCOL_VERSION}/${fop}`;
+}
+
+/** Largest control request body a brick reads (JSON args; xattr values are the big ones). */
+export const MAX_CONTROL_BODY = 1024 * 1024;
+/** Largest `x-dht2-args` header. */
+export const MAX_ARGS_HEADER = 8 * 1024;
+/** How far a request's date may be from the brick's clock; also how long nonces are remembered. */
+export const MAX_CLOCK_SKEW_MS = 60 * 1000;
+
+/** HTTP/2 settings of both ends: large windows (PERFORMANCE-NOTES.md: +56 % on big streams). */
+export const H2_WINDOW = 32 * 1024 * 1024;
+
+/** Args travel in a header as base64url JSON so that any Unicode name survives. */
+export function encodeArgsHeader(args: unknown): string {
+  return Buffer.from(JSON.stringify(args), 'utf8').toString('base64url');
+}
+
+export function decodeArgsHeader(h: string): unknown {
+  return JSON.parse(Buffer.from(h, 'base64url').toString('utf8'));
+}
+
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** What the signature covers. `payloadHash` is sha256 of the JSON body or of the args header. */
+export interface SignedParts {
+  method: string;
+  path: string;
+  date: string;
+  nonce: string;
+  requestId: string;
+  payloadHash: string;
+}
+
+function stringToSign(p: SignedParts): string {
+  return [AUTH_SCHEME, String(PROTOCOL_VERSION), p.method, p.path, p.date, p.nonce, p.requestId, p.payloadHash].join('\n');
+}
+
+/** HMAC-SHA256 of the request with the cluster secret, hex. */
+export function signature(secret: string, parts: SignedParts): string {
+  return createHmac('sha256', secret).update(stringToSign(parts)).digest('hex');
+}
+
+/** The `authorization` header value for a request. */
+export function authorization(secret: string, parts: SignedParts): string {
+  return `${AUTH_SCHEME} ${signature(secret, parts)}`;
+}
+
+/** Constant-time check of an `authorization` header against the expected signature. */
+export function checkAuthorization(secret: string, header: string, parts: SignedParts): boolean {
+  const m = /^DHT2-HMAC-SHA256 ([0-9a-f]{64})$/.exec(header);
+  if (!m) return false;
+  const want = Buffer.from(signature(secret, parts), 'hex');
+  return timingSafeEqual(want, Buffer.from(m[1]!, 'hex'));
+}
+
+export function newNonce(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** Error reply body of any failed FOP. */
+export interface WireError {
+  errno: Errno;
+  message: string;
+  gfid?: string;
+}
+
+/** HTTP status of an errno reply; the body's errno is what clients act on. */
+export function statusOfErrno(errno: Errno): number {
+  switch (errno) {
+    case 'ENOENT': return 404;
+    case 'EEXIST': case 'ENOTEMPTY': return 409;
+    case 'EACCES': case 'EPERM': return 403;
+    case 'ENOSPC': case 'EDQUOT': return 507;
+    case 'EMSGSIZE': case 'EFBIG': return 413;
+    case 'EIO': return 500;
+    case 'ETIMEDOUT': return 504;
+    default: return 400;
+  }
+}
+
+/** Minimum length of a cluster secret, so that nobody runs a cluster on "x". */
+export const MIN_SECRET_LENGTH = 16;
