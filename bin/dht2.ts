@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { loadClusterSecret, runBrick } from '../brick/main.js';
 import { Dht2Error } from '../dht2-core/errors.js';
+import { runLocalCluster } from './local-cluster.js';
 
 function port(v: string): number {
   const n = Number(v);
@@ -44,6 +45,35 @@ program
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+
+program
+  .command('local')
+  .description('run a whole volume on this machine (2 MDS + 3 DS bricks by default), data in one folder')
+  .option('--data-dir <path>', 'data folder', process.env.DHT2_DATA_DIR ?? './data')
+  .option('--mds <n>', 'number of MDS bricks', (v) => count(v), 2)
+  .option('--ds <n>', 'number of DS bricks', (v) => count(v), 3)
+  .option('--brick-port-base <n>', 'first brick port', port, Number(process.env.DHT2_BRICK_PORT_BASE ?? 9101))
+  .option('--host <addr>', 'address every process listens on', '127.0.0.1')
+  .option('--no-sync', 'bricks reply before fsync (faster, not power-loss safe)')
+  .option('--log-level <level>', 'pino log level', process.env.DHT2_LOG_LEVEL ?? 'info')
+  .action(async (o: { dataDir: string; mds: number; ds: number; brickPortBase: number; host: string; sync: boolean; logLevel: string }) => {
+    const logger = pino({ name: 'dht2-local', level: o.logLevel });
+    const cluster = await runLocalCluster({
+      dataDir: o.dataDir, mdsCount: o.mds, dsCount: o.ds, brickPortBase: o.brickPortBase, host: o.host, sync: o.sync, logger,
+    });
+    const stop = (sig: string): void => {
+      logger.info({ signal: sig }, 'stopping the local cluster');
+      cluster.stop().then(() => process.exit(0), () => process.exit(1));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+
+function count(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('must be 1-64');
+  return n;
+}
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const msg = e instanceof Dht2Error ? e.message : e instanceof Error ? e.stack ?? e.message : String(e);

@@ -113,12 +113,19 @@ export async function formatOrCheck(opts: OpenOptions): Promise<BrickIdentity> {
  */
 export async function lockBrickDir(dir: string): Promise<() => Promise<void>> {
   const path = join(metaDir(dir), 'lock');
+  // A lock file with our own pid is stale unless this process holds it (in a container the
+  // brick is often pid 1 on every start).
+  if (heldHere.has(path)) throw err('EBUSY', `${dir} is already served by this process`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fh = await open(path, 'wx');
       await fh.writeFile(String(process.pid));
       await fh.close();
-      return async () => { await rm(path, { force: true }); };
+      heldHere.add(path);
+      return async () => {
+        heldHere.delete(path);
+        await rm(path, { force: true });
+      };
     } catch (e) {
       if (codeOf(e) !== 'EEXIST') throw e;
       const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
@@ -130,6 +137,8 @@ export async function lockBrickDir(dir: string): Promise<() => Promise<void>> {
   }
   throw err('EBUSY', `cannot lock ${dir}`);
 }
+
+const heldHere = new Set<string>();
 
 function isAlive(pid: number): boolean {
   try {

@@ -29,7 +29,7 @@ export const MAX_ARGS_HEADER = 8 * 1024;
 export const MAX_CLOCK_SKEW_MS = 60 * 1000;
 
 /** HTTP/2 settings of both ends: large windows (PERFORMANCE-NOTES.md: +56 % on big streams). */
-export const H2_WINDOW = 32 * 1024 * 1024;
+export const H2_WINDOW = 8 * 1024 * 1024;
 
 /** Args travel in a header as base64url JSON so that any Unicode name survives. */
 export function encodeArgsHeader(args: unknown): string {

@@ -1,0 +1,59 @@
+/** Formatting a brick directory and refusing one that is not ours. */
+import assert from 'node:assert/strict';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PosixStore } from '../../brick/posix2/store.js';
+import { spawnBrick } from '../../brick/spawn.js';
+import { rejectsErrno } from '../helpers/assert-errno.js';
+import { SECRET, tmpDir } from '../helpers/tmp.js';
+
+describe('brick format and identity', () => {
+  let dir: Awaited<ReturnType<typeof tmpDir>>;
+  beforeEach(async () => { dir = await tmpDir('fmt'); });
+  afterEach(async () => { await dir.cleanup(); });
+
+  it('formats a new directory with an identity file and opens it again', async () => {
+    const b = join(dir.path, 'b');
+    const s = await PosixStore.open({ dir: b, role: 'mds', volumeId: 'v1', brickId: 'm0' });
+    await s.close();
+    const id = JSON.parse(await readFile(join(b, '.dht2', 'identity.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(id.volumeId, 'v1');
+    assert.equal(id.brickId, 'm0');
+    assert.equal(id.role, 'mds');
+    assert.equal(id.format, 1);
+    const again = await PosixStore.open({ dir: b, role: 'mds', volumeId: 'v1' });
+    assert.equal(again.identity.brickId, 'm0');
+    await again.close();
+  });
+
+  it('refuses another volume, another role, a newer format, a foreign non-empty directory, a second server', async () => {
+    const b = join(dir.path, 'b');
+    await (await PosixStore.open({ dir: b, role: 'ds', volumeId: 'v1' })).close();
+    assert.match((await rejectsErrno(PosixStore.open({ dir: b, role: 'ds', volumeId: 'v2' }), 'EINVAL')).message, /belongs to volume v1/);
+    assert.match((await rejectsErrno(PosixStore.open({ dir: b, role: 'mds', volumeId: 'v1' }), 'EINVAL')).message, /is a ds brick/);
+    const idPath = join(b, '.dht2', 'identity.json');
+    const id = JSON.parse(await readFile(idPath, 'utf8')) as Record<string, unknown>;
+    await writeFile(idPath, JSON.stringify({ ...id, format: 99 }));
+    assert.match((await rejectsErrno(PosixStore.open({ dir: b, role: 'ds' }), 'EINVAL')).message, /newer/);
+    await writeFile(idPath, JSON.stringify(id));
+    const foreign = join(dir.path, 'foreign');
+    await mkdir(foreign);
+    await writeFile(join(foreign, 'precious.txt'), 'x');
+    assert.match((await rejectsErrno(PosixStore.open({ dir: foreign, role: 'ds' }), 'EINVAL')).message, /not empty/);
+    const s = await PosixStore.open({ dir: b, role: 'ds', volumeId: 'v1' });
+    try {
+      await rejectsErrno(PosixStore.open({ dir: b, role: 'ds', volumeId: 'v1' }), 'EBUSY');
+    } finally {
+      await s.close();
+    }
+    await rejectsErrno(PosixStore.open({ dir: b, role: 'ds', volumeId: 'bad id!' }), 'EINVAL');
+  });
+
+  it('the brick process exits with a clear message for a directory of another volume', async () => {
+    const b = join(dir.path, 'b');
+    const first = await spawnBrick({ dir: b, role: 'mds', secret: SECRET, volumeId: 'v1' });
+    await first.stop();
+    await assert.rejects(spawnBrick({ dir: b, role: 'mds', secret: SECRET, volumeId: 'v2' }), /belongs to volume v1, not v2/);
+    await assert.rejects(spawnBrick({ dir: b, role: 'mds', secret: 'short' }), /at least 16 characters/);
+  });
+});
