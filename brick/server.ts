@@ -12,7 +12,7 @@ import { toDht2Error } from '../dht2-core/errors.js';
 import { FOPS, PROTOCOL_VERSION, isFopName, parseFopArgs } from '../dht2-core/protocol/fops.js';
 import type { BrickFops } from '../dht2-core/protocol/layer.js';
 import {
-  H2_WINDOW, H_ARGS, H_DATE, H_NONCE, H_REQUEST_ID, H_RESULT, MAX_ARGS_HEADER, MAX_CONTROL_BODY,
+  H2_WINDOW, H_ARGS, H_DATE, H_NONCE, H_REQUEST_ID, H_RESULT, H_VERSION, MAX_ARGS_HEADER, MAX_CONTROL_BODY,
   decodeArgsHeader, encodeArgsHeader, sha256Hex, statusOfErrno, type WireError,
 } from '../dht2-core/protocol/wire.js';
 import { RequestAuthenticator } from './auth.js';
@@ -68,7 +68,12 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
     const path = String(headers[':path']);
     if (path === '/-/health' && (method === 'GET' || method === 'HEAD')) {
       const id = opts.identity;
-      return replyJson(stream, 200, { status: 'ok', role: id.role, volumeId: id.volumeId, brickId: id.brickId, format: id.format, protocol: PROTOCOL_VERSION });
+      const body = { status: 'ok', role: id.role, volumeId: id.volumeId, brickId: id.brickId, format: id.format, protocol: PROTOCOL_VERSION };
+      if (method === 'HEAD') {
+        stream.respond({ ':status': 200, 'content-type': 'application/json' }, { endStream: true });
+        return;
+      }
+      return replyJson(stream, 200, body);
     }
     const requestId = String(headers[H_REQUEST_ID] ?? '');
     try {
@@ -93,35 +98,38 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
     if (!isFopName(fop)) throw new HttpError(404, { errno: 'ENOTSUP', message: `unknown FOP ${fop}` });
     if (method !== 'POST') throw new HttpError(405, { errno: 'EINVAL', message: 'FOPs are POST' });
     const def = FOPS[fop];
+    if (headers[H_VERSION] !== undefined && headers[H_VERSION] !== String(PROTOCOL_VERSION)) {
+      stream.resume();
+      throw new HttpError(400, { errno: 'EPROTO', message: `protocol ${String(headers[H_VERSION])} not supported; this brick speaks ${PROTOCOL_VERSION}` });
+    }
     const authHeader = headers.authorization;
     if (!authHeader) {
       stream.resume();
       throw new HttpError(401, { errno: 'EACCES', message: 'missing authorization' });
     }
 
-    let argsJson: unknown;
-    let payloadHash: string;
+    // Authenticate before parsing anything the caller sent.
+    let payload: Buffer | string;
     if (def.kind === 'control') {
-      const body = await readBody(stream, MAX_CONTROL_BODY);
-      payloadHash = sha256Hex(body);
-      argsJson = parseJson(body.toString('utf8'));
+      payload = await readBody(stream, MAX_CONTROL_BODY);
     } else {
       const h = headers[H_ARGS];
       if (typeof h !== 'string' || h.length > MAX_ARGS_HEADER) {
         stream.resume();
         throw new HttpError(400, { errno: 'EINVAL', message: `${H_ARGS} header missing or too large` });
       }
-      payloadHash = sha256Hex(h);
-      argsJson = safe(() => decodeArgsHeader(h));
+      payload = h;
     }
     const verdict = auth.check(authHeader, {
-      method, path, date: String(headers[H_DATE] ?? ''), nonce: String(headers[H_NONCE] ?? ''), requestId, payloadHash,
+      method, path, authority: String(headers[':authority'] ?? ''), date: String(headers[H_DATE] ?? ''),
+      nonce: String(headers[H_NONCE] ?? ''), requestId, payloadHash: sha256Hex(payload),
     });
     if (!verdict.ok) {
       stream.resume();
       log.warn({ path, reason: verdict.reason }, 'brick request refused');
       throw new HttpError(verdict.status, { errno: 'EACCES', message: verdict.reason });
     }
+    const argsJson = typeof payload === 'string' ? safe(() => decodeArgsHeader(payload)) : parseJson(payload.toString('utf8'));
     const args = parseFopArgs(fop, argsJson);
     if (log.isLevelEnabled('debug')) log.debug({ fop, requestId }, 'fop');
 

@@ -126,7 +126,7 @@ export class DsStore {
     });
     if (r.removeParts) {
       for (const p of r.parts) await unlink(this.h(p)).catch(() => undefined);
-      await this.fsync(handleParent(this.dir, r.parts[0]!));
+      for (const d of new Set(r.parts.map((p) => handleParent(this.dir, p)))) await this.fsync(d);
     }
     return st;
   }

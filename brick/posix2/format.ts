@@ -85,10 +85,7 @@ export async function formatOrCheck(opts: OpenOptions): Promise<BrickIdentity> {
     await mkdir(tmpDir(dir), { recursive: true, mode: 0o700 });
     return id;
   }
-  const existing = (await readdir(dir)).filter((n) => n !== 'lost+found');
-  if (existing.length > 0 && !(existing.length === 1 && existing[0] === '.dht2')) {
-    throw err('EINVAL', `${dir} is not empty and is not a DHT2 brick; refusing to format it`);
-  }
+  await refuseForeign(dir);
   const id: BrickIdentity = {
     format: FORMAT_VERSION,
     volumeId: opts.volumeId ?? randomUUID(),
@@ -105,6 +102,21 @@ export async function formatOrCheck(opts: OpenOptions): Promise<BrickIdentity> {
   await fsyncPath(metaDir(dir));
   await fsyncPath(dir);
   return id;
+}
+
+/** Refuses a directory that holds anything but a brick (lost+found aside): never format over data. */
+export async function refuseForeign(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    if (codeOf(e) === 'ENOENT') return;
+    throw e;
+  }
+  if (names.includes('.dht2')) return;
+  if (names.some((n) => n !== 'lost+found')) {
+    throw err('EINVAL', `${dir} is not empty and is not a DHT2 brick; refusing to format it`);
+  }
 }
 
 /**

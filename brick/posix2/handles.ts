@@ -43,17 +43,34 @@ export interface InodeMeta {
   ctimeMs: number;
   btimeMs: number;
   target?: string;
+  /** Directories: parent directory GFID. */
+  parent?: string;
   /** Directories being removed across MDSs refuse new entries (see mds.ts rmdir). */
   dying?: boolean;
 }
 
-export function newMeta(type: InodeType, mode: number | undefined, uid = 0, gid = 0, target?: string): InodeMeta {
+export interface NewMeta {
+  type: InodeType;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  target?: string;
+  size?: number;
+  mtimeMs?: number;
+  parent?: string;
+}
+
+export function newMeta(n: NewMeta): InodeMeta {
   const now = Date.now();
-  const perm = mode ?? (type === 'dir' ? 0o755 : type === 'symlink' ? 0o777 : 0o644);
-  return {
-    v: 1, type, mode: perm & 0o7777, uid, gid, nlink: type === 'dir' ? 2 : 1, size: type === 'symlink' ? Buffer.byteLength(target ?? '') : 0,
-    atimeMs: now, mtimeMs: now, ctimeMs: now, btimeMs: now, ...(target !== undefined ? { target } : {}),
+  const perm = n.mode ?? (n.type === 'dir' ? 0o755 : n.type === 'symlink' ? 0o777 : 0o644);
+  const size = n.type === 'symlink' ? Buffer.byteLength(n.target ?? '') : n.type === 'file' ? (n.size ?? 0) : 0;
+  const m: InodeMeta = {
+    v: 1, type: n.type, mode: perm & 0o7777, uid: n.uid ?? 0, gid: n.gid ?? 0, nlink: n.type === 'dir' ? 2 : 1, size,
+    atimeMs: now, mtimeMs: n.mtimeMs ?? now, ctimeMs: now, btimeMs: now,
   };
+  if (n.target !== undefined) m.target = n.target;
+  if (n.type === 'dir' && n.parent !== undefined) m.parent = n.parent;
+  return m;
 }
 
 /** Reads an inode's metadata; undefined when no inode with this GFID lives on this brick. */
@@ -90,6 +107,7 @@ export function toAttrs(gfid: string, m: InodeMeta): Attrs {
     atimeMs: m.atimeMs, mtimeMs: m.mtimeMs, ctimeMs: m.ctimeMs, btimeMs: m.btimeMs,
   };
   if (m.target !== undefined) a.target = m.target;
+  if (m.parent !== undefined) a.parent = m.parent;
   return a;
 }
 

@@ -20,7 +20,7 @@ import {
 import { KeyedLocks } from './locks.js';
 import { NameIndex } from './name-index.js';
 
-type NewInode = Pick<FopReq<'icreate'>, 'gfid' | 'type' | 'mode' | 'uid' | 'gid' | 'target' | 'xattrs'>;
+type NewInode = Omit<FopReq<'icreate'>, never>;
 
 export class MdsStore {
   private readonly locks = new KeyedLocks();
@@ -91,7 +91,7 @@ export class MdsStore {
    * rename(2) for directories after an existence check under the GFID's lock).
    */
   private async makeInode(spec: NewInode): Promise<InodeMeta> {
-    const meta = newMeta(spec.type, spec.mode, spec.uid, spec.gid, spec.target);
+    const meta = newMeta(spec);
     if (spec.type === 'symlink' && spec.target === undefined) throw err('EINVAL', 'symlink needs a target');
     if (spec.type !== 'symlink' && spec.target !== undefined) throw err('EINVAL', 'only symlinks have a target');
     const handle = this.h(spec.gfid);
@@ -160,7 +160,13 @@ export class MdsStore {
 
   /** Drops one link of an inode of this brick: deletes it at nlink 0 (directories: when empty). */
   private async dropInode(gfid: string, type: InodeType): Promise<InodeFate> {
-    return this.locks.with([gfid], async () => {
+    return this.locks.with([gfid], () => this.dropInodeLocked(gfid, type));
+  }
+
+  /** dropInode with the inode's lock already held. */
+  private async dropInodeLocked(gfid: string, type: InodeType): Promise<InodeFate> {
+    {
+      if (gfid === ROOT_GFID) throw err('EPERM', 'the root directory cannot be removed');
       const p = this.h(gfid);
       const m = await readMeta(p);
       if (!m) return { gfid, type, inode: 'remote' };
@@ -180,7 +186,7 @@ export class MdsStore {
       await writeMeta(p, m);
       await this.fsync(p);
       return { gfid, type, inode: 'linked' };
-    });
+    }
   }
 
   /** Fails unless a directory of this brick is empty. */
@@ -218,8 +224,12 @@ export class MdsStore {
       if (s.uid !== undefined) m.uid = s.uid;
       if (s.gid !== undefined) m.gid = s.gid;
       if (s.size !== undefined) {
-        if (m.type !== 'file') throw err('EISDIR', 'size is only for files', { gfid: r.gfid });
+        if (m.type !== 'file') throw err(m.type === 'dir' ? 'EISDIR' : 'EINVAL', 'size is only for files', { gfid: r.gfid });
         m.size = s.size;
+      }
+      if (s.parent !== undefined) {
+        if (m.type !== 'dir') throw err('ENOTDIR', 'only directories have a parent', { gfid: r.gfid });
+        m.parent = s.parent;
       }
       if (s.atimeMs !== undefined) m.atimeMs = s.atimeMs;
       if (s.mtimeMs !== undefined) m.mtimeMs = s.mtimeMs;
@@ -234,22 +244,88 @@ export class MdsStore {
     return this.locks.with([r.gfid], async () => toAttrs(r.gfid, await this.makeInode(r)));
   }
 
-  async create(r: FopReq<'create'>): Promise<Attrs> {
-    return this.locks.with([r.parent, r.gfid], async () => {
-      await this.dirMeta(r.parent);
-      // Cheap EEXIST before making an inode that would only become an orphan.
-      if (await this.readEntry(r.parent, r.name)) throw err('EEXIST', `${r.name} exists`, { path: r.name });
-      const meta = await this.makeInode(r);
-      crashPoint('create:after-inode');
-      try {
-        await this.putEntry(r.parent, r.name, r.gfid, r.type, false);
-      } catch (e) {
-        await rm(this.h(r.gfid), { recursive: true, force: true });
-        this.index.remove(r.parent, r.name);
-        throw e;
+  /**
+   * Inode and name in one FOP. The inode is made outside the directory's lock (it has its own
+   * GFID), so creates in one directory overlap their fsyncs; only the name step is serialized.
+   */
+  async create(r: FopReq<'create'>): Promise<FopRes<'create'>> {
+    await this.dirMeta(r.parent);
+    // Cheap EEXIST before making an inode that would only become an orphan.
+    const early = await this.readEntry(r.parent, r.name);
+    if (early && !r.replace) throw err('EEXIST', `${r.name} exists`, { path: r.name });
+    if (early) await this.checkReplace(r.type, early);
+    const spec = { ...r, parent: r.type === 'dir' ? r.parent : undefined };
+    const meta = await this.locks.with([r.gfid], () => this.makeInode(spec));
+    crashPoint('create:after-inode');
+    try {
+      return await this.locks.with([r.parent], async () => {
+        await this.dirMeta(r.parent);
+        const old = await this.readEntry(r.parent, r.name);
+        if (old && !r.replace) throw err('EEXIST', `${r.name} exists`, { path: r.name });
+        const replaced = await this.replaceEntry(r.parent, r.name, r.gfid, r.type, old);
+        crashPoint('create:after-entry');
+        const a: FopRes<'create'> = toAttrs(r.gfid, meta);
+        if (replaced) a.replaced = replaced;
+        return a;
+      });
+    } catch (e) {
+      // Keep the inode if its name made it (a later step failed); otherwise it is garbage.
+      const now = await this.readEntry(r.parent, r.name).catch(() => undefined);
+      if (now?.gfid !== r.gfid) await rm(this.h(r.gfid), { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /**
+   * Points `parent/name` at `gfid` (the parent's lock is held), replacing `old` when given:
+   * POSIX type rules, an empty-directory check that holds the old directory's lock until it is
+   * gone (so no create can slip into it), and the old inode's fate.
+   */
+  private async replaceEntry(
+    parent: string, name: string, gfid: string, type: InodeType, old: { gfid: string; type: InodeType } | undefined,
+    move?: { parent: string; name: string },
+  ): Promise<InodeFate | undefined> {
+    const place = async (): Promise<void> => {
+      if (move) {
+        this.index.add(parent, name);
+        await rename(this.entryPath(move.parent, move.name), this.entryPath(parent, name));
+        crashPoint('rename:after-rename');
+        await this.touchDir(parent);
+        if (move.parent !== parent) await this.touchDir(move.parent);
+        this.index.remove(move.parent, move.name);
+      } else {
+        await this.putEntry(parent, name, gfid, type, old !== undefined);
       }
-      crashPoint('create:after-entry');
-      return toAttrs(r.gfid, meta);
+    };
+    if (!old) {
+      await place();
+      return undefined;
+    }
+    await this.checkReplace(type, old);
+    if (old.type !== 'dir') {
+      await place();
+      return this.dropInode(old.gfid, old.type);
+    }
+    return this.locks.with([old.gfid], async () => {
+      await this.checkEmpty(old.gfid);
+      await place();
+      return this.dropInodeLocked(old.gfid, old.type);
+    });
+  }
+
+  async imark(r: FopReq<'imark'>): Promise<Attrs> {
+    return this.locks.with([r.gfid], async () => {
+      const m = await this.meta(r.gfid);
+      if (m.type !== 'dir') throw err('ENOTDIR', `${r.gfid} is not a directory`, { gfid: r.gfid });
+      if (r.dying) {
+        await this.checkEmpty(r.gfid);
+        m.dying = true;
+      } else {
+        delete m.dying;
+      }
+      await writeMeta(this.h(r.gfid), m);
+      await this.fsync(this.h(r.gfid));
+      return toAttrs(r.gfid, m);
     });
   }
 
@@ -259,10 +335,8 @@ export class MdsStore {
       const old = await this.readEntry(r.parent, r.name);
       if (old && !r.replace) throw err('EEXIST', `${r.name} exists`, { path: r.name });
       if (old?.gfid === r.gfid) return {};
-      if (old) await this.checkReplace(r.type, old);
-      await this.putEntry(r.parent, r.name, r.gfid, r.type, old !== undefined);
-      if (!old) return {};
-      return { replaced: await this.dropInode(old.gfid, old.type) };
+      const replaced = await this.replaceEntry(r.parent, r.name, r.gfid, r.type, old);
+      return replaced ? { replaced } : {};
     });
   }
 
@@ -361,18 +435,8 @@ export class MdsStore {
       // POSIX: renaming onto another name of the same inode does nothing.
       if (dst?.gfid === src.gfid) return { gfid: src.gfid, type: src.type };
       if (dst && r.noReplace) throw err('EEXIST', `${r.newName} exists`, { path: r.newName });
-      if (dst) {
-        await this.checkReplace(src.type, dst);
-        if (dst.type === 'dir') await this.locks.with([dst.gfid], async () => this.checkEmpty(dst.gfid));
-      }
-      this.index.add(r.newParent, r.newName);
-      await rename(this.entryPath(r.parent, r.name), this.entryPath(r.newParent, r.newName));
-      crashPoint('rename:after-rename');
-      await this.touchDir(r.newParent);
-      if (r.newParent !== r.parent) await this.touchDir(r.parent);
-      this.index.remove(r.parent, r.name);
-      if (!dst) return { gfid: src.gfid, type: src.type };
-      return { gfid: src.gfid, type: src.type, replaced: await this.dropInode(dst.gfid, dst.type) };
+      const replaced = await this.replaceEntry(r.newParent, r.newName, src.gfid, src.type, dst, { parent: r.parent, name: r.name });
+      return replaced ? { gfid: src.gfid, type: src.type, replaced } : { gfid: src.gfid, type: src.type };
     });
   }
 
@@ -436,16 +500,19 @@ export class MdsStore {
     while (entries.length < r.limit) {
       const want = r.limit - entries.length;
       const names = this.index.page(r.gfid, after, want + 1);
-      for (const name of names.slice(0, want)) {
+      const batch = names.slice(0, want);
+      // Entries are checked (and stat'ed for readdirp) in parallel; order is kept by index.
+      const found = await mapLimit(batch, 64, async (name) => {
         const e = await this.readEntry(r.gfid, name);
-        if (!e) { stale.push(name); continue; }
+        if (!e) return undefined;
         const d: DirEntry = { name, gfid: e.gfid, type: e.type };
         if (r.plus) {
           const im = await readMeta(this.h(e.gfid));
           if (im) d.attrs = toAttrs(e.gfid, im);
         }
-        entries.push(d);
-      }
+        return d;
+      });
+      found.forEach((d, i) => (d ? entries.push(d) : stale.push(batch[i]!)));
       if (names.length <= want) { eof = true; break; }
       after = names[want - 1];
     }
@@ -479,6 +546,20 @@ export class MdsStore {
     });
     return n;
   }
+}
+
+/** Maps `items` with at most `limit` calls in flight, keeping order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 /** Every handle on the brick, as [gfid, path]. */

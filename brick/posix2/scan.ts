@@ -4,7 +4,8 @@
  * "no name points to a missing inode"; fsck builds on it across bricks (names that are remote
  * here may be local on another MDS).
  */
-import { lstat, opendir, readlink } from 'node:fs/promises';
+import { lstat, opendir, readdir, readlink, stat } from 'node:fs/promises';
+import type { FopRes } from '../../dht2-core/protocol/fops.js';
 import { join } from 'node:path';
 import { ROOT_GFID } from '../../dht2-core/gfid.js';
 import { handlePath, parseEntryTarget, readMeta } from './handles.js';
@@ -44,4 +45,48 @@ export async function scanMds(dir: string): Promise<ScanResult> {
   }
   const unnamed = [...inodes.keys()].filter((g) => g !== ROOT_GFID && !named.has(g));
   return { inodes, entries, unnamed, incomplete };
+}
+
+/** Handles in GFID order, starting after `after`; reads one `<xx>/<yy>` folder at a time. */
+async function* handlesFrom(dir: string, after?: string): AsyncGenerator<[string, string]> {
+  const hex2 = /^[0-9a-f]{2}$/;
+  const a = after ? [after.slice(0, 2), after.slice(2, 4)] : undefined;
+  const names = async (p: string) => (await readdirSafe(p)).sort();
+  for (const xx of (await names(dir)).filter((n) => hex2.test(n))) {
+    if (a && xx < a[0]!) continue;
+    for (const yy of (await names(join(dir, xx))).filter((n) => hex2.test(n))) {
+      if (a && xx === a[0] && yy < a[1]!) continue;
+      for (const g of await names(join(dir, xx, yy))) {
+        if (after && g <= after) continue;
+        yield [g, join(dir, xx, yy, g)];
+      }
+    }
+  }
+}
+
+async function readdirSafe(p: string): Promise<string[]> {
+  try {
+    return await readdir(p);
+  } catch {
+    return [];
+  }
+}
+
+/** One page of the `scan` FOP: every handle of the brick in GFID order. */
+export async function scanPage(dir: string, role: 'mds' | 'ds', after: string | undefined, limit: number): Promise<FopRes<'scan'>> {
+  const items: FopRes<'scan'>['items'] = [];
+  for await (const [gfid, path] of handlesFrom(dir, after)) {
+    if (items.length === limit) return { items, eof: false };
+    if (role === 'mds') {
+      const m = await readMeta(path);
+      if (!m) continue;
+      const it: FopRes<'scan'>['items'][number] = { gfid, type: m.type, nlink: m.nlink, size: m.size, btimeMs: m.btimeMs };
+      if (m.dying) it.dying = true;
+      items.push(it);
+    } else {
+      const st = await stat(path).catch(() => undefined);
+      if (st) items.push({ gfid, type: 'file', nlink: 1, size: st.size, btimeMs: st.birthtimeMs || st.ctimeMs });
+    }
+  }
+  return { items, eof: true };
 }

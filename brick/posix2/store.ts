@@ -4,7 +4,7 @@
  * same way. It opens the directory (identity check, lock, tmp cleanup, index) and dispatches
  * each FOP to the MDS or DS half, refusing FOPs of the other role with ENOTSUP.
  */
-import { statfs } from 'node:fs/promises';
+import { mkdir, statfs } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -14,9 +14,10 @@ import {
 } from '../../dht2-core/protocol/fops.js';
 import type { BrickFops, Download } from '../../dht2-core/protocol/layer.js';
 import { DsStore } from './ds.js';
-import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, type BrickIdentity, type OpenOptions } from './format.js';
+import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, refuseForeign, type BrickIdentity, type OpenOptions } from './format.js';
 import { MdsStore } from './mds.js';
 import { NameIndex } from './name-index.js';
+import { scanPage } from './scan.js';
 
 export interface StoreOptions extends OpenOptions {
   /** fsync data and directories before every reply (default true). false trades durability on power loss for speed. */
@@ -39,8 +40,18 @@ export class PosixStore implements BrickFops {
 
   /** Formats or checks `opts.dir` and opens it for serving. */
   static async open(opts: StoreOptions): Promise<PosixStore> {
-    const identity = await formatOrCheck(opts);
+    // Lock first, so two processes can never format or check one directory at once; but never
+    // put anything into a foreign directory.
+    await refuseForeign(opts.dir);
+    await mkdir(metaDir(opts.dir), { recursive: true, mode: 0o700 });
     const unlock = await lockBrickDir(opts.dir);
+    let identity: BrickIdentity;
+    try {
+      identity = await formatOrCheck(opts);
+    } catch (e) {
+      await unlock();
+      throw e;
+    }
     try {
       const cleaned = await cleanTmp(opts.dir);
       const sync = opts.sync ?? true;
@@ -78,6 +89,10 @@ export class PosixStore implements BrickFops {
 
   private async dispatch(fop: ControlFop, req: unknown): Promise<unknown> {
     if (fop === 'statfs') return this.statfs();
+    if (fop === 'scan') {
+      const r = req as FopReq<'scan'>;
+      return scanPage(this.dir, this.identity.role, r.after, r.limit);
+    }
     const role = FOPS[fop].role;
     // The request was validated against FOPS[fop].req by the caller (server or test); each
     // method takes exactly that type, so the table below is the only cast.

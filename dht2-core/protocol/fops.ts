@@ -52,6 +52,8 @@ export const Attrs = z.object({
   btimeMs: timeMs,
   /** Symlink target (symlinks only). */
   target: z.string().optional(),
+  /** Directories only: the GFID of the parent directory (for `..` and rename loop checks). */
+  parent: Gfid.optional(),
 });
 export type Attrs = z.infer<typeof Attrs>;
 
@@ -63,6 +65,8 @@ export const SetAttrs = z.object({
   size: offset.optional(),
   atimeMs: timeMs.optional(),
   mtimeMs: timeMs.optional(),
+  /** Directories only: new parent after a rename across directories. */
+  parent: Gfid.optional(),
 });
 export type SetAttrs = z.infer<typeof SetAttrs>;
 
@@ -75,6 +79,11 @@ const NewInode = {
   target: z.string().min(1).max(4095).refine((s) => !s.includes('\0'), 'NUL in symlink target').optional(),
   /** Xattrs set with the inode, atomically (object metadata of an S3 PUT). */
   xattrs: z.record(XattrName, XattrValue).optional(),
+  /** Cached data size ("Size on MDS") of a file whose data was written before its inode. */
+  size: offset.optional(),
+  mtimeMs: timeMs.optional(),
+  /** Directories: the parent directory's GFID. */
+  parent: Gfid.optional(),
 };
 
 export const DirEntry = z.object({
@@ -142,7 +151,14 @@ export const FOPS = {
     obj({ replaced: InodeFate.optional() })),
   namedel: fop('control', 'mds', false,
     obj({ parent: Gfid, name: Name, gfid: Gfid.optional() }), obj({ gfid: Gfid, type: InodeType })),
-  create: fop('control', 'mds', false, obj({ parent: Gfid, name: Name, ...NewInode }), Attrs),
+  /** Inode and name in one step; with `replace`, an existing non-directory name is swapped atomically. */
+  create: fop('control', 'mds', false, obj({ ...NewInode, parent: Gfid, name: Name, replace: z.boolean().optional() }),
+    Attrs.extend({ replaced: InodeFate.optional() })),
+  /** Marks an empty directory as being removed (new entries refused) or clears the mark. */
+  imark: fop('control', 'mds', false, obj({ gfid: Gfid, dying: z.boolean() }), Attrs),
+  /** Pages through every handle on the brick (fsck): inodes on an MDS, data objects on a DS. */
+  scan: fop('control', 'any', true, obj({ after: Gfid.optional(), limit: z.number().int().min(1).max(10000) }),
+    obj({ items: z.array(z.object({ gfid: Gfid, type: InodeType, nlink: u32, size: offset, btimeMs: timeMs, dying: z.boolean().optional() })), eof: z.boolean() })),
   unlink: fop('control', 'mds', false, obj({ parent: Gfid, name: Name }), InodeFate),
   rmdir: fop('control', 'mds', false, obj({ parent: Gfid, name: Name }), InodeFate),
   iunlink: fop('control', 'mds', false, obj({ gfid: Gfid }), InodeFate),
@@ -153,7 +169,7 @@ export const FOPS = {
     obj({ gfid: Gfid, type: InodeType, replaced: InodeFate.optional() })),
   readlink: fop('control', 'mds', true, obj({ gfid: Gfid }), obj({ target: z.string() })),
   getxattr: fop('control', 'mds', true, obj({ gfid: Gfid, name: XattrName }), obj({ value: XattrValue })),
-  setxattr: fop('control', 'mds', true,
+  setxattr: fop('control', 'mds', false,
     obj({ gfid: Gfid, name: XattrName, value: XattrValue, flag: z.enum(['create', 'replace']).optional() }), Empty),
   listxattr: fop('control', 'mds', true, obj({ gfid: Gfid }), obj({ names: z.array(z.string()) })),
   removexattr: fop('control', 'mds', false, obj({ gfid: Gfid, name: XattrName }), Empty),

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import http2 from 'node:http2';
 import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -58,14 +59,14 @@ async function sha256Of(stream: AsyncIterable<Buffer>): Promise<{ hash: string; 
   return { hash: h.digest('hex'), size };
 }
 
-function signedHeaders(fop: string, body: string, opts: { secret?: string; date?: number; nonce?: string } = {}): Record<string, string> {
+function signedHeaders(url: string, fop: string, body: string, opts: { secret?: string; date?: number; nonce?: string } = {}): Record<string, string> {
   const path = fopPath(fop);
   const date = String(opts.date ?? Date.now());
   const nonce = opts.nonce ?? newNonce();
   const requestId = 'test';
   return {
     ':path': path,
-    authorization: authorization(opts.secret ?? SECRET, { method: 'POST', path, date, nonce, requestId, payloadHash: sha256Hex(body) }),
+    authorization: authorization(opts.secret ?? SECRET, { method: 'POST', path, authority: new URL(url).host, date, nonce, requestId, payloadHash: sha256Hex(body) }),
     [H_DATE]: date, [H_NONCE]: nonce, [H_REQUEST_ID]: requestId, 'content-type': 'application/json',
   };
 }
@@ -144,14 +145,14 @@ describe('brick protocol over HTTP/2', function () {
 
   it('refuses unauthenticated (401), wrong-secret, tampered, stale and replayed requests (403) and touches nothing', async () => {
     const args = JSON.stringify({ parent: ROOT_GFID, name: 'intruder', gfid: newGfid(), type: 'file' });
-    const { authorization: _a, ...unsigned } = signedHeaders('create', args);
+    const { authorization: _a, ...unsigned } = signedHeaders(mds.url, 'create', args);
     void _a;
     assert.equal((await rawH2(mds.url, unsigned, args)).status, 401);
-    assert.equal((await rawH2(mds.url, signedHeaders('create', args, { secret: 'some-other-secret-value' }), args)).status, 403);
+    assert.equal((await rawH2(mds.url, signedHeaders(mds.url, 'create', args, { secret: 'some-other-secret-value' }), args)).status, 403);
     const tampered = args.replace('intruder', 'intruder2');
-    assert.equal((await rawH2(mds.url, signedHeaders('create', args), tampered)).status, 403);
-    assert.equal((await rawH2(mds.url, signedHeaders('create', args, { date: Date.now() - 10 * 60_000 }), args)).status, 403);
-    const once = signedHeaders('create', args);
+    assert.equal((await rawH2(mds.url, signedHeaders(mds.url, 'create', args), tampered)).status, 403);
+    assert.equal((await rawH2(mds.url, signedHeaders(mds.url, 'create', args, { date: Date.now() - 10 * 60_000 }), args)).status, 403);
+    const once = signedHeaders(mds.url, 'create', args);
     const first = await rawH2(mds.url, once, args);
     assert.equal(first.status, 200, first.body);
     await m.call('unlink', { parent: ROOT_GFID, name: 'intruder' });
@@ -160,6 +161,14 @@ describe('brick protocol over HTTP/2', function () {
     assert.match(replay.body, /replayed/);
     await rejectsErrno(m.call('lookup', { parent: ROOT_GFID, name: 'intruder' }), 'ENOENT');
     await rejectsErrno(m.call('lookup', { parent: ROOT_GFID, name: 'intruder2' }), 'ENOENT');
+    // A request signed for one brick is refused by another.
+    const dsArgs = JSON.stringify({ gfid: newGfid() });
+    const forMds = signedHeaders(mds.url, 'dcreate', dsArgs);
+    assert.equal((await rawH2(ds.url, forMds, dsArgs)).status, 403);
+    // Garbage arguments from an unauthenticated caller are refused before they are parsed.
+    const { authorization: _b, ...noAuth } = signedHeaders(mds.url, 'create', 'not json');
+    void _b;
+    assert.equal((await rawH2(mds.url, noAuth, 'not json')).status, 401);
     const wrong = new BrickClient({ url: ds.url, secret: 'wrong-secret-wrong-secret' });
     try {
       const g = newGfid();
@@ -170,13 +179,30 @@ describe('brick protocol over HTTP/2', function () {
     }
   });
 
+  it('answers HEAD /-/health without a body and stays up', async () => {
+    const r = await new Promise<number>((resolve, reject) => {
+      const s = http2.connect(mds.url);
+      s.on('error', reject);
+      const req = s.request({ ':method': 'HEAD', ':path': '/-/health' });
+      req.on('response', (h) => { resolve(Number(h[':status'])); });
+      req.on('end', () => s.close());
+      req.resume();
+      req.end();
+    });
+    assert.equal(r, 200);
+    assert.equal((await m.health()).status, 'ok');
+  });
+
   it('answers unknown FOPs, other protocol versions and oversized bodies with errors', async () => {
+    const otherVersion = await rawH2(mds.url, { ...signedHeaders(mds.url, 'statfs', '{}'), 'x-dht2-proto': '9' }, '{}');
+    assert.equal(otherVersion.status, 400);
+    assert.match(otherVersion.body, /EPROTO/);
     assert.equal((await rawH2(mds.url, { ':path': '/v1/nosuchfop' }, '{}')).status, 404);
     const v2 = await rawH2(mds.url, { ':path': '/v2/lookup' }, '{}');
     assert.equal(v2.status, 400);
     assert.equal((JSON.parse(v2.body) as { errno: string }).errno, 'EPROTO');
     const big = JSON.stringify({ gfid: ROOT_GFID, name: 'user.big', value: 'A'.repeat(2 * 1024 * 1024) });
-    const r = await rawH2(mds.url, signedHeaders('setxattr', big), big);
+    const r = await rawH2(mds.url, signedHeaders(mds.url, 'setxattr', big), big);
     assert.equal(r.status, 413);
   });
 

@@ -1,0 +1,93 @@
+/**
+ * Result rows of the benchmarks and their two outputs: one aligned plain-text table on stdout
+ * and a JSON file under .bench/ (git-ignored) for later comparison.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+
+/** Unit of a row's value: ops/s and MB/s (10^6 bytes/s) are higher-is-better; ms is lower-is-better. */
+export type Unit = 'ops/s' | 'MB/s' | 'ms';
+
+/** One measurement of one system in one scenario. */
+export interface Row {
+  /** What was measured, e.g. `small files: create 2000 (c=16)`. */
+  scenario: string;
+  /** Who did the work, e.g. `brick sync`, `brick no-sync`, `local fs +fsync`, `local fs`. */
+  system: string;
+  value: number;
+  unit: Unit;
+  /** This row's value divided by its local-filesystem baseline's (same unit); absent on baseline rows. */
+  ratio?: number;
+  /** Peak resident set size of the brick process serving the scenario, MiB (sampled every 100 ms). */
+  peakRssMiB?: number;
+  /** Raw numbers behind the row (counts, bytes, seconds, per-brick RSS peaks). */
+  details?: Record<string, number | string | boolean>;
+}
+
+/** A scenario's rows, labelled with the scenario (suite) name they came from. */
+export interface SuiteRows {
+  suite: string;
+  rows: Row[];
+}
+
+function fmtValue(v: number, unit: Unit): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (unit === 'ms') return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0);
+  if (unit === 'MB/s') return v < 100 ? v.toFixed(1) : v.toFixed(0);
+  return v < 100 ? v.toFixed(1) : Math.round(v).toString();
+}
+
+function fmtRatio(r: number | undefined): string {
+  if (r === undefined) return '';
+  if (!Number.isFinite(r)) return String(r);
+  return `${r < 0.1 ? r.toFixed(3) : r < 10 ? r.toFixed(2) : r.toFixed(1)}x`;
+}
+
+/** The rows as one plain-text table with aligned columns (text left, numbers right). */
+export function formatTable(suites: SuiteRows[]): string {
+  const header = ['suite', 'scenario', 'system', 'result', 'unit', 'brick/local', 'peak brick RSS MiB'];
+  const right = [false, false, false, true, false, true, true];
+  const body: string[][] = [];
+  for (const s of suites) {
+    for (const r of s.rows) {
+      body.push([
+        s.suite, r.scenario, r.system, fmtValue(r.value, r.unit), r.unit, fmtRatio(r.ratio),
+        r.peakRssMiB === undefined ? '' : r.peakRssMiB.toFixed(1),
+      ]);
+    }
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  const out = [line(header), rule];
+  let prevScenario: string | undefined;
+  for (const row of body) {
+    const key = `${row[0]}\0${row[1]}`;
+    if (prevScenario !== undefined && key !== prevScenario) out.push('');
+    prevScenario = key;
+    out.push(line(row));
+  }
+  return out.join('\n');
+}
+
+/** Writes the results to `<dir>/results-<timestamp>.json`; returns the path. */
+export async function writeResultsJson(dir: string, suites: SuiteRows[], startedAt: Date, extra: Record<string, unknown> = {}): Promise<string> {
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+  const path = join(dir, `results-${stamp}.json`);
+  await mkdir(dirname(path), { recursive: true });
+  const doc = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    totalMemMiB: Math.round(totalmem() / 2 ** 20),
+    ...extra,
+    suites,
+  };
+  await writeFile(path, `${JSON.stringify(doc, null, 2)}\n`);
+  return path;
+}

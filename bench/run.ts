@@ -1,0 +1,66 @@
+/**
+ * Benchmark runner: `npm run bench -- [scenario…]` (`node dist/bench/run.js brick`). Runs the
+ * named scenarios in order (all registered ones when none is named), prints one table on
+ * stdout and writes the rows to .bench/results-<timestamp>.json. No assertions: numbers only.
+ */
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { benchScale, progress } from './util.js';
+import { formatTable, writeResultsJson, type SuiteRows } from './report.js';
+import { SCENARIOS, scenarioNames } from './scenarios.js';
+
+/** The package root (this file is dist/bench/run.js once compiled). */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+const LEGEND = [
+  'brick/local: the row\'s result divided by its local-filesystem baseline (same sync mode, same unit).',
+  '  ops/s and MB/s (10^6 bytes/s): higher is better, so below 1x the brick is slower;',
+  '  ms: lower is better, so above 1x the brick is slower.',
+  'c=N: requests the benchmark keeps in flight (the client may queue them).',
+  'peak brick RSS: highest VmRSS of the brick serving the row (MDS for names, DS for data), sampled every 100 ms.',
+  'readdir rows are medians of 5 runs after one warm-up walk; the local baseline must read and sort the whole directory for any page.',
+];
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(`usage: npm run bench -- [scenario…]\nscenarios: ${scenarioNames().join(', ')}\nenv: BENCH_SCALE=<factor> multiplies the work (default 1)\n`);
+    return 0;
+  }
+  const known = scenarioNames();
+  const unknown = argv.filter((a) => !Object.hasOwn(SCENARIOS, a));
+  if (unknown.length > 0) {
+    process.stderr.write(`bench: unknown scenario${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; known: ${known.join(', ')}\n`);
+    return 2;
+  }
+  const names = argv.length > 0 ? [...new Set(argv)] : known;
+  const scale = benchScale();
+  const startedAt = new Date();
+  const loadBefore = loadavg();
+  if (loadBefore[0]! > cpus().length / 2) {
+    progress(`note: load average is ${loadBefore[0]!.toFixed(2)} on ${cpus().length} CPUs; other work on this machine will show in the numbers`);
+  }
+  const suites: SuiteRows[] = [];
+  for (const name of names) {
+    const t0 = Date.now();
+    progress(`scenario ${name} starting (BENCH_SCALE=${scale})`);
+    const rows = await SCENARIOS[name]!();
+    suites.push({ suite: name, rows });
+    progress(`scenario ${name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  const loadAfter = loadavg();
+  const load = `load average (1/5/15 min) before ${loadBefore.map((l) => l.toFixed(2)).join('/')}, after ${loadAfter.map((l) => l.toFixed(2)).join('/')} on ${cpus().length} CPUs`;
+  process.stdout.write(`\n${formatTable(suites)}\n\n${LEGEND.join('\n')}\n${load}\n`);
+  const path = await writeResultsJson(`${PACKAGE_ROOT}.bench`, suites, startedAt, {
+    scenarios: names, benchScale: scale, loadAvgBefore: loadBefore, loadAvgAfter: loadAfter,
+  });
+  process.stdout.write(`\nresults written to ${path}\n`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e: unknown) => {
+    process.stderr.write(`bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

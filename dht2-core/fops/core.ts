@@ -1,0 +1,120 @@
+/**
+ * The state every composite FOP works on: the layout and one FOP layer per brick, plus the
+ * steps they share (lookup following EREMOTE, path resolution, finishing a removed inode).
+ * No caching: every path is resolved against the MDSs, so two gateways on one volume never
+ * read stale names (issue 3, "No stale reads").
+ */
+import { Dht2Error, err } from '../errors.js';
+import { ROOT_GFID, checkName } from '../gfid.js';
+import type { Layout } from '../layout.js';
+import type { Attrs, InodeFate } from '../protocol/fops.js';
+import type { BrickFops, CallContext } from '../protocol/layer.js';
+
+export class VolumeCore {
+  constructor(
+    readonly layout: Layout,
+    readonly mdsBricks: readonly BrickFops[],
+    readonly dsBricks: readonly BrickFops[],
+  ) {}
+
+  /** The MDS that holds the inode with this GFID. */
+  mds(gfid: string): BrickFops {
+    return this.mdsBricks[this.layout.mdsOf(gfid)]!;
+  }
+
+  /** The DS that holds the data of the file with this GFID. */
+  ds(gfid: string): BrickFops {
+    return this.dsBricks[this.layout.dsOf(gfid)]!;
+  }
+
+  sameMds(a: string, b: string): boolean {
+    return this.layout.mdsOf(a) === this.layout.mdsOf(b);
+  }
+
+  async getattr(gfid: string, ctx?: CallContext): Promise<Attrs> {
+    return this.mds(gfid).call('getattr', { gfid }, ctx);
+  }
+
+  /** Named lookup on the parent's MDS; an EREMOTE answer is followed to the inode's MDS. */
+  async lookupAt(parent: string, name: string, ctx?: CallContext): Promise<Attrs> {
+    try {
+      return await this.mds(parent).call('lookup', { parent, name }, ctx);
+    } catch (e) {
+      if (!(e instanceof Dht2Error) || e.errno !== 'EREMOTE' || !e.gfid) throw e;
+      try {
+        return await this.getattr(e.gfid, ctx);
+      } catch (e2) {
+        // A name whose inode is nowhere: report it as absent (fsck lists it as dangling).
+        if (e2 instanceof Dht2Error && e2.errno === 'ENOENT') throw err('ENOENT', `${name}: inode ${e.gfid} not found`, { gfid: e.gfid });
+        throw e2;
+      }
+    }
+  }
+
+  /** Attributes of the object at `path` (symlinks are not followed). */
+  async resolve(path: string, ctx?: CallContext): Promise<Attrs> {
+    let cur = await this.getattr(ROOT_GFID, ctx);
+    for (const name of splitPath(path)) {
+      if (cur.type !== 'dir') throw err('ENOTDIR', `${name}: a parent is not a directory`);
+      cur = await this.lookupAt(cur.gfid, name, ctx);
+    }
+    return cur;
+  }
+
+  /** The parent directory of `path` and the last name; EINVAL for the root itself. */
+  async resolveParent(path: string, ctx?: CallContext): Promise<{ parent: Attrs; name: string }> {
+    const parts = splitPath(path);
+    const name = parts.pop();
+    if (name === undefined) throw err('EINVAL', 'the root has no parent');
+    let cur = await this.getattr(ROOT_GFID, ctx);
+    for (const p of parts) {
+      if (cur.type !== 'dir') throw err('ENOTDIR', `${p}: a parent is not a directory`);
+      cur = await this.lookupAt(cur.gfid, p, ctx);
+    }
+    if (cur.type !== 'dir') throw err('ENOTDIR', 'parent is not a directory');
+    return { parent: cur, name };
+  }
+
+  /**
+   * Completes a removed name's inode: a remote inode loses one link on its own MDS, and a file
+   * whose last link went loses its data object on its DS (ENOENT there: data never written).
+   */
+  async finishFate(f: InodeFate | undefined, ctx?: CallContext): Promise<void> {
+    if (!f) return;
+    let fate = f.inode;
+    if (fate === 'remote') fate = (await this.mds(f.gfid).call('iunlink', { gfid: f.gfid }, ctx)).inode;
+    if (fate === 'deleted' && f.type === 'file') await this.dropData(f.gfid, ctx);
+  }
+
+  async dropData(gfid: string, ctx?: CallContext): Promise<void> {
+    try {
+      await this.ds(gfid).call('dunlink', { gfid }, ctx);
+    } catch (e) {
+      if (!(e instanceof Dht2Error) || e.errno !== 'ENOENT') throw e;
+    }
+  }
+}
+
+/** Splits a volume path into checked names; empty segments (`//`, leading or trailing `/`) are ignored. */
+export function splitPath(path: string): string[] {
+  if (typeof path !== 'string') throw err('EINVAL', 'path must be a string');
+  const parts = path.split('/').filter((p) => p !== '');
+  for (const p of parts) checkName(p);
+  return parts;
+}
+
+/** Runs `fn`, adding `path` to any Dht2Error that has none. */
+export async function atPath<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof Dht2Error && e.path === undefined) {
+      throw new Dht2Error(e.errno, `${path}: ${e.message.replace(/^E[A-Z0-9]+: /, '')}`, { path, gfid: e.gfid, cause: e });
+    }
+    throw e;
+  }
+}
+
+export function isErr(e: unknown, ...errnos: string[]): e is Dht2Error {
+  return e instanceof Dht2Error && errnos.includes(e.errno);
+}

@@ -1,0 +1,106 @@
+/**
+ * Data FOPs: file contents live on the DS chosen by the file's GFID; the MDS caches size and
+ * mtime ("Size on MDS", DHT2_Size_On_MDS), refreshed when a write through this API completes.
+ *  - writeFile (whole-object replace, an S3 PUT): data into a new GFID's object first, then
+ *    inode + name in one MDS op that swaps the name atomically; then the old data goes.
+ *    Readers see the old or the new object, never a mix; a cut-off body leaves the old one.
+ *  - read: lookup, then the DS. A missing data object is an empty file (data is made lazily)
+ *    unless the name moved on to a new GFID meanwhile, in which case the read starts over.
+ *  - write at offset / truncate: in place on the DS, then the size on the MDS.
+ */
+import { Readable } from 'node:stream';
+import { Dht2Error, err } from '../errors.js';
+import { gfidBucket, newGfid } from '../gfid.js';
+import type { Attrs, DataStat } from '../protocol/fops.js';
+import type { CallContext } from '../protocol/layer.js';
+import { isErr, type VolumeCore } from './core.js';
+
+export interface WriteFileOptions {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  /** Xattrs (object metadata) stored with the new inode, atomically with the name. */
+  xattrs?: Record<string, string>;
+  /** Only create: EEXIST when the name exists (S3 If-None-Match: *). */
+  createOnly?: boolean;
+  /** Only replace this GFID: ESTALE otherwise (S3 If-Match on an ETag the caller checked). */
+  ifGfid?: string;
+  mtimeMs?: number;
+}
+
+/** Replaces (or creates) the file at `parent/name` with `body`, atomically. */
+export async function writeFileAt(
+  v: VolumeCore, parent: string, name: string, body: Readable, o: WriteFileOptions = {}, ctx?: CallContext,
+): Promise<Attrs> {
+  const gfid = newGfid(gfidBucket(parent));
+  const data = await v.ds(gfid).upload('dput', { gfid }, body, ctx);
+  try {
+    if (o.ifGfid !== undefined) {
+      const cur = await v.lookupAt(parent, name, ctx);
+      if (cur.gfid !== o.ifGfid) throw err('ESTALE', `${name} changed`);
+    }
+    const { replaced, ...attrs } = await v.mds(parent).call('create', {
+      parent, name, gfid, type: 'file', mode: o.mode, uid: o.uid, gid: o.gid, xattrs: o.xattrs,
+      size: data.size, mtimeMs: o.mtimeMs ?? data.mtimeMs, replace: !o.createOnly,
+    }, ctx);
+    await v.finishFate(replaced, ctx);
+    return attrs;
+  } catch (e) {
+    await v.dropData(gfid, ctx).catch(() => undefined);
+    throw e;
+  }
+}
+
+export async function writeFile(v: VolumeCore, path: string, body: Readable, o: WriteFileOptions = {}, ctx?: CallContext): Promise<Attrs> {
+  const { parent, name } = await v.resolveParent(path, ctx);
+  return writeFileAt(v, parent.gfid, name, body, o, ctx);
+}
+
+export interface ReadRange {
+  /** First byte (default 0). */
+  offset?: number;
+  /** Bytes to read (default: to the end). */
+  length?: number;
+}
+
+/** Opens a file for reading; the caller must consume or destroy `body`. */
+export async function openRead(
+  v: VolumeCore, path: string, r: ReadRange = {}, ctx?: CallContext,
+): Promise<{ attrs: Attrs; data: DataStat; body: Readable }> {
+  for (let attempt = 0; ; attempt++) {
+    const attrs = await v.resolve(path, ctx);
+    if (attrs.type === 'dir') throw err('EISDIR', 'is a directory');
+    if (attrs.type !== 'file') throw err('EINVAL', 'not a regular file');
+    try {
+      const { res, body } = await v.ds(attrs.gfid).download('dread', { gfid: attrs.gfid, offset: r.offset, length: r.length }, ctx);
+      return { attrs, data: res, body };
+    } catch (e) {
+      if (!isErr(e, 'ENOENT')) throw e;
+      const now = await v.resolve(path, ctx);
+      if (now.gfid !== attrs.gfid && attempt < 3) continue; // replaced under us: read the new one
+      return { attrs, data: { gfid: attrs.gfid, size: 0, mtimeMs: attrs.mtimeMs, ctimeMs: attrs.ctimeMs }, body: Readable.from([]) };
+    }
+  }
+}
+
+/** Writes `body` at `offset` in place; returns the inode with its new cached size. */
+export async function write(v: VolumeCore, path: string, offset: number, body: Readable, ctx?: CallContext): Promise<Attrs> {
+  const a = await v.resolve(path, ctx);
+  if (a.type !== 'file') throw err(a.type === 'dir' ? 'EISDIR' : 'EINVAL', 'not a regular file');
+  const st = await v.ds(a.gfid).upload('dwrite', { gfid: a.gfid, offset, create: true }, body, ctx);
+  return v.mds(a.gfid).call('setattr', { gfid: a.gfid, set: { size: st.size, mtimeMs: st.mtimeMs } }, ctx);
+}
+
+export async function truncate(v: VolumeCore, path: string, size: number, ctx?: CallContext): Promise<Attrs> {
+  const a = await v.resolve(path, ctx);
+  if (a.type !== 'file') throw err(a.type === 'dir' ? 'EISDIR' : 'EINVAL', 'not a regular file');
+  let st: DataStat;
+  try {
+    st = await v.ds(a.gfid).call('dtruncate', { gfid: a.gfid, size }, ctx);
+  } catch (e) {
+    if (!(e instanceof Dht2Error) || e.errno !== 'ENOENT') throw e;
+    await v.ds(a.gfid).upload('dwrite', { gfid: a.gfid, offset: 0, create: true }, Readable.from([]), ctx);
+    st = await v.ds(a.gfid).call('dtruncate', { gfid: a.gfid, size }, ctx);
+  }
+  return v.mds(a.gfid).call('setattr', { gfid: a.gfid, set: { size: st.size, mtimeMs: st.mtimeMs } }, ctx);
+}

@@ -1,0 +1,150 @@
+/**
+ * Entry FOPs across MDSs (docs/ARCHITECTURE.md, "Composite FOPs"): each order leaves only
+ * orphans on a crash, never a name that points to nothing.
+ *  - mkdir: icreate on the new directory's MDS, then namelink on the parent's MDS
+ *    (one `create` when both are the same MDS).
+ *  - create/symlink: inode and name in one op on the parent's MDS (the file inherits the
+ *    parent's bucket); the data object is made on first write.
+ *  - unlink: name (and a local inode) on the parent's MDS, then a remote inode, then the data.
+ *  - rmdir: local directory in one op; a remote one is marked dying (refusing new entries,
+ *    ENOTEMPTY if not empty), its name removed, then its inode.
+ *  - link: nlink first (ilink on the inode's MDS), then the name.
+ */
+import { err } from '../errors.js';
+import { newGfid, gfidBucket } from '../gfid.js';
+import type { Attrs, FopReq } from '../protocol/fops.js';
+import type { CallContext } from '../protocol/layer.js';
+import { isErr, type VolumeCore } from './core.js';
+
+export interface MkdirOptions {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  /** Create missing parents, and succeed when the directory exists (mkdir -p). */
+  parents?: boolean;
+}
+
+export async function mkdir(v: VolumeCore, path: string, o: MkdirOptions = {}, ctx?: CallContext): Promise<Attrs> {
+  if (o.parents) return mkdirParents(v, path, o, ctx);
+  const { parent, name } = await v.resolveParent(path, ctx);
+  return mkdirAt(v, parent.gfid, name, o, ctx);
+}
+
+export async function mkdirAt(v: VolumeCore, parent: string, name: string, o: MkdirOptions = {}, ctx?: CallContext): Promise<Attrs> {
+  const gfid = newGfid(v.layout.newDirBucket());
+  const spec = { gfid, type: 'dir' as const, mode: o.mode, uid: o.uid, gid: o.gid };
+  if (v.sameMds(gfid, parent)) return v.mds(parent).call('create', { ...spec, parent, name }, ctx);
+  const attrs = await v.mds(gfid).call('icreate', { ...spec, parent }, ctx);
+  try {
+    await v.mds(parent).call('namelink', { parent, name, gfid, type: 'dir' }, ctx);
+  } catch (e) {
+    // The inode would be an orphan; remove it now rather than leave it to fsck.
+    await v.mds(gfid).call('iunlink', { gfid }, ctx).catch(() => undefined);
+    throw e;
+  }
+  return attrs;
+}
+
+async function mkdirParents(v: VolumeCore, path: string, o: MkdirOptions, ctx?: CallContext): Promise<Attrs> {
+  let cur = await v.resolve('/', ctx);
+  for (const name of path.split('/').filter((p) => p !== '')) {
+    try {
+      cur = await v.lookupAt(cur.gfid, name, ctx);
+    } catch (e) {
+      if (!isErr(e, 'ENOENT')) throw e;
+      try {
+        cur = await mkdirAt(v, cur.gfid, name, o, ctx);
+      } catch (e2) {
+        if (!isErr(e2, 'EEXIST')) throw e2;
+        cur = await v.lookupAt(cur.gfid, name, ctx); // lost a race: someone else made it
+      }
+    }
+    if (cur.type !== 'dir') throw err('ENOTDIR', `${name} is not a directory`);
+  }
+  return cur;
+}
+
+export interface CreateOptions {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  /** Xattrs set atomically with the inode. */
+  xattrs?: Record<string, string>;
+}
+
+/** Creates an empty file; EEXIST when the name exists. */
+export async function create(v: VolumeCore, path: string, o: CreateOptions = {}, ctx?: CallContext): Promise<Attrs> {
+  const { parent, name } = await v.resolveParent(path, ctx);
+  return createAt(v, parent.gfid, name, { type: 'file', ...o }, ctx);
+}
+
+export async function createAt(
+  v: VolumeCore, parent: string, name: string,
+  spec: CreateOptions & { type: 'file' | 'symlink'; target?: string }, ctx?: CallContext,
+): Promise<Attrs> {
+  const gfid = newGfid(gfidBucket(parent));
+  const req: FopReq<'create'> = { parent, name, gfid, ...spec };
+  const { replaced: _r, ...attrs } = await v.mds(parent).call('create', req, ctx);
+  return attrs;
+}
+
+export async function symlink(v: VolumeCore, target: string, path: string, ctx?: CallContext): Promise<Attrs> {
+  const { parent, name } = await v.resolveParent(path, ctx);
+  return createAt(v, parent.gfid, name, { type: 'symlink', target }, ctx);
+}
+
+export async function readlink(v: VolumeCore, path: string, ctx?: CallContext): Promise<string> {
+  const a = await v.resolve(path, ctx);
+  if (a.type !== 'symlink' || a.target === undefined) throw err('EINVAL', 'not a symlink');
+  return a.target;
+}
+
+export async function unlink(v: VolumeCore, path: string, ctx?: CallContext): Promise<void> {
+  const { parent, name } = await v.resolveParent(path, ctx);
+  const fate = await v.mds(parent.gfid).call('unlink', { parent: parent.gfid, name }, ctx);
+  await v.finishFate(fate, ctx);
+}
+
+export async function rmdir(v: VolumeCore, path: string, ctx?: CallContext): Promise<void> {
+  const { parent, name } = await v.resolveParent(path, ctx);
+  await rmdirAt(v, parent.gfid, name, ctx);
+}
+
+export async function rmdirAt(v: VolumeCore, parent: string, name: string, ctx?: CallContext): Promise<void> {
+  try {
+    await v.mds(parent).call('rmdir', { parent, name }, ctx);
+    return;
+  } catch (e) {
+    if (!isErr(e, 'EREMOTE') || !e.gfid) throw e;
+    await removeRemoteDir(v, parent, name, e.gfid, ctx);
+  }
+}
+
+/** rmdir of a directory whose inode is on another MDS than its name (see the module comment). */
+export async function removeRemoteDir(v: VolumeCore, parent: string, name: string, gfid: string, ctx?: CallContext): Promise<void> {
+  const dirMds = v.mds(gfid);
+  await dirMds.call('imark', { gfid, dying: true }, ctx);
+  try {
+    await v.mds(parent).call('namedel', { parent, name, gfid }, ctx);
+  } catch (e) {
+    await dirMds.call('imark', { gfid, dying: false }, ctx).catch(() => undefined);
+    throw e;
+  }
+  await dirMds.call('iunlink', { gfid }, ctx);
+}
+
+/** A new name for an existing non-directory (hard link). */
+export async function link(v: VolumeCore, existing: string, path: string, ctx?: CallContext): Promise<Attrs> {
+  const a = await v.resolve(existing, ctx);
+  if (a.type === 'dir') throw err('EPERM', 'hard links to directories are not allowed');
+  const { parent, name } = await v.resolveParent(path, ctx);
+  if (v.sameMds(a.gfid, parent.gfid)) return v.mds(parent.gfid).call('link', { gfid: a.gfid, parent: parent.gfid, name }, ctx);
+  const bumped = await v.mds(a.gfid).call('ilink', { gfid: a.gfid }, ctx);
+  try {
+    await v.mds(parent.gfid).call('namelink', { parent: parent.gfid, name, gfid: a.gfid, type: a.type }, ctx);
+  } catch (e) {
+    await v.mds(a.gfid).call('iunlink', { gfid: a.gfid }, ctx).catch(() => undefined);
+    throw e;
+  }
+  return bumped;
+}

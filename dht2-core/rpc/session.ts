@@ -1,0 +1,146 @@
+/**
+ * One HTTP/2 session per brick (node:http2), shared by every call and reconnected on demand.
+ *
+ * Why not undici's H2CClient: its HTTP/2 dispatcher refuses to run a request with a streamed
+ * body, or any non-idempotent request, while another request is in flight on the session
+ * (undici lib/dispatcher/client-h2.js `busy()`), so a gateway's uploads to one brick would
+ * run one at a time. Here every FOP is its own stream on one multiplexed connection
+ * (RFC 9113 §5), with large flow-control windows and backpressure through stream pipelines.
+ *
+ * Deadlines are idle timeouts on the stream (no frame for `timeoutMs`), so a long transfer that
+ * keeps moving is never cut. The socket is unref'd while no call is in flight, so an idle
+ * client does not keep a process alive.
+ */
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Dht2Error, err } from '../errors.js';
+import { H2_WINDOW } from '../protocol/wire.js';
+
+export interface SessionOptions {
+  url: string;
+  connectTimeoutMs: number;
+  tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
+}
+
+export interface H2Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The response body; the caller must consume or destroy it. */
+  stream: ClientHttp2Stream;
+}
+
+export interface H2Request {
+  headers: Record<string, string>;
+  body?: string | Readable;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export class BrickSession {
+  private session: ClientHttp2Session | undefined;
+  private connecting: Promise<ClientHttp2Session> | undefined;
+  private active = 0;
+  private closed = false;
+
+  constructor(private readonly o: SessionOptions) {}
+
+  private connect(): Promise<ClientHttp2Session> {
+    if (this.session && !this.session.closed && !this.session.destroyed) return Promise.resolve(this.session);
+    if (this.connecting) return this.connecting;
+    if (this.closed) return Promise.reject(err('ENOTCONN', `client for ${this.o.url} is closed`));
+    this.connecting = new Promise<ClientHttp2Session>((resolve, reject) => {
+      const s = http2.connect(this.o.url, {
+        settings: { initialWindowSize: H2_WINDOW, enablePush: false },
+        maxSessionMemory: 64,
+        ...(this.o.tls ?? {}),
+      });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(err('EHOSTDOWN', `brick ${this.o.url}: connect timed out`));
+      }, this.o.connectTimeoutMs);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        s.setLocalWindowSize(H2_WINDOW);
+        this.session = s;
+        this.idle();
+        resolve(s);
+      });
+      s.once('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        if (this.session === s) this.session = undefined;
+        reject(err('EHOSTDOWN', `brick ${this.o.url} unreachable (${e.code ?? e.message})`, { cause: e }));
+      });
+      s.once('close', () => { if (this.session === s) this.session = undefined; });
+      s.once('goaway', () => { if (this.session === s) this.session = undefined; });
+    }).finally(() => { this.connecting = undefined; });
+    return this.connecting;
+  }
+
+  /** Keeps the process alive only while calls are in flight. */
+  private idle(): void {
+    const sock = this.session?.socket;
+    if (!sock) return;
+    if (this.active > 0) sock.ref();
+    else sock.unref();
+  }
+
+  /** Sends one request; resolves when the response headers arrive. */
+  async request(r: H2Request): Promise<H2Reply> {
+    const session = await this.connect();
+    if (r.signal?.aborted) throw err('ECANCELED', `call to ${this.o.url} cancelled`);
+    this.active++;
+    this.idle();
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request({ ':method': 'POST', ...r.headers }, { endStream: r.body === undefined });
+    } catch (e) {
+      this.done();
+      throw err('ENOTCONN', `brick ${this.o.url}: ${(e as Error).message}`, { cause: e });
+    }
+    stream.once('close', () => this.done());
+    return new Promise<H2Reply>((resolve, reject) => {
+      let settled = false;
+      const fail = (e: Dht2Error): void => {
+        if (settled) return;
+        settled = true;
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        reject(e);
+      };
+      stream.setTimeout(r.timeoutMs, () => fail(err('ETIMEDOUT', `brick ${this.o.url}: no progress for ${r.timeoutMs} ms`)));
+      const onAbort = (): void => fail(err('ECANCELED', `call to ${this.o.url} cancelled`));
+      r.signal?.addEventListener('abort', onAbort, { once: true });
+      stream.once('close', () => {
+        r.signal?.removeEventListener('abort', onAbort);
+        // Closed without a response: the connection went away (brick killed, GOAWAY, reset).
+        fail(err('ENOTCONN', `brick ${this.o.url}: stream closed before a reply (code ${stream.rstCode ?? '?'})`));
+      });
+      stream.once('error', (e: NodeJS.ErrnoException) => fail(err('ENOTCONN', `brick ${this.o.url}: ${e.code ?? e.message}`, { cause: e })));
+      stream.once('response', (headers) => {
+        if (settled) return;
+        settled = true;
+        resolve({ status: Number(headers[':status']), headers, stream });
+      });
+      if (typeof r.body === 'string') stream.end(r.body);
+      else if (r.body) {
+        pipeline(r.body, stream).catch((e: unknown) => {
+          // The source failed (client gone) or the brick answered early: stop the stream.
+          if (!settled) fail(err('ECANCELED', `upload to ${this.o.url} aborted: ${(e as Error).message}`, { cause: e }));
+        });
+      }
+    });
+  }
+
+  private done(): void {
+    this.active--;
+    this.idle();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const s = this.session;
+    this.session = undefined;
+    if (!s || s.closed) return;
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}

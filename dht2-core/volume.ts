@@ -1,0 +1,244 @@
+/**
+ * The Volume API: a DHT2 volume of many bricks seen as one POSIX-like namespace, by path and
+ * by GFID. Every method is async, takes an optional CallContext (request id, abort signal,
+ * deadline) and throws Dht2Error carrying the errno and the path. The composite FOP orders
+ * and their crash stories are in dht2-core/fops/*.ts and docs/ARCHITECTURE.md.
+ */
+import type { Readable } from 'node:stream';
+import { ROOT_GFID } from './gfid.js';
+import { Layout } from './layout.js';
+import type { Attrs, SetAttrs } from './protocol/fops.js';
+import type { BrickFops, CallContext } from './protocol/layer.js';
+import { BrickClient } from './rpc/brick-client.js';
+import { identityProblem, loadVolumeFile, resolveSecret, type VolumeFile } from './volfile.js';
+import { err } from './errors.js';
+import { VolumeCore, atPath } from './fops/core.js';
+import * as entry from './fops/entry.js';
+import * as data from './fops/data.js';
+import { rename, type RenameOptions } from './fops/rename.js';
+import { readdir, readdirAt, type ReaddirOptions, type ReaddirPage } from './fops/readdir.js';
+import { fsck, type FsckOptions, type FsckReport } from './fops/fsck.js';
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
+
+export type { MkdirOptions, CreateOptions } from './fops/entry.js';
+export type { WriteFileOptions, ReadRange } from './fops/data.js';
+export type { RenameOptions } from './fops/rename.js';
+export type { ReaddirOptions, ReaddirPage } from './fops/readdir.js';
+export type { FsckOptions, FsckReport } from './fops/fsck.js';
+
+/** Capacity summed over the bricks: bytes from the DSs, inodes from the MDSs. */
+export interface VolumeStatFs {
+  sizeBytes: number;
+  freeBytes: number;
+  availBytes: number;
+  files: number;
+  freeFiles: number;
+}
+
+export interface OpenVolumeOptions {
+  /** Per-call deadline for brick RPCs, ms. */
+  timeoutMs?: number;
+  /** Check every brick's identity against the volume file (default true). */
+  checkBricks?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+export class Volume {
+  private readonly core: VolumeCore;
+
+  /** A volume over the given brick layers (clients, or in-process stores in tests). */
+  constructor(mds: readonly BrickFops[], ds: readonly BrickFops[], readonly file?: VolumeFile) {
+    this.core = new VolumeCore(new Layout(mds.length, ds.length), mds, ds);
+  }
+
+  /** Opens the volume a volume file describes: one HTTP/2 client per brick, identities checked. */
+  static async open(volfilePath: string, o: OpenVolumeOptions = {}): Promise<Volume> {
+    const vf = await loadVolumeFile(volfilePath);
+    const secret = await resolveSecret(vf, volfilePath, o.env);
+    const ca = vf.tlsCa ? await readFile(isAbsolute(vf.tlsCa) ? vf.tlsCa : resolvePath(dirname(volfilePath), vf.tlsCa)) : undefined;
+    const mk = (url: string) => new BrickClient({ url, secret, timeoutMs: o.timeoutMs, tls: ca ? { ca } : undefined });
+    const mds = vf.mds.map((b) => mk(b.url));
+    const ds = vf.ds.map((b) => mk(b.url));
+    const vol = new Volume(mds, ds, vf);
+    if (o.checkBricks ?? true) {
+      try {
+        const problems = (await vol.brickHealth()).map((h) => h.problem).filter((p): p is string => p !== undefined);
+        if (problems.length > 0) throw err('EINVAL', `volume ${vf.name}: ${problems.join('; ')}`);
+      } catch (e) {
+        await vol.close();
+        throw e;
+      }
+    }
+    return vol;
+  }
+
+  get layout(): Layout {
+    return this.core.layout;
+  }
+
+  /** Each brick of the volume file: reachable or not, and whether its identity matches. */
+  async brickHealth(): Promise<Array<{ role: 'mds' | 'ds'; id: string; url: string; up: boolean; problem?: string }>> {
+    const vf = this.file;
+    if (!vf) throw err('EINVAL', 'volume was not opened from a volume file');
+    const list = [
+      ...vf.mds.map((b, i) => ({ role: 'mds' as const, ref: b, c: this.core.mdsBricks[i] })),
+      ...vf.ds.map((b, i) => ({ role: 'ds' as const, ref: b, c: this.core.dsBricks[i] })),
+    ];
+    return Promise.all(list.map(async ({ role, ref, c }) => {
+      if (!(c instanceof BrickClient)) return { role, id: ref.id, url: ref.url, up: true };
+      try {
+        const h = await c.health();
+        const problem = identityProblem(vf, role, ref, h);
+        return problem ? { role, id: ref.id, url: ref.url, up: true, problem } : { role, id: ref.id, url: ref.url, up: true };
+      } catch (e) {
+        return { role, id: ref.id, url: ref.url, up: false, problem: `brick ${ref.url} is unreachable: ${(e as Error).message}` };
+      }
+    }));
+  }
+
+  // ------------------------------------------------------------------ namespace by path
+
+  stat(path: string, ctx?: CallContext): Promise<Attrs> {
+    return atPath(path, () => this.core.resolve(path, ctx));
+  }
+
+  mkdir(path: string, o?: entry.MkdirOptions, ctx?: CallContext): Promise<Attrs> {
+    return atPath(path, () => entry.mkdir(this.core, path, o, ctx));
+  }
+
+  create(path: string, o?: entry.CreateOptions, ctx?: CallContext): Promise<Attrs> {
+    return atPath(path, () => entry.create(this.core, path, o, ctx));
+  }
+
+  symlink(target: string, path: string, ctx?: CallContext): Promise<Attrs> {
+    return atPath(path, () => entry.symlink(this.core, target, path, ctx));
+  }
+
+  readlink(path: string, ctx?: CallContext): Promise<string> {
+    return atPath(path, () => entry.readlink(this.core, path, ctx));
+  }
+
+  unlink(path: string, ctx?: CallContext): Promise<void> {
+    return atPath(path, () => entry.unlink(this.core, path, ctx));
+  }
+
+  rmdir(path: string, ctx?: CallContext): Promise<void> {
+    return atPath(path, () => entry.rmdir(this.core, path, ctx));
+  }
+
+  link(existing: string, path: string, ctx?: CallContext): Promise<Attrs> {
+    return atPath(path, () => entry.link(this.core, existing, path, ctx));
+  }
+
+  rename(from: string, to: string, o?: RenameOptions, ctx?: CallContext): Promise<Attrs> {
+    return atPath(from, () => rename(this.core, from, to, o, ctx));
+  }
+
+  setattr(path: string, set: SetAttrs, ctx?: CallContext): Promise<Attrs> {
+    return atPath(path, async () => {
+      const a = await this.core.resolve(path, ctx);
+      return this.core.mds(a.gfid).call('setattr', { gfid: a.gfid, set }, ctx);
+    });
+  }
+
+  readdir(path: string, o?: ReaddirOptions, ctx?: CallContext): Promise<ReaddirPage> {
+    return atPath(path, () => readdir(this.core, path, o, ctx));
+  }
+
+  // ------------------------------------------------------------------ data
+
+  /** Replaces or creates a file from a stream, atomically (readers see old or new). */
+  writeFile(path: string, body: Readable, o?: data.WriteFileOptions, ctx?: CallContext): Promise<Attrs> {
+    return atPath(path, () => data.writeFile(this.core, path, body, o, ctx));
+  }
+
+  /** Opens a file for reading: attributes, the DS's data stat and the byte stream. */
+  openRead(path: string, r?: data.ReadRange, ctx?: CallContext): ReturnType<typeof data.openRead> {
+    return atPath(path, () => data.openRead(this.core, path, r, ctx));
+  }
+
+  write(path: string, offset: number, body: Readable, ctx?: CallContext): Promise<Attrs> {
+    return atPath(path, () => data.write(this.core, path, offset, body, ctx));
+  }
+
+  truncate(path: string, size: number, ctx?: CallContext): Promise<Attrs> {
+    return atPath(path, () => data.truncate(this.core, path, size, ctx));
+  }
+
+  // ------------------------------------------------------------------ xattrs (values are Buffers)
+
+  async getxattr(path: string, name: string, ctx?: CallContext): Promise<Buffer> {
+    return atPath(path, async () => {
+      const a = await this.core.resolve(path, ctx);
+      return Buffer.from((await this.core.mds(a.gfid).call('getxattr', { gfid: a.gfid, name }, ctx)).value, 'base64');
+    });
+  }
+
+  async setxattr(path: string, name: string, value: Buffer, flag?: 'create' | 'replace', ctx?: CallContext): Promise<void> {
+    return atPath(path, async () => {
+      const a = await this.core.resolve(path, ctx);
+      await this.core.mds(a.gfid).call('setxattr', { gfid: a.gfid, name, value: value.toString('base64'), flag }, ctx);
+    });
+  }
+
+  async listxattr(path: string, ctx?: CallContext): Promise<string[]> {
+    return atPath(path, async () => {
+      const a = await this.core.resolve(path, ctx);
+      return (await this.core.mds(a.gfid).call('listxattr', { gfid: a.gfid }, ctx)).names;
+    });
+  }
+
+  async removexattr(path: string, name: string, ctx?: CallContext): Promise<void> {
+    return atPath(path, async () => {
+      const a = await this.core.resolve(path, ctx);
+      await this.core.mds(a.gfid).call('removexattr', { gfid: a.gfid, name }, ctx);
+    });
+  }
+
+  // ------------------------------------------------------------------ by GFID
+
+  getattr(gfid: string, ctx?: CallContext): Promise<Attrs> {
+    return this.core.getattr(gfid, ctx);
+  }
+
+  lookup(parent: string, name: string, ctx?: CallContext): Promise<Attrs> {
+    return atPath(name, () => this.core.lookupAt(parent, name, ctx));
+  }
+
+  readdirGfid(gfid: string, o?: ReaddirOptions, ctx?: CallContext): Promise<ReaddirPage> {
+    return readdirAt(this.core, gfid, o, ctx);
+  }
+
+  get rootGfid(): string {
+    return ROOT_GFID;
+  }
+
+  // ------------------------------------------------------------------ volume-wide
+
+  async statfs(ctx?: CallContext): Promise<VolumeStatFs> {
+    const out: VolumeStatFs = { sizeBytes: 0, freeBytes: 0, availBytes: 0, files: 0, freeFiles: 0 };
+    await Promise.all([
+      ...this.core.dsBricks.map(async (b) => {
+        const s = await b.call('statfs', {}, ctx);
+        out.sizeBytes += s.blocks * s.bsize;
+        out.freeBytes += s.bfree * s.bsize;
+        out.availBytes += s.bavail * s.bsize;
+      }),
+      ...this.core.mdsBricks.map(async (b) => {
+        const s = await b.call('statfs', {}, ctx);
+        out.files += s.files;
+        out.freeFiles += s.ffree;
+      }),
+    ]);
+    return out;
+  }
+
+  fsck(o?: FsckOptions, ctx?: CallContext): Promise<FsckReport> {
+    return fsck(this.core, o, ctx);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.core.mdsBricks, ...this.core.dsBricks].map((b) => b.close()));
+  }
+}
