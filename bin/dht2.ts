@@ -5,6 +5,8 @@ import { pino } from 'pino';
 import { loadClusterSecret, runBrick } from '../brick/main.js';
 import { Dht2Error } from '../dht2-core/errors.js';
 import { runLocalCluster } from './local-cluster.js';
+import { Volume } from '../dht2-core/volume.js';
+import { parseVolumeFile, writeVolumeFile } from '../dht2-core/volfile.js';
 
 function port(v: string): number {
   const n = Number(v);
@@ -74,6 +76,67 @@ function count(v: string): number {
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('must be 1-64');
   return n;
 }
+
+const volume = program.command('volume').description('volume files');
+volume
+  .command('create')
+  .description('write a volume file for a set of bricks (checked against each brick that answers)')
+  .requiredOption('--name <name>', 'volume name')
+  .requiredOption('--volume-id <id>', 'volume id the bricks were started with')
+  .requiredOption('--mds <id=url...>', 'MDS bricks, e.g. mds0=http://10.0.0.1:9101')
+  .requiredOption('--ds <id=url...>', 'DS bricks, e.g. ds0=http://10.0.0.2:9103')
+  .option('--secret-file <path>', 'where the cluster secret is (default: read $DHT2_CLUSTER_SECRET)')
+  .option('--tls-ca <path>', 'PEM CA for https bricks')
+  .option('-o, --out <path>', 'volume file to write', 'volume.json')
+  .option('--no-check', 'do not contact the bricks')
+  .action(async (o: { name: string; volumeId: string; mds: string[]; ds: string[]; secretFile?: string; tlsCa?: string; out: string; check: boolean }) => {
+    const refs = (list: string[], role: string) => list.map((s) => {
+      const i = s.indexOf('=');
+      if (i <= 0) throw new InvalidArgumentError(`--${role} ${s}: expected id=url`);
+      return { id: s.slice(0, i), url: s.slice(i + 1) };
+    });
+    const vf = parseVolumeFile({
+      format: 1, name: o.name, volumeId: o.volumeId, buckets: 65536,
+      secret: o.secretFile ? { file: o.secretFile } : { env: 'DHT2_CLUSTER_SECRET' },
+      mds: refs(o.mds, 'mds'), ds: refs(o.ds, 'ds'), ...(o.tlsCa ? { tlsCa: o.tlsCa } : {}),
+    }, 'volume');
+    await writeVolumeFile(o.out, vf);
+    if (o.check) {
+      const v = await Volume.open(o.out);
+      await v.close();
+    }
+    process.stdout.write(`wrote ${o.out}: volume ${vf.name} (${vf.volumeId}), ${vf.mds.length} MDS, ${vf.ds.length} DS\n`);
+  });
+
+program
+  .command('fsck')
+  .description('find (and with --repair remove) orphan inodes, orphan data and dangling names')
+  .option('--volfile <path>', 'volume file', process.env.DHT2_VOLFILE ?? './data/volume.json')
+  .option('--repair', 'remove what was found')
+  .option('--grace <seconds>', 'ignore objects younger than this (FOPs in flight)', (v) => Number(v), 600)
+  .option('--json', 'print the report as JSON')
+  .action(async (o: { volfile: string; repair?: boolean; grace: number; json?: boolean }) => {
+    const v = await Volume.open(o.volfile);
+    try {
+      const r = await v.fsck({ repair: o.repair, graceMs: o.grace * 1000 });
+      if (o.json) {
+        process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      } else {
+        const lines = [
+          `inodes ${r.inodes}, directories ${r.directories}, names ${r.names}, data objects ${r.dataObjects}`,
+          `dangling names: ${r.dangling.length}`, ...r.dangling.map((d) => `  ${d.parent}/${d.name} -> ${d.gfid}`),
+          `orphan inodes: ${r.orphanInodes.length}`, ...r.orphanInodes.map((x) => `  ${x.gfid} (${x.type})`),
+          `orphan data objects: ${r.orphanData.length}`, ...r.orphanData.map((g) => `  ${g}`),
+          `nlink mismatches: ${r.nlinkMismatch.length}`, ...r.nlinkMismatch.map((x) => `  ${x.gfid}: nlink ${x.nlink}, names ${x.names}`),
+          `directories marked dying but named: ${r.dyingNamed.length}`,
+          r.repaired ? 'repaired: the orphans, dangling names and dying marks above were removed' : 'report only (use --repair to remove)',
+        ];
+        process.stdout.write(lines.join('\n') + '\n');
+      }
+    } finally {
+      await v.close();
+    }
+  });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const msg = e instanceof Dht2Error ? e.message : e instanceof Error ? e.stack ?? e.message : String(e);

@@ -1,15 +1,17 @@
 /**
  * `dht2 local`: a whole volume on this machine as child processes, data under one folder.
  * Today it runs the bricks (2 MDS + 3 DS by default); the gateway joins when it exists.
- * The cluster secret and volume id are made on the first start and kept in the data folder,
- * so a second start serves the same data. A brick that dies is reported and restarted.
+ * On the first start it makes the cluster secret (`cluster.secret`, mode 0600) and the volume
+ * file (`volume.json`); a second start serves the same data from them. A brick that dies is
+ * reported and restarted.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { spawnBrick, type BrickProcess } from '../brick/spawn.js';
 import type { BrickRole } from '../brick/posix2/format.js';
+import { loadVolumeFile, writeVolumeFile, type VolumeFile } from '../dht2-core/volfile.js';
 
 export interface LocalClusterOptions {
   dataDir: string;
@@ -22,44 +24,69 @@ export interface LocalClusterOptions {
   logger: Logger;
 }
 
-interface ClusterState {
-  volumeId: string;
-  secret: string;
+export interface LocalCluster {
+  volfile: string;
+  volume: VolumeFile;
+  stop(): Promise<void>;
 }
 
-async function loadOrCreateState(dataDir: string): Promise<ClusterState> {
-  const path = join(dataDir, 'cluster.json');
+async function loadOrCreateSecret(dataDir: string): Promise<string> {
+  const path = join(dataDir, 'cluster.secret');
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as ClusterState;
+    return (await readFile(path, 'utf8')).trim();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  const state: ClusterState = { volumeId: `local-${randomUUID().slice(0, 8)}`, secret: randomBytes(24).toString('hex') };
-  await writeFile(path, JSON.stringify(state, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
-  return state;
+  const secret = randomBytes(24).toString('hex');
+  await writeFile(path, secret + '\n', { mode: 0o600, flag: 'wx' });
+  return secret;
 }
 
-export async function runLocalCluster(o: LocalClusterOptions): Promise<{ stop(): Promise<void> }> {
+/** The volume file of this data folder: kept when present (same ids), made on the first start. */
+async function loadOrCreateVolume(o: LocalClusterOptions, dataDir: string): Promise<{ path: string; vf: VolumeFile }> {
+  const path = join(dataDir, 'volume.json');
+  const url = (port: number) => `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
+  try {
+    return { path, vf: await loadVolumeFile(path) };
+  } catch (e) {
+    if ((e as { errno?: string }).errno !== 'ENOENT') throw e;
+  }
+  const vf: VolumeFile = {
+    format: 1,
+    name: 'local',
+    volumeId: `local-${randomBytes(4).toString('hex')}`,
+    buckets: 65536,
+    secret: { file: 'cluster.secret' },
+    mds: Array.from({ length: o.mdsCount }, (_, i) => ({ id: `mds${i}`, url: url(o.brickPortBase + i) })),
+    ds: Array.from({ length: o.dsCount }, (_, i) => ({ id: `ds${i}`, url: url(o.brickPortBase + o.mdsCount + i) })),
+  };
+  await writeVolumeFile(path, vf);
+  return { path, vf };
+}
+
+export async function runLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
   const dataDir = resolve(o.dataDir);
   await mkdir(dataDir, { recursive: true });
-  const state = await loadOrCreateState(dataDir);
-  const specs: Array<{ name: string; role: BrickRole; port: number }> = [];
-  for (let i = 0; i < o.mdsCount; i++) specs.push({ name: `mds${i}`, role: 'mds', port: o.brickPortBase + i });
-  for (let i = 0; i < o.dsCount; i++) specs.push({ name: `ds${i}`, role: 'ds', port: o.brickPortBase + o.mdsCount + i });
+  const secret = await loadOrCreateSecret(dataDir);
+  const { path: volfile, vf } = await loadOrCreateVolume(o, dataDir);
+  const specs: Array<{ id: string; role: BrickRole; port: number }> = [
+    ...vf.mds.map((b) => ({ id: b.id, role: 'mds' as const, port: Number(new URL(b.url).port) })),
+    ...vf.ds.map((b) => ({ id: b.id, role: 'ds' as const, port: Number(new URL(b.url).port) })),
+  ];
   const running = new Map<string, BrickProcess>();
   let stopping = false;
 
   const start = async (s: (typeof specs)[number]): Promise<void> => {
     const b = await spawnBrick({
-      dir: join(dataDir, s.name), role: s.role, secret: state.secret, volumeId: state.volumeId,
-      port: s.port, host: o.host, sync: o.sync,
+      dir: join(dataDir, s.id), role: s.role, secret, volumeId: vf.volumeId,
+      port: s.port, host: o.host, sync: o.sync, args: ['--brick-id', s.id],
     });
-    running.set(s.name, b);
+    running.set(s.id, b);
     void b.exited.then((code) => {
       if (stopping) return;
-      o.logger.error({ brick: s.name, exit: code }, 'brick died; restarting in 1 s');
+      o.logger.error({ brick: s.id, exit: code }, 'brick died; restarting in 1 s');
       setTimeout(() => {
-        if (!stopping) start(s).catch((e: unknown) => o.logger.error({ brick: s.name, err: e }, 'brick restart failed'));
+        if (!stopping) start(s).catch((e: unknown) => o.logger.error({ brick: s.id, err: e }, 'brick restart failed'));
       }, 1000);
     });
   };
@@ -70,15 +97,13 @@ export async function runLocalCluster(o: LocalClusterOptions): Promise<{ stop():
     await Promise.all([...running.values()].map((b) => b.stop()));
     throw e;
   }
-  await writeFile(join(dataDir, 'bricks.json'), JSON.stringify({
-    volumeId: state.volumeId,
-    bricks: specs.map((s) => ({ name: s.name, role: s.role, url: running.get(s.name)!.url, dir: join(dataDir, s.name) })),
-  }, null, 2) + '\n');
   o.logger.info({
-    volumeId: state.volumeId, dataDir,
-    bricks: Object.fromEntries(specs.map((s) => [s.name, running.get(s.name)!.url])),
+    volumeId: vf.volumeId, dataDir, volfile,
+    bricks: Object.fromEntries(specs.map((s) => [s.id, running.get(s.id)!.url])),
   }, 'local cluster ready: every brick answers');
   return {
+    volfile,
+    volume: vf,
     async stop() {
       stopping = true;
       await Promise.all([...running.values()].map((b) => b.stop()));

@@ -206,6 +206,19 @@ export class Volume {
     return atPath(name, () => this.core.lookupAt(parent, name, ctx));
   }
 
+  /** Creates an empty file in the directory `parent`: one round trip to the parent's MDS. */
+  createAt(parent: string, name: string, o: entry.CreateOptions = {}, ctx?: CallContext): Promise<Attrs> {
+    return atPath(name, () => entry.createAt(this.core, parent, name, { type: 'file', ...o }, ctx));
+  }
+
+  mkdirAt(parent: string, name: string, o?: entry.MkdirOptions, ctx?: CallContext): Promise<Attrs> {
+    return atPath(name, () => entry.mkdirAt(this.core, parent, name, o, ctx));
+  }
+
+  writeFileAt(parent: string, name: string, body: Readable, o?: data.WriteFileOptions, ctx?: CallContext): Promise<Attrs> {
+    return atPath(name, () => data.writeFileAt(this.core, parent, name, body, o, ctx));
+  }
+
   readdirGfid(gfid: string, o?: ReaddirOptions, ctx?: CallContext): Promise<ReaddirPage> {
     return readdirAt(this.core, gfid, o, ctx);
   }

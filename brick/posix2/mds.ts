@@ -212,6 +212,15 @@ export class MdsStore {
     return toAttrs(e.gfid, m);
   }
 
+  async entry(r: FopReq<'entry'>): Promise<FopRes<'entry'>> {
+    const m = await this.meta(r.parent);
+    if (m.type !== 'dir') throw err('ENOTDIR', `${r.parent} is not a directory`, { gfid: r.parent });
+    const e = await this.readEntry(r.parent, r.name);
+    if (!e) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
+    const im = await readMeta(this.h(e.gfid));
+    return im ? { ...e, attrs: toAttrs(e.gfid, im) } : e;
+  }
+
   async getattr(r: FopReq<'getattr'>): Promise<Attrs> {
     return toAttrs(r.gfid, await this.meta(r.gfid));
   }
@@ -226,6 +235,10 @@ export class MdsStore {
       if (s.size !== undefined) {
         if (m.type !== 'file') throw err(m.type === 'dir' ? 'EISDIR' : 'EINVAL', 'size is only for files', { gfid: r.gfid });
         m.size = s.size;
+      }
+      if (s.nlink !== undefined) {
+        if (m.type === 'dir') throw err('EISDIR', 'the link count of a directory is not settable', { gfid: r.gfid });
+        m.nlink = s.nlink;
       }
       if (s.parent !== undefined) {
         if (m.type !== 'dir') throw err('ENOTDIR', 'only directories have a parent', { gfid: r.gfid });

@@ -53,26 +53,35 @@ export class VolumeCore {
 
   /** Attributes of the object at `path` (symlinks are not followed). */
   async resolve(path: string, ctx?: CallContext): Promise<Attrs> {
-    let cur = await this.getattr(ROOT_GFID, ctx);
-    for (const name of splitPath(path)) {
-      if (cur.type !== 'dir') throw err('ENOTDIR', `${name}: a parent is not a directory`);
-      cur = await this.lookupAt(cur.gfid, name, ctx);
+    const parts = splitPath(path);
+    if (parts.length === 0) return this.getattr(ROOT_GFID, ctx);
+    // The root is always a directory: start the walk at its GFID without asking for it.
+    const last = parts.pop()!;
+    const dir = await this.walk(parts, ctx);
+    return this.lookupAt(dir.gfid, last, ctx);
+  }
+
+  /**
+   * Walks directory names from the root. Each step is one `entry` round trip to the parent's
+   * MDS, which names the child's GFID and type even when its inode lives elsewhere, so walking
+   * through a directory never needs a second hop to the directory's own MDS.
+   */
+  private async walk(parts: readonly string[], ctx?: CallContext): Promise<{ gfid: string; type: 'dir' }> {
+    let cur = ROOT_GFID;
+    for (const name of parts) {
+      const e = await this.mds(cur).call('entry', { parent: cur, name }, ctx);
+      if (e.type !== 'dir') throw err('ENOTDIR', `${name} is not a directory`);
+      cur = e.gfid;
     }
-    return cur;
+    return { gfid: cur, type: 'dir' };
   }
 
   /** The parent directory of `path` and the last name; EINVAL for the root itself. */
-  async resolveParent(path: string, ctx?: CallContext): Promise<{ parent: Attrs; name: string }> {
+  async resolveParent(path: string, ctx?: CallContext): Promise<{ parent: Pick<Attrs, 'gfid' | 'type'>; name: string }> {
     const parts = splitPath(path);
     const name = parts.pop();
     if (name === undefined) throw err('EINVAL', 'the root has no parent');
-    let cur = await this.getattr(ROOT_GFID, ctx);
-    for (const p of parts) {
-      if (cur.type !== 'dir') throw err('ENOTDIR', `${p}: a parent is not a directory`);
-      cur = await this.lookupAt(cur.gfid, p, ctx);
-    }
-    if (cur.type !== 'dir') throw err('ENOTDIR', 'parent is not a directory');
-    return { parent: cur, name };
+    return { parent: await this.walk(parts, ctx), name };
   }
 
   /**

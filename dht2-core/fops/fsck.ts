@@ -6,7 +6,8 @@
  *  - orphan inodes: inodes no name refers to (mkdir/create/unlink/rmdir cut short);
  *  - orphan data: data objects with no file inode (a PUT cut before its name, an unlink cut
  *    before its data);
- *  - nlink mismatches: a link or cross-MDS rename cut between its steps (reported);
+ *  - nlink mismatches: a link or cross-MDS rename cut between its steps (the count is set to
+ *    the names found, so both names stay valid);
  *  - dying directories that still have a name (a remote rmdir cut short; the mark is cleared).
  * Only objects older than `graceMs` count as orphans, so FOPs in flight are not mistaken for
  * garbage. Runs against live bricks through the `scan` and `readdir` FOPs.
@@ -111,6 +112,11 @@ export async function fsck(v: VolumeCore, o: FsckOptions = {}, ctx?: CallContext
     if (oi.type === 'file') await v.dropData(oi.gfid, ctx);
   }
   for (const g of orphanData) await v.dropData(g, ctx);
+  // Two names for one inode (a cross-MDS rename or link cut short): keep both names and make
+  // the count true, so neither unlink can free data another name still shows.
+  for (const m of nlinkMismatch) {
+    await v.mds(m.gfid).call('setattr', { gfid: m.gfid, set: { nlink: m.names } }, ctx).catch(ignoreGone);
+  }
   report.repaired = true;
   return report;
 }

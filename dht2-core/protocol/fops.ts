@@ -67,6 +67,8 @@ export const SetAttrs = z.object({
   mtimeMs: timeMs.optional(),
   /** Directories only: new parent after a rename across directories. */
   parent: Gfid.optional(),
+  /** Files and symlinks: link count, set by fsck to the number of names found. */
+  nlink: u32.min(1).optional(),
 });
 export type SetAttrs = z.infer<typeof SetAttrs>;
 
@@ -143,6 +145,8 @@ export const FOPS = {
 
   // ---- MDS: names and inodes ----
   lookup: fop('control', 'mds', true, obj({ parent: Gfid, name: Name }), Attrs),
+  /** A name's GFID and type, plus its attributes when the inode is on this MDS (never EREMOTE). */
+  entry: fop('control', 'mds', true, obj({ parent: Gfid, name: Name }), obj({ gfid: Gfid, type: InodeType, attrs: Attrs.optional() })),
   getattr: fop('control', 'mds', true, obj({ gfid: Gfid }), Attrs),
   setattr: fop('control', 'mds', true, obj({ gfid: Gfid, set: SetAttrs }), Attrs),
   icreate: fop('control', 'mds', false, obj(NewInode), Attrs),

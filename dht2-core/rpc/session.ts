@@ -141,6 +141,7 @@ export class BrickSession {
     const s = this.session;
     this.session = undefined;
     if (!s || s.closed) return;
+    s.socket?.ref(); // an unref'd socket would let the process exit before the close completes
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 }

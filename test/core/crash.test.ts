@@ -1,0 +1,157 @@
+/**
+ * Crashes between the steps of composite FOPs across bricks: the gateway dying (no further
+ * FOP leaves it) and a brick killed with SIGKILL. Afterwards no name points to nothing, and
+ * fsck finds the orphans each order is allowed to leave and removes them.
+ */
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import type { FopName } from '../../dht2-core/protocol/fops.js';
+import { Volume } from '../../dht2-core/volume.js';
+import type { FsckReport } from '../../dht2-core/fops/fsck.js';
+import { HookFops, KillSwitch } from '../helpers/hook-fops.js';
+import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { text } from '../helpers/assert-errno.js';
+
+const body = (s: string) => Readable.from([Buffer.from(s)]);
+
+describe('dht2-core crash safety and fsck', function () {
+  this.timeout(120_000);
+  let c: TestCluster;
+  let sw: KillSwitch;
+  /** A second "gateway" over the same bricks whose FOPs pass through the kill switch. */
+  let g: Volume;
+  before(async () => { c = await startCluster(); });
+  after(async () => { await c.stop(); });
+  beforeEach(() => {
+    sw = new KillSwitch();
+    g = new Volume(c.mdsCount.map((b) => new HookFops(b, sw)), c.dsCount.map((b) => new HookFops(b, sw)));
+  });
+
+  /** Dies right after the `n`-th completed `fop`. */
+  const dieAfter = (fop: FopName, n = 1): void => {
+    let seen = 0;
+    sw.after = (f) => { if (f === fop && ++seen === n) sw.dead = true; };
+  };
+
+  async function fsckClean(expect: Partial<Record<'orphanInodes' | 'orphanData' | 'nlinkMismatch' | 'dyingNamed', number>>): Promise<FsckReport> {
+    const r = await c.volume.fsck({ graceMs: 0 });
+    assert.deepEqual(r.dangling, [], 'no name may point to a missing inode');
+    assert.equal(r.orphanInodes.length, expect.orphanInodes ?? 0, `orphan inodes ${JSON.stringify(r.orphanInodes)}`);
+    assert.equal(r.orphanData.length, expect.orphanData ?? 0, `orphan data ${JSON.stringify(r.orphanData)}`);
+    assert.equal(r.nlinkMismatch.length, expect.nlinkMismatch ?? 0, 'nlink mismatches');
+    assert.equal(r.dyingNamed.length, expect.dyingNamed ?? 0, 'dying directories with names');
+    const repaired = await c.volume.fsck({ graceMs: 0, repair: true });
+    assert.equal(repaired.repaired, true);
+    const after = await c.volume.fsck({ graceMs: 0 });
+    assert.deepEqual([after.dangling, after.orphanInodes, after.orphanData, after.dyingNamed, after.nlinkMismatch], [[], [], [], [], []]);
+    return r;
+  }
+
+  /** A name in `dir` whose new directory GFID lands on the other MDS (retry with new names). */
+  async function crossMdsMkdir(parentPath: string): Promise<void> {
+    const parent = await c.volume.stat(parentPath);
+    for (let i = 0; i < 64; i++) {
+      sw.dead = false;
+      let icreated = false;
+      sw.after = (f) => { if (f === 'icreate') { icreated = true; sw.dead = true; } };
+      await assert.rejects(g.mkdir(`${parentPath}/m${i}`)).catch(() => undefined);
+      if (icreated) return;
+      // Same MDS: mkdir was one `create` and succeeded; try another name.
+      await c.volume.rmdir(`${parentPath}/m${i}`).catch(() => undefined);
+      void parent;
+    }
+    throw new Error('no cross-MDS mkdir in 64 tries');
+  }
+
+  it('mkdir: gateway dies after icreate -> an orphan directory inode, removed by fsck', async () => {
+    await c.volume.mkdir('/c1');
+    await crossMdsMkdir('/c1');
+    await fsckClean({ orphanInodes: 1 });
+  });
+
+  it('PUT (writeFile): gateway dies after the data is written -> orphan data, removed by fsck; old object intact', async () => {
+    await c.volume.mkdir('/c2');
+    await c.volume.writeFile('/c2/obj', body('old'));
+    dieAfter('dput');
+    await assert.rejects(g.writeFile('/c2/obj', body('new')));
+    assert.equal(await text((await c.volume.openRead('/c2/obj')).body), 'old');
+    await fsckClean({ orphanData: 1 });
+  });
+
+  it('unlink: gateway dies after the name and inode went -> orphan data, removed by fsck', async () => {
+    await c.volume.mkdir('/c3');
+    await c.volume.writeFile('/c3/f', body('data'));
+    dieAfter('unlink');
+    await assert.rejects(g.unlink('/c3/f'));
+    await assert.rejects(c.volume.stat('/c3/f'));
+    await fsckClean({ orphanData: 1 });
+  });
+
+  it('rename across MDSs: gateway dies after the new name -> two names for one inode (nlink mismatch), never a dangling name', async () => {
+    await c.volume.mkdir('/c4');
+    const c4 = await c.volume.stat('/c4');
+    let other = '';
+    for (let i = 0; i < 64 && !other; i++) {
+      const d = await c.volume.mkdir(`/c4/o${i}`);
+      if (c.volume.layout.mdsOf(d.gfid) !== c.volume.layout.mdsOf(c4.gfid)) other = `/c4/o${i}`;
+    }
+    const f = await c.volume.writeFile('/c4/f', body('x'));
+    dieAfter('namelink');
+    await assert.rejects(g.rename('/c4/f', `${other}/f`));
+    assert.equal((await c.volume.stat('/c4/f')).gfid, f.gfid);
+    assert.equal((await c.volume.stat(`${other}/f`)).gfid, f.gfid);
+    const r = await fsckClean({ nlinkMismatch: 1 });
+    assert.deepEqual(r.nlinkMismatch, [{ gfid: f.gfid, nlink: 1, names: 2 }]);
+  });
+
+  it('rmdir of a remote directory: gateway dies after the dying mark -> fsck clears the mark', async () => {
+    await c.volume.mkdir('/c5');
+    const c5 = await c.volume.stat('/c5');
+    let remote = '';
+    for (let i = 0; i < 64 && !remote; i++) {
+      const d = await c.volume.mkdir(`/c5/r${i}`);
+      if (c.volume.layout.mdsOf(d.gfid) !== c.volume.layout.mdsOf(c5.gfid)) remote = `/c5/r${i}`;
+      else await c.volume.rmdir(`/c5/r${i}`);
+    }
+    dieAfter('imark');
+    await assert.rejects(g.rmdir(remote));
+    await assert.rejects(c.volume.writeFile(`${remote}/x`, body('x')), /ENOENT/);
+    await fsckClean({ dyingNamed: 1 });
+    await c.volume.writeFile(`${remote}/x`, body('x'));
+  });
+
+  it('brick killed between steps: a DS dies after the MDS unlink -> the unlink fails, orphan data found after restart', async () => {
+    await c.volume.mkdir('/c6');
+    const f = await c.volume.writeFile('/c6/f', body('data'));
+    const dsIndex = c.volume.layout.dsOf(f.gfid);
+    sw.after = async (fop) => { if (fop === 'unlink') await c.ds[dsIndex]!.kill(); };
+    await assert.rejects(g.unlink('/c6/f'), /EHOSTDOWN|ENOTCONN/);
+    await c.restart('ds', dsIndex);
+    await assert.rejects(c.volume.stat('/c6/f'), /ENOENT/);
+    await fsckClean({ orphanData: 1 });
+  });
+
+  it('brick killed between steps: the parent MDS dies after icreate -> mkdir fails, nothing dangles', async () => {
+    await c.volume.mkdir('/c7');
+    const c7 = await c.volume.stat('/c7');
+    const parentMds = c.volume.layout.mdsOf(c7.gfid);
+    let done = false;
+    for (let i = 0; i < 64 && !done; i++) {
+      sw.after = async (fop, req) => {
+        if (fop === 'icreate' && c.volume.layout.mdsOf((req as { gfid: string }).gfid) !== parentMds) {
+          done = true;
+          await c.mds[parentMds]!.kill();
+        }
+      };
+      await g.mkdir(`/c7/k${i}`).catch(() => undefined);
+    }
+    assert.ok(done);
+    sw.after = undefined;
+    await c.restart('mds', parentMds);
+    // mkdir could not name its inode; it removed it itself (or fsck does).
+    const r = await c.volume.fsck({ graceMs: 0, repair: true });
+    assert.deepEqual(r.dangling, []);
+    assert.ok(r.orphanInodes.length <= 1);
+    await fsckClean({});
+  });
+});
