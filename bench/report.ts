@@ -21,6 +21,8 @@ export interface Row {
   ratio?: number;
   /** Peak resident set size of the brick process serving the scenario, MiB (sampled every 100 ms). */
   peakRssMiB?: number;
+  /** Brick RPCs per operation (FOPs counted on the client side over all bricks / operations). */
+  rpcsPerOp?: number;
   /** Raw numbers behind the row (counts, bytes, seconds, per-brick RSS peaks). */
   details?: Record<string, number | string | boolean>;
 }
@@ -44,15 +46,26 @@ function fmtRatio(r: number | undefined): string {
   return `${r < 0.1 ? r.toFixed(3) : r < 10 ? r.toFixed(2) : r.toFixed(1)}x`;
 }
 
-/** The rows as one plain-text table with aligned columns (text left, numbers right). */
+function fmtRpcs(n: number | undefined): string {
+  if (n === undefined) return '';
+  if (!Number.isFinite(n)) return String(n);
+  return n < 0.1 ? n.toFixed(4) : n.toFixed(2);
+}
+
+/**
+ * The rows as one plain-text table with aligned columns (text left, numbers right). The
+ * RPCs/op column appears only when some row has that number.
+ */
 export function formatTable(suites: SuiteRows[]): string {
-  const header = ['suite', 'scenario', 'system', 'result', 'unit', 'brick/local', 'peak brick RSS MiB'];
-  const right = [false, false, false, true, false, true, true];
+  const withRpcs = suites.some((s) => s.rows.some((r) => r.rpcsPerOp !== undefined));
+  const header = ['suite', 'scenario', 'system', 'result', 'unit', 'vs local', ...(withRpcs ? ['RPCs/op'] : []), 'peak brick RSS MiB'];
+  const right = [false, false, false, true, false, true, ...(withRpcs ? [true] : []), true];
   const body: string[][] = [];
   for (const s of suites) {
     for (const r of s.rows) {
       body.push([
         s.suite, r.scenario, r.system, fmtValue(r.value, r.unit), r.unit, fmtRatio(r.ratio),
+        ...(withRpcs ? [fmtRpcs(r.rpcsPerOp)] : []),
         r.peakRssMiB === undefined ? '' : r.peakRssMiB.toFixed(1),
       ]);
     }

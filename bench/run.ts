@@ -13,12 +13,15 @@ import { SCENARIOS, scenarioNames } from './scenarios.js';
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const LEGEND = [
-  'brick/local: the row\'s result divided by its local-filesystem baseline (same sync mode, same unit).',
+  'vs local: the row\'s result (brick or volume) divided by its local-filesystem baseline (same sync mode, same unit).',
   '  ops/s and MB/s (10^6 bytes/s): higher is better, so below 1x the brick is slower;',
   '  ms: lower is better, so above 1x the brick is slower.',
   'c=N: requests the benchmark keeps in flight (the client may queue them).',
-  'peak brick RSS: highest VmRSS of the brick serving the row (MDS for names, DS for data), sampled every 100 ms.',
-  'readdir rows are medians of 5 runs after one warm-up walk; the local baseline must read and sort the whole directory for any page.',
+  'peak brick RSS: highest VmRSS of the brick serving the row (MDS for names, DS for data), sampled every 100 ms;',
+  '  core rows: the highest VmRSS of any of the five bricks (2 MDS + 3 DS).',
+  'RPCs/op (core): brick FOPs counted by CountingFops over all brick clients during the phase, divided by its operations.',
+  'brick readdir rows are medians of 5 runs after one warm-up walk; the local baseline must read and sort the whole directory for any page.',
+  'core readdir rows: entries/s of a full walk with plus (attributes), median of 3; local: readdir withFileTypes + stat of each entry.',
 ];
 
 async function main(argv: string[]): Promise<number> {

@@ -4,12 +4,14 @@
  * (core, s3, fs, …) by adding one entry here.
  */
 import { brickScenario } from './brick.js';
+import { coreScenario } from './core.js';
 import type { Row } from './report.js';
 
 export type Scenario = () => Promise<Row[]>;
 
 export const SCENARIOS: Readonly<Record<string, Scenario>> = {
   brick: brickScenario,
+  core: coreScenario,
 };
 
 export function scenarioNames(): string[] {

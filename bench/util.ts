@@ -159,3 +159,19 @@ export async function drain(stream: AsyncIterable<Buffer | Uint8Array>): Promise
   for await (const c of stream) n += c.length;
   return n;
 }
+
+/**
+ * CPU time (user + system) a process has used so far, seconds, from /proc/<pid>/stat (Linux,
+ * USER_HZ = 100); undefined when it cannot be read.
+ */
+export function readCpuSeconds(pid: number): number | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at field 3; utime and stime are fields 14 and 15.
+    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(rest[11]) + Number(rest[12]);
+    return Number.isFinite(ticks) ? ticks / 100 : undefined;
+  } catch {
+    return undefined;
+  }
+}

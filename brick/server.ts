@@ -121,7 +121,7 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
       payload = h;
     }
     const verdict = auth.check(authHeader, {
-      method, path, authority: String(headers[':authority'] ?? ''), date: String(headers[H_DATE] ?? ''),
+      method, path, brickId: opts.identity.brickId, date: String(headers[H_DATE] ?? ''),
       nonce: String(headers[H_NONCE] ?? ''), requestId, payloadHash: sha256Hex(payload),
     });
     if (!verdict.ok) {

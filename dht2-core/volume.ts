@@ -57,9 +57,9 @@ export class Volume {
     const vf = await loadVolumeFile(volfilePath);
     const secret = await resolveSecret(vf, volfilePath, o.env);
     const ca = vf.tlsCa ? await readFile(isAbsolute(vf.tlsCa) ? vf.tlsCa : resolvePath(dirname(volfilePath), vf.tlsCa)) : undefined;
-    const mk = (url: string) => new BrickClient({ url, secret, timeoutMs: o.timeoutMs, tls: ca ? { ca } : undefined });
-    const mds = vf.mds.map((b) => mk(b.url));
-    const ds = vf.ds.map((b) => mk(b.url));
+    const mk = (b: { id: string; url: string }) => new BrickClient({ url: b.url, secret, brickId: b.id, timeoutMs: o.timeoutMs, tls: ca ? { ca } : undefined });
+    const mds = vf.mds.map(mk);
+    const ds = vf.ds.map(mk);
     const vol = new Volume(mds, ds, vf);
     if (o.checkBricks ?? true) {
       try {
@@ -99,8 +99,9 @@ export class Volume {
 
   // ------------------------------------------------------------------ namespace by path
 
-  stat(path: string, ctx?: CallContext): Promise<Attrs> {
-    return atPath(path, () => this.core.resolve(path, ctx));
+  /** Attributes of `path`; `want` names xattrs to return in `attrs.xattrs` in the same round trip. */
+  stat(path: string, ctx?: CallContext, want?: string[]): Promise<Attrs> {
+    return atPath(path, () => this.core.resolve(path, ctx, want));
   }
 
   mkdir(path: string, o?: entry.MkdirOptions, ctx?: CallContext): Promise<Attrs> {
@@ -156,6 +157,14 @@ export class Volume {
   /** Opens a file for reading: attributes, the DS's data stat and the byte stream. */
   openRead(path: string, r?: data.ReadRange, ctx?: CallContext): ReturnType<typeof data.openRead> {
     return atPath(path, () => data.openRead(this.core, path, r, ctx));
+  }
+
+  /**
+   * Reads the file with these attributes (from stat) without resolving its path again: one
+   * round trip to its DS. A file whose data was never written reads as empty.
+   */
+  async readAt(a: Attrs, r: data.ReadRange = {}, ctx?: CallContext): Promise<Readable> {
+    return data.readGfid(this.core, a, r, ctx);
   }
 
   write(path: string, offset: number, body: Readable, ctx?: CallContext): Promise<Attrs> {

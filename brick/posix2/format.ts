@@ -86,6 +86,11 @@ export async function formatOrCheck(opts: OpenOptions): Promise<BrickIdentity> {
     return id;
   }
   await refuseForeign(dir);
+  const others = (await readdir(dir)).filter((n) => n !== '.dht2' && n !== 'lost+found');
+  if (others.length > 0) {
+    // Handles but no identity: a brick whose identity file was lost. Never format over its data.
+    throw err('EINVAL', `${dir} holds brick data but no ${idPath}; refusing to format it (restore the identity file)`);
+  }
   const id: BrickIdentity = {
     format: FORMAT_VERSION,
     volumeId: opts.volumeId ?? randomUUID(),

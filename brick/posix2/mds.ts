@@ -158,6 +158,30 @@ export class MdsStore {
     await this.fsync(p);
   }
 
+  /**
+   * Runs `fn` holding the locks of `parents` and of the inodes the entries `names` point to,
+   * all taken at once in sorted order (taking a second lock while holding the first deadlocks
+   * against an operation that takes them the other way round). The entries are read without
+   * locks first, then again under them; if one changed meanwhile, the locks are dropped and
+   * the whole thing starts over.
+   */
+  private async withEntries<T>(
+    parents: readonly string[], names: ReadonlyArray<readonly [string, string]>,
+    fn: (found: Array<{ gfid: string; type: InodeType } | undefined>) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const guess = await Promise.all(names.map(([p, n]) => this.readEntry(p, n)));
+      const keys = [...parents, ...guess.flatMap((e) => (e ? [e.gfid] : []))];
+      const r = await this.locks.with(keys, async () => {
+        const found = await Promise.all(names.map(([p, n]) => this.readEntry(p, n)));
+        if (found.some((e, i) => e?.gfid !== guess[i]?.gfid)) return { retry: true as const };
+        return { retry: false as const, value: await fn(found) };
+      });
+      if (!r.retry) return r.value;
+    }
+    throw err('EAGAIN', 'directory entries keep changing; try again');
+  }
+
   /** Drops one link of an inode of this brick: deletes it at nlink 0 (directories: when empty). */
   private async dropInode(gfid: string, type: InodeType): Promise<InodeFate> {
     return this.locks.with([gfid], () => this.dropInodeLocked(gfid, type));
@@ -209,7 +233,20 @@ export class MdsStore {
     if (!e) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
     const m = await readMeta(this.h(e.gfid));
     if (!m) throw err('EREMOTE', `inode of ${r.name} lives on another MDS`, { gfid: e.gfid, path: r.name });
-    return toAttrs(e.gfid, m);
+    return this.withXattrs(toAttrs(e.gfid, m), r.want);
+  }
+
+  /** Adds the wanted caller xattrs (base64) that exist to `a`. */
+  private async withXattrs(a: Attrs, want: readonly string[] | undefined): Promise<Attrs> {
+    if (!want || want.length === 0) return a;
+    const p = this.h(a.gfid);
+    const out: Record<string, string> = {};
+    for (const name of want) {
+      const v = await xattrOp(() => getAttribute(p, userKey(name)));
+      if (v !== null) out[name] = v.toString('base64');
+    }
+    a.xattrs = out;
+    return a;
   }
 
   async entry(r: FopReq<'entry'>): Promise<FopRes<'entry'>> {
@@ -222,7 +259,7 @@ export class MdsStore {
   }
 
   async getattr(r: FopReq<'getattr'>): Promise<Attrs> {
-    return toAttrs(r.gfid, await this.meta(r.gfid));
+    return this.withXattrs(toAttrs(r.gfid, await this.meta(r.gfid)), r.want);
   }
 
   async setattr(r: FopReq<'setattr'>): Promise<Attrs> {
@@ -271,9 +308,8 @@ export class MdsStore {
     const meta = await this.locks.with([r.gfid], () => this.makeInode(spec));
     crashPoint('create:after-inode');
     try {
-      return await this.locks.with([r.parent], async () => {
+      return await this.withEntries([r.parent], [[r.parent, r.name]], async ([old]) => {
         await this.dirMeta(r.parent);
-        const old = await this.readEntry(r.parent, r.name);
         if (old && !r.replace) throw err('EEXIST', `${r.name} exists`, { path: r.name });
         const replaced = await this.replaceEntry(r.parent, r.name, r.gfid, r.type, old);
         crashPoint('create:after-entry');
@@ -290,9 +326,10 @@ export class MdsStore {
   }
 
   /**
-   * Points `parent/name` at `gfid` (the parent's lock is held), replacing `old` when given:
-   * POSIX type rules, an empty-directory check that holds the old directory's lock until it is
-   * gone (so no create can slip into it), and the old inode's fate.
+   * Points `parent/name` at `gfid`, replacing `old` when given: POSIX type rules, an
+   * empty-directory check, and the old inode's fate. The caller holds the parent's lock and
+   * the old inode's lock (withEntries), so no create can slip into an old directory between
+   * its emptiness check and its removal.
    */
   private async replaceEntry(
     parent: string, name: string, gfid: string, type: InodeType, old: { gfid: string; type: InodeType } | undefined,
@@ -315,15 +352,8 @@ export class MdsStore {
       return undefined;
     }
     await this.checkReplace(type, old);
-    if (old.type !== 'dir') {
-      await place();
-      return this.dropInode(old.gfid, old.type);
-    }
-    return this.locks.with([old.gfid], async () => {
-      await this.checkEmpty(old.gfid);
-      await place();
-      return this.dropInodeLocked(old.gfid, old.type);
-    });
+    await place();
+    return this.dropInodeLocked(old.gfid, old.type);
   }
 
   async imark(r: FopReq<'imark'>): Promise<Attrs> {
@@ -343,9 +373,8 @@ export class MdsStore {
   }
 
   async namelink(r: FopReq<'namelink'>): Promise<FopRes<'namelink'>> {
-    return this.locks.with([r.parent], async () => {
+    return this.withEntries([r.parent], [[r.parent, r.name]], async ([old]) => {
       await this.dirMeta(r.parent);
-      const old = await this.readEntry(r.parent, r.name);
       if (old && !r.replace) throw err('EEXIST', `${r.name} exists`, { path: r.name });
       if (old?.gfid === r.gfid) return {};
       const replaced = await this.replaceEntry(r.parent, r.name, r.gfid, r.type, old);
@@ -364,32 +393,29 @@ export class MdsStore {
   }
 
   async unlink(r: FopReq<'unlink'>): Promise<InodeFate> {
-    return this.locks.with([r.parent], async () => {
-      const e = await this.readEntry(r.parent, r.name);
+    return this.withEntries([r.parent], [[r.parent, r.name]], async ([e]) => {
       if (!e) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
       if (e.type === 'dir') throw err('EISDIR', `${r.name} is a directory`, { path: r.name });
       await this.dropEntry(r.parent, r.name);
       crashPoint('unlink:after-entry');
-      return this.dropInode(e.gfid, e.type);
+      return this.dropInodeLocked(e.gfid, e.type);
     });
   }
 
   async rmdir(r: FopReq<'rmdir'>): Promise<InodeFate> {
-    return this.locks.with([r.parent], async () => {
-      const e = await this.readEntry(r.parent, r.name);
+    // Holding the directory's own lock keeps creates inside it out until it is gone.
+    return this.withEntries([r.parent], [[r.parent, r.name]], async ([e]) => {
       if (!e) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
       if (e.type !== 'dir') throw err('ENOTDIR', `${r.name} is not a directory`, { path: r.name });
+      if (e.gfid === ROOT_GFID) throw err('EPERM', 'the root directory cannot be removed');
       if (!(await readMeta(this.h(e.gfid)))) throw err('EREMOTE', `directory ${r.name} lives on another MDS`, { gfid: e.gfid, path: r.name });
-      // Holding the directory's own lock keeps creates inside it out until it is gone.
-      return this.locks.with([e.gfid], async () => {
-        await this.checkEmpty(e.gfid);
-        await this.dropEntry(r.parent, r.name);
-        crashPoint('rmdir:after-entry');
-        await rmdirHandle(this.h(e.gfid));
-        this.index.removeDir(e.gfid);
-        await this.fsync(handleParent(this.dir, e.gfid));
-        return { gfid: e.gfid, type: 'dir' as const, inode: 'deleted' as const };
-      });
+      await this.checkEmpty(e.gfid);
+      await this.dropEntry(r.parent, r.name);
+      crashPoint('rmdir:after-entry');
+      await rmdirHandle(this.h(e.gfid));
+      this.index.removeDir(e.gfid);
+      await this.fsync(handleParent(this.dir, e.gfid));
+      return { gfid: e.gfid, type: 'dir' as const, inode: 'deleted' as const };
     });
   }
 
@@ -439,12 +465,11 @@ export class MdsStore {
   }
 
   async rename(r: FopReq<'rename'>): Promise<FopRes<'rename'>> {
-    return this.locks.with([r.parent, r.newParent], async () => {
-      const src = await this.readEntry(r.parent, r.name);
+    const names = [[r.parent, r.name], [r.newParent, r.newName]] as const;
+    return this.withEntries([r.parent, r.newParent], names, async ([src, dst]) => {
       if (!src) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
       await this.dirMeta(r.newParent);
       if (src.type === 'dir' && src.gfid === r.newParent) throw err('EINVAL', 'cannot move a directory into itself');
-      const dst = await this.readEntry(r.newParent, r.newName);
       // POSIX: renaming onto another name of the same inode does nothing.
       if (dst?.gfid === src.gfid) return { gfid: src.gfid, type: src.type };
       if (dst && r.noReplace) throw err('EEXIST', `${r.newName} exists`, { path: r.newName });

@@ -31,18 +31,18 @@ export class VolumeCore {
     return this.layout.mdsOf(a) === this.layout.mdsOf(b);
   }
 
-  async getattr(gfid: string, ctx?: CallContext): Promise<Attrs> {
-    return this.mds(gfid).call('getattr', { gfid }, ctx);
+  async getattr(gfid: string, ctx?: CallContext, want?: string[]): Promise<Attrs> {
+    return this.mds(gfid).call('getattr', want ? { gfid, want } : { gfid }, ctx);
   }
 
   /** Named lookup on the parent's MDS; an EREMOTE answer is followed to the inode's MDS. */
-  async lookupAt(parent: string, name: string, ctx?: CallContext): Promise<Attrs> {
+  async lookupAt(parent: string, name: string, ctx?: CallContext, want?: string[]): Promise<Attrs> {
     try {
-      return await this.mds(parent).call('lookup', { parent, name }, ctx);
+      return await this.mds(parent).call('lookup', want ? { parent, name, want } : { parent, name }, ctx);
     } catch (e) {
       if (!(e instanceof Dht2Error) || e.errno !== 'EREMOTE' || !e.gfid) throw e;
       try {
-        return await this.getattr(e.gfid, ctx);
+        return await this.getattr(e.gfid, ctx, want);
       } catch (e2) {
         // A name whose inode is nowhere: report it as absent (fsck lists it as dangling).
         if (e2 instanceof Dht2Error && e2.errno === 'ENOENT') throw err('ENOENT', `${name}: inode ${e.gfid} not found`, { gfid: e.gfid });
@@ -52,13 +52,13 @@ export class VolumeCore {
   }
 
   /** Attributes of the object at `path` (symlinks are not followed). */
-  async resolve(path: string, ctx?: CallContext): Promise<Attrs> {
+  async resolve(path: string, ctx?: CallContext, want?: string[]): Promise<Attrs> {
     const parts = splitPath(path);
-    if (parts.length === 0) return this.getattr(ROOT_GFID, ctx);
-    // The root is always a directory: start the walk at its GFID without asking for it.
+    if (parts.length === 0) return this.getattr(ROOT_GFID, ctx, want);
+    // The root is always a directory: the walk starts at its GFID without asking for it.
     const last = parts.pop()!;
     const dir = await this.walk(parts, ctx);
-    return this.lookupAt(dir.gfid, last, ctx);
+    return this.lookupAt(dir.gfid, last, ctx, want);
   }
 
   /**

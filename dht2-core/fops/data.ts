@@ -19,8 +19,11 @@ export interface WriteFileOptions {
   mode?: number;
   uid?: number;
   gid?: number;
-  /** Xattrs (object metadata) stored with the new inode, atomically with the name. */
-  xattrs?: Record<string, string>;
+  /**
+   * Xattrs (object metadata, base64 values) stored with the new inode, atomically with the
+   * name. A function is called once the body is stored, so it can include digests of it.
+   */
+  xattrs?: Record<string, string> | (() => Record<string, string>);
   /** Only create: EEXIST when the name exists (S3 If-None-Match: *). */
   createOnly?: boolean;
   /** Only replace this GFID: ESTALE otherwise (S3 If-Match on an ETag the caller checked). */
@@ -40,7 +43,8 @@ export async function writeFileAt(
       if (cur.gfid !== o.ifGfid) throw err('ESTALE', `${name} changed`);
     }
     const { replaced, ...attrs } = await v.mds(parent).call('create', {
-      parent, name, gfid, type: 'file', mode: o.mode, uid: o.uid, gid: o.gid, xattrs: o.xattrs,
+      parent, name, gfid, type: 'file', mode: o.mode, uid: o.uid, gid: o.gid,
+      xattrs: typeof o.xattrs === 'function' ? o.xattrs() : o.xattrs,
       size: data.size, mtimeMs: o.mtimeMs ?? data.mtimeMs, replace: !o.createOnly,
     }, ctx);
     await v.finishFate(replaced, ctx);
@@ -61,6 +65,8 @@ export interface ReadRange {
   offset?: number;
   /** Bytes to read (default: to the end). */
   length?: number;
+  /** Xattrs to return with the attributes (same round trip as the lookup). */
+  want?: string[];
 }
 
 /** Opens a file for reading; the caller must consume or destroy `body`. */
@@ -68,7 +74,7 @@ export async function openRead(
   v: VolumeCore, path: string, r: ReadRange = {}, ctx?: CallContext,
 ): Promise<{ attrs: Attrs; data: DataStat; body: Readable }> {
   for (let attempt = 0; ; attempt++) {
-    const attrs = await v.resolve(path, ctx);
+    const attrs = await v.resolve(path, ctx, r.want);
     if (attrs.type === 'dir') throw err('EISDIR', 'is a directory');
     if (attrs.type !== 'file') throw err('EINVAL', 'not a regular file');
     try {
@@ -76,10 +82,21 @@ export async function openRead(
       return { attrs, data: res, body };
     } catch (e) {
       if (!isErr(e, 'ENOENT')) throw e;
-      const now = await v.resolve(path, ctx);
+      const now = await v.resolve(path, ctx, r.want);
       if (now.gfid !== attrs.gfid && attempt < 3) continue; // replaced under us: read the new one
       return { attrs, data: { gfid: attrs.gfid, size: 0, mtimeMs: attrs.mtimeMs, ctimeMs: attrs.ctimeMs }, body: Readable.from([]) };
     }
+  }
+}
+
+/** Reads a file by its attributes: one DS round trip; no data object yet reads as empty. */
+export async function readGfid(v: VolumeCore, a: Attrs, r: ReadRange = {}, ctx?: CallContext): Promise<Readable> {
+  if (a.type !== 'file') throw err(a.type === 'dir' ? 'EISDIR' : 'EINVAL', 'not a regular file');
+  try {
+    return (await v.ds(a.gfid).download('dread', { gfid: a.gfid, offset: r.offset, length: r.length }, ctx)).body;
+  } catch (e) {
+    if (!isErr(e, 'ENOENT')) throw e;
+    return Readable.from([]);
   }
 }
 

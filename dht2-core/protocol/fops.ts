@@ -54,6 +54,8 @@ export const Attrs = z.object({
   target: z.string().optional(),
   /** Directories only: the GFID of the parent directory (for `..` and rename loop checks). */
   parent: Gfid.optional(),
+  /** Xattrs asked for with `want` (present ones only), so a HEAD needs no second round trip. */
+  xattrs: z.record(z.string(), z.string()).optional(),
 });
 export type Attrs = z.infer<typeof Attrs>;
 
@@ -144,10 +146,10 @@ export const FOPS = {
   statfs: fop('control', 'any', true, obj({}), StatFs),
 
   // ---- MDS: names and inodes ----
-  lookup: fop('control', 'mds', true, obj({ parent: Gfid, name: Name }), Attrs),
+  lookup: fop('control', 'mds', true, obj({ parent: Gfid, name: Name, want: z.array(XattrName).max(16).optional() }), Attrs),
   /** A name's GFID and type, plus its attributes when the inode is on this MDS (never EREMOTE). */
   entry: fop('control', 'mds', true, obj({ parent: Gfid, name: Name }), obj({ gfid: Gfid, type: InodeType, attrs: Attrs.optional() })),
-  getattr: fop('control', 'mds', true, obj({ gfid: Gfid }), Attrs),
+  getattr: fop('control', 'mds', true, obj({ gfid: Gfid, want: z.array(XattrName).max(16).optional() }), Attrs),
   setattr: fop('control', 'mds', true, obj({ gfid: Gfid, set: SetAttrs }), Attrs),
   icreate: fop('control', 'mds', false, obj(NewInode), Attrs),
   namelink: fop('control', 'mds', false,

@@ -12,7 +12,7 @@ export interface CallContext {
   requestId?: string;
   /** Aborts the call (client disconnect). */
   signal?: AbortSignal;
-  /** Deadline for the whole call, in milliseconds from now. */
+  /** Deadline of the call without progress (idle timeout of its stream), in milliseconds. */
   timeoutMs?: number;
 }
 

@@ -52,8 +52,8 @@ export function sha256Hex(data: string | Uint8Array): string {
 export interface SignedParts {
   method: string;
   path: string;
-  /** host:port the request is addressed to, so a request signed for one brick fails on another. */
-  authority: string;
+  /** Id of the brick the request is for (its identity's brickId): a request signed for one brick fails on every other. */
+  brickId: string;
   date: string;
   nonce: string;
   requestId: string;
@@ -61,7 +61,7 @@ export interface SignedParts {
 }
 
 function stringToSign(p: SignedParts): string {
-  return [AUTH_SCHEME, String(PROTOCOL_VERSION), p.method, p.path, p.authority, p.date, p.nonce, p.requestId, p.payloadHash].join('\n');
+  return [AUTH_SCHEME, String(PROTOCOL_VERSION), p.method, p.path, p.brickId, p.date, p.nonce, p.requestId, p.payloadHash].join('\n');
 }
 
 /** HMAC-SHA256 of the request with the cluster secret, hex. */

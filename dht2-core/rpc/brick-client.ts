@@ -27,6 +27,8 @@ export interface BrickClientOptions {
   timeoutMs?: number;
   /** TLS options (ca, rejectUnauthorized) for https bricks. */
   tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
+  /** The brick's id (from the volume file); asked from the brick's /-/health when omitted. */
+  brickId?: string;
 }
 
 export interface BrickHealth {
@@ -41,13 +43,13 @@ export interface BrickHealth {
 export class BrickClient implements BrickFops {
   private readonly session: BrickSession;
   private readonly timeoutMs: number;
-  private readonly authority: string;
+  private brickId: Promise<string> | undefined;
 
   constructor(private readonly opts: BrickClientOptions) {
     const u = new URL(opts.url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw err('EINVAL', `brick URL must be http: or https:, not ${u.protocol}`);
     this.timeoutMs = opts.timeoutMs ?? 30_000;
-    this.authority = u.host;
+    if (opts.brickId !== undefined) this.brickId = Promise.resolve(opts.brickId);
     this.session = new BrickSession({ url: u.origin, connectTimeoutMs: Math.min(this.timeoutMs, 5000), tls: opts.tls });
   }
 
@@ -55,14 +57,20 @@ export class BrickClient implements BrickFops {
     return this.opts.url;
   }
 
-  private headers(fop: FopName, payloadHash: string, ctx: CallContext | undefined): Record<string, string> {
+  /** The id every request is signed for; learned once from the brick when not configured. */
+  private id(): Promise<string> {
+    this.brickId ??= this.health().then((h) => h.brickId, (e: unknown) => { this.brickId = undefined; throw e; });
+    return this.brickId;
+  }
+
+  private headers(fop: FopName, brickId: string, payloadHash: string, ctx: CallContext | undefined): Record<string, string> {
     const date = String(Date.now());
     const nonce = newNonce();
     const requestId = ctx?.requestId ?? randomUUID();
     const path = fopPath(fop);
     return {
       ':path': path,
-      authorization: authorization(this.opts.secret, { method: 'POST', path, authority: this.authority, date, nonce, requestId, payloadHash }),
+      authorization: authorization(this.opts.secret, { method: 'POST', path, brickId, date, nonce, requestId, payloadHash }),
       [H_VERSION]: String(PROTOCOL_VERSION),
       [H_DATE]: date,
       [H_NONCE]: nonce,
@@ -71,10 +79,11 @@ export class BrickClient implements BrickFops {
     };
   }
 
-  private async send(fop: FopName, build: () => { headers: Record<string, string>; body?: string | Readable }, ctx?: CallContext): Promise<H2Reply> {
+  private async send(fop: FopName, build: (brickId: string) => { headers: Record<string, string>; body?: string | Readable }, ctx?: CallContext): Promise<H2Reply> {
     const attempts = FOPS[fop].idempotent ? 2 : 1;
+    const brickId = await this.id();
     for (let attempt = 1; ; attempt++) {
-      const { headers, body } = build();
+      const { headers, body } = build(brickId);
       try {
         return await this.session.request({ headers, body, timeoutMs: ctx?.timeoutMs ?? this.timeoutMs, signal: ctx?.signal });
       } catch (e) {
@@ -112,14 +121,14 @@ export class BrickClient implements BrickFops {
   async call<F extends ControlFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<FopRes<F>> {
     const json = JSON.stringify(req);
     const hash = sha256Hex(json);
-    const r = await this.send(fop, () => ({ headers: { ...this.headers(fop, hash, ctx), 'content-type': 'application/json' }, body: json }), ctx);
+    const r = await this.send(fop, (id) => ({ headers: { ...this.headers(fop, id, hash, ctx), 'content-type': 'application/json' }, body: json }), ctx);
     return this.json<FopRes<F>>(fop, r);
   }
 
   async upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable, ctx?: CallContext): Promise<FopRes<F>> {
     const args = encodeArgsHeader(req);
-    const r = await this.send(fop, () => ({
-      headers: { ...this.headers(fop, sha256Hex(args), ctx), [H_ARGS]: args, 'content-type': 'application/octet-stream' },
+    const r = await this.send(fop, (id) => ({
+      headers: { ...this.headers(fop, id, sha256Hex(args), ctx), [H_ARGS]: args, 'content-type': 'application/octet-stream' },
       body,
     }), ctx);
     return this.json<FopRes<F>>(fop, r);
@@ -127,7 +136,7 @@ export class BrickClient implements BrickFops {
 
   async download<F extends DownloadFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<Download<FopRes<F>>> {
     const args = encodeArgsHeader(req);
-    const r = await this.send(fop, () => ({ headers: { ...this.headers(fop, sha256Hex(args), ctx), [H_ARGS]: args } }), ctx);
+    const r = await this.send(fop, (id) => ({ headers: { ...this.headers(fop, id, sha256Hex(args), ctx), [H_ARGS]: args } }), ctx);
     if (r.status !== 200) return this.json(fop, r);
     const h = r.headers[H_RESULT];
     if (typeof h !== 'string') {

@@ -107,8 +107,13 @@ export class BrickSession {
         if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
         reject(e);
       };
-      stream.setTimeout(r.timeoutMs, () => fail(err('ETIMEDOUT', `brick ${this.o.url}: no progress for ${r.timeoutMs} ms`)));
-      const onAbort = (): void => fail(err('ECANCELED', `call to ${this.o.url} cancelled`));
+      // Before the reply the promise fails; after it the body stream does, with the same error.
+      const failOrDestroy = (e: Dht2Error): void => {
+        if (!settled) fail(e);
+        else if (!stream.destroyed) stream.destroy(e);
+      };
+      stream.setTimeout(r.timeoutMs, () => failOrDestroy(err('ETIMEDOUT', `brick ${this.o.url}: no progress for ${r.timeoutMs} ms`)));
+      const onAbort = (): void => failOrDestroy(err('ECANCELED', `call to ${this.o.url} cancelled`));
       r.signal?.addEventListener('abort', onAbort, { once: true });
       stream.once('close', () => {
         r.signal?.removeEventListener('abort', onAbort);

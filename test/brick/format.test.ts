@@ -47,6 +47,13 @@ describe('brick format and identity', () => {
       await s.close();
     }
     await rejectsErrno(PosixStore.open({ dir: b, role: 'ds', volumeId: 'bad id!' }), 'EINVAL');
+    // A brick whose identity file was lost is not formatted over its data.
+    const s2 = await PosixStore.open({ dir: b, role: 'ds', volumeId: 'v1' });
+    await s2.call('dcreate', { gfid: '0123abcd-0000-4000-8000-000000000001' });
+    await s2.close();
+    const { rm } = await import('node:fs/promises');
+    await rm(idPath);
+    assert.match((await rejectsErrno(PosixStore.open({ dir: b, role: 'ds', volumeId: 'v1' }), 'EINVAL')).message, /holds brick data but no/);
   });
 
   it('the brick process exits with a clear message for a directory of another volume', async () => {

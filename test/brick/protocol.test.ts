@@ -59,6 +59,9 @@ async function sha256Of(stream: AsyncIterable<Buffer>): Promise<{ hash: string; 
   return { hash: h.digest('hex'), size };
 }
 
+/** Brick ids by URL, filled in as the test bricks start (requests are signed for a brick id). */
+const brickIds = new Map<string, string>();
+
 function signedHeaders(url: string, fop: string, body: string, opts: { secret?: string; date?: number; nonce?: string } = {}): Record<string, string> {
   const path = fopPath(fop);
   const date = String(opts.date ?? Date.now());
@@ -66,7 +69,7 @@ function signedHeaders(url: string, fop: string, body: string, opts: { secret?: 
   const requestId = 'test';
   return {
     ':path': path,
-    authorization: authorization(opts.secret ?? SECRET, { method: 'POST', path, authority: new URL(url).host, date, nonce, requestId, payloadHash: sha256Hex(body) }),
+    authorization: authorization(opts.secret ?? SECRET, { method: 'POST', path, brickId: brickIds.get(url) ?? '', date, nonce, requestId, payloadHash: sha256Hex(body) }),
     [H_DATE]: date, [H_NONCE]: nonce, [H_REQUEST_ID]: requestId, 'content-type': 'application/json',
   };
 }
@@ -85,6 +88,8 @@ describe('brick protocol over HTTP/2', function () {
     ds = await spawnBrick({ dir: join(dir.path, 'ds'), role: 'ds', secret: SECRET, volumeId: 'pv' });
     m = new BrickClient({ url: mds.url, secret: SECRET });
     d = new BrickClient({ url: ds.url, secret: SECRET });
+    brickIds.set(mds.url, (await m.health()).brickId);
+    brickIds.set(ds.url, (await d.health()).brickId);
   });
   after(async () => {
     await m.close();

@@ -253,6 +253,25 @@ describe('brick store: MDS', () => {
     assert.deepEqual((await s.call('readdir', { gfid: ROOT_GFID, limit: 10 })).entries.map((e) => e.name), ['x', 'y']);
   });
 
+  it('concurrent entry operations that lock a directory and an inode never deadlock', async function () {
+    this.timeout(20_000);
+    // rmdir(P, D) takes P then D; a rename between D and P takes both: with D's GFID sorting
+    // before P's, taking them one after the other deadlocked. Likewise unlink against link.
+    for (let i = 0; i < 40; i++) {
+      const d = await mkdir(`d${i}`);
+      await file(`f${i}`, d.gfid);
+      const a = await file(`a${i}`);
+      await Promise.allSettled([
+        s.call('rmdir', { parent: ROOT_GFID, name: `d${i}` }),
+        s.call('rename', { parent: d.gfid, name: `f${i}`, newParent: ROOT_GFID, newName: `g${i}` }),
+        s.call('unlink', { parent: ROOT_GFID, name: `a${i}` }),
+        s.call('link', { gfid: a.gfid, parent: ROOT_GFID, name: `b${i}` }),
+      ]);
+    }
+    const names = (await s.call('readdir', { gfid: ROOT_GFID, limit: 1000 })).entries.map((e) => e.name);
+    assert.ok(names.length > 0);
+  });
+
   it('refuses DS operations and answers statfs', async () => {
     await rejectsErrno(s.call('dstat', { gfid: newGfid() }), 'ENOTSUP');
     const st = await s.call('statfs', {});

@@ -29,9 +29,9 @@ export async function startCluster(o: { mds?: number; ds?: number; sync?: boolea
     spawnBrick({ dir: join(tmp.path, `${role}${i}`), role, secret: SECRET, volumeId, sync: o.sync ?? false, port, args: ['--brick-id', `${role}${i}`] });
   const mds = await Promise.all(Array.from({ length: o.mds ?? 2 }, (_, i) => spawnOne('mds', i)));
   const ds = await Promise.all(Array.from({ length: o.ds ?? 3 }, (_, i) => spawnOne('ds', i)));
-  const client = (b: BrickProcess) => new CountingFops(new BrickClient({ url: b.url, secret: SECRET, timeoutMs: 20_000 }));
-  const mdsCount = mds.map(client);
-  const dsCount = ds.map(client);
+  const client = (b: BrickProcess, i: number, role: string) => new CountingFops(new BrickClient({ url: b.url, secret: SECRET, brickId: `${role}${i}`, timeoutMs: 20_000 }));
+  const mdsCount = mds.map((b, i) => client(b, i, 'mds'));
+  const dsCount = ds.map((b, i) => client(b, i, 'ds'));
   const vf: VolumeFile = {
     format: 1, name: 'testvol', volumeId, buckets: 65536, secret: { file: 'secret' },
     mds: mds.map((b, i) => ({ id: `mds${i}`, url: b.url })), ds: ds.map((b, i) => ({ id: `ds${i}`, url: b.url })),
