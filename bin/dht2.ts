@@ -5,8 +5,13 @@ import { pino } from 'pino';
 import { loadClusterSecret, runBrick } from '../brick/main.js';
 import { Dht2Error } from '../dht2-core/errors.js';
 import { runLocalCluster } from './local-cluster.js';
+import { runGateway } from '../server/main.js';
 import { Volume } from '../dht2-core/volume.js';
 import { parseVolumeFile, writeVolumeFile } from '../dht2-core/volfile.js';
+
+/** Documented defaults for local use only (README); the printed banner says so. */
+const DEFAULT_ACCESS_KEY = 'dht2admin';
+const DEFAULT_SECRET_KEY = 'dht2admin-secret';
 
 function port(v: string): number {
   const n = Number(v);
@@ -55,17 +60,46 @@ program
   .option('--mds <n>', 'number of MDS bricks', (v) => count(v), 2)
   .option('--ds <n>', 'number of DS bricks', (v) => count(v), 3)
   .option('--brick-port-base <n>', 'first brick port', port, Number(process.env.DHT2_BRICK_PORT_BASE ?? 9101))
+  .option('--port <n>', 'gateway port', port, Number(process.env.DHT2_PORT ?? 9000))
+  .option('--access-key <id>', 'root access key', process.env.DHT2_ACCESS_KEY ?? DEFAULT_ACCESS_KEY)
+  .option('--secret-key <secret>', 'root secret key (prefer $DHT2_SECRET_KEY)', process.env.DHT2_SECRET_KEY ?? DEFAULT_SECRET_KEY)
+  .option('--region <name>', 'region reported to clients', process.env.DHT2_REGION ?? 'us-east-1')
   .option('--host <addr>', 'address every process listens on', '127.0.0.1')
   .option('--no-sync', 'bricks reply before fsync (faster, not power-loss safe)')
   .option('--log-level <level>', 'pino log level', process.env.DHT2_LOG_LEVEL ?? 'info')
-  .action(async (o: { dataDir: string; mds: number; ds: number; brickPortBase: number; host: string; sync: boolean; logLevel: string }) => {
+  .action(async (o: {
+    dataDir: string; mds: number; ds: number; brickPortBase: number; host: string; sync: boolean; logLevel: string;
+    port: number; accessKey: string; secretKey: string; region: string;
+  }) => {
     const logger = pino({ name: 'dht2-local', level: o.logLevel });
     const cluster = await runLocalCluster({
       dataDir: o.dataDir, mdsCount: o.mds, dsCount: o.ds, brickPortBase: o.brickPortBase, host: o.host, sync: o.sync, logger,
     });
+    let gw: Awaited<ReturnType<typeof runGateway>>;
+    try {
+      gw = await runGateway({
+        volfile: cluster.volfile, port: o.port, host: o.host, region: o.region, accessKey: o.accessKey, secretKey: o.secretKey,
+        logger: logger.child({ name: 'dht2-gateway' }),
+      });
+    } catch (e) {
+      await cluster.stop();
+      throw e;
+    }
+    process.stdout.write([
+      '',
+      `DHT2 Gateway is ready: ${gw.url}  (data in ${cluster.volfile.replace(/\/volume\.json$/, '')})`,
+      `  access key: ${o.accessKey}`,
+      `  secret key: ${o.secretKey === DEFAULT_SECRET_KEY ? `${o.secretKey}   (the default: set DHT2_SECRET_KEY for anything but local use)` : '(from DHT2_SECRET_KEY)'}`,
+      '',
+      '  export AWS_ACCESS_KEY_ID=' + o.accessKey + ' AWS_SECRET_ACCESS_KEY=<secret key> AWS_DEFAULT_REGION=' + o.region,
+      `  aws --endpoint-url ${gw.url} s3 mb s3://demo`,
+      `  aws --endpoint-url ${gw.url} s3 cp ./README.md s3://demo/README.md`,
+      `  aws --endpoint-url ${gw.url} s3 ls s3://demo/`,
+      '',
+    ].join('\n') + '\n');
     const stop = (sig: string): void => {
       logger.info({ signal: sig }, 'stopping the local cluster');
-      cluster.stop().then(() => process.exit(0), () => process.exit(1));
+      gw.close().then(() => cluster.stop()).then(() => process.exit(0), () => process.exit(1));
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
@@ -76,6 +110,28 @@ function count(v: string): number {
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('must be 1-64');
   return n;
 }
+
+program
+  .command('gateway')
+  .description('serve the S3 API for a volume')
+  .option('--volfile <path>', 'volume file', process.env.DHT2_VOLFILE ?? './data/volume.json')
+  .option('--port <n>', 'port', port, Number(process.env.DHT2_PORT ?? 9000))
+  .option('--host <addr>', 'address to listen on', process.env.DHT2_HOST ?? '127.0.0.1')
+  .option('--region <name>', 'region reported to clients', process.env.DHT2_REGION ?? 'us-east-1')
+  .option('--access-key <id>', 'root access key', process.env.DHT2_ACCESS_KEY ?? DEFAULT_ACCESS_KEY)
+  .option('--secret-key <secret>', 'root secret key (prefer $DHT2_SECRET_KEY)', process.env.DHT2_SECRET_KEY ?? DEFAULT_SECRET_KEY)
+  .option('--credentials-file <path>', 'more keys: {"keys":[{"accessKeyId","secretAccessKey"}]}', process.env.DHT2_CREDENTIALS_FILE)
+  .option('--log-level <level>', 'pino log level', process.env.DHT2_LOG_LEVEL ?? 'info')
+  .action(async (o: { volfile: string; port: number; host: string; region: string; accessKey: string; secretKey: string; credentialsFile?: string; logLevel: string }) => {
+    const logger = pino({ name: 'dht2-gateway', level: o.logLevel });
+    const gw = await runGateway({ ...o, logger });
+    const stop = (sig: string): void => {
+      logger.info({ signal: sig }, 'gateway stopping');
+      gw.close().then(() => process.exit(0), () => process.exit(1));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
 
 const volume = program.command('volume').description('volume files');
 volume

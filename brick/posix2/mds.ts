@@ -546,7 +546,7 @@ export class MdsStore {
         const d: DirEntry = { name, gfid: e.gfid, type: e.type };
         if (r.plus) {
           const im = await readMeta(this.h(e.gfid));
-          if (im) d.attrs = toAttrs(e.gfid, im);
+          if (im) d.attrs = await this.withXattrs(toAttrs(e.gfid, im), r.want);
         }
         return d;
       });

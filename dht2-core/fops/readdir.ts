@@ -16,6 +16,8 @@ export interface ReaddirOptions {
   limit?: number;
   /** Include each entry's attributes (readdirp). */
   plus?: boolean;
+  /** With plus: xattrs to return in each entry's `attrs.xattrs` (object metadata for listings). */
+  want?: string[];
 }
 
 export interface ReaddirPage {
@@ -25,11 +27,16 @@ export interface ReaddirPage {
 }
 
 export async function readdirAt(v: VolumeCore, gfid: string, o: ReaddirOptions = {}, ctx?: CallContext): Promise<ReaddirPage> {
-  const page = await v.mds(gfid).call('readdir', { gfid, after: o.after, limit: o.limit ?? 1000, plus: o.plus }, ctx);
+  const req = { gfid, after: o.after, limit: o.limit ?? 1000, plus: o.plus, ...(o.plus && o.want ? { want: o.want } : {}) };
+  const page = await v.mds(gfid).call('readdir', req, ctx);
   if (o.plus) {
-    await Promise.all(page.entries.map(async (e) => {
-      if (!e.attrs) e.attrs = await v.getattr(e.gfid, ctx).catch(() => undefined);
-    }));
+    // Entries whose inode is on another MDS: one getattr each, at most 32 in flight.
+    const remote = page.entries.filter((e) => !e.attrs);
+    for (let i = 0; i < remote.length; i += 32) {
+      await Promise.all(remote.slice(i, i + 32).map(async (e) => {
+        e.attrs = await v.getattr(e.gfid, ctx, o.want).catch(() => undefined);
+      }));
+    }
   }
   return page;
 }

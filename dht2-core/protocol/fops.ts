@@ -180,7 +180,7 @@ export const FOPS = {
   listxattr: fop('control', 'mds', true, obj({ gfid: Gfid }), obj({ names: z.array(z.string()) })),
   removexattr: fop('control', 'mds', false, obj({ gfid: Gfid, name: XattrName }), Empty),
   readdir: fop('control', 'mds', true,
-    obj({ gfid: Gfid, after: z.string().optional(), limit: z.number().int().min(1).max(10000), plus: z.boolean().optional() }),
+    obj({ gfid: Gfid, after: z.string().optional(), limit: z.number().int().min(1).max(10000), plus: z.boolean().optional(), want: z.array(XattrName).max(16).optional() }),
     obj({ entries: z.array(DirEntry), eof: z.boolean() })),
 
   // ---- DS: data objects ----

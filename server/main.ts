@@ -1,0 +1,61 @@
+/** The gateway process: opens the volume, serves the app over HTTP, stops gracefully. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { Volume } from '../dht2-core/volume.js';
+import { StaticCredentials, loadCredentialsFile, type CredentialStore } from './auth/index.js';
+import { createApp } from './app.js';
+
+export interface GatewayOptions {
+  volfile: string;
+  port: number;
+  host: string;
+  region: string;
+  /** Root credentials. */
+  accessKey: string;
+  secretKey: string;
+  /** More keys, as `{ "keys": [{ "accessKeyId", "secretAccessKey" }] }`. */
+  credentialsFile?: string;
+  logger: Logger;
+}
+
+export interface RunningGateway {
+  url: string;
+  port: number;
+  volume: Volume;
+  /** Stops accepting, lets requests in flight finish for up to `graceMs`, closes brick sessions. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Root key plus the keys of a credentials file. */
+export function gatewayCredentials(o: Pick<GatewayOptions, 'accessKey' | 'secretKey' | 'credentialsFile'>): CredentialStore {
+  const root = new StaticCredentials(new Map([[o.accessKey, o.secretKey]]));
+  if (!o.credentialsFile) return root;
+  const more = loadCredentialsFile(o.credentialsFile);
+  return { secretFor: (id) => root.secretFor(id) ?? more.secretFor(id) };
+}
+
+export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
+  const credentials = gatewayCredentials(o);
+  const volume = await Volume.open(o.volfile);
+  const app = createApp({ volume, credentials, region: o.region, logger: o.logger });
+  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => { server.off('error', reject); resolve(); });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
+  o.logger.info({ url, volume: volume.file?.name }, 'gateway listening');
+  return {
+    url, port, volume,
+    async close(graceMs = 10_000) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const t = setTimeout(() => server.closeAllConnections(), graceMs);
+      await closed;
+      clearTimeout(t);
+      await volume.close();
+    },
+  };
+}

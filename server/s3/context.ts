@@ -1,0 +1,42 @@
+/**
+ * What an S3 handler sees: the parsed request (no express types) and the Volume API; what it
+ * returns: status, headers and a body (string or stream). The app writes the reply.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Volume } from '../../dht2-core/volume.js';
+
+export interface S3Deps {
+  volume: Volume;
+  region: string;
+  log: Logger;
+}
+
+export interface S3Request {
+  method: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  /** The request body, decoded (aws-chunked) and verified (sha256, checksums) while it streams. */
+  body: Readable;
+  requestId: string;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+  accessKeyId: string;
+}
+
+export interface S3Reply {
+  status: number;
+  headers?: Record<string, string | number>;
+  body?: string | Readable;
+}
+
+/** A header value as one string (first of a list). */
+export function header(h: IncomingHttpHeaders, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export function xmlReply(body: string, status = 200): S3Reply {
+  return { status, headers: { 'content-type': 'application/xml' }, body };
+}

@@ -1,0 +1,50 @@
+/**
+ * DeleteObjects (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html): up
+ * to 1000 keys in one request, per-key errors, Quiet mode. Each key is deleted as DeleteObject.
+ */
+import { xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
+import { S3Error, s3ErrorOf } from './errors.js';
+import { deleteObject } from './object.js';
+import { parseXml, xmlDoc } from './xml.js';
+import { requireBucket } from './bucket.js';
+
+const MAX_BODY = 2 * 1024 * 1024;
+
+async function readSmall(r: S3Request): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of r.body) {
+    n += (c as Buffer).length;
+    if (n > MAX_BODY) throw new S3Error('MalformedXML', 'The XML you provided was too large.');
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function deleteObjects(d: S3Deps, bucket: string, r: S3Request): Promise<S3Reply> {
+  await requireBucket(d, bucket, r);
+  const doc = parseXml(await readSmall(r));
+  const del = doc?.Delete as { Object?: Array<{ Key?: unknown; VersionId?: unknown }>; Quiet?: unknown } | undefined;
+  if (!del || !Array.isArray(del.Object)) throw new S3Error('MalformedXML');
+  if (del.Object.length > 1000) throw new S3Error('MalformedXML', 'The request may delete at most 1000 keys.');
+  const quiet = String(del.Quiet ?? 'false').trim() === 'true';
+  const deleted: Array<Record<string, string>> = [];
+  const errors: Array<Record<string, string>> = [];
+  for (const o of del.Object) {
+    const key = typeof o.Key === 'string' ? o.Key : undefined;
+    const version = typeof o.VersionId === 'string' ? o.VersionId : undefined;
+    if (key === undefined) { errors.push({ Key: '', Code: 'InvalidArgument', Message: 'Key is missing.' }); continue; }
+    if (version !== undefined && version !== 'null') {
+      errors.push({ Key: key, VersionId: version, Code: 'NoSuchVersion', Message: 'The specified version does not exist.' });
+      continue;
+    }
+    try {
+      await deleteObject(d, bucket, key, r);
+      if (!quiet) deleted.push(version !== undefined ? { Key: key, VersionId: version } : { Key: key });
+    } catch (e) {
+      const s = s3ErrorOf(e, `/${bucket}/${key}`);
+      errors.push({ Key: key, Code: s.code, Message: s.message });
+    }
+  }
+  return xmlReply(xmlDoc('DeleteResult', { Deleted: deleted, Error: errors }));
+}

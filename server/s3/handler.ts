@@ -1,0 +1,142 @@
+/**
+ * The S3 side of the gateway as one request handler: authenticate, parse the request into an
+ * endpoint, verify the body while it streams, dispatch to the operation's module, and write
+ * the reply or an S3 XML error (Code, Message, Resource, RequestId) with x-amz-request-id on
+ * every response (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { authenticate, contentMd5Verifier, payloadVerifier, type CredentialStore } from '../auth/index.js';
+import * as bucketOps from './bucket.js';
+import type { S3Deps, S3Reply, S3Request } from './context.js';
+import { S3Error, s3ErrorOf } from './errors.js';
+import * as list from './list.js';
+import * as obj from './object.js';
+import { deleteObjects } from './delete-objects.js';
+import { route, splitBucketKey, type S3Endpoint } from './router.js';
+import { xmlPlain } from './xml.js';
+
+export interface S3HandlerOptions extends S3Deps {
+  credentials: CredentialStore;
+}
+
+async function dispatch(d: S3Deps, ep: S3Endpoint, r: S3Request): Promise<S3Reply> {
+  switch (ep.op) {
+    case 'ListBuckets': return bucketOps.listBuckets(d, r);
+    case 'CreateBucket': return bucketOps.createBucket(d, ep.bucket, r);
+    case 'HeadBucket': return bucketOps.headBucket(d, ep.bucket, r);
+    case 'DeleteBucket': return bucketOps.deleteBucket(d, ep.bucket, r);
+    case 'GetBucketLocation': return bucketOps.getBucketLocation(d, ep.bucket, r);
+    case 'GetBucketVersioning': return bucketOps.getBucketVersioning(d, ep.bucket, r);
+    case 'ListObjectsV2': return list.listObjectsV2(d, ep.bucket, r);
+    case 'ListObjects': return list.listObjectsV1(d, ep.bucket, r);
+    case 'ListObjectVersions': return list.listObjectVersions(d, ep.bucket, r);
+    case 'DeleteObjects': return deleteObjects(d, ep.bucket, r);
+    case 'PutObject': return obj.putObject(d, ep.bucket, ep.key, r);
+    case 'GetObject': return obj.getObject(d, ep.bucket, ep.key, r);
+    case 'HeadObject': return obj.headObject(d, ep.bucket, ep.key, r);
+    case 'DeleteObject': return obj.deleteObject(d, ep.bucket, ep.key, r);
+    case 'ListMultipartUploads': case 'CopyObject': case 'CreateMultipartUpload': case 'CompleteMultipartUpload':
+    case 'AbortMultipartUpload': case 'ListParts': case 'UploadPart': case 'UploadPartCopy':
+      throw new S3Error('NotImplemented', `${ep.op} is not implemented yet.`);
+    case 'NotImplemented': throw new S3Error('NotImplemented', `${ep.what} is not implemented.`);
+    default: return assertNever(ep);
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unhandled endpoint ${JSON.stringify(x)}`);
+}
+
+/** versionId=null is the only version of an object in an unversioned bucket; others do not exist. */
+function checkVersionId(q: URLSearchParams, resource: string): void {
+  const v = q.get('versionId');
+  if (v !== null && v !== 'null') throw new S3Error('InvalidArgument', 'Invalid version id specified', resource);
+}
+
+export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const requestId = randomBytes(8).toString('hex').toUpperCase();
+    res.setHeader('x-amz-request-id', requestId);
+    res.setHeader('x-amz-id-2', requestId);
+    res.setHeader('server', 'DHT2Gateway');
+    const ac = new AbortController();
+    res.on('close', () => { if (!res.writableFinished) ac.abort(); });
+    const raw = req.url ?? '/';
+    const qi = raw.indexOf('?');
+    const rawPath = qi < 0 ? raw : raw.slice(0, qi);
+    const rawQuery = qi < 0 ? '' : raw.slice(qi + 1);
+    const method = (req.method ?? 'GET').toUpperCase();
+    let resource = rawPath;
+    handle().catch((e: unknown) => {
+      const err = s3ErrorOf(e, resource);
+      if (err.code === 'InternalError') o.log.error({ err: e, requestId, method, path: rawPath }, 's3 request failed');
+      else o.log.debug({ code: err.code, requestId, method, path: rawPath, msg: err.message }, 's3 error');
+      sendError(res, method, err, requestId, resource);
+    });
+
+    async function handle(): Promise<void> {
+      const bk = splitBucketKey(rawPath);
+      if (!bk) throw new S3Error('InvalidArgument', 'The request path is not valid percent-encoding.');
+      resource = bk.key !== undefined ? `/${bk.bucket}/${bk.key}` : bk.bucket ? `/${bk.bucket}` : '/';
+      const auth = authenticate({ method, rawPath, rawQuery, headers: req.headers }, o.credentials);
+      const query = new URLSearchParams(rawQuery);
+      const ep = route(method, bk.bucket, bk.key, query, req.headers['x-amz-copy-source'] !== undefined);
+      if ('key' in ep) checkVersionId(query, resource);
+      const verification = payloadVerifier(auth.payload, req.headers);
+      const md5 = req.headers['content-md5'];
+      const stages: NodeJS.ReadWriteStream[] = [verification.stream];
+      if (typeof md5 === 'string') stages.push(contentMd5Verifier(md5));
+      const body = stages.reduce<Readable>((src, t) => {
+        const dst = t as unknown as Readable;
+        pipeline(src, t).catch((e: unknown) => dst.destroy(e as Error));
+        return dst;
+      }, req);
+      const reply = await dispatch(o, ep, {
+        method, query, headers: req.headers, body, requestId, signal: ac.signal, accessKeyId: auth.accessKeyId,
+      });
+      if (!req.complete) req.resume(); // an unread body (errors, HEAD) must not stall the connection
+      await send(res, method, reply);
+    }
+  };
+}
+
+async function send(res: ServerResponse, method: string, reply: S3Reply): Promise<void> {
+  res.statusCode = reply.status;
+  for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
+  if (reply.body === undefined || method === 'HEAD' || reply.status === 304 || reply.status === 204) {
+    if (reply.body instanceof Readable) reply.body.destroy();
+    if (reply.body === undefined && !res.hasHeader('content-length') && reply.status !== 304 && reply.status !== 204) res.setHeader('content-length', 0);
+    res.end();
+    return;
+  }
+  if (typeof reply.body === 'string') {
+    res.setHeader('content-length', Buffer.byteLength(reply.body));
+    res.end(reply.body);
+    return;
+  }
+  await pipeline(reply.body, res).catch(() => {
+    // The client went away or the brick failed mid-body: the response is cut, as it must be.
+    res.destroy();
+  });
+}
+
+function sendError(res: ServerResponse, method: string, e: S3Error, requestId: string, resource: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = xmlPlain('Error', { Code: e.code, Message: e.message, Resource: e.resource ?? resource, RequestId: requestId });
+  res.statusCode = e.status;
+  res.setHeader('content-type', 'application/xml');
+  const cr = (e as { contentRange?: string }).contentRange;
+  if (cr) res.setHeader('content-range', cr);
+  if (method === 'HEAD') {
+    res.end();
+    return;
+  }
+  res.setHeader('content-length', Buffer.byteLength(body));
+  res.end(body);
+}

@@ -1,0 +1,232 @@
+/**
+ * PutObject, GetObject, HeadObject, DeleteObject
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html and siblings).
+ * Data streams from the client through the payload verifier and an MD5 hasher straight into
+ * the volume; the object's name appears only once all of it is stored and verified, so a
+ * failed or cut-off upload leaves the previous object untouched.
+ */
+import { createHash } from 'node:crypto';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Dht2Error } from '../../dht2-core/errors.js';
+import type { Attrs } from '../../dht2-core/protocol/fops.js';
+import { keyPath } from '../namespace.js';
+import { requireBucket } from './bucket.js';
+import { header, type S3Deps, type S3Reply, type S3Request } from './context.js';
+import { S3Error, s3ErrorOf } from './errors.js';
+import { META_XATTR, decodeMeta, encodeMeta, metaFromHeaders, metaHeaders, type ObjectMeta } from './object-meta.js';
+
+const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
+
+/** A pass-through that computes the MD5 of what flows (the ETag). */
+export function md5Tap(): { stream: Transform; digest(): string } {
+  const h = createHash('md5');
+  let hex: string | undefined;
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, cb) { h.update(chunk); cb(null, chunk); },
+  });
+  return { stream, digest: () => (hex ??= h.digest('hex')) };
+}
+
+/** Pipes `src` through `t`, failing `t` when `src` fails (client gone, bad signature). */
+function through(src: Readable, t: Transform): Transform {
+  pipeline(src, t).catch((e: unknown) => t.destroy(e as Error));
+  return t;
+}
+
+function ctxOf(r: S3Request) {
+  return { requestId: r.requestId, signal: r.signal };
+}
+
+/** The quoted ETag of an object; files written through the file API get one from their identity. */
+export function etagOf(a: Attrs, m: ObjectMeta | undefined): string {
+  if (m?.etag) return `"${m.etag}"`;
+  return `"${createHash('md5').update(`${a.gfid}:${a.size}:${a.mtimeMs}`).digest('hex')}"`;
+}
+
+async function statObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<{ attrs: Attrs; meta: ObjectMeta | undefined }> {
+  const kp = keyPath(bucket, key);
+  let attrs: Attrs;
+  try {
+    attrs = await d.volume.stat(kp.path, ctxOf(r), [META_XATTR]);
+  } catch (e) {
+    if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) {
+      await requireBucket(d, bucket, r); // NoSuchBucket wins over NoSuchKey
+      throw new S3Error('NoSuchKey', undefined, `/${bucket}/${key}`);
+    }
+    throw s3ErrorOf(e, `/${bucket}/${key}`);
+  }
+  const meta = decodeMeta(attrs.xattrs?.[META_XATTR]);
+  // A directory is an object only as its marker key ("a/"); a file is never one ("a" vs "a/").
+  if (kp.marker ? attrs.type !== 'dir' || !meta : attrs.type !== 'file') throw new S3Error('NoSuchKey', undefined, `/${bucket}/${key}`);
+  return { attrs, meta };
+}
+
+export async function putObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
+  const kp = keyPath(bucket, key);
+  const base = metaFromHeaders(r.headers);
+  await requireBucket(d, bucket, r);
+  const ctx = ctxOf(r);
+  const tap = md5Tap();
+  if (kp.marker) {
+    // A folder marker: the directory itself, carrying the marker's metadata. No data.
+    const sink = new PassThrough();
+    let n = 0;
+    sink.on('data', (c: Buffer) => { n += c.length; });
+    await pipeline(r.body, tap.stream, sink);
+    if (n > 0) throw new S3Error('InvalidRequest', 'A key ending in "/" is a folder and cannot hold data here.', `/${bucket}/${key}`);
+    try {
+      await d.volume.mkdir(kp.path, { parents: true }, ctx);
+      await d.volume.setxattr(kp.path, META_XATTR, Buffer.from(encodeMeta({ ...base, etag: tap.digest() }), 'base64'), undefined, ctx);
+    } catch (e) {
+      throw s3ErrorOf(e, `/${bucket}/${key}`);
+    }
+    return { status: 200, headers: { etag: `"${EMPTY_MD5}"` } };
+  }
+  const ifNoneMatch = header(r.headers, 'if-none-match');
+  const ifMatch = header(r.headers, 'if-match');
+  if (ifNoneMatch !== undefined && ifNoneMatch !== '*') throw new S3Error('NotImplemented', 'If-None-Match on PutObject supports only "*".');
+  let ifGfid: string | undefined;
+  if (ifMatch !== undefined) {
+    const cur = await statObject(d, bucket, key, r).catch((e: unknown) => {
+      if (e instanceof S3Error && e.code === 'NoSuchKey') throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
+      throw e;
+    });
+    if (ifMatch !== '*' && ifMatch.replaceAll('"', '') !== etagOf(cur.attrs, cur.meta).replaceAll('"', '')) {
+      throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
+    }
+    ifGfid = cur.attrs.gfid;
+  }
+  try {
+    const parent = await d.volume.mkdir(kp.parent, { parents: true }, ctx);
+    await d.volume.writeFileAt(parent.gfid, kp.name, through(r.body, tap.stream), {
+      xattrs: () => ({ [META_XATTR]: encodeMeta({ ...base, etag: tap.digest() }) }),
+      createOnly: ifNoneMatch === '*',
+      ifGfid,
+    }, ctx);
+  } catch (e) {
+    if (e instanceof Dht2Error && e.errno === 'EEXIST' && ifNoneMatch === '*') throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
+    const cause = (e as { cause?: unknown }).cause;
+    throw s3ErrorOf(cause instanceof Error && 'code' in cause && !(cause instanceof Dht2Error) ? cause : e, `/${bucket}/${key}`);
+  }
+  return { status: 200, headers: { etag: `"${tap.digest()}"` } };
+}
+
+/** Evaluates GET/HEAD preconditions (RFC 9110 §13.2.2 order, as S3 documents it). */
+function preconditions(r: S3Request, etag: string, mtimeMs: number): 304 | 412 | undefined {
+  const ifMatch = header(r.headers, 'if-match');
+  const ifNoneMatch = header(r.headers, 'if-none-match');
+  const ifModifiedSince = header(r.headers, 'if-modified-since');
+  const ifUnmodifiedSince = header(r.headers, 'if-unmodified-since');
+  const matches = (list: string) => list.split(',').map((s) => s.trim()).some((t) => t === '*' || t.replace(/^W\//, '') === etag);
+  const secs = Math.floor(mtimeMs / 1000);
+  if (ifMatch !== undefined) {
+    if (!matches(ifMatch)) return 412;
+  } else if (ifUnmodifiedSince !== undefined) {
+    const t = Date.parse(ifUnmodifiedSince);
+    if (!Number.isNaN(t) && secs > Math.floor(t / 1000)) return 412;
+  }
+  if (ifNoneMatch !== undefined) {
+    if (matches(ifNoneMatch)) return 304;
+  } else if (ifModifiedSince !== undefined) {
+    const t = Date.parse(ifModifiedSince);
+    if (!Number.isNaN(t) && secs <= Math.floor(t / 1000)) return 304;
+  }
+  return undefined;
+}
+
+/** Parses a single `bytes=` range against `size`; undefined = whole object; 'unsatisfiable'. */
+export function parseRange(h: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  if (!h) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(h.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined; // several ranges or malformed: the whole object, as S3
+  if (m[1] === '') {
+    const n = Number(m[2]);
+    if (n === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || (m[2] !== '' && Number(m[2]) < start)) return 'unsatisfiable';
+  return { start, end };
+}
+
+const OVERRIDES: Record<string, string> = {
+  'response-content-type': 'content-type', 'response-content-language': 'content-language', 'response-expires': 'expires',
+  'response-cache-control': 'cache-control', 'response-content-disposition': 'content-disposition', 'response-content-encoding': 'content-encoding',
+};
+
+async function getOrHead(d: S3Deps, bucket: string, key: string, r: S3Request, head: boolean): Promise<S3Reply> {
+  const { attrs, meta } = await statObject(d, bucket, key, r);
+  const etag = etagOf(attrs, meta);
+  const headers: Record<string, string | number> = {
+    ...metaHeaders(meta), etag, 'last-modified': new Date(attrs.mtimeMs).toUTCString(), 'accept-ranges': 'bytes',
+  };
+  if (meta?.parts) headers['x-amz-mp-parts-count'] = meta.parts;
+  for (const [q, h] of Object.entries(OVERRIDES)) { const v = r.query.get(q); if (v !== null) headers[h] = v; }
+  const pre = preconditions(r, etag, attrs.mtimeMs);
+  if (pre === 412) throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
+  if (pre === 304) return { status: 304, headers: { etag, 'last-modified': headers['last-modified']! } };
+  const size = attrs.type === 'file' ? attrs.size : 0;
+  const range = parseRange(header(r.headers, 'range'), size);
+  if (range === 'unsatisfiable') {
+    throw Object.assign(new S3Error('InvalidRange', undefined, `/${bucket}/${key}`), { contentRange: `bytes */${size}` });
+  }
+  const status = range ? 206 : 200;
+  if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${size}`;
+  headers['content-length'] = range ? range.end - range.start + 1 : size;
+  if (head || attrs.type !== 'file' || headers['content-length'] === 0) return { status, headers };
+  const body = await d.volume.readAt(attrs, range ? { offset: range.start, length: range.end - range.start + 1 } : {}, ctxOf(r))
+    .catch((e: unknown) => { throw s3ErrorOf(e, `/${bucket}/${key}`); });
+  return { status, headers, body };
+}
+
+export function getObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
+  return getOrHead(d, bucket, key, r, false);
+}
+
+export function headObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
+  return getOrHead(d, bucket, key, r, true);
+}
+
+/** Deletes a key (absent keys too: S3 answers 204) and the empty folders above it that hold no marker. */
+export async function deleteObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
+  const kp = keyPath(bucket, key);
+  await requireBucket(d, bucket, r);
+  const ctx = ctxOf(r);
+  try {
+    if (kp.marker) {
+      await d.volume.removexattr(kp.path, META_XATTR, ctx).catch((e: unknown) => {
+        if (!(e instanceof Dht2Error && ['ENOENT', 'ENODATA', 'ENOTDIR'].includes(e.errno))) throw e;
+      });
+      await pruneEmpty(d, bucket, kp.path, ctx);
+    } else {
+      const a = await d.volume.stat(kp.path, ctx).catch((e: unknown) => {
+        if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) return undefined;
+        throw e;
+      });
+      if (a?.type === 'file' || a?.type === 'symlink') {
+        await d.volume.unlink(kp.path, ctx).catch((e: unknown) => { if (!(e instanceof Dht2Error && e.errno === 'ENOENT')) throw e; });
+        await pruneEmpty(d, bucket, kp.parent, ctx);
+      }
+    }
+  } catch (e) {
+    throw s3ErrorOf(e, `/${bucket}/${key}`);
+  }
+  return { status: 204 };
+}
+
+/** Removes `dir` and its parents up to the bucket while they are empty and carry no marker. */
+async function pruneEmpty(d: S3Deps, bucket: string, dir: string, ctx: { requestId: string; signal: AbortSignal }): Promise<void> {
+  let p = dir;
+  while (p.length > bucket.length + 1) {
+    try {
+      const a = await d.volume.stat(p, ctx, [META_XATTR]);
+      if (a.type !== 'dir' || a.xattrs?.[META_XATTR]) return;
+      await d.volume.rmdir(p, ctx);
+    } catch {
+      return; // not empty, gone, or raced with a writer: leave it
+    }
+    p = p.slice(0, p.lastIndexOf('/'));
+  }
+}

@@ -1,0 +1,45 @@
+/** A real gateway over a real volume (brick processes), for S3 and file API tests. */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { runGateway, type RunningGateway } from '../../server/main.js';
+import { startCluster, type TestCluster } from './cluster.js';
+
+export const ACCESS_KEY = 'test-access-key';
+export const SECRET_KEY = 'test-secret-key-0123456789';
+
+export interface TestGateway {
+  cluster: TestCluster;
+  gw: RunningGateway;
+  url: string;
+  /** Runs the installed aws-cli against the gateway; resolves with stdout. */
+  aws(...args: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+const run = promisify(execFile);
+
+export async function startGateway(): Promise<TestGateway> {
+  const cluster = await startCluster();
+  const gw = await runGateway({
+    volfile: cluster.volfile, port: 0, host: '127.0.0.1', region: 'us-east-1',
+    accessKey: ACCESS_KEY, secretKey: SECRET_KEY, logger: pino({ level: process.env.DHT2_TEST_LOG ?? 'silent' }),
+  });
+  return {
+    cluster, gw, url: gw.url,
+    async aws(...args) {
+      const { stdout } = await run('aws', ['--endpoint-url', gw.url, ...args], {
+        env: {
+          ...process.env, AWS_ACCESS_KEY_ID: ACCESS_KEY, AWS_SECRET_ACCESS_KEY: SECRET_KEY, AWS_DEFAULT_REGION: 'us-east-1',
+          AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_EC2_METADATA_DISABLED: 'true',
+        },
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      return stdout;
+    },
+    async stop() {
+      await gw.close(1000);
+      await cluster.stop();
+    },
+  };
+}
