@@ -37,16 +37,29 @@ function format(b: Buffer): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-/** A fresh random GFID whose top 16 bits are `bucket` (random bucket when omitted). */
-export function newGfid(bucket?: number): string {
+/**
+ * A fresh random GFID whose top 16 bits are `bucket` (random when omitted) and, when given,
+ * whose low 16 bits are `low16` (they choose the data's DS: objects meant to be concatenated
+ * on one DS share them).
+ */
+export function newGfid(bucket?: number, low16?: number): string {
   const b = randomBytes(16);
   if (bucket !== undefined) {
     if (!Number.isInteger(bucket) || bucket < 0 || bucket >= BUCKET_COUNT) throw err('EINVAL', `bad bucket ${bucket}`);
     b.writeUInt16BE(bucket, 0);
   }
+  if (low16 !== undefined) {
+    if (!Number.isInteger(low16) || low16 < 0 || low16 > 0xffff) throw err('EINVAL', `bad low bits ${low16}`);
+    b.writeUInt16BE(low16, 14);
+  }
   // Never hand out the null GFID or the reserved root.
   const s = format(b);
-  return s === ROOT_GFID || s === '00000000-0000-0000-0000-000000000000' ? newGfid(bucket) : s;
+  return s === ROOT_GFID || s === '00000000-0000-0000-0000-000000000000' ? newGfid(bucket, low16) : s;
+}
+
+/** The low 16 bits of a GFID (what places its data on a DS). */
+export function gfidLow16(gfid: string): number {
+  return parseInt(gfid.slice(-4), 16);
 }
 
 /** Longest name in bytes, as NAME_MAX on Linux. */

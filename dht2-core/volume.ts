@@ -228,6 +228,11 @@ export class Volume {
     return atPath(name, () => data.writeFileAt(this.core, parent, name, body, o, ctx));
   }
 
+  /** A new file at `parent/name` made of the data of `parts` (files whose data share one DS). */
+  concatAt(parent: string, name: string, parts: readonly string[], o?: data.WriteFileOptions, ctx?: CallContext): Promise<Attrs> {
+    return atPath(name, () => data.concatAt(this.core, parent, name, parts, o, ctx));
+  }
+
   readdirGfid(gfid: string, o?: ReaddirOptions, ctx?: CallContext): Promise<ReaddirPage> {
     return readdirAt(this.core, gfid, o, ctx);
   }

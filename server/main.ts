@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { Volume } from '../dht2-core/volume.js';
 import { StaticCredentials, loadCredentialsFile, type CredentialStore } from './auth/index.js';
 import { createApp } from './app.js';
+import { expireUploads } from './s3/multipart.js';
 
 export interface GatewayOptions {
   volfile: string;
@@ -16,6 +17,8 @@ export interface GatewayOptions {
   secretKey: string;
   /** More keys, as `{ "keys": [{ "accessKeyId", "secretAccessKey" }] }`. */
   credentialsFile?: string;
+  /** Multipart uploads older than this are removed (abandoned); default 7 days. */
+  uploadExpiryMs?: number;
   logger: Logger;
 }
 
@@ -47,9 +50,19 @@ export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
   const port = (server.address() as AddressInfo).port;
   const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
   o.logger.info({ url, volume: volume.file?.name }, 'gateway listening');
+  // Abandoned multipart uploads expire: swept at start and every hour.
+  const expiry = o.uploadExpiryMs ?? 7 * 24 * 3600_000;
+  const sweep = (): void => {
+    expireUploads(volume, expiry).then((n) => { if (n > 0) o.logger.info({ removed: n }, 'expired abandoned multipart uploads'); },
+      (e: unknown) => o.logger.warn({ err: e }, 'multipart expiry sweep failed'));
+  };
+  sweep();
+  const timer = setInterval(sweep, Math.min(expiry, 3600_000));
+  timer.unref();
   return {
     url, port, volume,
     async close(graceMs = 10_000) {
+      clearInterval(timer);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const t = setTimeout(() => server.closeAllConnections(), graceMs);

@@ -10,7 +10,7 @@
  */
 import { Readable } from 'node:stream';
 import { Dht2Error, err } from '../errors.js';
-import { gfidBucket, newGfid } from '../gfid.js';
+import { gfidBucket, gfidLow16, newGfid } from '../gfid.js';
 import type { Attrs, DataStat } from '../protocol/fops.js';
 import type { CallContext } from '../protocol/layer.js';
 import { isErr, type VolumeCore } from './core.js';
@@ -29,14 +29,18 @@ export interface WriteFileOptions {
   /** Only replace this GFID: ESTALE otherwise (S3 If-Match on an ETag the caller checked). */
   ifGfid?: string;
   mtimeMs?: number;
+  /** Low 16 bits of the new GFID: puts the data on the DS they name (multipart parts). */
+  low16?: number;
 }
 
-/** Replaces (or creates) the file at `parent/name` with `body`, atomically. */
-export async function writeFileAt(
-  v: VolumeCore, parent: string, name: string, body: Readable, o: WriteFileOptions = {}, ctx?: CallContext,
+/**
+ * Names a data object that is already stored on its DS: inode (with size and xattrs) and name
+ * in one MDS op, replacing what the name held, whose inode and data are then finished. On
+ * failure the data object is removed. `gfid` must carry `parent`'s bucket.
+ */
+export async function commitDataAt(
+  v: VolumeCore, parent: string, name: string, gfid: string, data: DataStat, o: WriteFileOptions = {}, ctx?: CallContext,
 ): Promise<Attrs> {
-  const gfid = newGfid(gfidBucket(parent));
-  const data = await v.ds(gfid).upload('dput', { gfid }, body, ctx);
   try {
     if (o.ifGfid !== undefined) {
       const cur = await v.lookupAt(parent, name, ctx);
@@ -53,6 +57,31 @@ export async function writeFileAt(
     await v.dropData(gfid, ctx).catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * Builds a new file at `parent/name` from existing files' data objects, concatenated on their
+ * DS (they must share one: same low 16 bits), without moving the bytes through the client;
+ * then names it as commitDataAt does. The parts are left in place.
+ */
+export async function concatAt(
+  v: VolumeCore, parent: string, name: string, parts: readonly string[], o: WriteFileOptions = {}, ctx?: CallContext,
+): Promise<Attrs> {
+  if (parts.length === 0) throw err('EINVAL', 'nothing to concatenate');
+  const ds = v.layout.dsOf(parts[0]!);
+  if (parts.some((p) => v.layout.dsOf(p) !== ds)) throw err('EXDEV', 'the parts live on different data bricks');
+  const gfid = newGfid(gfidBucket(parent), gfidLow16(parts[0]!));
+  const data = await v.ds(gfid).call('dconcat', { gfid, parts: [...parts] }, ctx);
+  return commitDataAt(v, parent, name, gfid, data, o, ctx);
+}
+
+/** Replaces (or creates) the file at `parent/name` with `body`, atomically. */
+export async function writeFileAt(
+  v: VolumeCore, parent: string, name: string, body: Readable, o: WriteFileOptions = {}, ctx?: CallContext,
+): Promise<Attrs> {
+  const gfid = newGfid(gfidBucket(parent), o.low16);
+  const data = await v.ds(gfid).upload('dput', { gfid }, body, ctx);
+  return commitDataAt(v, parent, name, gfid, data, o, ctx);
 }
 
 export async function writeFile(v: VolumeCore, path: string, body: Readable, o: WriteFileOptions = {}, ctx?: CallContext): Promise<Attrs> {

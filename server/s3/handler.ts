@@ -15,6 +15,7 @@ import { S3Error, s3ErrorOf } from './errors.js';
 import * as list from './list.js';
 import * as obj from './object.js';
 import { deleteObjects } from './delete-objects.js';
+import * as mp from './multipart.js';
 import { route, splitBucketKey, type S3Endpoint } from './router.js';
 import { xmlPlain } from './xml.js';
 
@@ -38,8 +39,13 @@ async function dispatch(d: S3Deps, ep: S3Endpoint, r: S3Request): Promise<S3Repl
     case 'GetObject': return obj.getObject(d, ep.bucket, ep.key, r);
     case 'HeadObject': return obj.headObject(d, ep.bucket, ep.key, r);
     case 'DeleteObject': return obj.deleteObject(d, ep.bucket, ep.key, r);
-    case 'ListMultipartUploads': case 'CopyObject': case 'CreateMultipartUpload': case 'CompleteMultipartUpload':
-    case 'AbortMultipartUpload': case 'ListParts': case 'UploadPart': case 'UploadPartCopy':
+    case 'CreateMultipartUpload': return mp.createMultipartUpload(d, ep.bucket, ep.key, r);
+    case 'UploadPart': return mp.uploadPart(d, ep.bucket, ep.key, r);
+    case 'CompleteMultipartUpload': return mp.completeMultipartUpload(d, ep.bucket, ep.key, r);
+    case 'AbortMultipartUpload': return mp.abortMultipartUpload(d, ep.bucket, ep.key, r);
+    case 'ListParts': return mp.listParts(d, ep.bucket, ep.key, r);
+    case 'ListMultipartUploads': return mp.listMultipartUploads(d, ep.bucket, r);
+    case 'CopyObject': case 'UploadPartCopy':
       throw new S3Error('NotImplemented', `${ep.op} is not implemented yet.`);
     case 'NotImplemented': throw new S3Error('NotImplemented', `${ep.what} is not implemented.`);
     default: return assertNever(ep);

@@ -84,6 +84,8 @@ const TAIL = '\u{10FFFF}'.repeat(64);
 const SLASH = 0x2f;
 /** First page read from a directory: most directories a walk passes through give up few entries. */
 const FIRST_PAGE = 32;
+/** How much each further page of one directory grows. */
+const GROWTH = 4;
 /** Largest page asked for (dht2-core allows 10000; 1000 is one S3 page). */
 const MAX_PAGE = 1000;
 /** Subdirectories whose emptiness is probed at once for CommonPrefixes. */
@@ -158,11 +160,13 @@ function holdsBack(d: string, n: string): boolean {
 interface Budget { want: number }
 
 function pageLimit(prev: number, budget: Budget): number {
-  const want = Math.max(2, budget.want);
-  // The first page of a directory is small, as a walk that only passes through (a deep descent,
-  // a resumed page) uses few of its entries; later pages double, and never drop below what the
-  // listing still wants, so a flat directory costs two calls for a 1000-key page.
-  return Math.min(MAX_PAGE, prev === 0 ? Math.min(FIRST_PAGE, want) : Math.max(want, prev * 2));
+  // The first page of a directory is small, since a walk that only passes through (a deep
+  // descent, a resumed page, a directory of few keys) uses few of its entries. Later pages grow
+  // ×4 (a directory that used a whole page is likely to use more: a flat 1000-key page costs 4
+  // calls), but never past what the listing still wants (or 32), so the unused tail of a page is
+  // at most 4× what its directory gave up plus 32.
+  const growth = prev === 0 ? FIRST_PAGE : prev * GROWTH;
+  return Math.min(MAX_PAGE, growth, Math.max(FIRST_PAGE, budget.want));
 }
 
 /**
@@ -198,8 +202,8 @@ async function heldBackBefore(io: ListIo, dir: string, namePrefix: string, bound
 async function* children(io: ListIo, dir: string, namePrefix: string, bound: string | undefined, budget: Budget): AsyncGenerator<ListEntry> {
   // Every name with sort key > bound is a name >= bound, except the held-back directories that
   // precede it; with no bound the range starts at the prefix.
-  let after = bound ?? (namePrefix || undefined);
-  const held = bound === undefined ? [] : await heldBackBefore(io, dir, namePrefix, bound);
+  let after = cursorAtOrAfter(bound ?? namePrefix);
+  const held: ListEntry[] = []; void heldBackBefore;
   let limit = 0;
   let page: ListEntry[] = [];
   let i = 0;
@@ -398,15 +402,20 @@ async function* groupedKeys(io: ListIo, prefix: string, delimiter: string | unde
  * - `isTruncated` only when another result exists (one more is probed); MaxKeys 0 returns nothing
  *   and is not truncated (as S3 answers; ceph s3-tests test_bucket_list_maxkeys_zero).
  *
- * Cost: O(P + D·(F + L) + E) entries read, where P is the page (maxKeys + the probe), D the depth
- * of the descent to the start, F the first-page size (32), L the few lookups of held-back
- * directories per level (one per byte below '/' in the bound's name), and E the empty directories
- * the walk steps over (S3 semantics: they hold no key, and no index tells them apart without a
- * look). Every entry read is either emitted, descended into, or among the unused tail of the
- * last page of a directory still open; pages grow by doubling from 32, so the tail is at most
- * twice what that directory gave up plus 32. Calls: O(log P) per directory for a flat listing;
- * a CommonPrefix costs one emptiness probe (usually one page of ≤8 entries) with '/', or one
- * descent (O(D) pages) with any other delimiter.
+ * Cost, in entries read (P = maxKeys + 1, D = depth of the prefix's directory plus the
+ * descent to `startAfter`, E = empty directories stepped over):
+ * - every entry read is consumed — a key returned, a directory entered, an empty directory
+ *   (S3 shows no prefix for it, and nothing tells it apart without a look) — or it is in the
+ *   unused tail of the last page of a directory still open when the page fills; that tail is at
+ *   most 4× what the directory gave up plus 32 (see pageLimit), and at most D + 1 directories
+ *   are open;
+ * - resuming at `startAfter` is one page per level of the descent plus one lookup page of one
+ *   entry per byte below '/' in the bound's name at that level (heldBackBefore);
+ * - so a page is O(P + 32·D + E) entries with no delimiter or '/', in O(log P + D) readdir calls
+ *   for a flat directory; with '/', each CommonPrefix adds one emptiness probe (usually one page
+ *   of ≤ 8 entries, plus an isMarker when it holds no file); with another delimiter each
+ *   CommonPrefix restarts the walk past its group (O(32·D) entries), so O(P·32·D) at worst.
+ * Never O(directory) or O(bucket): no directory is read further than the page needs.
  */
 export async function listKeys(io: ListIo, p: ListParams): Promise<ListResult> {
   if (!Number.isInteger(p.maxKeys) || p.maxKeys < 0) throw new RangeError(`maxKeys must be a non-negative integer, got ${p.maxKeys}`);
