@@ -4,8 +4,6 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { loadClusterSecret, runBrick } from '../brick/main.js';
 import { Dht2Error } from '../dht2-core/errors.js';
-import { runLocalCluster } from './local-cluster.js';
-import { runGateway } from '../server/main.js';
 import { Volume } from '../dht2-core/volume.js';
 import { parseVolumeFile, writeVolumeFile } from '../dht2-core/volfile.js';
 
@@ -72,6 +70,8 @@ program
     port: number; accessKey: string; secretKey: string; region: string;
   }) => {
     const logger = pino({ name: 'dht2-local', level: o.logLevel });
+    const { runLocalCluster } = await import('./local-cluster.js');
+    const { runGateway } = await import('../server/main.js');
     const cluster = await runLocalCluster({
       dataDir: o.dataDir, mdsCount: o.mds, dsCount: o.ds, brickPortBase: o.brickPortBase, host: o.host, sync: o.sync, logger,
     });
@@ -124,6 +124,8 @@ program
   .option('--log-level <level>', 'pino log level', process.env.DHT2_LOG_LEVEL ?? 'info')
   .action(async (o: { volfile: string; port: number; host: string; region: string; accessKey: string; secretKey: string; credentialsFile?: string; logLevel: string }) => {
     const logger = pino({ name: 'dht2-gateway', level: o.logLevel });
+    // Loaded on demand: a brick process never loads the gateway's code.
+    const { runGateway } = await import('../server/main.js');
     const gw = await runGateway({ ...o, logger });
     const stop = (sig: string): void => {
       logger.info({ signal: sig }, 'gateway stopping');

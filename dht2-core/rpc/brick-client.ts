@@ -115,7 +115,9 @@ export class BrickClient implements BrickFops {
     const b = (body ?? {}) as { errno?: unknown; message?: unknown; gfid?: unknown };
     const errno = isErrno(b.errno) ? b.errno : r.status === 401 || r.status === 403 ? 'EACCES' : 'EIO';
     const message = typeof b.message === 'string' ? b.message.replace(/^E[A-Z0-9]+: /, '') : `HTTP ${r.status}`;
-    throw err(errno, `${fop} on ${this.opts.url}: ${message}`, typeof b.gfid === 'string' ? { gfid: b.gfid } : {});
+    // The brick's message is about the FOP's arguments; which brick answered matters only for
+    // transport errors (session.ts), not for an errno the brick chose.
+    throw err(errno, message, typeof b.gfid === 'string' ? { gfid: b.gfid } : {});
   }
 
   async call<F extends ControlFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<FopRes<F>> {

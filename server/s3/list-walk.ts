@@ -33,8 +33,13 @@ export interface ListIo {
    * of them, sorted by UTF-8 bytes. ENOENT/ENOTDIR must come back as `{ entries: [], eof: true }`.
    */
   readdir(dirPath: string, after: string | undefined, limit: number): Promise<{ entries: ListEntry[]; eof: boolean }>;
-  /** Whether directory `dirPath` (never '') carries an explicit directory-marker object, the key `dirPath + '/'`. */
-  isMarker(dirPath: string): Promise<boolean>;
+  /**
+   * Whether directory `dirPath` (never '') carries an explicit directory-marker object, the key
+   * `dirPath + '/'`. It may answer the marker's entry instead of `true` (its `info` then reaches
+   * the Contents item: the directory the prefix points into is never read from its parent, so
+   * this is the only way its marker gets attributes).
+   */
+  isMarker(dirPath: string): Promise<boolean | ListEntry>;
 }
 
 export interface ListParams {
@@ -51,9 +56,9 @@ export interface ListParams {
 export interface ListContent {
   key: string;
   /**
-   * The file or symlink behind the key. For a directory-marker key (`dir/`) it is the directory's
-   * own entry when the walk read it from its parent, else `{ name, type: 'dir' }` (the marker of
-   * the directory the prefix points into, whose parent is not read).
+   * The file or symlink behind the key. For a directory-marker key (`dir/`): the entry `isMarker`
+   * answered, else the directory's own entry when the walk read it from its parent, else
+   * `{ name, type: 'dir' }` (the directory the prefix points into, whose parent is not read).
    */
   entry: ListEntry;
 }
@@ -142,8 +147,9 @@ function join(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
 }
 
-function baseName(dir: string): string {
-  return dir.slice(dir.lastIndexOf('/') + 1);
+/** The entry of a marker key: what isMarker answered, else the directory's own, else a bare one. */
+function markerEntry(m: true | ListEntry, self: ListEntry | undefined, dir: string): ListEntry {
+  return m === true ? self ?? { name: dir.slice(dir.lastIndexOf('/') + 1), type: 'dir' } : m;
 }
 
 /** The position of an entry in key order relative to its directory: a directory sorts as `name/`. */
@@ -203,7 +209,7 @@ async function* children(io: ListIo, dir: string, namePrefix: string, bound: str
   // Every name with sort key > bound is a name >= bound, except the held-back directories that
   // precede it; with no bound the range starts at the prefix.
   let after = cursorAtOrAfter(bound ?? namePrefix);
-  const held: ListEntry[] = []; void heldBackBefore;
+  const held = bound === undefined ? [] : await heldBackBefore(io, dir, namePrefix, bound);
   let limit = 0;
   let page: ListEntry[] = [];
   let i = 0;
@@ -264,9 +270,8 @@ function start(prefix: string, startAfter: string | undefined): { dir: string; n
 async function* dirKeys(io: ListIo, dir: string, self: ListEntry | undefined, namePrefix: string, rel: string | undefined, budget: Budget): AsyncGenerator<Item> {
   let bound: string | undefined;
   if (rel === undefined) {
-    if (namePrefix === '' && dir !== '' && await io.isMarker(dir)) {
-      yield { kind: 'key', key: `${dir}/`, entry: self ?? { name: baseName(dir), type: 'dir' } };
-    }
+    const m = namePrefix === '' && dir !== '' ? await io.isMarker(dir) : false;
+    if (m !== false) yield { kind: 'key', key: `${dir}/`, entry: markerEntry(m, self, dir) };
   } else {
     const slash = rel.indexOf('/');
     if (slash >= 0) {
@@ -297,7 +302,7 @@ async function hasKey(io: ListIo, dir: string): Promise<boolean> {
   for (;;) {
     const r = await io.readdir(dir, after, limit);
     if (r.entries.some((e) => e.type !== 'dir')) return true;
-    if (first && await io.isMarker(dir)) return true;
+    if (first && await io.isMarker(dir) !== false) return true;
     first = false;
     for (const e of r.entries) if (await hasKey(io, join(dir, e.name))) return true;
     if (r.eof || r.entries.length === 0) return false;
@@ -317,9 +322,8 @@ async function* slashLevel(io: ListIo, prefix: string, startAfter: string | unde
   if (!s) return;
   let bound: string | undefined;
   if (s.rel === undefined) {
-    if (s.namePrefix === '' && s.dir !== '' && await io.isMarker(s.dir)) {
-      yield { kind: 'key', key: `${s.dir}/`, entry: { name: baseName(s.dir), type: 'dir' } };
-    }
+    const m = s.namePrefix === '' && s.dir !== '' ? await io.isMarker(s.dir) : false;
+    if (m !== false) yield { kind: 'key', key: `${s.dir}/`, entry: markerEntry(m, undefined, s.dir) };
   } else {
     // A bound inside a subdirectory lies inside its CommonPrefix, which is not greater than it,
     // so the whole group is skipped (see listKeys).
