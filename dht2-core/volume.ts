@@ -228,6 +228,11 @@ export class Volume {
     return atPath(name, () => data.writeFileAt(this.core, parent, name, body, o, ctx));
   }
 
+  /** Server-side copy of the file with attributes `src` to `parent/name` (same DS, no bytes through the client). */
+  copyAt(src: Attrs, parent: string, name: string, o?: data.WriteFileOptions, ctx?: CallContext): Promise<Attrs> {
+    return atPath(name, () => data.copyAt(this.core, src, parent, name, o, ctx));
+  }
+
   /** A new file at `parent/name` made of the data of `parts` (files whose data share one DS). */
   concatAt(parent: string, name: string, parts: readonly string[], o?: data.WriteFileOptions, ctx?: CallContext): Promise<Attrs> {
     return atPath(name, () => data.concatAt(this.core, parent, name, parts, o, ctx));

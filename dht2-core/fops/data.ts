@@ -75,6 +75,26 @@ export async function concatAt(
   return commitDataAt(v, parent, name, gfid, data, o, ctx);
 }
 
+/**
+ * Copies the file `src` to a new file at `parent/name` on the brick: the new GFID shares the
+ * source's low 16 bits, so the copy is made by `dcopy` on the same DS (reflink where the
+ * filesystem can) and no byte crosses the network. Then named as commitDataAt does.
+ */
+export async function copyAt(
+  v: VolumeCore, src: Attrs, parent: string, name: string, o: WriteFileOptions = {}, ctx?: CallContext,
+): Promise<Attrs> {
+  if (src.type !== 'file') throw err(src.type === 'dir' ? 'EISDIR' : 'EINVAL', 'not a regular file');
+  const gfid = newGfid(gfidBucket(parent), gfidLow16(src.gfid));
+  let data: DataStat;
+  try {
+    data = await v.ds(gfid).call('dcopy', { src: src.gfid, gfid }, ctx);
+  } catch (e) {
+    if (!isErr(e, 'ENOENT')) throw e;
+    data = await v.ds(gfid).upload('dput', { gfid }, Readable.from([]), ctx); // source never written: empty
+  }
+  return commitDataAt(v, parent, name, gfid, data, o, ctx);
+}
+
 /** Replaces (or creates) the file at `parent/name` with `body`, atomically. */
 export async function writeFileAt(
   v: VolumeCore, parent: string, name: string, body: Readable, o: WriteFileOptions = {}, ctx?: CallContext,

@@ -16,6 +16,7 @@ import * as list from './list.js';
 import * as obj from './object.js';
 import { deleteObjects } from './delete-objects.js';
 import * as mp from './multipart.js';
+import { copyObject } from './copy.js';
 import { route, splitBucketKey, type S3Endpoint } from './router.js';
 import { xmlPlain } from './xml.js';
 
@@ -45,8 +46,8 @@ async function dispatch(d: S3Deps, ep: S3Endpoint, r: S3Request): Promise<S3Repl
     case 'AbortMultipartUpload': return mp.abortMultipartUpload(d, ep.bucket, ep.key, r);
     case 'ListParts': return mp.listParts(d, ep.bucket, ep.key, r);
     case 'ListMultipartUploads': return mp.listMultipartUploads(d, ep.bucket, r);
-    case 'CopyObject': case 'UploadPartCopy':
-      throw new S3Error('NotImplemented', `${ep.op} is not implemented yet.`);
+    case 'CopyObject': return copyObject(d, ep.bucket, ep.key, r);
+    case 'UploadPartCopy': throw new S3Error('NotImplemented', 'UploadPartCopy is not implemented yet.');
     case 'NotImplemented': throw new S3Error('NotImplemented', `${ep.what} is not implemented.`);
     default: return assertNever(ep);
   }

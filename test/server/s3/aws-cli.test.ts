@@ -98,6 +98,37 @@ describe('S3 end to end with aws-cli', function () {
     await assert.rejects(run('aws', ['--endpoint-url', t.url, 's3', 'ls'], { env: { ...env, AWS_ACCESS_KEY_ID: 'nobody', AWS_SECRET_ACCESS_KEY: 'x' } }), /InvalidAccessKeyId/);
   });
 
+  it('copy and move on the server (CopyObject), metadata directives, presigned GET with plain curl', async () => {
+    await t.aws('s3', 'mb', 's3://copy-bucket');
+    const src = join(work.path, 'c.txt');
+    await writeFile(src, 'copy me');
+    await t.aws('s3', 'cp', src, 's3://copy-bucket/a/c.txt', '--content-type', 'text/x-copy');
+    await t.aws('s3', 'cp', 's3://copy-bucket/a/c.txt', 's3://copy-bucket/b/c2.txt');
+    assert.equal(await t.aws('s3', 'cp', 's3://copy-bucket/b/c2.txt', '-'), 'copy me');
+    const src2 = await t.cluster.volume.stat('/copy-bucket/a/c.txt');
+    const dst2 = await t.cluster.volume.stat('/copy-bucket/b/c2.txt');
+    assert.equal(t.cluster.volume.layout.dsOf(dst2.gfid), t.cluster.volume.layout.dsOf(src2.gfid), 'the copy was made on the source\'s DS');
+    await t.aws('s3', 'mv', 's3://copy-bucket/b/c2.txt', 's3://copy-bucket/moved/c3.txt');
+    const rec = await t.aws('s3', 'ls', '--recursive', 's3://copy-bucket/');
+    assert.match(rec, /moved\/c3\.txt/);
+    assert.doesNotMatch(rec, /b\/c2\.txt/);
+    await assert.rejects(t.aws('s3api', 'copy-object', '--bucket', 'copy-bucket', '--key', 'a/c.txt', '--copy-source', 'copy-bucket/a/c.txt'), /InvalidRequest/);
+    await t.aws('s3api', 'copy-object', '--bucket', 'copy-bucket', '--key', 'a/c.txt', '--copy-source', 'copy-bucket/a/c.txt',
+      '--metadata-directive', 'REPLACE', '--content-type', 'text/x-replaced', '--metadata', 'k=v');
+    const head = JSON.parse(await t.aws('s3api', 'head-object', '--bucket', 'copy-bucket', '--key', 'a/c.txt')) as { ContentType: string; Metadata: Record<string, string> };
+    assert.equal(head.ContentType, 'text/x-replaced');
+    assert.deepEqual(head.Metadata, { k: 'v' });
+    await assert.rejects(t.aws('s3api', 'copy-object', '--bucket', 'copy-bucket', '--key', 'x', '--copy-source', 'copy-bucket/a/c.txt',
+      '--copy-source-if-match', '"0123456789abcdef0123456789abcdef"'), /PreconditionFailed/);
+    await assert.rejects(t.aws('s3api', 'copy-object', '--bucket', 'copy-bucket', '--key', 'x', '--copy-source', 'copy-bucket/nope'), /NoSuchKey/);
+    const url = (await t.aws('s3', 'presign', 's3://copy-bucket/moved/c3.txt', '--expires-in', '60')).trim();
+    const got = await fetch(url);
+    assert.equal(got.status, 200);
+    assert.equal(await got.text(), 'copy me');
+    const tampered = await fetch(url.replace('c3.txt', 'c.txt'));
+    assert.equal(tampered.status, 403);
+  });
+
   it('a binary object round-trips byte for byte through Range reads', async () => {
     await t.aws('s3', 'mb', 's3://bin-bucket');
     const data = randomBytes(300_000);

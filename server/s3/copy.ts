@@ -1,0 +1,87 @@
+/**
+ * CopyObject (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html): the copy is
+ * made on the data brick (dcopy, a reflink where the filesystem allows), never through the
+ * gateway; metadata directive COPY or REPLACE; x-amz-copy-source-if-* conditions; a copy onto
+ * itself must change the metadata.
+ */
+import { Dht2Error } from '../../dht2-core/errors.js';
+import { keyPath } from '../namespace.js';
+import { requireBucket } from './bucket.js';
+import { header, xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
+import { S3Error, s3ErrorOf } from './errors.js';
+import { etagOf } from './object.js';
+import { META_XATTR, decodeMeta, encodeMeta, metaFromHeaders, type ObjectMeta } from './object-meta.js';
+import { isoTime, xmlDoc } from './xml.js';
+
+/** Parses x-amz-copy-source: `[/]bucket/key[?versionId=…]`, percent-encoded. */
+export function parseCopySource(v: string | undefined): { bucket: string; key: string } {
+  if (!v) throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey');
+  let s = v.startsWith('/') ? v.slice(1) : v;
+  const q = s.indexOf('?');
+  if (q >= 0) {
+    const version = new URLSearchParams(s.slice(q + 1)).get('versionId');
+    if (version !== null && version !== 'null') throw new S3Error('InvalidArgument', 'Invalid version id specified');
+    s = s.slice(0, q);
+  }
+  const i = s.indexOf('/');
+  if (i <= 0 || i === s.length - 1) throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey');
+  try {
+    return { bucket: decodeURIComponent(s.slice(0, i)), key: decodeURIComponent(s.slice(i + 1)) };
+  } catch {
+    throw new S3Error('InvalidArgument', 'Copy Source is not valid percent-encoding');
+  }
+}
+
+function copyPreconditions(r: S3Request, etag: string, mtimeMs: number): void {
+  const im = header(r.headers, 'x-amz-copy-source-if-match');
+  const inm = header(r.headers, 'x-amz-copy-source-if-none-match');
+  const ims = header(r.headers, 'x-amz-copy-source-if-modified-since');
+  const ius = header(r.headers, 'x-amz-copy-source-if-unmodified-since');
+  const match = (l: string) => l.split(',').map((x) => x.trim()).some((x) => x === '*' || x === etag);
+  const secs = Math.floor(mtimeMs / 1000);
+  // S3: if-match true + if-unmodified-since false -> copy; if-none-match false + if-modified-since true -> 412.
+  if (im !== undefined && !match(im)) throw new S3Error('PreconditionFailed');
+  if (im === undefined && ius !== undefined && secs > Math.floor(Date.parse(ius) / 1000)) throw new S3Error('PreconditionFailed');
+  if (inm !== undefined && match(inm)) throw new S3Error('PreconditionFailed');
+  if (inm === undefined && ims !== undefined && secs <= Math.floor(Date.parse(ims) / 1000)) throw new S3Error('PreconditionFailed');
+}
+
+export async function copyObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
+  const src = parseCopySource(header(r.headers, 'x-amz-copy-source'));
+  const dst = keyPath(bucket, key);
+  if (dst.marker) throw new S3Error('InvalidRequest', 'A key ending in "/" is a folder and cannot be the target of a copy.');
+  const sp = keyPath(src.bucket, src.key);
+  const ctx = { requestId: r.requestId, signal: r.signal };
+  await requireBucket(d, bucket, r);
+  r.body.resume();
+  let srcAttrs;
+  try {
+    srcAttrs = await d.volume.stat(sp.path, ctx, [META_XATTR]);
+  } catch (e) {
+    if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) {
+      await requireBucket(d, src.bucket, r);
+      throw new S3Error('NoSuchKey', undefined, `/${src.bucket}/${src.key}`);
+    }
+    throw s3ErrorOf(e);
+  }
+  if (srcAttrs.type !== 'file') throw new S3Error('NoSuchKey', undefined, `/${src.bucket}/${src.key}`);
+  const srcMeta = decodeMeta(srcAttrs.xattrs?.[META_XATTR]);
+  const etag = etagOf(srcAttrs, srcMeta);
+  copyPreconditions(r, etag, srcAttrs.mtimeMs);
+  const directive = (header(r.headers, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
+  if (directive !== 'COPY' && directive !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown metadata directive.');
+  if (sp.path === dst.path && directive === 'COPY') {
+    throw new S3Error('InvalidRequest', 'This copy request is illegal because it is trying to copy an object to itself without changing the object\'s metadata, storage class, website redirect location or encryption attributes.');
+  }
+  const meta: ObjectMeta = directive === 'REPLACE'
+    ? { ...metaFromHeaders(r.headers), etag: etag.replaceAll('"', '') }
+    : { ...(srcMeta ?? { contentType: 'binary/octet-stream' }), etag: etag.replaceAll('"', '') };
+  let made;
+  try {
+    const parent = await d.volume.mkdir(dst.parent, { parents: true }, ctx);
+    made = await d.volume.copyAt(srcAttrs, parent.gfid, dst.name, { xattrs: { [META_XATTR]: encodeMeta(meta) } }, ctx);
+  } catch (e) {
+    throw s3ErrorOf(e, `/${bucket}/${key}`);
+  }
+  return xmlReply(xmlDoc('CopyObjectResult', { LastModified: isoTime(made.mtimeMs), ETag: etag }));
+}
