@@ -5,19 +5,20 @@
  * `crashPoint` marks those steps for the crash tests. With `sync`, every reply comes after
  * the fsyncs that make the mutation durable.
  */
-import { link, lstat, mkdir, opendir, readlink, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, opendir, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { listAttributes, getAttribute, removeAttribute, setAttribute } from '@napi-rs/xattr';
+import { listAttributes, getAttribute, removeAttribute } from '@napi-rs/xattr';
 import { err, toDht2Error } from '../../dht2-core/errors.js';
 import { ROOT_GFID, compareNames } from '../../dht2-core/gfid.js';
 import type { Attrs, DirEntry, FopReq, FopRes, InodeFate, InodeType } from '../../dht2-core/protocol/fops.js';
 import { crashPoint } from './crash.js';
 import { codeOf, fsyncPath, mkdirDurable } from './fsutil.js';
 import {
-  XATTR_INODE, XATTR_USER_PREFIX, entryTarget, handleParent, handlePath, newMeta, parseEntryTarget,
+  XATTR_USER_PREFIX, entryTarget, handleParent, handlePath, newMeta, parseEntryTarget,
   readMeta, tmpPath, toAttrs, writeMeta, type InodeMeta,
 } from './handles.js';
 import { KeyedLocks } from './locks.js';
+import { exists, listHandles, mapLimit, rmdirHandle, setUserXattr, userKey, xattrOp } from './mds-util.js';
 import { NameIndex } from './name-index.js';
 
 type NewInode = Omit<FopReq<'icreate'>, never>;
@@ -583,76 +584,5 @@ export class MdsStore {
       this.index.markBuilt();
     });
     return n;
-  }
-}
-
-/** Maps `items` with at most `limit` calls in flight, keeping order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
-/** Every handle on the brick, as [gfid, path]. */
-export async function listHandles(dir: string): Promise<Array<[string, string]>> {
-  const out: Array<[string, string]> = [];
-  const hex2 = /^[0-9a-f]{2}$/;
-  for (const a of (await opendirNames(dir)).filter((n) => hex2.test(n))) {
-    for (const b of (await opendirNames(join(dir, a))).filter((n) => hex2.test(n))) {
-      for (const g of await opendirNames(join(dir, a, b))) out.push([g, join(dir, a, b, g)]);
-    }
-  }
-  return out;
-}
-
-async function opendirNames(path: string): Promise<string[]> {
-  const names: string[] = [];
-  const d = await opendir(path);
-  for await (const e of d) names.push(e.name);
-  return names;
-}
-
-function userKey(name: string): string {
-  const k = XATTR_USER_PREFIX + name;
-  if (Buffer.byteLength(k) > 255) throw err('ERANGE', `xattr name ${name.slice(0, 32)}… too long`);
-  return k;
-}
-
-async function setUserXattr(path: string, name: string, value: Buffer): Promise<void> {
-  const k = userKey(name);
-  if (k === XATTR_INODE) throw err('EPERM', 'reserved xattr');
-  await xattrOp(() => setAttribute(path, k, value));
-}
-
-async function xattrOp<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    throw toDht2Error(e, 'xattr');
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (e) {
-    if (codeOf(e) === 'ENOENT') return false;
-    throw toDht2Error(e);
-  }
-}
-
-async function rmdirHandle(path: string): Promise<void> {
-  try {
-    await rmdir(path);
-  } catch (e) {
-    throw toDht2Error(e, 'rmdir');
   }
 }

@@ -9,7 +9,7 @@ import type { FopRes } from '../../dht2-core/protocol/fops.js';
 import { join } from 'node:path';
 import { ROOT_GFID } from '../../dht2-core/gfid.js';
 import { handlePath, parseEntryTarget, readMeta } from './handles.js';
-import { listHandles } from './mds.js';
+import { listHandles } from './mds-util.js';
 
 export interface ScanResult {
   /** Inodes on this brick, by GFID, with their type and nlink. */
