@@ -1,6 +1,6 @@
 /**
  * Request authentication on the brick: every FOP carries an HMAC-SHA256 signature with the
- * cluster secret over method, path, date, nonce, request id and the hash of its arguments
+ * cluster secret over method, path, the target brick's id, date, nonce, request id and the hash of its arguments
  * (dht2-core/protocol/wire.ts). A request whose date is off by more than MAX_CLOCK_SKEW_MS is
  * refused, and a nonce is accepted once within twice that window, so a captured request cannot
  * be replayed.

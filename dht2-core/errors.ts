@@ -60,7 +60,12 @@ export function toDht2Error(e: unknown, context?: string): Dht2Error {
   if (e && typeof e === 'object') {
     const code = (e as { code?: unknown }).code;
     const message = (e as { message?: unknown }).message;
-    if (isErrno(code)) return new Dht2Error(code, `${ctx}${String(message ?? code)}`, { cause: e });
+    // node:fs messages name the brick's local paths; users see the errno and the FOP instead.
+    const syscall = (e as { syscall?: unknown }).syscall;
+    if (isErrno(code)) {
+      const text = typeof syscall === 'string' ? `${code} in ${syscall}` : String(message ?? code);
+      return new Dht2Error(code, `${ctx}${text}`, { cause: e });
+    }
     const m = typeof message === 'string' ? /\(os error (\d+)\)/.exec(message) : null;
     if (m) {
       const name = OS_ERRNO[Number(m[1])];

@@ -312,6 +312,7 @@ export class MdsStore {
       return await this.withEntries([r.parent], [[r.parent, r.name]], async ([old]) => {
         await this.dirMeta(r.parent);
         if (old && !r.replace) throw err('EEXIST', `${r.name} exists`, { path: r.name });
+        if (old?.gfid === r.gfid) return toAttrs(r.gfid, meta); // a retried create that already named it
         const replaced = await this.replaceEntry(r.parent, r.name, r.gfid, r.type, old);
         crashPoint('create:after-entry');
         const a: FopRes<'create'> = toAttrs(r.gfid, meta);

@@ -157,7 +157,7 @@ export const FOPS = {
     obj({ replaced: InodeFate.optional() })),
   namedel: fop('control', 'mds', false,
     obj({ parent: Gfid, name: Name, gfid: Gfid.optional() }), obj({ gfid: Gfid, type: InodeType })),
-  /** Inode and name in one step; with `replace`, an existing non-directory name is swapped atomically. */
+  /** Inode and name in one step; with `replace`, an existing name is swapped atomically under rename(2)'s rules. */
   create: fop('control', 'mds', false, obj({ ...NewInode, parent: Gfid, name: Name, replace: z.boolean().optional() }),
     Attrs.extend({ replaced: InodeFate.optional() })),
   /** Marks an empty directory as being removed (new entries refused) or clears the mark. */

@@ -104,7 +104,9 @@ export class BrickSession {
       const fail = (e: Dht2Error): void => {
         if (settled) return;
         settled = true;
-        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        // destroy, not close(): close() first ends the writable side, which waits behind
+        // data held up by flow control, so the reset might never be sent.
+        if (!stream.destroyed) stream.destroy();
         reject(e);
       };
       // Before the reply the promise fails; after it the body stream does, with the same error.
@@ -128,7 +130,11 @@ export class BrickSession {
       });
       if (typeof r.body === 'string') stream.end(r.body);
       else if (r.body) {
-        pipeline(r.body, stream).catch((e: unknown) => {
+        // A failing source (a body that failed its checksum, a client gone) fails the call with
+        // that cause, before the stream reset it causes can be mistaken for a lost connection.
+        const body = r.body;
+        body.once('error', (e: Error) => fail(err('ECANCELED', `upload to ${this.o.url} aborted: ${e.message}`, { cause: e })));
+        pipeline(body, stream).catch((e: unknown) => {
           // The source failed (client gone) or the brick answered early: stop the stream.
           if (!settled) fail(err('ECANCELED', `upload to ${this.o.url} aborted: ${(e as Error).message}`, { cause: e }));
         });

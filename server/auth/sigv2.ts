@@ -117,8 +117,13 @@ function verify(
 ): void {
   let first: string | undefined;
   let ok = false;
+  // A path-style bucket-level request ("/bucket", "/bucket?acl") is signed with the bucket's
+  // resource "/bucket/" (botocore's auth_path; the doc's "/johnsmith/" example).
+  const paths = canonicalPathCandidates(req.rawPath).flatMap((p) =>
+    req.virtualHostedBucket === undefined && /^\/[^/]+$/.test(p) ? [p, p + '/'] : [p],
+  );
   for (const dateField of dateFields) {
-    for (const path of canonicalPathCandidates(req.rawPath)) {
+    for (const path of paths) {
       const sts = stringToSignV2(req, dateField, path, params);
       first ??= sts;
       if (equalB64(signV2(secret, sts), provided)) ok = true;

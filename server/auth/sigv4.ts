@@ -436,7 +436,9 @@ export function authenticateV4Query(
 
   // "Query Parameters": the payload of a presigned request is UNSIGNED-PAYLOAD unless the signer
   // put an explicit X-Amz-Content-Sha256 in the query.
-  const payloadHash = auth.get('X-Amz-Content-Sha256') ?? UNSIGNED_PAYLOAD;
+  // The SDK v3 presigner hoists its `x-amz-content-sha256: UNSIGNED-PAYLOAD` header into the
+  // query under the lower-case name, so match the name case-insensitively.
+  const payloadHash = params.find((p) => p.key.toLowerCase() === 'x-amz-content-sha256')?.value ?? UNSIGNED_PAYLOAD;
   const signingKey = deriveSigningKey(secret, credential.date, credential.region);
   const payload = payloadModeFor(payloadHash, {
     signingKey,

@@ -3,6 +3,7 @@
  * table (documented in openapi.yaml and docs/FILE-API.md).
  */
 import { Dht2Error, type Errno } from '../../dht2-core/errors.js';
+import { authErrorIn } from '../s3/errors.js';
 
 export const ERRNO_STATUS: Partial<Record<Errno, number>> = {
   ENOENT: 404, EEXIST: 409, ENOTEMPTY: 409, ENOTDIR: 409, EISDIR: 409, EINVAL: 400, ENAMETOOLONG: 400,
@@ -16,13 +17,10 @@ export interface FileApiError {
 }
 
 export function fileError(e: unknown, path: string): FileApiError {
+  const auth = authErrorIn(e);
+  if (auth) return { status: auth.httpStatus, body: { error: auth.code, message: auth.message, path } };
   if (e instanceof Dht2Error) {
     return { status: ERRNO_STATUS[e.errno] ?? 500, body: { error: e.errno, message: e.message.replace(/^E[A-Z0-9]+: /, ''), path: e.path ?? path } };
-  }
-  const code = (e as { code?: unknown }).code;
-  if (typeof code === 'string' && /^[A-Za-z]+$/.test(code) && (e as { httpStatus?: unknown }).httpStatus) {
-    // A body checksum or signature failure from the SigV4 layer.
-    return { status: Number((e as { httpStatus: number }).httpStatus), body: { error: code, message: (e as Error).message, path } };
   }
   return { status: 500, body: { error: 'EIO', message: 'internal error', path } };
 }

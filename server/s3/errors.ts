@@ -4,7 +4,7 @@
  * the one place where a dht2-core errno becomes an S3 code.
  */
 import { Dht2Error } from '../../dht2-core/errors.js';
-import { isS3AuthError } from '../auth/errors.js';
+import { isS3AuthError, type S3AuthError } from '../auth/errors.js';
 
 export const S3_ERRORS = {
   AccessDenied: [403, 'Access Denied'],
@@ -57,10 +57,22 @@ export class S3Error extends Error {
   }
 }
 
+/**
+ * The body-verification or signature error behind `e`, if any: a PUT whose body fails its
+ * checksum reaches the handler as the volume's ECANCELED with the verifier's error as cause.
+ */
+export function authErrorIn(e: unknown): S3AuthError | undefined {
+  for (let c: unknown = e, depth = 0; c && depth < 8; c = (c as { cause?: unknown }).cause, depth++) {
+    if (isS3AuthError(c)) return c;
+  }
+  return undefined;
+}
+
 /** What an errno means for an object request (ENOENT is NoSuchKey; a bucket caller maps it first). */
 export function s3ErrorOf(e: unknown, resource?: string): S3Error {
   if (e instanceof S3Error) return e;
-  if (isS3AuthError(e)) return new S3Error(e.code, e.message, resource, { cause: e }); // auth codes are S3 codes
+  const auth = authErrorIn(e);
+  if (auth) return new S3Error(auth.code, auth.message, resource, { cause: e }); // auth codes are S3 codes
   if (!(e instanceof Dht2Error)) return new S3Error('InternalError', undefined, resource, { cause: e });
   switch (e.errno) {
     case 'ENOENT': case 'ENOTDIR': return new S3Error('NoSuchKey', undefined, resource, { cause: e });

@@ -103,8 +103,7 @@ export async function uploadPart(d: S3Deps, bucket: string, key: string, r: S3Re
       low16: info.low16, xattrs: () => ({ [PART_XATTR]: b64({ etag: tap.digest(), size } satisfies PartInfo) }),
     }, ctxOf(r));
   } catch (e) {
-    const cause = (e as { cause?: unknown }).cause;
-    throw s3ErrorOf(cause instanceof Error && 'code' in cause && !(cause instanceof Dht2Error) ? cause : e, `/${bucket}/${key}`);
+    throw s3ErrorOf(e, `/${bucket}/${key}`);
   }
   return { status: 200, headers: { etag: `"${tap.digest()}"` } };
 }

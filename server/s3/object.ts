@@ -106,8 +106,7 @@ export async function putObject(d: S3Deps, bucket: string, key: string, r: S3Req
     }, ctx);
   } catch (e) {
     if (e instanceof Dht2Error && e.errno === 'EEXIST' && ifNoneMatch === '*') throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
-    const cause = (e as { cause?: unknown }).cause;
-    throw s3ErrorOf(cause instanceof Error && 'code' in cause && !(cause instanceof Dht2Error) ? cause : e, `/${bucket}/${key}`);
+    throw s3ErrorOf(e, `/${bucket}/${key}`);
   }
   return { status: 200, headers: { etag: `"${tap.digest()}"` } };
 }

@@ -1,0 +1,107 @@
+/**
+ * S3 errors and safety through raw signed requests (aws4): body checksums, anonymous access,
+ * unimplemented operations, a brick that is down, a client that disconnects mid-upload.
+ */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import aws4 from 'aws4';
+import { ACCESS_KEY, SECRET_KEY, startGateway, type TestGateway } from '../../helpers/gateway.js';
+
+interface Reply { status: number; headers: http.IncomingHttpHeaders; body: string }
+
+describe('S3 errors and safety', function () {
+  this.timeout(120_000);
+  let t: TestGateway;
+  let host: string;
+  before(async () => {
+    t = await startGateway();
+    host = new URL(t.url).host;
+    await signed('PUT', '/err-bucket');
+    await signed('PUT', '/err-bucket/obj', 'original');
+  });
+  after(async () => { await t.stop(); });
+
+  function send(opts: http.RequestOptions, body?: string | Buffer): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: new URL(t.url).port, ...opts }, (res) => {
+        let b = '';
+        res.on('data', (c: Buffer) => { b += c.toString(); });
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: b }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  function signed(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Reply> {
+    const o = aws4.sign({ host, method, path, body, service: 's3', region: 'us-east-1', headers: { ...headers } }, { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY });
+    return send({ method, path, headers: o.headers as http.OutgoingHttpHeaders }, body);
+  }
+
+  const code = (r: Reply) => /<Code>([^<]+)<\/Code>/.exec(r.body)?.[1];
+  const tmpFiles = async () => {
+    let n = 0;
+    for (let i = 0; i < 3; i++) n += (await readdir(join(t.cluster.dir, `ds${i}`, '.dht2', 'tmp'))).length;
+    return n;
+  };
+  const current = async () => (await signed('GET', '/err-bucket/obj')).body;
+
+  it('answers anonymous requests with AccessDenied in S3 XML with a request id', async () => {
+    const r = await send({ method: 'GET', path: '/err-bucket/obj' });
+    assert.equal(r.status, 403);
+    assert.equal(code(r), 'AccessDenied');
+    assert.match(r.body, /<Message>[^<]+<\/Message>/);
+    assert.match(r.body, /<Resource>\/err-bucket\/obj<\/Resource>/);
+    assert.match(r.body, new RegExp(`<RequestId>${r.headers['x-amz-request-id']}</RequestId>`));
+  });
+
+  it('a body that does not match x-amz-content-sha256 or Content-MD5 is refused and nothing is stored', async () => {
+    const o = aws4.sign({ host, method: 'PUT', path: '/err-bucket/obj', body: 'the signed body', service: 's3', region: 'us-east-1' }, { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY });
+    const r = await send({ method: 'PUT', path: '/err-bucket/obj', headers: o.headers as http.OutgoingHttpHeaders }, 'the signed BODY');
+    assert.equal(r.status, 400, r.body);
+    assert.equal(code(r), 'XAmzContentSHA256Mismatch');
+    const md5 = await signed('PUT', '/err-bucket/obj', 'new body', { 'content-md5': '1B2M2Y8AsgTpgAmY7PhCfg==' });
+    assert.equal(md5.status, 400);
+    assert.equal(code(md5), 'BadDigest');
+    assert.equal(code(await signed('PUT', '/err-bucket/obj', 'x', { 'content-md5': 'not-md5' })), 'InvalidDigest');
+    assert.equal(await current(), 'original');
+    assert.equal(await tmpFiles(), 0);
+  });
+
+  it('answers operations it does not implement with 501 NotImplemented at once', async () => {
+    for (const path of ['/err-bucket?acl', '/err-bucket/obj?tagging', '/err-bucket?policy']) {
+      const r = await signed('GET', path);
+      assert.equal(r.status, 501, path);
+      assert.equal(code(r), 'NotImplemented');
+    }
+  });
+
+  it('a client that disconnects mid-upload leaves the previous object and no temp file', async () => {
+    const o = aws4.sign({ host, method: 'PUT', path: '/err-bucket/obj', service: 's3', region: 'us-east-1', headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'content-length': String(64 * 1024 * 1024) } },
+      { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY });
+    await new Promise<void>((resolve) => {
+      const req = http.request({ host: '127.0.0.1', port: new URL(t.url).port, method: 'PUT', path: '/err-bucket/obj', headers: o.headers as http.OutgoingHttpHeaders });
+      req.on('error', () => resolve());
+      req.write(Buffer.alloc(4 * 1024 * 1024, 7), () => setTimeout(() => { req.destroy(); resolve(); }, 200));
+    });
+    assert.equal(await current(), 'original');
+    for (let i = 0; i < 50 && (await tmpFiles()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await tmpFiles(), 0);
+  });
+
+  it('answers 503 ServiceUnavailable, not a hang, when a brick is down', async () => {
+    const st = await t.cluster.volume.stat('/err-bucket/obj');
+    const i = t.cluster.volume.layout.dsOf(st.gfid);
+    await t.cluster.ds[i]!.kill();
+    try {
+      const r = await signed('GET', '/err-bucket/obj');
+      assert.equal(r.status, 503);
+      assert.equal(code(r), 'ServiceUnavailable');
+    } finally {
+      await t.cluster.restart('ds', i);
+    }
+    assert.equal(await current(), 'original');
+  });
+});
