@@ -167,6 +167,16 @@ volume
   });
 
 program
+  .command('status')
+  .description('the bricks of a volume: reachable, identity, capacity (exit code: bricks down)')
+  .option('--volfile <path>', 'volume file', process.env.DHT2_VOLFILE ?? './data/volume.json')
+  .option('--json', 'print JSON')
+  .action(async (o: { volfile: string; json?: boolean }) => {
+    const { runStatus } = await import('./status.js');
+    process.exitCode = Math.min(await runStatus(o.volfile, o.json ?? false), 100);
+  });
+
+program
   .command('fsck')
   .description('find (and with --repair remove) orphan inodes, orphan data and dangling names')
   .option('--volfile <path>', 'volume file', process.env.DHT2_VOLFILE ?? './data/volume.json')

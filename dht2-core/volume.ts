@@ -41,11 +41,15 @@ export interface OpenVolumeOptions {
   timeoutMs?: number;
   /** Check every brick's identity against the volume file (default true). */
   checkBricks?: boolean;
+  /** Stacks layers over each brick's client (metrics, fault injection); identity checks still use the client. */
+  wrap?: (brick: { role: 'mds' | 'ds'; id: string; url: string }, fops: BrickFops) => BrickFops;
   env?: NodeJS.ProcessEnv;
 }
 
 export class Volume {
   private readonly core: VolumeCore;
+  /** The HTTP/2 clients under any layers (health checks talk to them directly). */
+  private clients: BrickClient[] = [];
 
   /** A volume over the given brick layers (clients, or in-process stores in tests). */
   constructor(mds: readonly BrickFops[], ds: readonly BrickFops[], readonly file?: VolumeFile) {
@@ -58,9 +62,12 @@ export class Volume {
     const secret = await resolveSecret(vf, volfilePath, o.env);
     const ca = vf.tlsCa ? await readFile(isAbsolute(vf.tlsCa) ? vf.tlsCa : resolvePath(dirname(volfilePath), vf.tlsCa)) : undefined;
     const mk = (b: { id: string; url: string }) => new BrickClient({ url: b.url, secret, brickId: b.id, timeoutMs: o.timeoutMs, tls: ca ? { ca } : undefined });
-    const mds = vf.mds.map(mk);
-    const ds = vf.ds.map(mk);
-    const vol = new Volume(mds, ds, vf);
+    const mdsClients = vf.mds.map(mk);
+    const dsClients = vf.ds.map(mk);
+    const wrap = (role: 'mds' | 'ds', refs: VolumeFile['mds'], cs: BrickClient[]) =>
+      cs.map((c, i) => (o.wrap ? o.wrap({ role, id: refs[i]!.id, url: refs[i]!.url }, c) : c));
+    const vol = new Volume(wrap('mds', vf.mds, mdsClients), wrap('ds', vf.ds, dsClients), vf);
+    vol.clients = [...mdsClients, ...dsClients];
     if (o.checkBricks ?? true) {
       try {
         const problems = (await vol.brickHealth()).map((h) => h.problem).filter((p): p is string => p !== undefined);
@@ -82,8 +89,8 @@ export class Volume {
     const vf = this.file;
     if (!vf) throw err('EINVAL', 'volume was not opened from a volume file');
     const list = [
-      ...vf.mds.map((b, i) => ({ role: 'mds' as const, ref: b, c: this.core.mdsBricks[i] })),
-      ...vf.ds.map((b, i) => ({ role: 'ds' as const, ref: b, c: this.core.dsBricks[i] })),
+      ...vf.mds.map((b, i) => ({ role: 'mds' as const, ref: b, c: this.clients[i] ?? this.core.mdsBricks[i] })),
+      ...vf.ds.map((b, i) => ({ role: 'ds' as const, ref: b, c: this.clients[vf.mds.length + i] ?? this.core.dsBricks[i] })),
     ];
     return Promise.all(list.map(async ({ role, ref, c }) => {
       if (!(c instanceof BrickClient)) return { role, id: ref.id, url: ref.url, up: true };
@@ -247,6 +254,21 @@ export class Volume {
   }
 
   // ------------------------------------------------------------------ volume-wide
+
+  /** statfs of every brick, by role and position (for status pages); unreachable bricks give their error. */
+  async brickStatfs(ctx?: CallContext): Promise<Array<{ role: 'mds' | 'ds'; index: number; statfs?: import('./protocol/fops.js').StatFs; error?: string }>> {
+    const all = [
+      ...this.core.mdsBricks.map((b, index) => ({ role: 'mds' as const, index, b })),
+      ...this.core.dsBricks.map((b, index) => ({ role: 'ds' as const, index, b })),
+    ];
+    return Promise.all(all.map(async ({ role, index, b }) => {
+      try {
+        return { role, index, statfs: await b.call('statfs', {}, ctx) };
+      } catch (e) {
+        return { role, index, error: (e as Error).message };
+      }
+    }));
+  }
 
   async statfs(ctx?: CallContext): Promise<VolumeStatFs> {
     const out: VolumeStatFs = { sizeBytes: 0, freeBytes: 0, availBytes: 0, files: 0, freeFiles: 0 };

@@ -1,26 +1,69 @@
 /**
- * The gateway's HTTP application: operational endpoints under /-/ and the S3 API for
- * everything else (path-style). /-/ can never be a bucket: bucket names have 3 characters or
- * more, so neither can /fs/, the REST file API.
+ * The gateway's HTTP application: operational endpoints under /-/, the REST file API under
+ * /fs/, and the S3 API (path-style) for everything else. Neither /-/ nor /fs/ can be a bucket:
+ * bucket names have 3 characters or more. Every request is logged once (pino) with its request
+ * id, which also travels to the bricks, and counted in the metrics.
  */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Volume } from '../dht2-core/volume.js';
 import type { CredentialStore } from './auth/index.js';
-import { s3Handler } from './s3/handler.js';
 import { fileApiHandler } from './files/routes.js';
+import { adminVolume, isRootRequest } from './ops/admin.js';
+import type { GatewayMetrics } from './ops/metrics.js';
+import { s3Handler } from './s3/handler.js';
 
 export interface AppOptions {
   volume: Volume;
   credentials: CredentialStore;
+  /** The root access key (admin endpoints). */
+  rootAccessKey: string;
   region: string;
   logger: Logger;
+  metrics: GatewayMetrics;
+}
+
+/** Operation names the handlers set for logs and metrics. */
+const opOf = new WeakMap<ServerResponse, string>();
+
+export function tagOperation(res: ServerResponse, op: string): void {
+  opOf.set(res, op);
 }
 
 export function createApp(o: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+
+  // One log line and one set of metrics per request.
+  app.use((req, res, next) => {
+    const t0 = process.hrtime.bigint();
+    const api = req.url.startsWith('/-/') ? 'ops' : req.url === '/fs' || req.url.startsWith('/fs/') || req.url.startsWith('/fs?') ? 'fs' : 's3';
+    const len = Number(req.headers['content-length'] ?? 0);
+    if (len > 0) o.metrics.bytesIn.inc({ api }, len);
+    let out = 0;
+    const write = res.write.bind(res) as (...a: unknown[]) => boolean;
+    res.write = ((chunk: unknown, ...rest: unknown[]) => {
+      if (chunk && typeof (chunk as { length?: unknown }).length === 'number') out += (chunk as { length: number }).length;
+      return write(chunk, ...rest);
+    }) as typeof res.write;
+    res.on('close', () => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const op = opOf.get(res) ?? (api === 'ops' ? req.path : req.method ?? 'GET');
+      const status = res.writableFinished ? res.statusCode : 499;
+      o.metrics.requests.inc({ api, op, status: String(status) });
+      o.metrics.latency.observe({ api, op }, seconds);
+      o.metrics.bytesOut.inc({ api }, out);
+      if (api !== 'ops' || status >= 500) {
+        o.logger.info({ reqId: res.getHeader('x-amz-request-id'), method: req.method, url: req.url, api, op, status, ms: Math.round(seconds * 1000) }, 'request');
+      }
+    });
+    if (!res.hasHeader('x-amz-request-id')) res.setHeader('x-amz-request-id', randomBytes(8).toString('hex').toUpperCase());
+    next();
+  });
+
   app.get('/-/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -33,11 +76,30 @@ export function createApp(o: AppOptions): Express {
       });
     }, next);
   });
+  app.get('/-/metrics', (_req, res, next) => {
+    o.metrics.registry.metrics().then((text) => {
+      res.setHeader('content-type', o.metrics.registry.contentType);
+      res.end(text);
+    }, next);
+  });
+  app.get('/-/admin/volume', (req: IncomingMessage, res: ServerResponse, next) => {
+    if (!isRootRequest(req, o.credentials, o.rootAccessKey)) {
+      res.statusCode = 401;
+      res.setHeader('www-authenticate', 'Basic realm="dht2 admin"');
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ error: 'EACCES', message: 'the root credentials are required' }));
+      return;
+    }
+    adminVolume(o.volume).then((body) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(body));
+    }, next);
+  });
   const files = fileApiHandler({ volume: o.volume, credentials: o.credentials });
   app.use((req, res, next) => {
     if (req.url === '/fs' || req.url.startsWith('/fs/') || req.url.startsWith('/fs?')) files(req, res);
     else next();
   });
-  app.use(s3Handler({ volume: o.volume, credentials: o.credentials, region: o.region, log: o.logger }));
+  app.use(s3Handler({ volume: o.volume, credentials: o.credentials, region: o.region, log: o.logger, tag: tagOperation }));
   return app;
 }

@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import { Volume } from '../dht2-core/volume.js';
 import { StaticCredentials, loadCredentialsFile, type CredentialStore } from './auth/index.js';
 import { createApp } from './app.js';
+import { GatewayMetrics } from './ops/metrics.js';
+import { ObservedFops } from '../dht2-core/layers/observed.js';
 import { expireUploads } from './s3/multipart.js';
 
 export interface GatewayOptions {
@@ -40,8 +42,11 @@ export function gatewayCredentials(o: Pick<GatewayOptions, 'accessKey' | 'secret
 
 export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
   const credentials = gatewayCredentials(o);
-  const volume = await Volume.open(o.volfile);
-  const app = createApp({ volume, credentials, region: o.region, logger: o.logger });
+  const metrics = new GatewayMetrics();
+  const volume = await Volume.open(o.volfile, {
+    wrap: (b, fops) => new ObservedFops(fops, metrics.brickObserver(b.id, b.role)),
+  });
+  const app = createApp({ volume, credentials, rootAccessKey: o.accessKey, region: o.region, logger: o.logger, metrics });
   const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

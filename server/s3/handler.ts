@@ -22,6 +22,8 @@ import { xmlPlain } from './xml.js';
 
 export interface S3HandlerOptions extends S3Deps {
   credentials: CredentialStore;
+  /** Records the operation of a request, for logs and metrics. */
+  tag?: (res: ServerResponse, op: string) => void;
 }
 
 async function dispatch(d: S3Deps, ep: S3Endpoint, r: S3Request): Promise<S3Reply> {
@@ -65,7 +67,7 @@ function checkVersionId(q: URLSearchParams, resource: string): void {
 
 export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const requestId = randomBytes(8).toString('hex').toUpperCase();
+    const requestId = String(res.getHeader('x-amz-request-id') ?? randomBytes(8).toString('hex').toUpperCase());
     res.setHeader('x-amz-request-id', requestId);
     res.setHeader('x-amz-id-2', requestId);
     res.setHeader('server', 'DHT2Gateway');
@@ -91,6 +93,7 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       const auth = authenticate({ method, rawPath, rawQuery, headers: req.headers }, o.credentials);
       const query = new URLSearchParams(rawQuery);
       const ep = route(method, bk.bucket, bk.key, query, req.headers['x-amz-copy-source'] !== undefined);
+      o.tag?.(res, ep.op);
       if ('key' in ep) checkVersionId(query, resource);
       const verification = payloadVerifier(auth.payload, req.headers);
       const md5 = req.headers['content-md5'];

@@ -1,0 +1,34 @@
+/**
+ * Prometheus metrics of the gateway (prom-client), served at /-/metrics: requests by API,
+ * operation and status; latency histograms; bytes in and out; brick RPC latency and errors per
+ * brick and FOP (fed by dht2-core's ObservedFops layer); the process's default metrics.
+ */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FopObserver } from '../../dht2-core/layers/observed.js';
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({ name: 'dht2_http_requests_total', help: 'HTTP requests by API, operation and status', labelNames: ['api', 'op', 'status'] as const, registers: [this.registry] });
+  readonly latency = new Histogram({ name: 'dht2_http_request_duration_seconds', help: 'HTTP request latency until the response ends', labelNames: ['api', 'op'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly bytesIn = new Counter({ name: 'dht2_http_request_bytes_total', help: 'Request body bytes (Content-Length)', labelNames: ['api'] as const, registers: [this.registry] });
+  readonly bytesOut = new Counter({ name: 'dht2_http_response_bytes_total', help: 'Response bytes written', labelNames: ['api'] as const, registers: [this.registry] });
+  readonly rpcLatency = new Histogram({ name: 'dht2_brick_rpc_duration_seconds', help: 'Brick FOP latency until the reply', labelNames: ['brick', 'role', 'fop'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly rpcErrors = new Counter({ name: 'dht2_brick_rpc_errors_total', help: 'Brick FOPs that failed, by errno', labelNames: ['brick', 'role', 'fop', 'errno'] as const, registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'dht2_gateway_' });
+  }
+
+  /** The observer for one brick's ObservedFops layer. */
+  brickObserver(brick: string, role: string): FopObserver {
+    return (fop, seconds, errno) => {
+      this.rpcLatency.observe({ brick, role, fop }, seconds);
+      // ENOENT/EEXIST and friends are answers, not faults; count transport and I/O failures.
+      if (errno && ['EHOSTDOWN', 'ENOTCONN', 'ETIMEDOUT', 'EIO', 'EPROTO', 'EACCES'].includes(errno)) {
+        this.rpcErrors.inc({ brick, role, fop, errno });
+      }
+    };
+  }
+}
