@@ -121,12 +121,14 @@ program
   .option('--access-key <id>', 'root access key', process.env.DHT2_ACCESS_KEY ?? DEFAULT_ACCESS_KEY)
   .option('--secret-key <secret>', 'root secret key (prefer $DHT2_SECRET_KEY)', process.env.DHT2_SECRET_KEY ?? DEFAULT_SECRET_KEY)
   .option('--credentials-file <path>', 'more keys: {"keys":[{"accessKeyId","secretAccessKey"}]}', process.env.DHT2_CREDENTIALS_FILE)
+  .option('--domain <name>', 'also accept virtual-host style requests to <bucket>.<name>', process.env.DHT2_DOMAIN)
+  .option('--upload-expiry-hours <n>', 'remove multipart uploads older than this', (v) => Number(v), Number(process.env.DHT2_UPLOAD_EXPIRY_HOURS ?? 168))
   .option('--log-level <level>', 'pino log level', process.env.DHT2_LOG_LEVEL ?? 'info')
-  .action(async (o: { volfile: string; port: number; host: string; region: string; accessKey: string; secretKey: string; credentialsFile?: string; logLevel: string }) => {
+  .action(async (o: { volfile: string; port: number; host: string; region: string; accessKey: string; secretKey: string; credentialsFile?: string; domain?: string; uploadExpiryHours: number; logLevel: string }) => {
     const logger = pino({ name: 'dht2-gateway', level: o.logLevel });
     // Loaded on demand: a brick process never loads the gateway's code.
     const { runGateway } = await import('../server/main.js');
-    const gw = await runGateway({ ...o, logger });
+    const gw = await runGateway({ ...o, uploadExpiryMs: o.uploadExpiryHours * 3600_000, logger });
     const stop = (sig: string): void => {
       logger.info({ signal: sig }, 'gateway stopping');
       gw.close().then(() => process.exit(0), () => process.exit(1));

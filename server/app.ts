@@ -21,6 +21,8 @@ export interface AppOptions {
   /** The root access key (admin endpoints). */
   rootAccessKey: string;
   region: string;
+  /** Virtual-host style requests under this domain (`<bucket>.<domain>`). */
+  domain?: string;
   logger: Logger;
   metrics: GatewayMetrics;
 }
@@ -100,6 +102,6 @@ export function createApp(o: AppOptions): Express {
     if (req.url === '/fs' || req.url.startsWith('/fs/') || req.url.startsWith('/fs?')) files(req, res);
     else next();
   });
-  app.use(s3Handler({ volume: o.volume, credentials: o.credentials, region: o.region, log: o.logger, tag: tagOperation }));
+  app.use(s3Handler({ volume: o.volume, credentials: o.credentials, region: o.region, domain: o.domain, log: o.logger, tag: tagOperation }));
   return app;
 }

@@ -19,6 +19,8 @@ export interface GatewayOptions {
   secretKey: string;
   /** More keys, as `{ "keys": [{ "accessKeyId", "secretAccessKey" }] }`. */
   credentialsFile?: string;
+  /** Virtual-host style S3 requests under this domain (`<bucket>.<domain>`); path style always works. */
+  domain?: string;
   /** Multipart uploads older than this are removed (abandoned); default 7 days. */
   uploadExpiryMs?: number;
   logger: Logger;
@@ -46,7 +48,7 @@ export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
   const volume = await Volume.open(o.volfile, {
     wrap: (b, fops) => new ObservedFops(fops, metrics.brickObserver(b.id, b.role)),
   });
-  const app = createApp({ volume, credentials, rootAccessKey: o.accessKey, region: o.region, logger: o.logger, metrics });
+  const app = createApp({ volume, credentials, rootAccessKey: o.accessKey, region: o.region, domain: o.domain, logger: o.logger, metrics });
   const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

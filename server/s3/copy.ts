@@ -32,7 +32,7 @@ export function parseCopySource(v: string | undefined): { bucket: string; key: s
   }
 }
 
-function copyPreconditions(r: S3Request, etag: string, mtimeMs: number): void {
+export function copyPreconditions(r: S3Request, etag: string, mtimeMs: number): void {
   const im = header(r.headers, 'x-amz-copy-source-if-match');
   const inm = header(r.headers, 'x-amz-copy-source-if-none-match');
   const ims = header(r.headers, 'x-amz-copy-source-if-modified-since');

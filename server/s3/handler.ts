@@ -22,6 +22,8 @@ import { xmlPlain } from './xml.js';
 
 export interface S3HandlerOptions extends S3Deps {
   credentials: CredentialStore;
+  /** Virtual-host style: requests to `<bucket>.<domain>` address that bucket. Path style always works. */
+  domain?: string;
   /** Records the operation of a request, for logs and metrics. */
   tag?: (res: ServerResponse, op: string) => void;
 }
@@ -49,7 +51,7 @@ async function dispatch(d: S3Deps, ep: S3Endpoint, r: S3Request): Promise<S3Repl
     case 'ListParts': return mp.listParts(d, ep.bucket, ep.key, r);
     case 'ListMultipartUploads': return mp.listMultipartUploads(d, ep.bucket, r);
     case 'CopyObject': return copyObject(d, ep.bucket, ep.key, r);
-    case 'UploadPartCopy': throw new S3Error('NotImplemented', 'UploadPartCopy is not implemented yet.');
+    case 'UploadPartCopy': return mp.uploadPartCopy(d, ep.bucket, ep.key, r);
     case 'NotImplemented': throw new S3Error('NotImplemented', `${ep.what} is not implemented.`);
     default: return assertNever(ep);
   }
@@ -87,10 +89,11 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
     });
 
     async function handle(): Promise<void> {
-      const bk = splitBucketKey(rawPath);
+      const vhost = virtualHostBucket(req.headers.host, o.domain);
+      const bk = vhost !== undefined ? keyOnly(vhost, rawPath) : splitBucketKey(rawPath);
       if (!bk) throw new S3Error('InvalidArgument', 'The request path is not valid percent-encoding.');
       resource = bk.key !== undefined ? `/${bk.bucket}/${bk.key}` : bk.bucket ? `/${bk.bucket}` : '/';
-      const auth = authenticate({ method, rawPath, rawQuery, headers: req.headers }, o.credentials);
+      const auth = authenticate({ method, rawPath, rawQuery, headers: req.headers, ...(vhost !== undefined ? { virtualHostedBucket: vhost } : {}) }, o.credentials);
       const query = new URLSearchParams(rawQuery);
       const ep = route(method, bk.bucket, bk.key, query, req.headers['x-amz-copy-source'] !== undefined);
       o.tag?.(res, ep.op);
@@ -111,6 +114,23 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       await send(res, method, reply);
     }
   };
+}
+
+/** The bucket a Host header names under the configured domain (`photos.s3.example.com`), if any. */
+export function virtualHostBucket(host: string | undefined, domain: string | undefined): string | undefined {
+  if (!host || !domain) return undefined;
+  const h = host.replace(/:\d+$/, '').toLowerCase();
+  const d = domain.toLowerCase();
+  return h.endsWith(`.${d}`) && h.length > d.length + 1 ? h.slice(0, -(d.length + 1)) : undefined;
+}
+
+function keyOnly(bucket: string, rawPath: string): { bucket: string; key?: string } | undefined {
+  try {
+    const key = decodeURIComponent(rawPath.startsWith('/') ? rawPath.slice(1) : rawPath);
+    return key === '' ? { bucket } : { bucket, key };
+  } catch {
+    return undefined;
+  }
 }
 
 async function send(res: ServerResponse, method: string, reply: S3Reply): Promise<void> {

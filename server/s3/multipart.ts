@@ -18,8 +18,9 @@ import { keyPath } from '../namespace.js';
 import { requireBucket } from './bucket.js';
 import { xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
-import { md5Tap } from './object.js';
-import { META_XATTR, encodeMeta, metaFromHeaders, type ObjectMeta } from './object-meta.js';
+import { etagOf, md5Tap } from './object.js';
+import { copyPreconditions, parseCopySource } from './copy.js';
+import { META_XATTR, decodeMeta, encodeMeta, metaFromHeaders, type ObjectMeta } from './object-meta.js';
 import { isoTime, parseXml, xmlDoc } from './xml.js';
 import { pipeline } from 'node:stream/promises';
 
@@ -106,6 +107,53 @@ export async function uploadPart(d: S3Deps, bucket: string, key: string, r: S3Re
     throw s3ErrorOf(e, `/${bucket}/${key}`);
   }
   return { status: 200, headers: { etag: `"${tap.digest()}"` } };
+}
+
+/**
+ * UploadPartCopy: a part made from (a range of) an existing object. The bytes stream from the
+ * source's DS through the gateway to the upload's DS (they are different DSs in general).
+ */
+export async function uploadPartCopy(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
+  const n = Number(r.query.get('partNumber'));
+  if (!Number.isInteger(n) || n < 1 || n > MAX_PARTS) throw new S3Error('InvalidArgument', `Part number must be an integer between 1 and ${MAX_PARTS}, inclusive`);
+  const { dir, info } = await loadUpload(d, bucket, key, r);
+  r.body.resume();
+  const src = parseCopySource(typeof r.headers['x-amz-copy-source'] === 'string' ? r.headers['x-amz-copy-source'] : undefined);
+  const sp = keyPath(src.bucket, src.key);
+  let a: Attrs;
+  try {
+    a = await d.volume.stat(sp.path, ctxOf(r), [META_XATTR]);
+  } catch (e) {
+    if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) {
+      await requireBucket(d, src.bucket, r);
+      throw new S3Error('NoSuchKey', undefined, `/${src.bucket}/${src.key}`);
+    }
+    throw s3ErrorOf(e);
+  }
+  if (a.type !== 'file') throw new S3Error('NoSuchKey', undefined, `/${src.bucket}/${src.key}`);
+  copyPreconditions(r, etagOf(a, decodeMeta(a.xattrs?.[META_XATTR])), a.mtimeMs);
+  const rangeHeader = r.headers['x-amz-copy-source-range'];
+  let range: { offset: number; length: number } | undefined;
+  if (typeof rangeHeader === 'string') {
+    const m = /^bytes=(\d+)-(\d+)$/.exec(rangeHeader.trim());
+    if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) >= a.size) {
+      throw new S3Error('InvalidArgument', `Range specified is not valid for source object of size: ${a.size}`);
+    }
+    range = { offset: Number(m[1]), length: Number(m[2]) - Number(m[1]) + 1 };
+  }
+  const tap = md5Tap();
+  let size = 0;
+  tap.stream.on('data', (c: Buffer) => { size += c.length; });
+  try {
+    const body = await d.volume.readAt(a, range ?? {}, ctxOf(r));
+    pipeline(body, tap.stream).catch((e: unknown) => tap.stream.destroy(e as Error));
+    await d.volume.writeFileAt(dir.gfid, partName(n), tap.stream, {
+      low16: info.low16, xattrs: () => ({ [PART_XATTR]: b64({ etag: tap.digest(), size } satisfies PartInfo) }),
+    }, ctxOf(r));
+  } catch (e) {
+    throw s3ErrorOf(e, `/${bucket}/${key}`);
+  }
+  return xmlReply(xmlDoc('CopyPartResult', { LastModified: isoTime(Date.now()), ETag: `"${tap.digest()}"` }));
 }
 
 /** Every part of an upload in part order, with its attributes and info. */

@@ -19,11 +19,11 @@ export interface TestGateway {
 
 const run = promisify(execFile);
 
-export async function startGateway(): Promise<TestGateway> {
+export async function startGateway(o: { domain?: string } = {}): Promise<TestGateway> {
   const cluster = await startCluster();
   const gw = await runGateway({
     volfile: cluster.volfile, port: 0, host: '127.0.0.1', region: 'us-east-1',
-    accessKey: ACCESS_KEY, secretKey: SECRET_KEY, logger: pino({ level: process.env.DHT2_TEST_LOG ?? 'silent' }),
+    accessKey: ACCESS_KEY, secretKey: SECRET_KEY, domain: o.domain, logger: pino({ level: process.env.DHT2_TEST_LOG ?? 'silent' }),
   });
   return {
     cluster, gw, url: gw.url,

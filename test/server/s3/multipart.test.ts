@@ -86,6 +86,25 @@ describe('S3 multipart uploads and the AWS SDK v3', function () {
     assert.equal(md5(await readFile(back)), md5(Buffer.concat([p1, p2])));
   });
 
+  it('upload-part-copy with and without a range builds an object from existing ones', async () => {
+    const a = randomBytes(6 * 1024 * 1024);
+    await writeFile(join(work.path, 'src-a'), a);
+    await t.aws('s3', 'cp', '--no-progress', join(work.path, 'src-a'), 's3://mpu-b/src/a');
+    const { UploadId: id } = JSON.parse(await t.aws('s3api', 'create-multipart-upload', '--bucket', 'mpu-b', '--key', 'assembled')) as { UploadId: string };
+    const c1 = JSON.parse(await t.aws('s3api', 'upload-part-copy', '--bucket', 'mpu-b', '--key', 'assembled', '--upload-id', id, '--part-number', '1', '--copy-source', 'mpu-b/src/a')) as { CopyPartResult: { ETag: string } };
+    const c2 = JSON.parse(await t.aws('s3api', 'upload-part-copy', '--bucket', 'mpu-b', '--key', 'assembled', '--upload-id', id, '--part-number', '2', '--copy-source', 'mpu-b/src/a',
+      '--copy-source-range', 'bytes=100-199')) as { CopyPartResult: { ETag: string } };
+    assert.equal(c1.CopyPartResult.ETag, `"${md5(a)}"`);
+    assert.equal(c2.CopyPartResult.ETag, `"${md5(a.subarray(100, 200))}"`);
+    await assert.rejects(t.aws('s3api', 'upload-part-copy', '--bucket', 'mpu-b', '--key', 'assembled', '--upload-id', id, '--part-number', '3', '--copy-source', 'mpu-b/src/a',
+      '--copy-source-range', `bytes=0-${a.length}`), /InvalidArgument/);
+    await t.aws('s3api', 'complete-multipart-upload', '--bucket', 'mpu-b', '--key', 'assembled', '--upload-id', id,
+      '--multipart-upload', JSON.stringify({ Parts: [{ PartNumber: 1, ETag: c1.CopyPartResult.ETag }, { PartNumber: 2, ETag: c2.CopyPartResult.ETag }] }));
+    const back = join(work.path, 'assembled');
+    await t.aws('s3api', 'get-object', '--bucket', 'mpu-b', '--key', 'assembled', back);
+    assert.equal(md5(await readFile(back)), md5(Buffer.concat([a, a.subarray(100, 200)])));
+  });
+
   it('@aws-sdk/client-s3 v3: PutObject with default checksums, lib-storage multipart, GetObject, ListObjectsV2 paginator', async () => {
     await s3.send(new PutObjectCommand({ Bucket: 'mpu-b', Key: 'sdk/small.txt', Body: 'from the sdk', ContentType: 'text/plain', Metadata: { color: 'blue' } }));
     const got = await s3.send(new GetObjectCommand({ Bucket: 'mpu-b', Key: 'sdk/small.txt' }));
