@@ -4,13 +4,13 @@
  * gateway; metadata directive COPY or REPLACE; x-amz-copy-source-if-* conditions; a copy onto
  * itself must change the metadata.
  */
-import { Dht2Error } from '../../dht2-core/errors.js';
+import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import { keyPath } from '../namespace.js';
 import { requireBucket } from './bucket.js';
 import { header, xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
-import { etagOf } from './object.js';
-import { META_XATTR, decodeMeta, encodeMeta, metaFromHeaders, type ObjectMeta } from './object-meta.js';
+import { etagOf, statObject } from './object.js';
+import { META_XATTR, encodeMeta, metaFromHeaders, type ObjectMeta } from './object-meta.js';
 import { isoTime, xmlDoc } from './xml.js';
 
 /** Parses x-amz-copy-source: `[/]bucket/key[?versionId=…]`, percent-encoded. */
@@ -46,31 +46,26 @@ export function copyPreconditions(r: S3Request, etag: string, mtimeMs: number): 
   if (inm === undefined && ims !== undefined && secs <= Math.floor(Date.parse(ims) / 1000)) throw new S3Error('PreconditionFailed');
 }
 
-export async function copyObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
+/** The object x-amz-copy-source names, checked against the x-amz-copy-source-if-* conditions. */
+export async function resolveCopySource(d: S3Deps, r: S3Request): Promise<{ attrs: Attrs; meta: ObjectMeta | undefined; etag: string; path: string }> {
   const src = parseCopySource(header(r.headers, 'x-amz-copy-source'));
+  const { attrs, meta } = await statObject(d, src.bucket, src.key, r);
+  if (attrs.type !== 'file') throw new S3Error('NoSuchKey', undefined, `/${src.bucket}/${src.key}`);
+  const etag = etagOf(attrs, meta);
+  copyPreconditions(r, etag, attrs.mtimeMs);
+  return { attrs, meta, etag, path: keyPath(src.bucket, src.key).path };
+}
+
+export async function copyObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
   const dst = keyPath(bucket, key);
   if (dst.marker) throw new S3Error('InvalidRequest', 'A key ending in "/" is a folder and cannot be the target of a copy.');
-  const sp = keyPath(src.bucket, src.key);
   const ctx = { requestId: r.requestId, signal: r.signal };
   await requireBucket(d, bucket, r);
   r.body.resume();
-  let srcAttrs;
-  try {
-    srcAttrs = await d.volume.stat(sp.path, ctx, [META_XATTR]);
-  } catch (e) {
-    if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) {
-      await requireBucket(d, src.bucket, r);
-      throw new S3Error('NoSuchKey', undefined, `/${src.bucket}/${src.key}`);
-    }
-    throw s3ErrorOf(e);
-  }
-  if (srcAttrs.type !== 'file') throw new S3Error('NoSuchKey', undefined, `/${src.bucket}/${src.key}`);
-  const srcMeta = decodeMeta(srcAttrs.xattrs?.[META_XATTR]);
-  const etag = etagOf(srcAttrs, srcMeta);
-  copyPreconditions(r, etag, srcAttrs.mtimeMs);
+  const { attrs: srcAttrs, meta: srcMeta, etag, path: srcPath } = await resolveCopySource(d, r);
   const directive = (header(r.headers, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
   if (directive !== 'COPY' && directive !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown metadata directive.');
-  if (sp.path === dst.path && directive === 'COPY') {
+  if (srcPath === dst.path && directive === 'COPY') {
     throw new S3Error('InvalidRequest', 'This copy request is illegal because it is trying to copy an object to itself without changing the object\'s metadata, storage class, website redirect location or encryption attributes.');
   }
   const meta: ObjectMeta = directive === 'REPLACE'

@@ -18,9 +18,9 @@ import { keyPath } from '../namespace.js';
 import { requireBucket } from './bucket.js';
 import { xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
-import { etagOf, md5Tap } from './object.js';
-import { copyPreconditions, parseCopySource } from './copy.js';
-import { META_XATTR, decodeMeta, encodeMeta, metaFromHeaders, type ObjectMeta } from './object-meta.js';
+import { md5Tap } from './object.js';
+import { resolveCopySource } from './copy.js';
+import { META_XATTR, encodeMeta, metaFromHeaders, type ObjectMeta } from './object-meta.js';
 import { isoTime, parseXml, xmlDoc } from './xml.js';
 import { pipeline } from 'node:stream/promises';
 
@@ -118,20 +118,7 @@ export async function uploadPartCopy(d: S3Deps, bucket: string, key: string, r: 
   if (!Number.isInteger(n) || n < 1 || n > MAX_PARTS) throw new S3Error('InvalidArgument', `Part number must be an integer between 1 and ${MAX_PARTS}, inclusive`);
   const { dir, info } = await loadUpload(d, bucket, key, r);
   r.body.resume();
-  const src = parseCopySource(typeof r.headers['x-amz-copy-source'] === 'string' ? r.headers['x-amz-copy-source'] : undefined);
-  const sp = keyPath(src.bucket, src.key);
-  let a: Attrs;
-  try {
-    a = await d.volume.stat(sp.path, ctxOf(r), [META_XATTR]);
-  } catch (e) {
-    if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) {
-      await requireBucket(d, src.bucket, r);
-      throw new S3Error('NoSuchKey', undefined, `/${src.bucket}/${src.key}`);
-    }
-    throw s3ErrorOf(e);
-  }
-  if (a.type !== 'file') throw new S3Error('NoSuchKey', undefined, `/${src.bucket}/${src.key}`);
-  copyPreconditions(r, etagOf(a, decodeMeta(a.xattrs?.[META_XATTR])), a.mtimeMs);
+  const { attrs: a } = await resolveCopySource(d, r);
   const rangeHeader = r.headers['x-amz-copy-source-range'];
   let range: { offset: number; length: number } | undefined;
   if (typeof rangeHeader === 'string') {

@@ -44,7 +44,7 @@ export function etagOf(a: Attrs, m: ObjectMeta | undefined): string {
   return `"${createHash('md5').update(`${a.gfid}:${a.size}:${a.mtimeMs}`).digest('hex')}"`;
 }
 
-async function statObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<{ attrs: Attrs; meta: ObjectMeta | undefined }> {
+export async function statObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<{ attrs: Attrs; meta: ObjectMeta | undefined }> {
   const kp = keyPath(bucket, key);
   let attrs: Attrs;
   try {

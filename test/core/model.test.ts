@@ -10,18 +10,8 @@ import { Dht2Error } from '../../dht2-core/errors.js';
 import type { Volume } from '../../dht2-core/volume.js';
 import { text } from '../helpers/assert-errno.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
+import { rng } from '../helpers/rng.js';
 
-/** mulberry32: a tiny seeded PRNG, so every run of a seed is the same sequence. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface FileInode { data: Buffer; nlink: number }
 type Node = { kind: 'dir'; children: Map<string, Node> } | { kind: 'file'; ino: FileInode };

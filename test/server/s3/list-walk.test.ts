@@ -6,18 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { compareUtf8, cursorAtOrAfter, listKeys, type ListEntry, type ListIo, type ListParams, type ListResult } from '../../../server/s3/list-walk.js';
+import { rng } from '../../helpers/rng.js';
 
-/** mulberry32: a tiny seeded PRNG, so every run of a seed is the same sequence. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function byteCmp(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
