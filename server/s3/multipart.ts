@@ -97,11 +97,9 @@ export async function uploadPart(d: S3Deps, bucket: string, key: string, r: S3Re
   const { dir, info } = await loadUpload(d, bucket, key, r);
   const tap = md5Tap();
   pipeline(r.body, tap.stream).catch((e: unknown) => tap.stream.destroy(e as Error));
-  let size = 0;
-  tap.stream.on('data', (c: Buffer) => { size += c.length; });
   try {
     await d.volume.writeFileAt(dir.gfid, partName(n), tap.stream, {
-      low16: info.low16, xattrs: () => ({ [PART_XATTR]: b64({ etag: tap.digest(), size } satisfies PartInfo) }),
+      low16: info.low16, xattrs: () => ({ [PART_XATTR]: b64({ etag: tap.digest(), size: tap.size() } satisfies PartInfo) }),
     }, ctxOf(r));
   } catch (e) {
     throw s3ErrorOf(e, `/${bucket}/${key}`);
@@ -129,13 +127,11 @@ export async function uploadPartCopy(d: S3Deps, bucket: string, key: string, r: 
     range = { offset: Number(m[1]), length: Number(m[2]) - Number(m[1]) + 1 };
   }
   const tap = md5Tap();
-  let size = 0;
-  tap.stream.on('data', (c: Buffer) => { size += c.length; });
   try {
     const body = await d.volume.readAt(a, range ?? {}, ctxOf(r));
     pipeline(body, tap.stream).catch((e: unknown) => tap.stream.destroy(e as Error));
     await d.volume.writeFileAt(dir.gfid, partName(n), tap.stream, {
-      low16: info.low16, xattrs: () => ({ [PART_XATTR]: b64({ etag: tap.digest(), size } satisfies PartInfo) }),
+      low16: info.low16, xattrs: () => ({ [PART_XATTR]: b64({ etag: tap.digest(), size: tap.size() } satisfies PartInfo) }),
     }, ctxOf(r));
   } catch (e) {
     throw s3ErrorOf(e, `/${bucket}/${key}`);

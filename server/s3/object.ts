@@ -18,14 +18,18 @@ import { META_XATTR, decodeMeta, encodeMeta, metaFromHeaders, metaHeaders, type 
 
 const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 
-/** A pass-through that computes the MD5 of what flows (the ETag). */
-export function md5Tap(): { stream: Transform; digest(): string } {
+/**
+ * A pass-through that computes the MD5 (the ETag) and the size of what flows. (Never count with
+ * a 'data' listener: it would switch the stream to flowing mode and drop chunks nobody reads yet.)
+ */
+export function md5Tap(): { stream: Transform; digest(): string; size(): number } {
   const h = createHash('md5');
   let hex: string | undefined;
+  let n = 0;
   const stream = new Transform({
-    transform(chunk: Buffer, _enc, cb) { h.update(chunk); cb(null, chunk); },
+    transform(chunk: Buffer, _enc, cb) { h.update(chunk); n += chunk.length; cb(null, chunk); },
   });
-  return { stream, digest: () => (hex ??= h.digest('hex')) };
+  return { stream, digest: () => (hex ??= h.digest('hex')), size: () => n };
 }
 
 /** Pipes `src` through `t`, failing `t` when `src` fails (client gone, bad signature). */

@@ -6,7 +6,8 @@ export const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', suppressEmptyNode: false });
 const parser = new XMLParser({
   ignoreAttributes: true, parseTagValue: false, trimValues: false, isArray: (name) => ['Part', 'Object'].includes(name),
-  processEntities: true, htmlEntities: false,
+  // htmlEntities also decodes numeric character references: Go's SDK (rclone) sends ETags as &#34;…&#34;.
+  processEntities: true, htmlEntities: true,
 });
 
 /** An XML document with one root element in the S3 namespace. */
