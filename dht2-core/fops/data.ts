@@ -31,6 +31,12 @@ export interface WriteFileOptions {
   mtimeMs?: number;
   /** Low 16 bits of the new GFID: puts the data on the DS they name (multipart parts). */
   low16?: number;
+  /**
+   * Called when the parent directory vanished while the data was being stored (another
+   * client removed it, e.g. an S3 DELETE pruning an empty folder): returns the GFID of a
+   * parent made anew, where the file is then named. Without it the write fails with ENOENT.
+   */
+  reparent?: () => Promise<string>;
 }
 
 /**
@@ -46,12 +52,29 @@ export async function commitDataAt(
       const cur = await v.lookupAt(parent, name, ctx);
       if (cur.gfid !== o.ifGfid) throw err('ESTALE', `${name} changed`);
     }
-    const { replaced, ...attrs } = await v.mds(parent).call('create', {
-      parent, name, gfid, type: 'file', mode: o.mode, uid: o.uid, gid: o.gid,
-      xattrs: typeof o.xattrs === 'function' ? o.xattrs() : o.xattrs,
-      size: data.size, mtimeMs: o.mtimeMs ?? data.mtimeMs, replace: !o.createOnly,
-    }, ctx);
-    await v.finishFate(replaced, ctx);
+    const inode = {
+      gfid, type: 'file' as const, mode: o.mode, uid: o.uid, gid: o.gid,
+      xattrs: typeof o.xattrs === 'function' ? o.xattrs() : o.xattrs, size: data.size, mtimeMs: o.mtimeMs ?? data.mtimeMs,
+    };
+    try {
+      const { replaced, ...attrs } = await v.mds(parent).call('create', { ...inode, parent, name, replace: !o.createOnly }, ctx);
+      await v.finishFate(replaced, ctx);
+      return attrs;
+    } catch (e) {
+      if (!o.reparent || !isErr(e, 'ENOENT')) throw e;
+    }
+    // The parent is gone. The data's GFID carries the old parent's bucket, so its inode goes to
+    // that bucket's MDS (icreate) and the name into the new parent (namelink): a remote inode,
+    // as after a cross-directory rename. Inode first: a crash leaves an orphan, not a dangling name.
+    const newParent = await o.reparent();
+    const attrs = await v.mds(gfid).call('icreate', inode, ctx);
+    try {
+      const r = await v.mds(newParent).call('namelink', { parent: newParent, name, gfid, type: 'file', replace: !o.createOnly }, ctx);
+      await v.finishFate(r.replaced, ctx);
+    } catch (e) {
+      await v.mds(gfid).call('iunlink', { gfid }, ctx).catch(() => undefined);
+      throw e;
+    }
     return attrs;
   } catch (e) {
     await v.dropData(gfid, ctx).catch(() => undefined);

@@ -107,6 +107,8 @@ export async function putObject(d: S3Deps, bucket: string, key: string, r: S3Req
       xattrs: () => ({ [META_XATTR]: encodeMeta({ ...base, etag: tap.digest() }) }),
       createOnly: ifNoneMatch === '*',
       ifGfid,
+      // A DELETE may prune the (empty) folder while this body streams in: make it again.
+      reparent: async () => (await d.volume.mkdir(kp.parent, { parents: true }, ctx)).gfid,
     }, ctx);
   } catch (e) {
     if (e instanceof Dht2Error && e.errno === 'EEXIST' && ifNoneMatch === '*') throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);

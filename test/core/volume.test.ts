@@ -248,6 +248,27 @@ describe('dht2-core Volume over real bricks', function () {
     assert.deepEqual(got, want);
   });
 
+  it('a write whose parent is removed while its data streams in is named in a parent made anew', async () => {
+    await v.mkdir('/t13/sub', { parents: true });
+    const sub = await v.stat('/t13/sub');
+    const { PassThrough } = await import('node:stream');
+    const src = new PassThrough();
+    const writing = v.writeFileAt(sub.gfid, 'f', src, { reparent: async () => (await v.mkdir('/t13/sub', { parents: true })).gfid });
+    src.write('first half, ');
+    await new Promise((r) => setTimeout(r, 100));
+    await v.rmdir('/t13/sub'); // the folder was empty: an S3 DELETE elsewhere pruned it
+    src.end('second half');
+    const a = await writing;
+    assert.equal(await readAll(v, '/t13/sub/f'), 'first half, second half');
+    assert.equal((await v.stat('/t13/sub/f')).gfid, a.gfid);
+    assert.notEqual((await v.stat('/t13/sub')).gfid, sub.gfid);
+    const r = await v.fsck({ graceMs: 0 });
+    assert.deepEqual(r.dangling, []);
+    assert.deepEqual(r.orphanInodes.filter((o) => o.gfid === a.gfid), []);
+    await v.unlink('/t13/sub/f');
+    await rejectsErrno(v.getattr(a.gfid), 'ENOENT');
+  });
+
   it('two gateways on one volume see each other\'s writes at once', async () => {
     const other = await Volume.open(c.volfile);
     try {
