@@ -17,12 +17,17 @@ export interface Row {
   system: string;
   value: number;
   unit: Unit;
-  /** This row's value divided by its local-filesystem baseline's (same unit); absent on baseline rows. */
+  /** This row's value divided by its baseline's (same unit): the local filesystem (brick, core) or s3rver (s3); absent on baseline rows. */
   ratio?: number;
-  /** Peak resident set size of the brick process serving the scenario, MiB (sampled every 100 ms). */
+  /** Peak resident set size, MiB (sampled every 100 ms): the brick serving the scenario (brick, core), the gateway or s3rver process (s3). */
   peakRssMiB?: number;
   /** Brick RPCs per operation (FOPs counted on the client side over all bricks / operations). */
   rpcsPerOp?: number;
+  /** Latency percentiles of the row's requests, ms (s3 rows). */
+  p50Ms?: number;
+  p99Ms?: number;
+  /** CPU time of the server processes per request, ms (s3 rows: gateway + bricks, or s3rver). */
+  cpuMsPerOp?: number;
   /** Raw numbers behind the row (counts, bytes, seconds, per-brick RSS peaks). */
   details?: Record<string, number | string | boolean>;
 }
@@ -52,20 +57,33 @@ function fmtRpcs(n: number | undefined): string {
   return n < 0.1 ? n.toFixed(4) : n.toFixed(2);
 }
 
+function fmtOpt(n: number | undefined, fmt: (v: number) => string): string {
+  if (n === undefined) return '';
+  return Number.isFinite(n) ? fmt(n) : String(n);
+}
+
+const fmtMs = (v: number): string => (v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0));
+
 /**
  * The rows as one plain-text table with aligned columns (text left, numbers right). The
- * RPCs/op column appears only when some row has that number.
+ * RPCs/op, latency and CPU columns appear only when some row has those numbers.
  */
 export function formatTable(suites: SuiteRows[]): string {
-  const withRpcs = suites.some((s) => s.rows.some((r) => r.rpcsPerOp !== undefined));
-  const header = ['suite', 'scenario', 'system', 'result', 'unit', 'vs local', ...(withRpcs ? ['RPCs/op'] : []), 'peak brick RSS MiB'];
-  const right = [false, false, false, true, false, true, ...(withRpcs ? [true] : []), true];
+  const has = (f: (r: Row) => unknown): boolean => suites.some((s) => s.rows.some((r) => f(r) !== undefined));
+  const withRpcs = has((r) => r.rpcsPerOp);
+  const withLatency = has((r) => r.p50Ms ?? r.p99Ms);
+  const withCpu = has((r) => r.cpuMsPerOp);
+  const header = ['suite', 'scenario', 'system', 'result', 'unit', 'vs base',
+    ...(withRpcs ? ['RPCs/op'] : []), ...(withLatency ? ['p50 ms', 'p99 ms'] : []), ...(withCpu ? ['CPU ms/op'] : []), 'peak RSS MiB'];
+  const right = header.map((_, i) => i >= 3 && i !== 4);
   const body: string[][] = [];
   for (const s of suites) {
     for (const r of s.rows) {
       body.push([
         s.suite, r.scenario, r.system, fmtValue(r.value, r.unit), r.unit, fmtRatio(r.ratio),
         ...(withRpcs ? [fmtRpcs(r.rpcsPerOp)] : []),
+        ...(withLatency ? [fmtOpt(r.p50Ms, fmtMs), fmtOpt(r.p99Ms, fmtMs)] : []),
+        ...(withCpu ? [fmtOpt(r.cpuMsPerOp, (v) => (v < 10 ? v.toFixed(2) : v.toFixed(1)))] : []),
         r.peakRssMiB === undefined ? '' : r.peakRssMiB.toFixed(1),
       ]);
     }

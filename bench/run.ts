@@ -13,15 +13,20 @@ import { SCENARIOS, scenarioNames } from './scenarios.js';
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const LEGEND = [
-  'vs local: the row\'s result (brick or volume) divided by its local-filesystem baseline (same sync mode, same unit).',
-  '  ops/s and MB/s (10^6 bytes/s): higher is better, so below 1x the brick is slower;',
-  '  ms: lower is better, so above 1x the brick is slower.',
+  'vs base: the row\'s result divided by its baseline\'s (same unit): brick and core rows, the local filesystem in the same sync mode;',
+  '  s3 rows, s3rver (single process, local disk, no fsync) in the same run.',
+  '  ops/s and MB/s (10^6 bytes/s): higher is better, so below 1x the measured system is slower;',
+  '  ms: lower is better, so above 1x the measured system is slower.',
   'c=N: requests the benchmark keeps in flight (the client may queue them).',
-  'peak brick RSS: highest VmRSS of the brick serving the row (MDS for names, DS for data), sampled every 100 ms;',
-  '  core rows: the highest VmRSS of any of the five bricks (2 MDS + 3 DS).',
+  'peak RSS: highest VmRSS sampled every 100 ms. brick rows: the brick serving the row (MDS for names, DS for data);',
+  '  core rows: the highest of the five bricks (2 MDS + 3 DS); s3 rows: the gateway process (dht2 rows) or the s3rver process',
+  '  (the bricks\' peaks are in the JSON details).',
   'RPCs/op (core): brick FOPs counted by CountingFops over all brick clients during the phase, divided by its operations.',
   'brick readdir rows are medians of 5 runs after one warm-up walk; the local baseline must read and sort the whole directory for any page.',
   'core readdir rows: entries/s of a full walk with plus (attributes), median of 3; local: readdir withFileTypes + stat of each entry.',
+  's3 rows: dht2 gateway = its own process over 2 MDS + 3 DS bricks with sync on (fsync before every reply), path-style SigV4,',
+  '  UNSIGNED-PAYLOAD, undici keep-alive pool with one connection per request in flight; p50/p99: request sent to last byte received;',
+  '  CPU ms/op: CPU time of the server processes (gateway + bricks, or s3rver) per request; [N errors]: failed requests, not in the result.',
 ];
 
 async function main(argv: string[]): Promise<number> {

@@ -5,6 +5,7 @@
  */
 import { brickScenario } from './brick.js';
 import { coreScenario } from './core.js';
+import { s3Scenario } from './s3.js';
 import type { Row } from './report.js';
 
 export type Scenario = () => Promise<Row[]>;
@@ -12,6 +13,7 @@ export type Scenario = () => Promise<Row[]>;
 export const SCENARIOS: Readonly<Record<string, Scenario>> = {
   brick: brickScenario,
   core: coreScenario,
+  s3: s3Scenario,
 };
 
 export function scenarioNames(): string[] {

@@ -6,6 +6,7 @@ import { loadClusterSecret, runBrick } from '../brick/main.js';
 import { Dht2Error } from '../dht2-core/errors.js';
 import { Volume } from '../dht2-core/volume.js';
 import { parseVolumeFile, writeVolumeFile } from '../dht2-core/volfile.js';
+import { registerBenchCommand } from '../bench/s3-bench.js';
 
 /** Documented defaults for local use only (README); the printed banner says so. */
 const DEFAULT_ACCESS_KEY = 'dht2admin';
@@ -207,6 +208,8 @@ program
       await v.close();
     }
   });
+
+registerBenchCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const msg = e instanceof Dht2Error ? e.message : e instanceof Error ? e.stack ?? e.message : String(e);

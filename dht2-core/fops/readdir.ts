@@ -30,13 +30,15 @@ export async function readdirAt(v: VolumeCore, gfid: string, o: ReaddirOptions =
   const req = { gfid, after: o.after, limit: o.limit ?? 1000, plus: o.plus, ...(o.plus && o.want ? { want: o.want } : {}) };
   const page = await v.mds(gfid).call('readdir', req, ctx);
   if (o.plus) {
-    // Entries whose inode is on another MDS: one getattr each, at most 32 in flight.
+    // Entries whose inode is on another MDS: one getattr each, 32 workers in flight.
     const remote = page.entries.filter((e) => !e.attrs);
-    for (let i = 0; i < remote.length; i += 32) {
-      await Promise.all(remote.slice(i, i + 32).map(async (e) => {
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.min(32, remote.length) }, async () => {
+      while (next < remote.length) {
+        const e = remote[next++]!;
         e.attrs = await v.getattr(e.gfid, ctx, o.want).catch(() => undefined);
-      }));
-    }
+      }
+    }));
   }
   return page;
 }

@@ -120,7 +120,8 @@ export class BrickSession {
       stream.once('close', () => {
         r.signal?.removeEventListener('abort', onAbort);
         // Closed without a response: the connection went away (brick killed, GOAWAY, reset).
-        fail(err('ENOTCONN', `brick ${this.o.url}: stream closed before a reply (code ${stream.rstCode ?? '?'})`));
+        // (Checked first: building an error with its stack on every normal close cost ~4 % CPU.)
+        if (!settled) fail(err('ENOTCONN', `brick ${this.o.url}: stream closed before a reply (code ${stream.rstCode ?? '?'})`));
       });
       stream.once('error', (e: NodeJS.ErrnoException) => fail(err('ENOTCONN', `brick ${this.o.url}: ${e.code ?? e.message}`, { cause: e })));
       stream.once('response', (headers) => {
