@@ -139,6 +139,9 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
         return replyJson(stream, 200, res);
       }
       case 'upload': {
+        // The store may await (mkdir, open) before it pipes the stream; a reset in that window
+        // must not be an unhandled 'error' that kills the brick. The pipeline sees it anyway.
+        stream.on('error', (e: Error) => log.debug({ err: e, fop, requestId }, 'upload stream failed'));
         const res = await opts.store.upload(fop as never, args as never, stream);
         return replyJson(stream, 200, res);
       }

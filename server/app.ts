@@ -89,7 +89,7 @@ export function createApp(o: AppOptions): Express {
       res.statusCode = 401;
       res.setHeader('www-authenticate', 'Basic realm="dht2 admin"');
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ error: 'EACCES', message: 'the root credentials are required' }));
+      res.end(JSON.stringify({ error: 'EACCES', message: 'the root credentials are required', path: '/-/admin/volume' }));
       return;
     }
     adminVolume(o.volume).then((body) => {

@@ -1,8 +1,9 @@
 /**
  * The REST file API under /fs/ (docs/FILE-API.md, openapi.yaml): the volume as a file tree for
  * curl, on the same namespace as S3 (bucket `b`, key `k` is /fs/b/k). HTTP Basic with an S3
- * access key and secret, or SigV4. This is the first slice: read, stat, list, write (atomic
- * replace), mkdir, delete.
+ * access key and secret, or SigV4. This file dispatches by method and query: read, stat,
+ * list, write (atomic replace), mkdir, delete here; PATCH (offset, append, truncate), the POST
+ * ?op= operations, xattrs and statfs in ops.ts; the multipart upload in upload.ts.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -14,14 +15,15 @@ import { authenticate, payloadVerifier, type AuthResult, type CredentialStore } 
 import { constantTimeEqual } from '../auth/common.js';
 import { parseRange } from '../s3/object.js';
 import { fileError } from './errors.js';
+import { HttpError, flag, isMultipart, parseQuery, sendBytes, sendJson, statJson } from './http.js';
+import { listXattrs, patch, patchMode, postOp, statfsJson, xattrEncoding, xattrFlag, xattrName, xattrValue } from './ops.js';
+import { DEFAULT_UPLOAD_LIMITS, receiveUpload, type UploadLimits } from './upload.js';
 
 export interface FileApiOptions {
   volume: Volume;
   credentials: CredentialStore;
-}
-
-class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) { super(message); }
+  /** Limits of a multipart upload (POST with multipart/form-data); DEFAULT_UPLOAD_LIMITS otherwise. */
+  uploadLimits?: Partial<UploadLimits>;
 }
 
 /** Basic credentials `access-key:secret`, or any S3 signature; returns the access key. */
@@ -47,28 +49,9 @@ function etagOf(a: Attrs): string {
   return `"${createHash('md5').update(`${a.gfid}:${a.size}:${a.mtimeMs}`).digest('hex')}"`;
 }
 
-function statJson(a: Attrs): Record<string, unknown> {
-  const o: Record<string, unknown> = {
-    type: a.type, size: a.type === 'file' ? a.size : 0, mode: `0${a.mode.toString(8)}`, uid: a.uid, gid: a.gid, nlink: a.nlink,
-    mtime: new Date(a.mtimeMs).toISOString(), atime: new Date(a.atimeMs).toISOString(), ctime: new Date(a.ctimeMs).toISOString(),
-    btime: new Date(a.btimeMs).toISOString(), gfid: a.gfid,
-  };
-  if (a.target !== undefined) o.target = a.target;
-  return o;
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const s = JSON.stringify(body);
-  res.statusCode = status;
-  res.setHeader('content-type', 'application/json');
-  res.setHeader('content-length', Buffer.byteLength(s));
-  res.end(s);
-}
-
-const flag = (q: URLSearchParams, k: string) => q.has(k) && q.get(k) !== '0' && q.get(k) !== 'false';
-
 /** Handles one request under /fs/; `rawUrl` starts with /fs. */
 export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const uploadLimits: UploadLimits = { ...DEFAULT_UPLOAD_LIMITS, ...o.uploadLimits };
   return (req, res) => {
     const raw = req.url ?? '/fs';
     const qi = raw.indexOf('?');
@@ -94,16 +77,34 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
         throw new HttpError(400, 'EINVAL', 'the path is not valid percent-encoding');
       }
       const auth = authorize(req, rawPath, rawQuery, o.credentials);
-      const q = new URLSearchParams(rawQuery);
+      const q = parseQuery(rawQuery);
       const v = o.volume;
+      /** The request body after the signature checks (SigV4 payload hash, aws-chunked). */
+      const body = () => {
+        const verifier = payloadVerifier(auth.payload, req.headers).stream;
+        pipeline(req, verifier).catch((e: unknown) => verifier.destroy(e as Error));
+        return verifier;
+      };
       switch (req.method) {
         case 'GET': case 'HEAD': {
-          const a = await v.stat(path);
-          if (a.type === 'dir' || flag(q, 'stat')) {
-            if (flag(q, 'stat') || req.method === 'HEAD') {
-              if (req.method === 'HEAD') { res.statusCode = 200; res.setHeader('x-dht2-type', a.type); res.end(); return; }
-              return sendJson(res, 200, { path, ...statJson(a) });
+          if (req.method === 'GET') {
+            if (flag(q, 'statfs')) {
+              await v.stat(path);
+              return sendJson(res, 200, statfsJson(await v.statfs()));
             }
+            if (q.has('xattr')) {
+              const name = xattrName(q);
+              const enc = xattrEncoding(q);
+              const value = await v.getxattr(path, name);
+              if (enc === 'base64') return sendBytes(res, 200, 'text/plain', value.toString('base64'));
+              return sendBytes(res, 200, 'application/octet-stream', value);
+            }
+            if (flag(q, 'xattrs')) return sendJson(res, 200, await listXattrs(v, path, flag(q, 'values')));
+          }
+          const a = await v.stat(path);
+          if (a.type !== 'file' || flag(q, 'stat')) {
+            if (req.method === 'HEAD') { res.statusCode = 200; res.setHeader('x-dht2-type', a.type); res.end(); return; }
+            if (a.type !== 'dir' || flag(q, 'stat')) return sendJson(res, 200, { path, ...statJson(a) });
             const limit = Math.min(10000, Math.max(1, Number(q.get('limit') ?? 1000) || 1000));
             const page = await v.readdir(path, { after: q.get('cursor') ?? undefined, limit, plus: flag(q, 'detail') });
             return sendJson(res, 200, {
@@ -131,11 +132,20 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
           if (range) res.setHeader('content-range', `bytes ${range.start}-${range.end}/${a.size}`);
           res.setHeader('content-length', range ? range.end - range.start + 1 : a.size);
           if (req.method === 'HEAD' || a.size === 0) { res.end(); return; }
-          const body = await v.readAt(a, range ? { offset: range.start, length: range.end - range.start + 1 } : {});
-          await pipeline(body, res).catch(() => res.destroy());
+          const data = await v.readAt(a, range ? { offset: range.start, length: range.end - range.start + 1 } : {});
+          await pipeline(data, res).catch(() => res.destroy());
           return;
         }
         case 'PUT': {
+          if (q.has('xattr')) {
+            const name = xattrName(q);
+            const enc = xattrEncoding(q);
+            const how = xattrFlag(q);
+            await v.setxattr(path, name, await xattrValue(body(), enc), how);
+            res.statusCode = 204;
+            res.end();
+            return;
+          }
           if (flag(q, 'mkdir')) {
             req.resume();
             const a = await v.mkdir(path, { parents: flag(q, 'parents') });
@@ -147,14 +157,41 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
           if (!name) throw new HttpError(400, 'EINVAL', 'PUT needs a file path, not a directory');
           const parent = flag(q, 'parents') ? await v.mkdir(parentPath, { parents: true }) : await v.stat(parentPath);
           if (parent.type !== 'dir') throw new Dht2Error('ENOTDIR', `${parentPath} is not a directory`, { path: parentPath });
-          const verifier = payloadVerifier(auth.payload, req.headers).stream;
-          pipeline(req, verifier).catch((e: unknown) => verifier.destroy(e as Error));
           const createOnly = flag(q, 'create-only') || req.headers['if-none-match'] === '*';
-          const a = await v.writeFileAt(parent.gfid, name, verifier, { createOnly });
+          const a = await v.writeFileAt(parent.gfid, name, body(), { createOnly });
           return sendJson(res, 201, { path, ...statJson(a) });
+        }
+        case 'PATCH': {
+          if (path.replace(/\/+/g, '') === '') throw new HttpError(405, 'EINVAL', 'PATCH is not supported on the root (a directory)');
+          const mode = patchMode(q);
+          if (mode.kind === 'truncate') req.resume();
+          const a = await patch(v, path, mode, body);
+          return sendJson(res, 200, { path, ...statJson(a) });
+        }
+        case 'POST': {
+          const op = q.get('op');
+          if (op !== null) {
+            req.resume();
+            const r = await postOp(v, path, op, q);
+            return sendJson(res, r.status, { path: r.path, ...statJson(r.attrs) });
+          }
+          if (!isMultipart(req)) throw new HttpError(400, 'EINVAL', 'POST needs ?op= or a multipart/form-data body (curl -F file=@PATH)');
+          const dir = flag(q, 'parents') ? await v.mkdir(path, { parents: true }) : await v.stat(path);
+          if (dir.type !== 'dir') throw new Dht2Error('ENOTDIR', `${path} is not a directory`, { path });
+          const files = await receiveUpload(v, req, res, { path, gfid: dir.gfid }, {
+            createOnly: flag(q, 'create-only'), limits: uploadLimits, body: auth.payload.kind === 'unsigned' ? undefined : body(),
+          });
+          if (files.length === 0) throw new HttpError(400, 'EINVAL', 'the form has no file (curl -F file=@PATH)');
+          return sendJson(res, 201, { path, files: files.map((f) => ({ path: f.path, ...statJson(f.attrs) })) });
         }
         case 'DELETE': {
           req.resume();
+          if (q.has('xattr')) {
+            await v.removexattr(path, xattrName(q));
+            res.statusCode = 204;
+            res.end();
+            return;
+          }
           const a = await v.stat(path);
           if (a.type === 'dir') {
             if (flag(q, 'recursive')) await removeTree(v, path);
