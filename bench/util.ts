@@ -1,7 +1,6 @@
 /** Helpers shared by the benchmark scenarios: a bounded worker pool, timing, RSS sampling, scaling. */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 
 /** `BENCH_SCALE` (default 1): multiplies the amount of work of every scenario. */
@@ -59,15 +58,7 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** fsync of a file or directory by path. */
-export async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+export { fsyncPath } from '../brick/posix2/fsutil.js';
 
 /** VmRSS of a process in KiB from /proc (Linux); undefined when it cannot be read. */
 export function readRssKiB(pid: number): number | undefined {

@@ -16,6 +16,7 @@ import {
   decodeArgsHeader, encodeArgsHeader, sha256Hex, statusOfErrno, type WireError,
 } from '../dht2-core/protocol/wire.js';
 import { RequestAuthenticator } from './auth.js';
+import { readSmall } from '../dht2-core/util/read-small.js';
 import type { BrickIdentity } from './posix2/format.js';
 
 export interface BrickServerOptions {
@@ -187,25 +188,7 @@ function replyJson(stream: ServerHttp2Stream, status: number, body: unknown): vo
 
 /** Reads a small body; past `max` bytes it answers 413 and drains the rest without keeping it. */
 function readBody(stream: ServerHttp2Stream, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let n = 0;
-    const onData = (c: Buffer): void => {
-      n += c.length;
-      if (n > max) {
-        stream.off('data', onData);
-        stream.off('end', onEnd);
-        stream.resume();
-        reject(new HttpError(413, { errno: 'EMSGSIZE', message: `request body over ${max} bytes` }));
-        return;
-      }
-      chunks.push(c);
-    };
-    const onEnd = (): void => resolve(Buffer.concat(chunks));
-    stream.on('data', onData);
-    stream.once('end', onEnd);
-    stream.once('error', reject);
-  });
+  return readSmall(stream, max, () => new HttpError(413, { errno: 'EMSGSIZE', message: `request body over ${max} bytes` }));
 }
 
 function parseJson(text: string): unknown {

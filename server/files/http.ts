@@ -3,7 +3,6 @@
  * and the parsers of the query parameters every route shares.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
 
 /** A refusal of the API itself (not an errno of the volume): status, error code, message. */
@@ -99,31 +98,7 @@ export function splitLast(path: string): { parentPath: string; name: string } {
   return { parentPath: trimmed.slice(0, idx) || '/', name: trimmed.slice(idx + 1) };
 }
 
-/**
- * Reads at most `max` bytes of `body`; past that rejects with `tooBig()` and drains the rest
- * without keeping it, so the connection stays usable for the error reply.
- */
-export function readSmall(body: Readable, max: number, tooBig: () => Error): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let n = 0;
-    const onData = (c: Buffer): void => {
-      n += c.length;
-      if (n > max) {
-        body.off('data', onData);
-        body.off('end', onEnd);
-        body.resume();
-        reject(tooBig());
-        return;
-      }
-      chunks.push(c);
-    };
-    const onEnd = (): void => resolve(Buffer.concat(chunks));
-    body.on('data', onData);
-    body.once('end', onEnd);
-    body.once('error', reject);
-  });
-}
+export { readSmall } from '../../dht2-core/util/read-small.js';
 
 export function isMultipart(req: IncomingMessage): boolean {
   return /^multipart\/form-data\s*(;|$)/i.test(req.headers['content-type'] ?? '');

@@ -7,23 +7,14 @@ import { S3Error, s3ErrorOf } from './errors.js';
 import { deleteObject } from './object.js';
 import { parseXml, xmlDoc } from './xml.js';
 import { requireBucket } from './bucket.js';
+import { readSmall } from '../../dht2-core/util/read-small.js';
 
 const MAX_BODY = 2 * 1024 * 1024;
 
-async function readSmall(r: S3Request): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of r.body) {
-    n += (c as Buffer).length;
-    if (n > MAX_BODY) throw new S3Error('MalformedXML', 'The XML you provided was too large.');
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 export async function deleteObjects(d: S3Deps, bucket: string, r: S3Request): Promise<S3Reply> {
   await requireBucket(d, bucket, r);
-  const doc = parseXml(await readSmall(r));
+  const doc = parseXml((await readSmall(r.body, MAX_BODY, () => new S3Error('MalformedXML', 'The XML you provided was too large.'))).toString('utf8'));
   const del = doc?.Delete as { Object?: Array<{ Key?: unknown; VersionId?: unknown }>; Quiet?: unknown } | undefined;
   if (!del || !Array.isArray(del.Object)) throw new S3Error('MalformedXML');
   if (del.Object.length > 1000) throw new S3Error('MalformedXML', 'The request may delete at most 1000 keys.');

@@ -23,6 +23,7 @@ import { resolveCopySource } from './copy.js';
 import { META_XATTR, encodeMeta, metaFromHeaders, type ObjectMeta } from './object-meta.js';
 import { isoTime, parseXml, xmlDoc } from './xml.js';
 import { pipeline } from 'node:stream/promises';
+import { readSmall } from '../../dht2-core/util/read-small.js';
 
 export const UPLOADS_DIR = '/.dht2/uploads';
 const UPLOAD_XATTR = 's3upload';
@@ -158,10 +159,8 @@ async function listPartFiles(v: Volume, dir: Attrs, r: S3Request, after?: string
 export async function completeMultipartUpload(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
   const kp = keyPath(bucket, key);
   const { dir, info, id } = await loadUpload(d, bucket, key, r);
-  const chunks: Buffer[] = [];
-  let len = 0;
-  for await (const c of r.body) { len += (c as Buffer).length; if (len > 4 * 1024 * 1024) throw new S3Error('MalformedXML'); chunks.push(c as Buffer); }
-  const doc = parseXml(Buffer.concat(chunks).toString('utf8'));
+  const xml = await readSmall(r.body, 4 * 1024 * 1024, () => new S3Error('MalformedXML', 'The XML you provided was too large.'));
+  const doc = parseXml(xml.toString('utf8'));
   const list = (doc?.CompleteMultipartUpload as { Part?: Array<{ PartNumber?: unknown; ETag?: unknown }> } | undefined)?.Part;
   if (!Array.isArray(list) || list.length === 0) throw new S3Error('MalformedXML', 'You must specify at least one part.');
   const have = new Map((await listPartFiles(d.volume, dir, r)).map((p) => [p.n, p]));
