@@ -82,6 +82,7 @@ export async function runLocalCluster(o: LocalClusterOptions): Promise<LocalClus
       port: s.port, host: o.host, sync: o.sync, args: ['--brick-id', s.id],
     });
     running.set(s.id, b);
+    o.logger.info({ brick: s.id, role: s.role, pid: b.pid, url: b.url }, 'brick started');
     void b.exited.then((code) => {
       if (stopping) return;
       o.logger.error({ brick: s.id, exit: code }, 'brick died; restarting in 1 s');
