@@ -93,6 +93,9 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       const bk = vhost !== undefined ? keyOnly(vhost, rawPath) : splitBucketKey(rawPath);
       if (!bk) throw new S3Error('InvalidArgument', 'The request path is not valid percent-encoding.');
       resource = bk.key !== undefined ? `/${bk.bucket}/${bk.key}` : bk.bucket ? `/${bk.bucket}` : '/';
+      // IAM, STS and other services signed for this endpoint: not ours, answered at once.
+      const service = signedService(req.headers.authorization, rawQuery);
+      if (service !== undefined && service !== 's3') throw new S3Error('NotImplemented', `The ${service.toUpperCase()} API is not implemented; only S3 is.`);
       const auth = authenticate({ method, rawPath, rawQuery, headers: req.headers, ...(vhost !== undefined ? { virtualHostedBucket: vhost } : {}) }, o.credentials);
       const query = new URLSearchParams(rawQuery);
       const ep = route(method, bk.bucket, bk.key, query, req.headers['x-amz-copy-source'] !== undefined);
@@ -114,6 +117,13 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       await send(res, method, reply);
     }
   };
+}
+
+/** The service of a SigV4 credential scope (header or presigned query), if any. */
+function signedService(authorization: string | undefined, rawQuery: string): string | undefined {
+  const m = /Credential=[^/,\s]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/.exec(authorization ?? '')
+    ?? /X-Amz-Credential=[^&]+?(?:%2F|\/)\d{8}(?:%2F|\/)[^&%/]+(?:%2F|\/)([^&%/]+)(?:%2F|\/)aws4_request/i.exec(rawQuery);
+  return m?.[1]?.toLowerCase();
 }
 
 /** The bucket a Host header names under the configured domain (`photos.s3.example.com`), if any. */

@@ -78,6 +78,17 @@ describe('S3 errors and safety', function () {
     }
   });
 
+  it('answers IAM and STS requests signed for this endpoint with 501 NotImplemented', async () => {
+    for (const service of ['sts', 'iam']) {
+      const body = 'Action=GetCallerIdentity&Version=2011-06-15';
+      const o = aws4.sign({ host, method: 'POST', path: '/', body, service, region: 'us-east-1', headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+        { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY });
+      const r = await send({ method: 'POST', path: '/', headers: o.headers as http.OutgoingHttpHeaders }, body);
+      assert.equal(r.status, 501, service);
+      assert.equal(code(r), 'NotImplemented');
+    }
+  });
+
   it('a client that disconnects mid-upload leaves the previous object and no temp file', async () => {
     const o = aws4.sign({ host, method: 'PUT', path: '/err-bucket/obj', service: 's3', region: 'us-east-1', headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'content-length': String(64 * 1024 * 1024) } },
       { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY });
