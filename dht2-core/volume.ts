@@ -15,6 +15,7 @@ import { err } from './errors.js';
 import { VolumeCore, atPath } from './fops/core.js';
 import * as entry from './fops/entry.js';
 import * as data from './fops/data.js';
+import * as dirobj from './fops/dirobj.js';
 import { rename, type RenameOptions } from './fops/rename.js';
 import { readdir, readdirAt, type ReaddirOptions, type ReaddirPage } from './fops/readdir.js';
 import { fsck, type FsckOptions, type FsckReport } from './fops/fsck.js';
@@ -172,6 +173,23 @@ export class Volume {
    */
   async readAt(a: Attrs, r: data.ReadRange = {}, ctx?: CallContext): Promise<Readable> {
     return data.readGfid(this.core, a, r, ctx);
+  }
+
+  /**
+   * The object a directory carries at its own name (S3 key `a` beside `a/b`, see
+   * fops/dirobj.ts), with the wanted xattrs; undefined when it carries none.
+   */
+  carriedObject(dir: Attrs, ctx?: CallContext, want?: string[]): Promise<Attrs | undefined> {
+    return dirobj.carriedObject(this.core, dir, ctx, want);
+  }
+
+  /** Removes the object directory `path` carries; false when it carries none. */
+  dropCarriedObject(path: string, ctx?: CallContext): Promise<boolean> {
+    return atPath(path, async () => {
+      const a = await this.core.resolve(path, ctx);
+      if (a.type !== 'dir') throw err('ENOTDIR', 'not a directory');
+      return dirobj.dropDirObject(this.core, a.gfid, ctx);
+    });
   }
 
   write(path: string, offset: number, body: Readable, ctx?: CallContext): Promise<Attrs> {

@@ -47,6 +47,8 @@ export interface InodeMeta {
   parent?: string;
   /** Directories being removed across MDSs refuse new entries (see mds.ts rmdir). */
   dying?: boolean;
+  /** Directories: the file inode of the object carried at the directory's own name. */
+  obj?: string;
 }
 
 export interface NewMeta {
@@ -58,6 +60,7 @@ export interface NewMeta {
   size?: number;
   mtimeMs?: number;
   parent?: string;
+  obj?: string;
 }
 
 export function newMeta(n: NewMeta): InodeMeta {
@@ -70,6 +73,7 @@ export function newMeta(n: NewMeta): InodeMeta {
   };
   if (n.target !== undefined) m.target = n.target;
   if (n.type === 'dir' && n.parent !== undefined) m.parent = n.parent;
+  if (n.type === 'dir' && n.obj !== undefined) m.obj = n.obj;
   return m;
 }
 
@@ -108,6 +112,7 @@ export function toAttrs(gfid: string, m: InodeMeta): Attrs {
   };
   if (m.target !== undefined) a.target = m.target;
   if (m.parent !== undefined) a.parent = m.parent;
+  if (m.obj !== undefined) a.obj = m.obj;
   return a;
 }
 

@@ -95,6 +95,7 @@ export class MdsStore {
     const meta = newMeta(spec);
     if (spec.type === 'symlink' && spec.target === undefined) throw err('EINVAL', 'symlink needs a target');
     if (spec.type !== 'symlink' && spec.target !== undefined) throw err('EINVAL', 'only symlinks have a target');
+    if (spec.type !== 'dir' && spec.obj !== undefined) throw err('EINVAL', 'only directories carry an object');
     const handle = this.h(spec.gfid);
     const tmp = tmpPath(this.dir, 'inode');
     try {
@@ -214,8 +215,9 @@ export class MdsStore {
     }
   }
 
-  /** Fails unless a directory of this brick is empty. */
+  /** Fails unless a directory of this brick is empty: no entries, and no object carried at its name. */
   private async checkEmpty(gfid: string): Promise<void> {
+    if ((await readMeta(this.h(gfid)))?.obj !== undefined) throw err('ENOTEMPTY', `directory ${gfid} carries an object`, { gfid });
     const d = await opendir(this.h(gfid));
     try {
       if ((await d.read()) !== null) throw err('ENOTEMPTY', `directory ${gfid} is not empty`, { gfid });
@@ -371,6 +373,37 @@ export class MdsStore {
       await writeMeta(this.h(r.gfid), m);
       await this.fsync(this.h(r.gfid));
       return toAttrs(r.gfid, m);
+    });
+  }
+
+  async objset(r: FopReq<'objset'>): Promise<FopRes<'objset'>> {
+    return this.locks.with([r.gfid], async () => {
+      const m = await this.dirMeta(r.gfid);
+      const want = r.obj ?? undefined;
+      // A retry after a lost reply finds its own change done: answer no `prev`, or the caller
+      // would finish (delete) the object it has just stored.
+      if (m.obj === want) return { attrs: toAttrs(r.gfid, m) };
+      if (r.expect === null && m.obj !== undefined) throw err('EEXIST', `directory ${r.gfid} already carries an object`, { gfid: r.gfid });
+      if (typeof r.expect === 'string' && m.obj !== r.expect) throw err('ESTALE', `the object of ${r.gfid} changed`, { gfid: r.gfid });
+      const prev = m.obj;
+      if (want === undefined) delete m.obj;
+      else m.obj = want;
+      m.ctimeMs = Date.now();
+      await writeMeta(this.h(r.gfid), m);
+      await this.fsync(this.h(r.gfid));
+      return prev === undefined ? { attrs: toAttrs(r.gfid, m) } : { attrs: toAttrs(r.gfid, m), prev };
+    });
+  }
+
+  async nameswap(r: FopReq<'nameswap'>): Promise<Record<string, never>> {
+    return this.withEntries([r.parent], [[r.parent, r.name]], async ([cur]) => {
+      await this.dirMeta(r.parent);
+      if (!cur) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
+      if (cur.gfid === r.to) return {}; // a retry that already swapped
+      if (cur.gfid !== r.from) throw err('ESTALE', `${r.name} now names ${cur.gfid}`, { path: r.name });
+      await this.putEntry(r.parent, r.name, r.to, r.type, true);
+      crashPoint('nameswap:after-entry');
+      return {};
     });
   }
 

@@ -82,6 +82,7 @@ export async function scanPage(dir: string, role: 'mds' | 'ds', after: string | 
       if (!m) continue;
       const it: FopRes<'scan'>['items'][number] = { gfid, type: m.type, nlink: m.nlink, size: m.size, btimeMs: m.btimeMs };
       if (m.dying) it.dying = true;
+      if (m.obj !== undefined) it.obj = m.obj;
       items.push(it);
     } else {
       const st = await stat(path).catch(() => undefined);

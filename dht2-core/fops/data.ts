@@ -14,6 +14,7 @@ import { gfidBucket, gfidLow16, newGfid } from '../gfid.js';
 import type { Attrs, DataStat } from '../protocol/fops.js';
 import type { CallContext } from '../protocol/layer.js';
 import { isErr, type VolumeCore } from './core.js';
+import { commitIntoDir } from './dirobj.js';
 
 export interface WriteFileOptions {
   mode?: number;
@@ -37,6 +38,11 @@ export interface WriteFileOptions {
    * parent made anew, where the file is then named. Without it the write fails with ENOENT.
    */
   reparent?: () => Promise<string>;
+  /**
+   * When the name is a directory, store the data as the object the directory carries (S3 keys
+   * `a` beside `a/b`, see dirobj.ts) instead of failing with EISDIR.
+   */
+  intoDir?: boolean;
 }
 
 /**
@@ -50,7 +56,7 @@ export async function commitDataAt(
   try {
     if (o.ifGfid !== undefined) {
       const cur = await v.lookupAt(parent, name, ctx);
-      if (cur.gfid !== o.ifGfid) throw err('ESTALE', `${name} changed`);
+      if ((cur.type === 'dir' ? cur.obj : cur.gfid) !== o.ifGfid) throw err('ESTALE', `${name} changed`);
     }
     const inode = {
       gfid, type: 'file' as const, mode: o.mode, uid: o.uid, gid: o.gid,
@@ -61,6 +67,12 @@ export async function commitDataAt(
       await v.finishFate(replaced, ctx);
       return attrs;
     } catch (e) {
+      // The name is a directory (EISDIR on replace, EEXIST on create-only): it carries the object.
+      if (o.intoDir && isErr(e, 'EISDIR', 'EEXIST')) {
+        const cur = await v.lookupAt(parent, name, ctx);
+        if (cur.type !== 'dir') throw e;
+        return await commitIntoDir(v, cur.gfid, gfid, data, inode, o.createOnly ? null : o.ifGfid, ctx);
+      }
       if (!o.reparent || !isErr(e, 'ENOENT')) throw e;
     }
     // The parent is gone. The data's GFID carries the old parent's bucket, so its inode goes to

@@ -15,6 +15,7 @@ import { newGfid, gfidBucket } from '../gfid.js';
 import type { Attrs, FopReq } from '../protocol/fops.js';
 import type { CallContext } from '../protocol/layer.js';
 import { isErr, type VolumeCore } from './core.js';
+import { adoptAsDir } from './dirobj.js';
 
 export interface MkdirOptions {
   mode?: number;
@@ -22,6 +23,11 @@ export interface MkdirOptions {
   gid?: number;
   /** Create missing parents, and succeed when the directory exists (mkdir -p). */
   parents?: boolean;
+  /**
+   * With `parents`: a file on the way becomes a directory that carries it (S3 keys `a` and
+   * `a/b` coexist, see dirobj.ts) instead of failing with ENOTDIR.
+   */
+  adopt?: boolean;
 }
 
 export async function mkdir(v: VolumeCore, path: string, o: MkdirOptions = {}, ctx?: CallContext): Promise<Attrs> {
@@ -48,18 +54,29 @@ export async function mkdirAt(v: VolumeCore, parent: string, name: string, o: Mk
 async function mkdirParents(v: VolumeCore, path: string, o: MkdirOptions, ctx?: CallContext): Promise<Attrs> {
   let cur = await v.resolve('/', ctx);
   for (const name of path.split('/').filter((p) => p !== '')) {
-    try {
-      cur = await v.lookupAt(cur.gfid, name, ctx);
-    } catch (e) {
-      if (!isErr(e, 'ENOENT')) throw e;
+    const parent = cur.gfid;
+    for (let attempt = 0; ; attempt++) {
       try {
-        cur = await mkdirAt(v, cur.gfid, name, o, ctx);
-      } catch (e2) {
-        if (!isErr(e2, 'EEXIST')) throw e2;
-        cur = await v.lookupAt(cur.gfid, name, ctx); // lost a race: someone else made it
+        cur = await v.lookupAt(parent, name, ctx);
+      } catch (e) {
+        if (!isErr(e, 'ENOENT')) throw e;
+        try {
+          cur = await mkdirAt(v, parent, name, o, ctx);
+          break;
+        } catch (e2) {
+          if (!isErr(e2, 'EEXIST') || attempt >= 4) throw e2;
+          continue; // lost a race: someone else made it; look again
+        }
+      }
+      if (cur.type === 'dir') break;
+      if (!o.adopt || cur.type !== 'file' || attempt >= 4) throw err('ENOTDIR', `${name} is not a directory`);
+      try {
+        cur = await adoptAsDir(v, parent, name, cur, ctx);
+        break;
+      } catch (e) {
+        if (!isErr(e, 'ESTALE', 'ENOENT')) throw e; // the name moved on meanwhile: look again
       }
     }
-    if (cur.type !== 'dir') throw err('ENOTDIR', `${name} is not a directory`);
   }
   return cur;
 }

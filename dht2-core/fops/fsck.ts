@@ -8,7 +8,9 @@
  *    before its data);
  *  - nlink mismatches: a link or cross-MDS rename cut between its steps (the count is set to
  *    the names found, so both names stay valid);
- *  - dying directories that still have a name (a remote rmdir cut short; the mark is cleared).
+ *  - dying directories that still have a name (a remote rmdir cut short; the mark is cleared);
+ *  - the object a directory carries (dirobj.ts) counts as a name of its file inode; a carried
+ *    GFID with no inode is reported as dangling with an empty name (unhooked on repair).
  * Only objects older than `graceMs` count as orphans, so FOPs in flight are not mistaken for
  * garbage. Runs against live bricks through the `scan` and `readdir` FOPs.
  */
@@ -74,6 +76,14 @@ export async function fsck(v: VolumeCore, o: FsckOptions = {}, ctx?: CallContext
       after = page.entries.at(-1)!.name;
     }
   }
+  // The object a named directory carries counts as one more name of its file inode; an orphan
+  // directory's object does not (it is repaired away with the directory).
+  for (const it of inodes.values()) {
+    if (it.type === 'dir' && it.obj !== undefined && (refs.has(it.gfid) || it.gfid === ROOT_GFID)) {
+      refs.set(it.obj, (refs.get(it.obj) ?? 0) + 1);
+      if (!inodes.has(it.obj)) dangling.push({ parent: it.gfid, name: '', gfid: it.obj });
+    }
+  }
   const old = (t: number): boolean => now - t > grace;
   const orphanInodes = [...inodes.values()]
     .filter((it) => it.gfid !== ROOT_GFID && !refs.has(it.gfid) && old(it.btimeMs))
@@ -97,10 +107,16 @@ export async function fsck(v: VolumeCore, o: FsckOptions = {}, ctx?: CallContext
   if (!o.repair) return report;
 
   for (const d of dangling) {
-    await v.mds(d.parent).call('namedel', { parent: d.parent, name: d.name, gfid: d.gfid }, ctx).catch(ignoreGone);
+    if (d.name === '') await v.mds(d.parent).call('objset', { gfid: d.parent, obj: null, expect: d.gfid }, ctx).catch(ignoreGone);
+    else await v.mds(d.parent).call('namedel', { parent: d.parent, name: d.name, gfid: d.gfid }, ctx).catch(ignoreGone);
   }
   for (const g of dyingNamed) await v.mds(g).call('imark', { gfid: g, dying: false }, ctx).catch(ignoreGone);
   for (const oi of orphanInodes) {
+    // An orphan directory lets go of its object first (iunlink refuses one that carries an
+    // object); the object itself is an orphan too unless a name or another directory holds it.
+    if (oi.type === 'dir' && inodes.get(oi.gfid)?.obj !== undefined) {
+      await v.mds(oi.gfid).call('objset', { gfid: oi.gfid, obj: null }, ctx).catch(ignoreGone);
+    }
     // iunlink drops one link; an orphan with nlink > 1 (a cut-short link) needs several.
     for (let i = 0; i < 1000; i++) {
       const f = await v.mds(oi.gfid).call('iunlink', { gfid: oi.gfid }, ctx).catch((e: unknown) => {

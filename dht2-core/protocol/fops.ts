@@ -54,6 +54,11 @@ export const Attrs = z.object({
   target: z.string().optional(),
   /** Directories only: the GFID of the parent directory (for `..` and rename loop checks). */
   parent: Gfid.optional(),
+  /**
+   * Directories only: the file inode of the object stored at the directory's own name, so S3
+   * keys `a` and `a/b` coexist (docs/ARCHITECTURE.md "A directory that carries an object").
+   */
+  obj: Gfid.optional(),
   /** Xattrs asked for with `want` (present ones only), so a HEAD needs no second round trip. */
   xattrs: z.record(z.string(), z.string()).optional(),
 });
@@ -88,6 +93,8 @@ const NewInode = {
   mtimeMs: timeMs.optional(),
   /** Directories: the parent directory's GFID. */
   parent: Gfid.optional(),
+  /** Directories: the file inode of the object the directory carries (see Attrs.obj). */
+  obj: Gfid.optional(),
 };
 
 export const DirEntry = z.object({
@@ -164,7 +171,22 @@ export const FOPS = {
   imark: fop('control', 'mds', false, obj({ gfid: Gfid, dying: z.boolean() }), Attrs),
   /** Pages through every handle on the brick (fsck): inodes on an MDS, data objects on a DS. */
   scan: fop('control', 'any', true, obj({ after: Gfid.optional(), limit: z.number().int().min(1).max(10000) }),
-    obj({ items: z.array(z.object({ gfid: Gfid, type: InodeType, nlink: u32, size: offset, btimeMs: timeMs, dying: z.boolean().optional() })), eof: z.boolean() })),
+    obj({ items: z.array(z.object({ gfid: Gfid, type: InodeType, nlink: u32, size: offset, btimeMs: timeMs, dying: z.boolean().optional(), obj: Gfid.optional() })), eof: z.boolean() })),
+  /**
+   * Sets (or, with null, clears) the object a directory carries, atomically; `expect` makes it
+   * conditional (null: none yet, else EEXIST; a GFID: that one, else ESTALE). Answers the file
+   * inode it replaced, which the caller then finishes (iunlink, data) as after an unlink.
+   */
+  objset: fop('control', 'mds', false,
+    obj({ gfid: Gfid, obj: Gfid.nullable(), expect: Gfid.nullable().optional() }),
+    obj({ attrs: Attrs, prev: Gfid.optional() })),
+  /**
+   * Points the existing name `parent/name` from inode `from` to inode `to` in one rename(2),
+   * touching neither inode's link count (ESTALE when the name no longer points at `from`): a
+   * file turning into a directory that carries it, or back.
+   */
+  nameswap: fop('control', 'mds', false,
+    obj({ parent: Gfid, name: Name, from: Gfid, to: Gfid, type: InodeType }), Empty),
   unlink: fop('control', 'mds', false, obj({ parent: Gfid, name: Name }), InodeFate),
   rmdir: fop('control', 'mds', false, obj({ parent: Gfid, name: Name }), InodeFate),
   iunlink: fop('control', 'mds', false, obj({ gfid: Gfid }), InodeFate),

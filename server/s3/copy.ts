@@ -9,7 +9,7 @@ import { keyPath } from '../namespace.js';
 import { requireBucket } from './bucket.js';
 import { header, xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
-import { etagOf, statObject } from './object.js';
+import { etagOf, keyParent, statObject } from './object.js';
 import { META_XATTR, encodeMeta, metaFromHeaders, type ObjectMeta } from './object-meta.js';
 import { isoTime, xmlDoc } from './xml.js';
 
@@ -73,8 +73,8 @@ export async function copyObject(d: S3Deps, bucket: string, key: string, r: S3Re
     : { ...(srcMeta ?? { contentType: 'binary/octet-stream' }), etag: etag.replaceAll('"', '') };
   let made;
   try {
-    const parent = await d.volume.mkdir(dst.parent, { parents: true }, ctx);
-    made = await d.volume.copyAt(srcAttrs, parent.gfid, dst.name, { xattrs: { [META_XATTR]: encodeMeta(meta) } }, ctx);
+    const parent = await keyParent(d, dst, ctx);
+    made = await d.volume.copyAt(srcAttrs, parent.gfid, dst.name, { xattrs: { [META_XATTR]: encodeMeta(meta) }, intoDir: true }, ctx);
   } catch (e) {
     throw s3ErrorOf(e, `/${bucket}/${key}`);
   }

@@ -24,6 +24,11 @@ export interface ListEntry {
   name: string;
   type: 'file' | 'dir' | 'symlink';
   info?: unknown;
+  /**
+   * Directories only: the object the directory carries at its own name (key `a` beside `a/b`,
+   * dht2-core fops/dirobj.ts). It sorts as the bare name, where the directory's page meets it.
+   */
+  object?: ListEntry;
 }
 
 export interface ListIo {
@@ -232,8 +237,13 @@ async function* children(io: ListIo, dir: string, namePrefix: string, bound: str
     if (!e.name.startsWith(namePrefix)) break;
     if (bound !== undefined && compareUtf8(sortKey(e), bound) <= 0) continue;
     while (held.length > 0 && !holdsBack(held[held.length - 1]!.name, e.name)) yield held.pop()!;
-    if (e.type === 'dir') held.push(e);
-    else yield e;
+    if (e.type === 'dir') {
+      // Its carried object is key `name`, in place right here (the directory itself waits as `name/`).
+      if (e.object && (bound === undefined || compareUtf8(e.name, bound) > 0)) yield e.object;
+      held.push(e);
+    } else {
+      yield e;
+    }
   }
   while (held.length > 0) yield held.pop()!;
 }
@@ -301,7 +311,7 @@ async function hasKey(io: ListIo, dir: string): Promise<boolean> {
   let first = true;
   for (;;) {
     const r = await io.readdir(dir, after, limit);
-    if (r.entries.some((e) => e.type !== 'dir')) return true;
+    if (r.entries.some((e) => e.type !== 'dir' || e.object)) return true;
     if (first && await io.isMarker(dir) !== false) return true;
     first = false;
     for (const e of r.entries) if (await hasKey(io, join(dir, e.name))) return true;

@@ -9,7 +9,7 @@ import type { Attrs, DirEntry } from '../../dht2-core/protocol/fops.js';
 import { requireBucket } from './bucket.js';
 import { xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
-import { listKeys, type ListIo, type ListResult } from './list-walk.js';
+import { listKeys, type ListEntry, type ListIo, type ListResult } from './list-walk.js';
 import { etagOf } from './object.js';
 import { META_XATTR, decodeMeta } from './object-meta.js';
 import { isoTime, xmlDoc } from './xml.js';
@@ -24,7 +24,13 @@ function io(d: S3Deps, bucket: string, r: S3Request): ListIo {
     async readdir(dirPath, after, limit) {
       try {
         const page = await d.volume.readdir(dirPath ? `${base}/${dirPath}` : base, { after, limit: Math.min(limit, 10000), plus: true, want: [META_XATTR] }, ctx);
-        return { entries: page.entries.map((e) => ({ name: e.name, type: e.type, info: e })), eof: page.eof };
+        const entries = await Promise.all(page.entries.map(async (e): Promise<ListEntry> => {
+          const carried = e.attrs ? await d.volume.carriedObject(e.attrs, ctx, [META_XATTR]) : undefined;
+          if (!carried) return { name: e.name, type: e.type, info: e };
+          const object: ListEntry = { name: e.name, type: 'file', info: { name: e.name, gfid: carried.gfid, type: 'file', attrs: carried } satisfies DirEntry };
+          return { name: e.name, type: e.type, info: e, object };
+        }));
+        return { entries, eof: page.eof };
       } catch (e) {
         if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) return { entries: [], eof: true };
         throw e;

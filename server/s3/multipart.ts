@@ -18,7 +18,7 @@ import { keyPath } from '../namespace.js';
 import { requireBucket } from './bucket.js';
 import { xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
-import { md5Tap } from './object.js';
+import { ifMatchGfid, keyParent, md5Tap } from './object.js';
 import { resolveCopySource } from './copy.js';
 import { META_XATTR, encodeMeta, metaFromHeaders, type ObjectMeta } from './object-meta.js';
 import { isoTime, parseXml, xmlDoc } from './xml.js';
@@ -183,11 +183,14 @@ export async function completeMultipartUpload(d: S3Deps, bucket: string, key: st
   // https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html: MD5 of the parts' MD5s, then -N.
   const etag = `${createHash('md5').update(Buffer.concat(chosen.map((p) => Buffer.from(p.info.etag, 'hex')))).digest('hex')}-${chosen.length}`;
   const ifNoneMatch = r.headers['if-none-match'];
+  const ifGfid = await ifMatchGfid(d, bucket, key, r);
   try {
-    const parent = await d.volume.mkdir(kp.parent, { parents: true }, ctxOf(r));
+    const parent = await keyParent(d, kp, ctxOf(r));
     await d.volume.concatAt(parent.gfid, kp.name, chosen.map((p) => p.attrs.gfid), {
       xattrs: { [META_XATTR]: encodeMeta({ ...info.meta, etag, parts: chosen.length }) },
       createOnly: ifNoneMatch === '*',
+      ifGfid,
+      intoDir: true,
     }, ctxOf(r));
   } catch (e) {
     if (e instanceof Dht2Error && e.errno === 'EEXIST') throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);

@@ -10,7 +10,7 @@ import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Dht2Error } from '../../dht2-core/errors.js';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
-import { keyPath } from '../namespace.js';
+import { keyPath, type KeyPath } from '../namespace.js';
 import { requireBucket } from './bucket.js';
 import { header, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
@@ -48,6 +48,14 @@ export function etagOf(a: Attrs, m: ObjectMeta | undefined): string {
   return `"${createHash('md5').update(`${a.gfid}:${a.size}:${a.mtimeMs}`).digest('hex')}"`;
 }
 
+/**
+ * The directory a key's object goes into, made with its parents. A file on the way becomes a
+ * directory that carries it, so `a` and `a/b` coexist (dht2-core fops/dirobj.ts).
+ */
+export function keyParent(d: S3Deps, kp: KeyPath, ctx: { requestId: string; signal?: AbortSignal }): Promise<Attrs> {
+  return d.volume.mkdir(kp.parent, { parents: true, adopt: true }, ctx);
+}
+
 export async function statObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<{ attrs: Attrs; meta: ObjectMeta | undefined }> {
   const kp = keyPath(bucket, key);
   let attrs: Attrs;
@@ -60,10 +68,31 @@ export async function statObject(d: S3Deps, bucket: string, key: string, r: S3Re
     }
     throw s3ErrorOf(e, `/${bucket}/${key}`);
   }
+  // Key `a` when `a` is a directory: the object the directory carries, if any.
+  if (!kp.marker && attrs.type === 'dir') attrs = await d.volume.carriedObject(attrs, ctxOf(r), [META_XATTR]) ?? attrs;
   const meta = decodeMeta(attrs.xattrs?.[META_XATTR]);
   // A directory is an object only as its marker key ("a/"); a file is never one ("a" vs "a/").
   if (kp.marker ? attrs.type !== 'dir' || !meta : attrs.type !== 'file') throw new S3Error('NoSuchKey', undefined, `/${bucket}/${key}`);
   return { attrs, meta };
+}
+
+/**
+ * A write's `If-Match` (PutObject, CompleteMultipartUpload: conditional writes,
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html): 412 unless the
+ * key exists with that ETag (or at all for `*`). Answers the GFID the write must then replace,
+ * so a change between this check and the write fails too; undefined without the header.
+ */
+export async function ifMatchGfid(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<string | undefined> {
+  const ifMatch = header(r.headers, 'if-match');
+  if (ifMatch === undefined) return undefined;
+  const cur = await statObject(d, bucket, key, r).catch((e: unknown) => {
+    if (e instanceof S3Error && e.code === 'NoSuchKey') throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
+    throw e;
+  });
+  if (ifMatch !== '*' && ifMatch.replaceAll('"', '') !== etagOf(cur.attrs, cur.meta).replaceAll('"', '')) {
+    throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
+  }
+  return cur.attrs.gfid;
 }
 
 export async function putObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
@@ -80,7 +109,7 @@ export async function putObject(d: S3Deps, bucket: string, key: string, r: S3Req
     await pipeline(r.body, tap.stream, sink);
     if (n > 0) throw new S3Error('InvalidRequest', 'A key ending in "/" is a folder and cannot hold data here.', `/${bucket}/${key}`);
     try {
-      await d.volume.mkdir(kp.path, { parents: true }, ctx);
+      await d.volume.mkdir(kp.path, { parents: true, adopt: true }, ctx);
       await d.volume.setxattr(kp.path, META_XATTR, Buffer.from(encodeMeta({ ...base, etag: tap.digest() }), 'base64'), undefined, ctx);
     } catch (e) {
       throw s3ErrorOf(e, `/${bucket}/${key}`);
@@ -88,27 +117,17 @@ export async function putObject(d: S3Deps, bucket: string, key: string, r: S3Req
     return { status: 200, headers: { etag: `"${EMPTY_MD5}"` } };
   }
   const ifNoneMatch = header(r.headers, 'if-none-match');
-  const ifMatch = header(r.headers, 'if-match');
   if (ifNoneMatch !== undefined && ifNoneMatch !== '*') throw new S3Error('NotImplemented', 'If-None-Match on PutObject supports only "*".');
-  let ifGfid: string | undefined;
-  if (ifMatch !== undefined) {
-    const cur = await statObject(d, bucket, key, r).catch((e: unknown) => {
-      if (e instanceof S3Error && e.code === 'NoSuchKey') throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
-      throw e;
-    });
-    if (ifMatch !== '*' && ifMatch.replaceAll('"', '') !== etagOf(cur.attrs, cur.meta).replaceAll('"', '')) {
-      throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
-    }
-    ifGfid = cur.attrs.gfid;
-  }
+  const ifGfid = await ifMatchGfid(d, bucket, key, r);
   try {
-    const parent = await d.volume.mkdir(kp.parent, { parents: true }, ctx);
+    const parent = await keyParent(d, kp, ctx);
     await d.volume.writeFileAt(parent.gfid, kp.name, through(r.body, tap.stream), {
       xattrs: () => ({ [META_XATTR]: encodeMeta({ ...base, etag: tap.digest() }) }),
       createOnly: ifNoneMatch === '*',
       ifGfid,
+      intoDir: true,
       // A DELETE may prune the (empty) folder while this body streams in: make it again.
-      reparent: async () => (await d.volume.mkdir(kp.parent, { parents: true }, ctx)).gfid,
+      reparent: async () => (await keyParent(d, kp, ctx)).gfid,
     }, ctx);
   } catch (e) {
     if (e instanceof Dht2Error && e.errno === 'EEXIST' && ifNoneMatch === '*') throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
@@ -213,6 +232,9 @@ export async function deleteObject(d: S3Deps, bucket: string, key: string, r: S3
       if (a?.type === 'file' || a?.type === 'symlink') {
         await d.volume.unlink(kp.path, ctx).catch((e: unknown) => { if (!(e instanceof Dht2Error && e.errno === 'ENOENT')) throw e; });
         await pruneEmpty(d, bucket, kp.parent, ctx);
+      } else if (a?.type === 'dir' && await d.volume.dropCarriedObject(kp.path, ctx)) {
+        // Key `a` carried by directory `a`: the directory goes too once nothing else needs it.
+        await pruneEmpty(d, bucket, kp.path, ctx);
       }
     }
   } catch (e) {

@@ -272,6 +272,45 @@ describe('brick store: MDS', () => {
     assert.ok(names.length > 0);
   });
 
+  it('objset: a directory carries one object, conditionally, idempotent on retry; it keeps the directory from rmdir', async () => {
+    const d = await mkdir('dir');
+    const f1 = newGfid(0);
+    const f2 = newGfid(0);
+    let r = await s.call('objset', { gfid: d.gfid, obj: f1, expect: null });
+    assert.equal(r.attrs.obj, f1);
+    assert.equal(r.prev, undefined);
+    assert.equal((await s.call('getattr', { gfid: d.gfid })).obj, f1);
+    await rejectsErrno(s.call('objset', { gfid: d.gfid, obj: f2, expect: null }), 'EEXIST');
+    await rejectsErrno(s.call('objset', { gfid: d.gfid, obj: f2, expect: f2 }), 'ESTALE');
+    r = await s.call('objset', { gfid: d.gfid, obj: f2, expect: f1 });
+    assert.equal(r.prev, f1);
+    // A retried request finds its change done and names no previous object to finish.
+    r = await s.call('objset', { gfid: d.gfid, obj: f2, expect: f1 });
+    assert.equal(r.prev, undefined);
+    await rejectsErrno(s.call('rmdir', { parent: ROOT_GFID, name: 'dir' }), 'ENOTEMPTY');
+    await rejectsErrno(s.call('iunlink', { gfid: d.gfid }), 'ENOTEMPTY');
+    r = await s.call('objset', { gfid: d.gfid, obj: null });
+    assert.equal(r.prev, f2);
+    assert.equal(r.attrs.obj, undefined);
+    const f = await file('plain');
+    await rejectsErrno(s.call('objset', { gfid: f.gfid, obj: f1 }), 'ENOTDIR');
+    await rejectsErrno(s.call('icreate', { gfid: newGfid(0), type: 'file', obj: f1 }), 'EINVAL');
+    await s.call('rmdir', { parent: ROOT_GFID, name: 'dir' });
+  });
+
+  it('nameswap repoints a name from one inode to another without touching either', async () => {
+    const f = await file('a');
+    const d = await s.call('icreate', { gfid: newGfid(), type: 'dir', parent: ROOT_GFID, obj: f.gfid });
+    await rejectsErrno(s.call('nameswap', { parent: ROOT_GFID, name: 'a', from: newGfid(0), to: d.gfid, type: 'dir' }), 'ESTALE');
+    await s.call('nameswap', { parent: ROOT_GFID, name: 'a', from: f.gfid, to: d.gfid, type: 'dir' });
+    await s.call('nameswap', { parent: ROOT_GFID, name: 'a', from: f.gfid, to: d.gfid, type: 'dir' }); // a retry
+    assert.equal(await readlink(join(handlePath(dir.path, ROOT_GFID), 'a')), `${d.gfid}:d`);
+    const fa = await s.call('getattr', { gfid: f.gfid });
+    assert.equal(fa.nlink, 1, 'the file is carried now, its link count unchanged');
+    assert.equal((await s.call('lookup', { parent: ROOT_GFID, name: 'a' })).obj, f.gfid);
+    await rejectsErrno(s.call('nameswap', { parent: ROOT_GFID, name: 'nope', from: f.gfid, to: d.gfid, type: 'dir' }), 'ENOENT');
+  });
+
   it('refuses DS operations and answers statfs', async () => {
     await rejectsErrno(s.call('dstat', { gfid: newGfid() }), 'ENOTSUP');
     const st = await s.call('statfs', {});

@@ -154,4 +154,32 @@ describe('dht2-core crash safety and fsck', function () {
     assert.ok(r.orphanInodes.length <= 1);
     await fsckClean({});
   });
+  it('a file turned into a directory carrying it: gateway dies after icreate -> the file is intact, fsck removes the orphan directory', async () => {
+    await c.volume.mkdir('/c9');
+    await c.volume.writeFile('/c9/a', body('carried'));
+    dieAfter('icreate');
+    await assert.rejects(g.mkdir('/c9/a', { parents: true, adopt: true }));
+    assert.equal((await c.volume.stat('/c9/a')).type, 'file');
+    assert.equal(await text((await c.volume.openRead('/c9/a')).body), 'carried');
+    await fsckClean({ orphanInodes: 1 });
+    assert.equal(await text((await c.volume.openRead('/c9/a')).body), 'carried', 'repair left the file alone');
+  });
+
+  it('an object written into a directory: gateway dies after icreate or after objset -> old or new object, fsck removes the rest', async () => {
+    await c.volume.mkdir('/c10/a', { parents: true });
+    const dir = await c.volume.stat('/c10');
+    await c.volume.writeFileAt(dir.gfid, 'a', body('old'), { intoDir: true });
+    const carried = async () => text(await c.volume.readAt((await c.volume.carriedObject(await c.volume.stat('/c10/a')))!));
+    assert.equal(await carried(), 'old');
+    dieAfter('icreate');
+    await assert.rejects(g.writeFileAt(dir.gfid, 'a', body('new'), { intoDir: true }));
+    assert.equal(await carried(), 'old');
+    await fsckClean({ orphanInodes: 1 }); // the new inode (its data goes with it)
+    sw.dead = false;
+    dieAfter('objset');
+    await assert.rejects(g.writeFileAt(dir.gfid, 'a', body('newer'), { intoDir: true }));
+    assert.equal(await carried(), 'newer');
+    await fsckClean({ orphanInodes: 1 }); // the replaced inode, not yet finished
+    assert.equal(await carried(), 'newer');
+  });
 });

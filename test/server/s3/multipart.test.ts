@@ -8,7 +8,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, paginateListObjectsV2 } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand,
+  ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand, paginateListObjectsV2,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ACCESS_KEY, SECRET_KEY, startGateway, type TestGateway } from '../../helpers/gateway.js';
 import { tmpDir } from '../../helpers/tmp.js';
@@ -103,6 +106,28 @@ describe('S3 multipart uploads and the AWS SDK v3', function () {
     const back = join(work.path, 'assembled');
     await t.aws('s3api', 'get-object', '--bucket', 'mpu-b', '--key', 'assembled', back);
     assert.equal(md5(await readFile(back)), md5(Buffer.concat([a, a.subarray(100, 200)])));
+  });
+
+  it('CompleteMultipartUpload honours If-Match and If-None-Match (conditional writes)', async () => {
+    await s3.send(new PutObjectCommand({ Bucket: 'mpu-b', Key: 'cond', Body: 'first' }));
+    const etag = (await s3.send(new HeadObjectCommand({ Bucket: 'mpu-b', Key: 'cond' }))).ETag!;
+    const attempt = async (cond: { IfMatch?: string; IfNoneMatch?: string }): Promise<string> => {
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'mpu-b', Key: 'cond' }));
+      const p = await s3.send(new UploadPartCommand({ Bucket: 'mpu-b', Key: 'cond', UploadId, PartNumber: 1, Body: 'second' }));
+      try {
+        await s3.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu-b', Key: 'cond', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: p.ETag }] }, ...cond }));
+        return 'ok';
+      } catch (e) {
+        await s3.send(new AbortMultipartUploadCommand({ Bucket: 'mpu-b', Key: 'cond', UploadId }));
+        return (e as Error).name;
+      }
+    };
+    assert.equal(await attempt({ IfMatch: '"00000000000000000000000000000000"' }), 'PreconditionFailed');
+    assert.equal(await attempt({ IfNoneMatch: '*' }), 'PreconditionFailed');
+    assert.equal(await (await s3.send(new GetObjectCommand({ Bucket: 'mpu-b', Key: 'cond' }))).Body!.transformToString(), 'first');
+    assert.equal(await attempt({ IfMatch: etag }), 'ok');
+    assert.equal(await (await s3.send(new GetObjectCommand({ Bucket: 'mpu-b', Key: 'cond' }))).Body!.transformToString(), 'second');
+    assert.equal(await attempt({ IfNoneMatch: '*' }), 'PreconditionFailed');
   });
 
   it('@aws-sdk/client-s3 v3: PutObject with default checksums, lib-storage multipart, GetObject, ListObjectsV2 paginator', async () => {

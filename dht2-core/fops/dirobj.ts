@@ -1,0 +1,86 @@
+/**
+ * A directory that carries an object (docs/ARCHITECTURE.md, "Keys a, a/ and a/b"). S3 lets the
+ * keys `a`, `a/` and `a/b` coexist; a POSIX tree cannot have a file and a directory under one
+ * name. So when the name is a directory, the object stored at that name is an unnamed file
+ * inode the directory points to (its `obj`), with its data on a DS like any file's; `a/` is the
+ * directory's marker metadata and `a/b` lives inside. Every step order leaves at most orphans on
+ * a crash, which fsck counts and removes:
+ *  - commitIntoDir: data (stored by the caller), then the file inode (icreate), then `objset` on
+ *    the directory's MDS, then the replaced object's inode and data are finished.
+ *  - adoptAsDir (a file `a` must become a directory so `a/b` can be written): a directory inode
+ *    carrying the file (icreate), then `nameswap` of the name from the file to the directory.
+ *    The file's inode, link count and data are not touched: it changes from named to carried.
+ *  - dropDirObject: `objset` null, then the old inode and data are finished.
+ */
+import { err } from '../errors.js';
+import { newGfid } from '../gfid.js';
+import type { Attrs, DataStat } from '../protocol/fops.js';
+import type { CallContext } from '../protocol/layer.js';
+import { isErr, type VolumeCore } from './core.js';
+
+export interface CarriedInode {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  xattrs?: Record<string, string>;
+  mtimeMs?: number;
+}
+
+/**
+ * Makes the stored data object `gfid` the object that directory `dir` carries. `expect`: null =
+ * only if it carries none (EEXIST), a GFID = only if it carries that one (ESTALE).
+ */
+export async function commitIntoDir(
+  v: VolumeCore, dir: string, gfid: string, data: DataStat, o: CarriedInode, expect: string | null | undefined, ctx?: CallContext,
+): Promise<Attrs> {
+  const attrs = await v.mds(gfid).call('icreate', {
+    gfid, type: 'file', mode: o.mode, uid: o.uid, gid: o.gid, xattrs: o.xattrs, size: data.size, mtimeMs: o.mtimeMs ?? data.mtimeMs,
+  }, ctx);
+  let prev: string | undefined;
+  try {
+    prev = (await v.mds(dir).call('objset', expect === undefined ? { gfid: dir, obj: gfid } : { gfid: dir, obj: gfid, expect }, ctx)).prev;
+  } catch (e) {
+    await v.mds(gfid).call('iunlink', { gfid }, ctx).catch(() => undefined);
+    throw e;
+  }
+  if (prev !== undefined) await v.finishFate({ gfid: prev, type: 'file', inode: 'remote' }, ctx);
+  return attrs;
+}
+
+/** Removes the object directory `dir` carries; false when it carries none. */
+export async function dropDirObject(v: VolumeCore, dir: string, ctx?: CallContext): Promise<boolean> {
+  const { prev } = await v.mds(dir).call('objset', { gfid: dir, obj: null }, ctx);
+  if (prev === undefined) return false;
+  await v.finishFate({ gfid: prev, type: 'file', inode: 'remote' }, ctx);
+  return true;
+}
+
+/**
+ * Turns the file `file` named `parent/name` into a directory that carries it. Answers the new
+ * directory; ESTALE when the name moved on meanwhile (the caller looks again).
+ */
+export async function adoptAsDir(v: VolumeCore, parent: string, name: string, file: Attrs, ctx?: CallContext): Promise<Attrs> {
+  if (file.type !== 'file') throw err('ENOTDIR', `${name} is not a directory`);
+  const gfid = newGfid(v.layout.newDirBucket());
+  const attrs = await v.mds(gfid).call('icreate', { gfid, type: 'dir', parent, obj: file.gfid }, ctx);
+  try {
+    await v.mds(parent).call('nameswap', { parent, name, from: file.gfid, to: gfid, type: 'dir' }, ctx);
+  } catch (e) {
+    // Unhook the file first: iunlink refuses a directory that still carries an object.
+    await v.mds(gfid).call('objset', { gfid, obj: null }, ctx)
+      .then(() => v.mds(gfid).call('iunlink', { gfid }, ctx)).catch(() => undefined);
+    throw e;
+  }
+  return attrs;
+}
+
+/** The attributes (with wanted xattrs) of the object a directory carries; undefined when none. */
+export async function carriedObject(v: VolumeCore, dir: Attrs, ctx?: CallContext, want?: string[]): Promise<Attrs | undefined> {
+  if (dir.type !== 'dir' || dir.obj === undefined) return undefined;
+  try {
+    return await v.getattr(dir.obj, ctx, want);
+  } catch (e) {
+    if (isErr(e, 'ENOENT')) return undefined; // replaced or dropped since the directory was read
+    throw e;
+  }
+}
