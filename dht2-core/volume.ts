@@ -192,6 +192,11 @@ export class Volume {
     });
   }
 
+  /** Appends `body` at the end of the file; concurrent appends never overwrite or interleave. */
+  append(path: string, body: Readable, ctx?: CallContext): Promise<Attrs> {
+    return atPath(path, () => data.append(this.core, path, body, ctx));
+  }
+
   write(path: string, offset: number, body: Readable, ctx?: CallContext): Promise<Attrs> {
     return atPath(path, () => data.write(this.core, path, offset, body, ctx));
   }

@@ -13,11 +13,14 @@ import type { DataStat, FopReq } from '../../dht2-core/protocol/fops.js';
 import { crashPoint } from './crash.js';
 import { fsyncPath, mkdirDurable } from './fsutil.js';
 import { handleParent, handlePath, tmpPath } from './handles.js';
+import { KeyedLocks } from './locks.js';
 
 /** Largest data object a brick accepts (bounded so a runaway client cannot fill the disk in one go). */
 export const DEFAULT_MAX_OBJECT = 5 * 1024 ** 4;
 
 export class DsStore {
+  private readonly appends = new KeyedLocks();
+
   constructor(
     private readonly dir: string,
     private readonly sync: boolean,
@@ -156,17 +159,26 @@ export class DsStore {
 
   /** Writes `body` at `offset` in place (POSIX write semantics), then fsyncs. */
   async dwrite(r: FopReq<'dwrite'>, body: Readable): Promise<DataStat> {
+    // Appends to one object run one at a time, each body whole: O_APPEND alone would interleave
+    // the chunks of two streamed bodies.
+    return r.append ? this.appends.with([r.gfid], () => this.writeAt(r, body)) : this.writeAt(r, body);
+  }
+
+  private async writeAt(r: FopReq<'dwrite'>, body: Readable): Promise<DataStat> {
     if (r.create) await mkdirDurable(handleParent(this.dir, r.gfid), this.sync);
     let fh;
     try {
-      fh = await open(this.h(r.gfid), r.create ? constants.O_RDWR | constants.O_CREAT : constants.O_RDWR, 0o600);
+      const flags = (r.create ? constants.O_RDWR | constants.O_CREAT : constants.O_RDWR) | (r.append ? constants.O_APPEND : 0);
+      fh = await open(this.h(r.gfid), flags, 0o600);
     } catch (e) {
       body.resume();
       throw toDht2Error(e, `data object ${r.gfid}`);
     }
     try {
-      const out = createWriteStream('', { fd: fh.fd, start: r.offset, autoClose: false });
-      await pipeline(body, limitBytes(this.maxObject - r.offset), out);
+      const at = r.append ? (await fh.stat()).size : r.offset;
+      // With O_APPEND, write(2) goes to the end whatever the position: no `start`.
+      const out = createWriteStream('', { fd: fh.fd, start: r.append ? undefined : r.offset, autoClose: false });
+      await pipeline(body, limitBytes(this.maxObject - at), out);
       if (this.sync) await fh.sync();
     } catch (e) {
       throw toDht2Error(e);

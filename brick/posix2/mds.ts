@@ -276,6 +276,10 @@ export class MdsStore {
         if (m.type !== 'file') throw err(m.type === 'dir' ? 'EISDIR' : 'EINVAL', 'size is only for files', { gfid: r.gfid });
         m.size = s.size;
       }
+      if (s.sizeAtLeast !== undefined) {
+        if (m.type !== 'file') throw err(m.type === 'dir' ? 'EISDIR' : 'EINVAL', 'size is only for files', { gfid: r.gfid });
+        m.size = Math.max(m.size, s.sizeAtLeast);
+      }
       if (s.nlink !== undefined) {
         if (m.type === 'dir') throw err('EISDIR', 'the link count of a directory is not settable', { gfid: r.gfid });
         m.nlink = s.nlink;

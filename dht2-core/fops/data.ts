@@ -192,6 +192,18 @@ export async function write(v: VolumeCore, path: string, offset: number, body: R
   return v.mds(a.gfid).call('setattr', { gfid: a.gfid, set: { size: st.size, mtimeMs: st.mtimeMs } }, ctx);
 }
 
+/**
+ * Appends `body` to the file atomically against other appends: the DS writes it at the end
+ * under a per-object lock (O_APPEND), so two appenders never overwrite or interleave; the
+ * cached size only grows, whichever append reports last.
+ */
+export async function append(v: VolumeCore, path: string, body: Readable, ctx?: CallContext): Promise<Attrs> {
+  const a = await v.resolve(path, ctx);
+  if (a.type !== 'file') throw err(a.type === 'dir' ? 'EISDIR' : 'EINVAL', 'not a regular file');
+  const st = await v.ds(a.gfid).upload('dwrite', { gfid: a.gfid, offset: 0, create: true, append: true }, body, ctx);
+  return v.mds(a.gfid).call('setattr', { gfid: a.gfid, set: { sizeAtLeast: st.size, mtimeMs: st.mtimeMs } }, ctx);
+}
+
 export async function truncate(v: VolumeCore, path: string, size: number, ctx?: CallContext): Promise<Attrs> {
   const a = await v.resolve(path, ctx);
   if (a.type !== 'file') throw err(a.type === 'dir' ? 'EISDIR' : 'EINVAL', 'not a regular file');

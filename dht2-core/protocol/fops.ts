@@ -70,6 +70,8 @@ export const SetAttrs = z.object({
   uid: u32.optional(),
   gid: u32.optional(),
   size: offset.optional(),
+  /** Files: raise the cached size to at least this; appends that finish out of order never shrink it. */
+  sizeAtLeast: offset.optional(),
   atimeMs: timeMs.optional(),
   mtimeMs: timeMs.optional(),
   /** Directories only: new parent after a rename across directories. */
@@ -217,9 +219,12 @@ export const FOPS = {
     obj({ src: Gfid, gfid: Gfid, offset: offset.optional(), length: offset.optional() }), DataStat),
   /** Replace an object atomically with the body (temp file, fsync, rename). */
   dput: fop('upload', 'ds', true, obj({ gfid: Gfid }), DataStat),
-  /** Write the body at `offset` in place (creates the object when `create`). */
+  /**
+   * Write the body at `offset` in place (creates the object when `create`); with `append`, at
+   * the end instead (offset ignored), the whole body at once against other appends.
+   */
   dwrite: fop('upload', 'ds', false,
-    obj({ gfid: Gfid, offset: offset, create: z.boolean().optional() }), DataStat),
+    obj({ gfid: Gfid, offset: offset, create: z.boolean().optional(), append: z.boolean().optional() }), DataStat),
   dread: fop('download', 'ds', true, obj({ gfid: Gfid, offset: offset.optional(), length: offset.optional() }), DataStat),
 } as const;
 

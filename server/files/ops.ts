@@ -106,15 +106,8 @@ export function patchMode(q: URLSearchParams): { kind: 'offset'; offset: number 
 /** Write at an offset, append or truncate; the body is the bytes to write. */
 export async function patch(v: Volume, path: string, mode: ReturnType<typeof patchMode>, body: () => Readable): Promise<Attrs> {
   if (mode.kind === 'truncate') return v.truncate(path, mode.size);
-  let offset: number;
-  if (mode.kind === 'append') {
-    const a = await v.stat(path);
-    if (a.type !== 'file') throw new Dht2Error(a.type === 'dir' ? 'EISDIR' : 'EINVAL', `${path}: not a regular file`, { path });
-    offset = a.size;
-  } else {
-    offset = mode.offset;
-  }
-  return v.write(path, offset, body());
+  if (mode.kind === 'append') return v.append(path, body());
+  return v.write(path, mode.offset, body());
 }
 
 // ------------------------------------------------------------------ xattrs
