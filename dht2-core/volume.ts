@@ -197,6 +197,17 @@ export class Volume {
     return atPath(path, () => data.append(this.core, path, body, ctx));
   }
 
+  /**
+   * Turns the directory at `path`, empty but carrying an object, back into that plain file;
+   * false when it is not such a directory (entries, xattrs of its own, nothing carried).
+   */
+  uncarry(path: string, ctx?: CallContext): Promise<boolean> {
+    return atPath(path, async () => {
+      const { parent, name } = await this.core.resolveParent(path, ctx);
+      return dirobj.uncarry(this.core, parent.gfid, name, await this.core.lookupAt(parent.gfid, name, ctx), ctx);
+    });
+  }
+
   write(path: string, offset: number, body: Readable, ctx?: CallContext): Promise<Attrs> {
     return atPath(path, () => data.write(this.core, path, offset, body, ctx));
   }

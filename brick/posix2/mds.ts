@@ -216,8 +216,8 @@ export class MdsStore {
   }
 
   /** Fails unless a directory of this brick is empty: no entries, and no object carried at its name. */
-  private async checkEmpty(gfid: string): Promise<void> {
-    if ((await readMeta(this.h(gfid)))?.obj !== undefined) throw err('ENOTEMPTY', `directory ${gfid} carries an object`, { gfid });
+  private async checkEmpty(gfid: string, carrying = false): Promise<void> {
+    if (!carrying && (await readMeta(this.h(gfid)))?.obj !== undefined) throw err('ENOTEMPTY', `directory ${gfid} carries an object`, { gfid });
     const d = await opendir(this.h(gfid));
     try {
       if ((await d.read()) !== null) throw err('ENOTEMPTY', `directory ${gfid} is not empty`, { gfid });
@@ -369,7 +369,7 @@ export class MdsStore {
       const m = await this.meta(r.gfid);
       if (m.type !== 'dir') throw err('ENOTDIR', `${r.gfid} is not a directory`, { gfid: r.gfid });
       if (r.dying) {
-        await this.checkEmpty(r.gfid);
+        await this.checkEmpty(r.gfid, r.carrying === true && m.obj !== undefined);
         m.dying = true;
       } else {
         delete m.dying;
@@ -382,7 +382,11 @@ export class MdsStore {
 
   async objset(r: FopReq<'objset'>): Promise<FopRes<'objset'>> {
     return this.locks.with([r.gfid], async () => {
-      const m = await this.dirMeta(r.gfid);
+      // A directory being removed (or turned back into the file it carries) takes no new object
+      // and lets go of its object only to whoever names it in `expect`: the remover. Anyone
+      // else clearing it could finish a file that just got its name back.
+      const m = r.obj === null && typeof r.expect === 'string' ? await this.meta(r.gfid) : await this.dirMeta(r.gfid);
+      if (m.type !== 'dir') throw err('ENOTDIR', `${r.gfid} is not a directory`, { gfid: r.gfid });
       const want = r.obj ?? undefined;
       // A retry after a lost reply finds its own change done: answer no `prev`, or the caller
       // would finish (delete) the object it has just stored.

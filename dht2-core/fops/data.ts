@@ -9,6 +9,7 @@
  *  - write at offset / truncate: in place on the DS, then the size on the MDS.
  */
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Dht2Error, err } from '../errors.js';
 import { gfidBucket, gfidLow16, newGfid } from '../gfid.js';
 import type { Attrs, DataStat } from '../protocol/fops.js';
@@ -62,18 +63,31 @@ export async function commitDataAt(
       gfid, type: 'file' as const, mode: o.mode, uid: o.uid, gid: o.gid,
       xattrs: typeof o.xattrs === 'function' ? o.xattrs() : o.xattrs, size: data.size, mtimeMs: o.mtimeMs ?? data.mtimeMs,
     };
-    try {
-      const { replaced, ...attrs } = await v.mds(parent).call('create', { ...inode, parent, name, replace: !o.createOnly }, ctx);
-      await v.finishFate(replaced, ctx);
-      return attrs;
-    } catch (e) {
-      // The name is a directory (EISDIR on replace, EEXIST on create-only): it carries the object.
-      if (o.intoDir && isErr(e, 'EISDIR', 'EEXIST')) {
-        const cur = await v.lookupAt(parent, name, ctx);
-        if (cur.type !== 'dir') throw e;
-        return await commitIntoDir(v, cur.gfid, gfid, data, inode, o.createOnly ? null : o.ifGfid, ctx);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { replaced, ...attrs } = await v.mds(parent).call('create', { ...inode, parent, name, replace: !o.createOnly }, ctx);
+        await v.finishFate(replaced, ctx);
+        return attrs;
+      } catch (e) {
+        // The name is a directory (EISDIR on replace, EEXIST on create-only): it carries the object.
+        if (o.intoDir && isErr(e, 'EISDIR', 'EEXIST')) {
+          const cur = await v.lookupAt(parent, name, ctx);
+          if (cur.type !== 'dir') {
+            if (isErr(e, 'EISDIR') && attempt < 4) continue; // turned back into a file meanwhile
+            throw e;
+          }
+          try {
+            return await commitIntoDir(v, cur.gfid, gfid, data, inode, o.createOnly ? null : o.ifGfid, ctx);
+          } catch (e2) {
+            // ENOENT: the directory is turning back into the file it carries; name the file then.
+            if (!isErr(e2, 'ENOENT') || attempt >= 4) throw e2;
+            await sleep(5 * (attempt + 1));
+            continue;
+          }
+        }
+        if (!o.reparent || !isErr(e, 'ENOENT')) throw e;
+        break;
       }
-      if (!o.reparent || !isErr(e, 'ENOENT')) throw e;
     }
     // The parent is gone. The data's GFID carries the old parent's bucket, so its inode goes to
     // that bucket's MDS (icreate) and the name into the new parent (namelink): a remote inode,

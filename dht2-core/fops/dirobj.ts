@@ -11,6 +11,10 @@
  *    carrying the file (icreate), then `nameswap` of the name from the file to the directory.
  *    The file's inode, link count and data are not touched: it changes from named to carried.
  *  - dropDirObject: `objset` null, then the old inode and data are finished.
+ *  - uncarry (the directory emptied, its object is all that is left): `imark dying` (refuses
+ *    new entries), `nameswap` of the name back to the file, then the directory lets go of it
+ *    (`objset` null) and goes (`iunlink`). A crash leaves a named dying directory (fsck clears
+ *    the mark) or an unnamed one carrying a named file (fsck removes the directory).
  */
 import { err } from '../errors.js';
 import { newGfid } from '../gfid.js';
@@ -72,6 +76,33 @@ export async function adoptAsDir(v: VolumeCore, parent: string, name: string, fi
     throw e;
   }
   return attrs;
+}
+
+/**
+ * Turns directory `dir` (named `parent/name`), empty but carrying an object, back into that
+ * plain file, so the file API shows a file again once `a/...` is gone. False (nothing changed)
+ * when it carries nothing, holds entries or has xattrs of its own (a marker, user xattrs).
+ */
+export async function uncarry(v: VolumeCore, parent: string, name: string, dir: Attrs, ctx?: CallContext): Promise<boolean> {
+  if (dir.type !== 'dir' || dir.obj === undefined) return false;
+  if ((await v.mds(dir.gfid).call('listxattr', { gfid: dir.gfid }, ctx)).names.length > 0) return false;
+  try {
+    await v.mds(dir.gfid).call('imark', { gfid: dir.gfid, dying: true, carrying: true }, ctx);
+  } catch (e) {
+    if (isErr(e, 'ENOTEMPTY', 'ENOENT')) return false;
+    throw e;
+  }
+  try {
+    await v.mds(parent).call('nameswap', { parent, name, from: dir.gfid, to: dir.obj, type: 'file' }, ctx);
+  } catch (e) {
+    await v.mds(dir.gfid).call('imark', { gfid: dir.gfid, dying: false }, ctx).catch(() => undefined);
+    if (isErr(e, 'ESTALE', 'ENOENT')) return false;
+    throw e;
+  }
+  // The file is named again: the directory lets go of it without finishing it, then goes.
+  await v.mds(dir.gfid).call('objset', { gfid: dir.gfid, obj: null, expect: dir.obj }, ctx);
+  await v.mds(dir.gfid).call('iunlink', { gfid: dir.gfid }, ctx);
+  return true;
 }
 
 /** The attributes (with wanted xattrs) of the object a directory carries; undefined when none. */

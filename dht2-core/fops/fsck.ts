@@ -114,8 +114,9 @@ export async function fsck(v: VolumeCore, o: FsckOptions = {}, ctx?: CallContext
   for (const oi of orphanInodes) {
     // An orphan directory lets go of its object first (iunlink refuses one that carries an
     // object); the object itself is an orphan too unless a name or another directory holds it.
-    if (oi.type === 'dir' && inodes.get(oi.gfid)?.obj !== undefined) {
-      await v.mds(oi.gfid).call('objset', { gfid: oi.gfid, obj: null }, ctx).catch(ignoreGone);
+    const carried = inodes.get(oi.gfid)?.obj;
+    if (oi.type === 'dir' && carried !== undefined) {
+      await v.mds(oi.gfid).call('objset', { gfid: oi.gfid, obj: null, expect: carried }, ctx).catch(ignoreGone);
     }
     // iunlink drops one link; an orphan with nlink > 1 (a cut-short link) needs several.
     for (let i = 0; i < 1000; i++) {

@@ -169,8 +169,11 @@ export const FOPS = {
   /** Inode and name in one step; with `replace`, an existing name is swapped atomically under rename(2)'s rules. */
   create: fop('control', 'mds', false, obj({ ...NewInode, parent: Gfid, name: Name, replace: z.boolean().optional() }),
     Attrs.extend({ replaced: InodeFate.optional() })),
-  /** Marks an empty directory as being removed (new entries refused) or clears the mark. */
-  imark: fop('control', 'mds', false, obj({ gfid: Gfid, dying: z.boolean() }), Attrs),
+  /**
+   * Marks an empty directory as being removed (new entries refused) or clears the mark. With
+   * `carrying`, a directory that carries an object counts as empty (it is turning back into that file).
+   */
+  imark: fop('control', 'mds', false, obj({ gfid: Gfid, dying: z.boolean(), carrying: z.boolean().optional() }), Attrs),
   /** Pages through every handle on the brick (fsck): inodes on an MDS, data objects on a DS. */
   scan: fop('control', 'any', true, obj({ after: Gfid.optional(), limit: z.number().int().min(1).max(10000) }),
     obj({ items: z.array(z.object({ gfid: Gfid, type: InodeType, nlink: u32, size: offset, btimeMs: timeMs, dying: z.boolean().optional(), obj: Gfid.optional() })), eof: z.boolean() })),

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Dht2Error } from '../../dht2-core/errors.js';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import { keyPath, type KeyPath } from '../namespace.js';
@@ -225,16 +226,17 @@ export async function deleteObject(d: S3Deps, bucket: string, key: string, r: S3
       });
       await pruneEmpty(d, bucket, kp.path, ctx);
     } else {
-      const a = await d.volume.stat(kp.path, ctx).catch((e: unknown) => {
-        if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) return undefined;
-        throw e;
-      });
-      if (a?.type === 'file' || a?.type === 'symlink') {
-        await d.volume.unlink(kp.path, ctx).catch((e: unknown) => { if (!(e instanceof Dht2Error && e.errno === 'ENOENT')) throw e; });
-        await pruneEmpty(d, bucket, kp.parent, ctx);
-      } else if (a?.type === 'dir' && await d.volume.dropCarriedObject(kp.path, ctx)) {
-        // Key `a` carried by directory `a`: the directory goes too once nothing else needs it.
-        await pruneEmpty(d, bucket, kp.path, ctx);
+      // The name can turn from file to directory or back under us (another client writing `a/b`
+      // or deleting `a/`): then look again.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await deleteKeyAt(d, bucket, kp, ctx);
+          break;
+        } catch (e) {
+          // ENOENT: the directory is turning back into the file it carries (pruneEmpty).
+          if (!(e instanceof Dht2Error && ['EISDIR', 'ENOTDIR', 'ENOENT'].includes(e.errno)) || attempt >= 5) throw e;
+          await sleep(5 * (attempt + 1));
+        }
       }
     }
   } catch (e) {
@@ -243,13 +245,33 @@ export async function deleteObject(d: S3Deps, bucket: string, key: string, r: S3
   return { status: 204 };
 }
 
-/** Removes `dir` and its parents up to the bucket while they are empty and carry no marker. */
+/** Deletes the object at a non-marker key: a file, or the object a directory carries. */
+async function deleteKeyAt(d: S3Deps, bucket: string, kp: KeyPath, ctx: { requestId: string; signal: AbortSignal }): Promise<void> {
+  const a = await d.volume.stat(kp.path, ctx).catch((e: unknown) => {
+    if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) return undefined;
+    throw e;
+  });
+  if (a?.type === 'file' || a?.type === 'symlink') {
+    await d.volume.unlink(kp.path, ctx).catch((e: unknown) => { if (!(e instanceof Dht2Error && e.errno === 'ENOENT')) throw e; });
+    await pruneEmpty(d, bucket, kp.parent, ctx);
+  } else if (a?.type === 'dir' && await d.volume.dropCarriedObject(kp.path, ctx)) {
+    // Key `a` carried by directory `a`: the directory goes too once nothing else needs it.
+    await pruneEmpty(d, bucket, kp.path, ctx);
+  }
+}
+
+/**
+ * Removes `dir` and its parents up to the bucket while they are empty and carry no marker; an
+ * empty directory that carries an object turns back into that file (and the walk stops there).
+ */
 async function pruneEmpty(d: S3Deps, bucket: string, dir: string, ctx: { requestId: string; signal: AbortSignal }): Promise<void> {
   let p = dir;
   while (p.length > bucket.length + 1) {
     try {
       const a = await d.volume.stat(p, ctx, [META_XATTR]);
       if (a.type !== 'dir' || a.xattrs?.[META_XATTR]) return;
+      // Only the object at its own name is left: the directory becomes that file again.
+      if (a.obj !== undefined) { await d.volume.uncarry(p, ctx); return; }
       await d.volume.rmdir(p, ctx);
     } catch {
       return; // not empty, gone, or raced with a writer: leave it

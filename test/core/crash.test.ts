@@ -182,4 +182,23 @@ describe('dht2-core crash safety and fsck', function () {
     await fsckClean({ orphanInodes: 1 }); // the replaced inode, not yet finished
     assert.equal(await carried(), 'newer');
   });
+  it('a directory turning back into the file it carries: gateway dies after imark or after nameswap -> fsck clears or removes the directory', async () => {
+    await c.volume.mkdir('/c11');
+    await c.volume.writeFile('/c11/a', body('kept'));
+    for (const [fop, expect] of [['imark', { dyingNamed: 1 }], ['nameswap', { orphanInodes: 1 }]] as const) {
+      await c.volume.mkdir('/c11/a', { parents: true, adopt: true });
+      assert.equal((await c.volume.stat('/c11/a')).type, 'dir');
+      sw.dead = false;
+      dieAfter(fop);
+      await assert.rejects(g.uncarry('/c11/a'));
+      await fsckClean(expect);
+      const a = await c.volume.stat('/c11/a');
+      const read = a.type === 'dir' ? await c.volume.carriedObject(a) : a;
+      assert.equal(await text(await c.volume.readAt(read!)), 'kept');
+      if (a.type === 'dir') assert.equal(await c.volume.uncarry('/c11/a'), true);
+      assert.equal((await c.volume.stat('/c11/a')).type, 'file');
+    }
+    await fsckClean({});
+  });
+
 });

@@ -126,13 +126,18 @@ describe('S3 keys a, a/ and a/b coexist', function () {
     await del('z/');
     assert.equal(await get('z'), 'back');
     assert.deepEqual((await keys('z')).keys, ['z:4']);
+    const back = await fs('z?stat=1');
+    assert.equal(back.body.type, 'file', 'with z/ and z/q gone, z is a plain file again');
+    assert.equal(back.body.size, 4);
     await del('z');
     assert.deepEqual(await keys('z'), { keys: [], prefixes: [] });
     assert.equal((await fs('z?stat=1')).status, 404, 'the directory went with its last key');
     // A carried object keeps its directory from an rmdir through the file API: ENOTEMPTY.
     await put('r', 'r');
+    await put('r/', '');
     await put('r/s', 's');
     await del('r/s');
+    assert.equal((await fs('r?stat=1')).body.type, 'dir', 'the marker r/ keeps the directory');
     const rm = await request(t.url).delete(`/fs/${B}/r`).auth(ACCESS_KEY, SECRET_KEY);
     assert.equal(rm.status, 409);
     assert.equal(rm.body.error, 'ENOTEMPTY');
@@ -150,6 +155,21 @@ describe('S3 keys a, a/ and a/b coexist', function () {
     assert.deepEqual(await keys(), { keys: [], prefixes: [] });
     const root = await request(t.url).get(`/fs/${B}/`).auth(ACCESS_KEY, SECRET_KEY);
     assert.deepEqual(root.body.entries, [], 'no directory left behind');
+    await fsckClean();
+  });
+
+  it('concurrent writes and deletes of k, k/ and k/x keys end consistent, with nothing left behind', async () => {
+    const names = ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'];
+    const all = names.flatMap((n) => [n, `${n}/`, `${n}/x`, `${n}/x/y`]);
+    // All shapes at once, in shuffled order: files turn into directories while objects land in them.
+    const order = [...all].sort((a, b) => ((a.length * 7919 + b.charCodeAt(1)) % 5) - ((b.length * 7919 + a.charCodeAt(1)) % 5));
+    await Promise.all(order.map((k) => put(k, k.endsWith('/') ? '' : `body of ${k}`)));
+    for (const k of all) assert.equal(await get(k), k.endsWith('/') ? '' : `body of ${k}`, k);
+    assert.deepEqual((await keys('c')).keys.map((x) => x.split(':')[0]), [...all].sort());
+    await fsckClean();
+    await Promise.all([...order].reverse().map((k) => del(k)));
+    assert.deepEqual(await keys('c'), { keys: [], prefixes: [] });
+    for (const n of names) assert.equal((await fs(`${n}?stat=1`)).status, 404, n);
     await fsckClean();
   });
 });
