@@ -50,10 +50,17 @@ export type S3Code = keyof typeof S3_ERRORS;
 export class S3Error extends Error {
   override readonly name = 'S3Error';
   readonly status: number;
+  /**
+   * Extra elements of the XML error body, after Message: what S3 adds for some codes
+   * (RequestTimeTooSkewed: RequestTime, ServerTime, MaxAllowedSkewMilliseconds;
+   * SignatureDoesNotMatch: AWSAccessKeyId, StringToSign, SignatureProvided, CanonicalRequest).
+   */
+  readonly details: Readonly<Record<string, string>>;
 
-  constructor(readonly code: S3Code, message?: string, readonly resource?: string, options?: { cause?: unknown }) {
+  constructor(readonly code: S3Code, message?: string, readonly resource?: string, options?: { cause?: unknown; details?: Record<string, string> }) {
     super(message ?? S3_ERRORS[code][1], options);
     this.status = S3_ERRORS[code][0];
+    this.details = options?.details ?? {};
   }
 }
 
@@ -72,7 +79,7 @@ export function authErrorIn(e: unknown): S3AuthError | undefined {
 export function s3ErrorOf(e: unknown, resource?: string): S3Error {
   if (e instanceof S3Error) return e;
   const auth = authErrorIn(e);
-  if (auth) return new S3Error(auth.code, auth.message, resource, { cause: e }); // auth codes are S3 codes
+  if (auth) return new S3Error(auth.code, auth.message, resource, { cause: e, details: { ...auth.details } }); // auth codes are S3 codes
   if (!(e instanceof Dht2Error)) return new S3Error('InternalError', undefined, resource, { cause: e });
   switch (e.errno) {
     case 'ENOENT': case 'ENOTDIR': return new S3Error('NoSuchKey', undefined, resource, { cause: e });

@@ -168,7 +168,7 @@ function sendError(res: ServerResponse, method: string, e: S3Error, requestId: s
     res.destroy();
     return;
   }
-  const body = xmlPlain('Error', { Code: e.code, Message: e.message, Resource: e.resource ?? resource, RequestId: requestId });
+  const body = xmlPlain('Error', { Code: e.code, Message: e.message, ...e.details, Resource: e.resource ?? resource, RequestId: requestId });
   res.statusCode = e.status;
   res.setHeader('content-type', 'application/xml');
   const cr = (e as { contentRange?: string }).contentRange;

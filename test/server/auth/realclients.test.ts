@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
@@ -35,6 +35,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
 
 import { authenticate, checksumBase64, type AuthRequest } from '../../../server/auth/index.js';
+import { NodeSha256 } from '../../helpers/sha256.js';
 import { selfSignedCert, startCaptureServer, type CaptureServer, type Captured } from './capture-server.js';
 import { KEY_ID, OTHER_SECRET, SECRET, creds, expectAuthError, testData } from './helpers.js';
 
@@ -460,28 +461,6 @@ describe('auth/real clients: @aws-sdk/client-s3 v3', function () {
 // ---------------------------------------------------------------------------------------------
 // @smithy/signature-v4 (the SDK v3 signer), used directly
 // ---------------------------------------------------------------------------------------------
-
-/** Node-crypto implementation of the SDK's Checksum interface (what @smithy/hash-node does). */
-class NodeSha256 {
-  private h: Hash | Hmac;
-  private readonly secret?: string | Buffer;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.secret =
-      secret === undefined || typeof secret === 'string' ? secret
-      : secret instanceof ArrayBuffer ? Buffer.from(secret)
-      : Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength);
-    this.h = this.secret !== undefined ? createHmac('sha256', this.secret) : createHash('sha256');
-  }
-  update(data: string | Uint8Array): void {
-    this.h.update(typeof data === 'string' ? Buffer.from(data) : data);
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.h.digest()));
-  }
-  reset(): void {
-    this.h = this.secret !== undefined ? createHmac('sha256', this.secret) : createHash('sha256');
-  }
-}
 
 describe('auth/real clients: @smithy/signature-v4 (SDK v3 signer)', () => {
   // S3 settings of the SDK: no double URI-encoding of the path, x-amz-content-sha256 applied.
