@@ -35,6 +35,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
 
 import { authenticate, checksumBase64, type AuthRequest } from '../../../server/auth/index.js';
+import { hasBoto3, runBoto3 } from '../../helpers/boto3.js';
 import { NodeSha256 } from '../../helpers/sha256.js';
 import { selfSignedCert, startCaptureServer, type CaptureServer, type Captured } from './capture-server.js';
 import { KEY_ID, OTHER_SECRET, SECRET, creds, expectAuthError, testData } from './helpers.js';
@@ -264,15 +265,6 @@ function awsCliSuite(this: Mocha.Suite): void {
 // boto3 (SigV2 header signing, presigned URLs)
 // ---------------------------------------------------------------------------------------------
 
-const hasBoto3 = ((): boolean => {
-  try {
-    execFileSync('python3', ['-c', 'import boto3'], { stdio: 'ignore', timeout: 30_000 });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
 /** Runs boto3 operations and prints {name: 'ok' | error code | value} as JSON. */
 const BOTO3_SCRIPT = `
 import json, sys
@@ -309,13 +301,7 @@ function boto3Suite(this: Mocha.Suite): void {
 
   before(async () => {
     server = await startCaptureServer(creds);
-    const arg = JSON.stringify({ endpoint: server.url, key: KEY_ID, secret: SECRET });
-    results = await new Promise((resolve, reject) => {
-      execFile('python3', ['-c', BOTO3_SCRIPT, arg], { encoding: 'utf8', timeout: 90_000, env: { ...process.env, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' } }, (err, stdout, stderr) => {
-        if (err) reject(new Error(`boto3 script failed: ${stderr}`));
-        else resolve(JSON.parse(stdout) as Record<string, string>);
-      });
-    });
+    results = await runBoto3<Record<string, string>>(BOTO3_SCRIPT, { endpoint: server.url, key: KEY_ID, secret: SECRET });
   });
   after(async () => server?.close());
 
