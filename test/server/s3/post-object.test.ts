@@ -271,9 +271,16 @@ describe('S3 PostObject (browser-based uploads)', function () {
     const noExpiry = Buffer.from(JSON.stringify({ conditions: [] })).toString('base64');
     const r = await post([['key', 'args/json'], ...v4.fields, ['policy', noExpiry], ['x-amz-signature', signV4(noExpiry, v4.fields)]], { name: 'a', data: 'x' });
     assertError(r, 400, 'InvalidPolicyDocument', /expiration/);
+    const big = await post(signedV4('args/big', [['x-amz-meta-big', 'x'.repeat(25 * 1024)]], [{ key: 'args/big' }, ['starts-with', '$x-amz-meta-big', '']]), { name: 'a', data: 'x' });
+    assertError(big, 400, 'MaxPostPreDataLengthExceededError');
+    const form = new FormData();
+    for (const [k, v] of signedV4('args/name', [], [{ key: 'args/name' }])) form.append(k, v);
+    form.append('upload', new Blob(['x']), 'a.txt');
+    const res = await fetch(`${t.url}/${BUCKET}`, { method: 'POST', body: form });
+    assertError({ status: res.status, headers: res.headers, body: await res.text() }, 400, 'InvalidArgument', /field named 'file'/);
     const noBucket = await post(signedV4('args/bucket', [], [{ key: 'args/bucket' }]), { name: 'a', data: 'x' }, [], 'no-such-bucket');
     assertError(noBucket, 404, 'NoSuchBucket');
-    for (const k of ['args/nofile', 'args/algo', 'args/json']) await absent(k);
+    for (const k of ['args/nofile', 'args/algo', 'args/json', 'args/big', 'args/name']) await absent(k);
   });
 
   it('content-length-range: EntityTooLarge / EntityTooSmall, nothing stored, no temp file left', async () => {
