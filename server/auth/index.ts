@@ -29,6 +29,7 @@ export {
   UNSIGNED_PAYLOAD,
 } from './sigv4.js';
 export { authenticateV2Header, authenticateV2Query, SIGV2_SUBRESOURCES } from './sigv2.js';
+export { authenticatePostForm, missingField, type PostAuthResult, type PostFields } from './post-signature.js';
 export {
   payloadVerifier,
   contentMd5Verifier,

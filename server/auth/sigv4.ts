@@ -169,7 +169,8 @@ export function payloadModeFor(contentSha256: string, signing: ChunkSigningConte
 // Credential scope
 // ---------------------------------------------------------------------------------------------
 
-interface Credential {
+/** A parsed `AKID/YYYYMMDD/region/s3/aws4_request` credential. */
+export interface Credential {
   accessKeyId: string;
   date: string;
   region: string;
@@ -180,7 +181,7 @@ interface Credential {
  * `AKID/YYYYMMDD/region/s3/aws4_request`. Any region is accepted (the gateway has no regions and
  * clients default to different ones), but the service must be s3 and the terminator aws4_request.
  */
-function parseCredential(value: string, code: S3AuthCode, prefix: string): Credential {
+export function parseCredential(value: string, code: S3AuthCode, prefix: string): Credential {
   const parts = value.split('/');
   if (parts.length !== 5 || parts.some((p) => p === '')) {
     throw new S3AuthError(
@@ -213,7 +214,8 @@ function parseSignedHeaders(value: string, code: S3AuthCode, prefix: string): st
   return names;
 }
 
-function lookupSecret(creds: CredentialStore, accessKeyId: string): string {
+/** The secret of `accessKeyId`; InvalidAccessKeyId (naming the key) when it is unknown. */
+export function lookupSecret(creds: CredentialStore, accessKeyId: string): string {
   const secret = creds.secretFor(accessKeyId);
   if (secret === undefined) {
     throw new S3AuthError(

@@ -25,10 +25,13 @@ export const S3_ERRORS = {
   InvalidDigest: [400, 'The Content-MD5 you specified is not valid.'],
   InvalidPart: [400, 'One or more of the specified parts could not be found.'],
   InvalidPartOrder: [400, 'The list of parts was not in ascending order.'],
+  InvalidPolicyDocument: [400, 'The content of the form does not meet the conditions specified in the policy document.'],
   InvalidRange: [416, 'The requested range is not satisfiable.'],
   InvalidRequest: [400, 'Invalid Request'],
   KeyTooLongError: [400, 'Your key is too long.'],
+  MalformedPOSTRequest: [400, 'The body of your POST request is not well-formed multipart/form-data.'],
   MalformedXML: [400, 'The XML you provided was not well-formed or did not validate against our published schema.'],
+  MaxPostPreDataLengthExceededError: [400, 'Your POST request fields preceding the upload file were too large.'],
   MethodNotAllowed: [405, 'The specified method is not allowed against this resource.'],
   MissingSecurityHeader: [400, 'Your request is missing a required header.'],
   MissingContentLength: [411, 'You must provide the Content-Length HTTP header.'],
@@ -50,10 +53,17 @@ export type S3Code = keyof typeof S3_ERRORS;
 export class S3Error extends Error {
   override readonly name = 'S3Error';
   readonly status: number;
+  /**
+   * Extra elements of the XML error body, after Message: what S3 adds for some codes
+   * (RequestTimeTooSkewed: RequestTime, ServerTime, MaxAllowedSkewMilliseconds;
+   * SignatureDoesNotMatch: AWSAccessKeyId, StringToSign, SignatureProvided, CanonicalRequest).
+   */
+  readonly details: Readonly<Record<string, string>>;
 
-  constructor(readonly code: S3Code, message?: string, readonly resource?: string, options?: { cause?: unknown }) {
+  constructor(readonly code: S3Code, message?: string, readonly resource?: string, options?: { cause?: unknown; details?: Record<string, string> }) {
     super(message ?? S3_ERRORS[code][1], options);
     this.status = S3_ERRORS[code][0];
+    this.details = options?.details ?? {};
   }
 }
 
@@ -72,7 +82,7 @@ export function authErrorIn(e: unknown): S3AuthError | undefined {
 export function s3ErrorOf(e: unknown, resource?: string): S3Error {
   if (e instanceof S3Error) return e;
   const auth = authErrorIn(e);
-  if (auth) return new S3Error(auth.code, auth.message, resource, { cause: e }); // auth codes are S3 codes
+  if (auth) return new S3Error(auth.code, auth.message, resource, { cause: e, details: { ...auth.details } }); // auth codes are S3 codes
   if (!(e instanceof Dht2Error)) return new S3Error('InternalError', undefined, resource, { cause: e });
   switch (e.errno) {
     case 'ENOENT': case 'ENOTDIR': return new S3Error('NoSuchKey', undefined, resource, { cause: e });

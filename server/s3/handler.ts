@@ -17,6 +17,7 @@ import * as obj from './object.js';
 import { deleteObjects } from './delete-objects.js';
 import * as mp from './multipart.js';
 import { copyObject } from './copy.js';
+import { postObject } from './post-object.js';
 import { route, splitBucketKey, type S3Endpoint } from './router.js';
 import { xmlPlain } from './xml.js';
 
@@ -28,7 +29,7 @@ export interface S3HandlerOptions extends S3Deps {
   tag?: (res: ServerResponse, op: string) => void;
 }
 
-async function dispatch(d: S3Deps, ep: S3Endpoint, r: S3Request): Promise<S3Reply> {
+async function dispatch(d: S3HandlerOptions, ep: S3Endpoint, r: S3Request): Promise<S3Reply> {
   switch (ep.op) {
     case 'ListBuckets': return bucketOps.listBuckets(d, r);
     case 'CreateBucket': return bucketOps.createBucket(d, ep.bucket, r);
@@ -40,6 +41,7 @@ async function dispatch(d: S3Deps, ep: S3Endpoint, r: S3Request): Promise<S3Repl
     case 'ListObjects': return list.listObjectsV1(d, ep.bucket, r);
     case 'ListObjectVersions': return list.listObjectVersions(d, ep.bucket, r);
     case 'DeleteObjects': return deleteObjects(d, ep.bucket, r);
+    case 'PostObject': return postObject(d, d.credentials, ep.bucket, r);
     case 'PutObject': return obj.putObject(d, ep.bucket, ep.key, r);
     case 'GetObject': return obj.getObject(d, ep.bucket, ep.key, r);
     case 'HeadObject': return obj.headObject(d, ep.bucket, ep.key, r);
@@ -96,9 +98,22 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       // IAM, STS and other services signed for this endpoint: not ours, answered at once.
       const service = signedService(req.headers.authorization, rawQuery);
       if (service !== undefined && service !== 's3') throw new S3Error('NotImplemented', `The ${service.toUpperCase()} API is not implemented; only S3 is.`);
-      const auth = authenticate({ method, rawPath, rawQuery, headers: req.headers, ...(vhost !== undefined ? { virtualHostedBucket: vhost } : {}) }, o.credentials);
       const query = new URLSearchParams(rawQuery);
       const ep = route(method, bk.bucket, bk.key, query, req.headers['x-amz-copy-source'] !== undefined);
+      // A browser-based upload is not signed, its form is: post-object.ts authenticates that, on the raw body.
+      let reply: S3Reply;
+      if (ep.op === 'PostObject') {
+        o.tag?.(res, ep.op);
+        reply = await dispatch(o, ep, { method, query, headers: req.headers, body: req, requestId, signal: ac.signal, accessKeyId: '' });
+      } else {
+        reply = await authenticated(ep, query, vhost);
+      }
+      if (!req.complete) req.resume(); // an unread body (errors, HEAD) must not stall the connection
+      await send(res, method, reply);
+    }
+
+    async function authenticated(ep: S3Endpoint, query: URLSearchParams, vhost: string | undefined): Promise<S3Reply> {
+      const auth = authenticate({ method, rawPath, rawQuery, headers: req.headers, ...(vhost !== undefined ? { virtualHostedBucket: vhost } : {}) }, o.credentials);
       o.tag?.(res, ep.op);
       if ('key' in ep) checkVersionId(query, resource);
       const verification = payloadVerifier(auth.payload, req.headers);
@@ -110,11 +125,9 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
         pipeline(src, t).catch((e: unknown) => dst.destroy(e as Error));
         return dst;
       }, req);
-      const reply = await dispatch(o, ep, {
+      return dispatch(o, ep, {
         method, query, headers: req.headers, body, requestId, signal: ac.signal, accessKeyId: auth.accessKeyId,
       });
-      if (!req.complete) req.resume(); // an unread body (errors, HEAD) must not stall the connection
-      await send(res, method, reply);
     }
   };
 }
@@ -168,7 +181,7 @@ function sendError(res: ServerResponse, method: string, e: S3Error, requestId: s
     res.destroy();
     return;
   }
-  const body = xmlPlain('Error', { Code: e.code, Message: e.message, Resource: e.resource ?? resource, RequestId: requestId });
+  const body = xmlPlain('Error', { Code: e.code, Message: e.message, ...e.details, Resource: e.resource ?? resource, RequestId: requestId });
   res.statusCode = e.status;
   res.setHeader('content-type', 'application/xml');
   const cr = (e as { contentRange?: string }).contentRange;

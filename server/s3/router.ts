@@ -6,7 +6,7 @@
 export type S3Endpoint =
   | { op: 'ListBuckets' }
   | { op: 'CreateBucket' | 'HeadBucket' | 'DeleteBucket' | 'GetBucketLocation' | 'GetBucketVersioning'
-      | 'ListObjects' | 'ListObjectsV2' | 'ListObjectVersions' | 'DeleteObjects' | 'ListMultipartUploads'; bucket: string }
+      | 'ListObjects' | 'ListObjectsV2' | 'ListObjectVersions' | 'DeleteObjects' | 'ListMultipartUploads' | 'PostObject'; bucket: string }
   | { op: 'PutObject' | 'GetObject' | 'HeadObject' | 'DeleteObject' | 'CopyObject'
       | 'CreateMultipartUpload' | 'CompleteMultipartUpload' | 'AbortMultipartUpload' | 'ListParts'
       | 'UploadPart' | 'UploadPartCopy'; bucket: string; key: string }
@@ -34,7 +34,7 @@ export function route(method: string, bucket: string | undefined, key: string | 
       case 'DELETE': return { op: 'DeleteBucket', bucket };
       case 'POST':
         if (q.has('delete')) return { op: 'DeleteObjects', bucket };
-        return { op: 'NotImplemented', what: 'POST on a bucket (browser uploads)' };
+        return { op: 'PostObject', bucket }; // browser-based upload: a form, authenticated by its policy
       case 'GET':
         if (q.has('location')) return { op: 'GetBucketLocation', bucket };
         if (q.has('versioning')) return { op: 'GetBucketVersioning', bucket };

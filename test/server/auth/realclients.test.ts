@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
@@ -35,6 +35,8 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
 
 import { authenticate, checksumBase64, type AuthRequest } from '../../../server/auth/index.js';
+import { hasBoto3, runBoto3 } from '../../helpers/boto3.js';
+import { NodeSha256 } from '../../helpers/sha256.js';
 import { selfSignedCert, startCaptureServer, type CaptureServer, type Captured } from './capture-server.js';
 import { KEY_ID, OTHER_SECRET, SECRET, creds, expectAuthError, testData } from './helpers.js';
 
@@ -263,15 +265,6 @@ function awsCliSuite(this: Mocha.Suite): void {
 // boto3 (SigV2 header signing, presigned URLs)
 // ---------------------------------------------------------------------------------------------
 
-const hasBoto3 = ((): boolean => {
-  try {
-    execFileSync('python3', ['-c', 'import boto3'], { stdio: 'ignore', timeout: 30_000 });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
 /** Runs boto3 operations and prints {name: 'ok' | error code | value} as JSON. */
 const BOTO3_SCRIPT = `
 import json, sys
@@ -308,13 +301,7 @@ function boto3Suite(this: Mocha.Suite): void {
 
   before(async () => {
     server = await startCaptureServer(creds);
-    const arg = JSON.stringify({ endpoint: server.url, key: KEY_ID, secret: SECRET });
-    results = await new Promise((resolve, reject) => {
-      execFile('python3', ['-c', BOTO3_SCRIPT, arg], { encoding: 'utf8', timeout: 90_000, env: { ...process.env, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' } }, (err, stdout, stderr) => {
-        if (err) reject(new Error(`boto3 script failed: ${stderr}`));
-        else resolve(JSON.parse(stdout) as Record<string, string>);
-      });
-    });
+    results = await runBoto3<Record<string, string>>(BOTO3_SCRIPT, { endpoint: server.url, key: KEY_ID, secret: SECRET });
   });
   after(async () => server?.close());
 
@@ -460,28 +447,6 @@ describe('auth/real clients: @aws-sdk/client-s3 v3', function () {
 // ---------------------------------------------------------------------------------------------
 // @smithy/signature-v4 (the SDK v3 signer), used directly
 // ---------------------------------------------------------------------------------------------
-
-/** Node-crypto implementation of the SDK's Checksum interface (what @smithy/hash-node does). */
-class NodeSha256 {
-  private h: Hash | Hmac;
-  private readonly secret?: string | Buffer;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.secret =
-      secret === undefined || typeof secret === 'string' ? secret
-      : secret instanceof ArrayBuffer ? Buffer.from(secret)
-      : Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength);
-    this.h = this.secret !== undefined ? createHmac('sha256', this.secret) : createHash('sha256');
-  }
-  update(data: string | Uint8Array): void {
-    this.h.update(typeof data === 'string' ? Buffer.from(data) : data);
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.h.digest()));
-  }
-  reset(): void {
-    this.h = this.secret !== undefined ? createHmac('sha256', this.secret) : createHash('sha256');
-  }
-}
 
 describe('auth/real clients: @smithy/signature-v4 (SDK v3 signer)', () => {
   // S3 settings of the SDK: no double URI-encoding of the path, x-amz-content-sha256 applied.
