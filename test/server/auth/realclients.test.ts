@@ -96,7 +96,7 @@ function authRequestOf(url: string): AuthRequest {
 
 // Not describe.skip: .mocharc.json forbids pending tests, so a machine without aws-cli gets a
 // single passing placeholder that says so.
-describe('auth/real clients: aws-cli v1 (botocore)', hasAws ? awsCliSuite : () => it('aws-cli is not installed here: suite not run', () => console.warn('      (aws not on PATH)')));
+describe('auth/real clients: aws-cli v1 (botocore)', hasAws ? awsCliSuite : () => it('needs aws-cli', () => assert.fail('aws is not on PATH (.ci/run installs it)')));
 
 function awsCliSuite(this: Mocha.Suite): void {
   this.timeout(120_000);
@@ -232,12 +232,7 @@ function awsCliSuite(this: Mocha.Suite): void {
   });
 
   it('over https: STREAMING-UNSIGNED-PAYLOAD-TRAILER with checksum trailers (put-object and s3 cp)', async function () {
-    if (!tlsServer) {
-      // openssl missing: nothing to connect to over TLS. Recorded as a pass with a note, since
-      // forbid-pending is on in .mocharc.json.
-      console.warn('      (openssl not available: https cases not run)');
-      return;
-    }
+    assert.ok(tlsServer, 'openssl is needed for the https cases (.ci/run installs it)');
     ok(await aws(['s3api', 'put-object', '--bucket', 'bkt', '--key', 'tls/a b.bin', '--body', join(dir, 'payload.bin')], { endpoint: tlsServer.url }));
     let r = last(tlsServer, 'PUT');
     assertAuthenticated(r);
@@ -292,7 +287,7 @@ out['presign_v4'] = mk('s3v4').generate_presigned_url('get_object', Params={'Buc
 print(json.dumps(out))
 `;
 
-describe('auth/real clients: boto3', hasBoto3 ? boto3Suite : () => it('boto3 is not installed here: suite not run', () => console.warn('      (no boto3)')));
+describe('auth/real clients: boto3', hasBoto3 ? boto3Suite : () => it('needs boto3', () => assert.fail('python3 cannot import boto3 (.ci/run installs python3-boto3)')));
 
 function boto3Suite(this: Mocha.Suite): void {
   this.timeout(120_000);
@@ -431,10 +426,7 @@ describe('auth/real clients: @aws-sdk/client-s3 v3', function () {
   });
 
   it('over https: stream upload with trailer', async function () {
-    if (!tlsServer) {
-      console.warn('      (openssl not available: https case not run)');
-      return;
-    }
+    assert.ok(tlsServer, 'openssl is needed for the https cases (.ci/run installs it)');
     const data = testData(300_000, 3);
     await client({ https: true }).send(new PutObjectCommand({ Bucket: 'bkt', Key: 'tls/obj', ContentLength: data.length, Body: Readable.from([data]) }));
     const r = last(tlsServer, 'PUT');
