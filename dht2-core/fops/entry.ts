@@ -10,6 +10,7 @@
  *    ENOTEMPTY if not empty), its name removed, then its inode.
  *  - link: nlink first (ilink on the inode's MDS), then the name.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { err } from '../errors.js';
 import { newGfid, gfidBucket } from '../gfid.js';
 import type { Attrs, FopReq } from '../protocol/fops.js';
@@ -52,8 +53,26 @@ export async function mkdirAt(v: VolumeCore, parent: string, name: string, o: Mk
 }
 
 async function mkdirParents(v: VolumeCore, path: string, o: MkdirOptions, ctx?: CallContext): Promise<Attrs> {
+  const names = path.split('/').filter((p) => p !== '');
+  for (let round = 0; ; round++) {
+    try {
+      return await mkdirWalk(v, names, o, ctx);
+    } catch (e) {
+      // A directory on the way went (or is going: dying) while we walked through it, e.g. an S3
+      // DELETE pruning an empty folder: walk again from the root, where it is made anew.
+      if (!(e instanceof ParentGone) || round >= 4) throw e instanceof ParentGone ? e.cause : e;
+      await sleep(5 * (round + 1));
+    }
+  }
+}
+
+class ParentGone extends Error {
+  constructor(override readonly cause: unknown) { super('parent directory gone'); }
+}
+
+async function mkdirWalk(v: VolumeCore, names: readonly string[], o: MkdirOptions, ctx?: CallContext): Promise<Attrs> {
   let cur = await v.resolve('/', ctx);
-  for (const name of path.split('/').filter((p) => p !== '')) {
+  for (const name of names) {
     const parent = cur.gfid;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -64,6 +83,7 @@ async function mkdirParents(v: VolumeCore, path: string, o: MkdirOptions, ctx?: 
           cur = await mkdirAt(v, parent, name, o, ctx);
           break;
         } catch (e2) {
+          if (isErr(e2, 'ENOENT')) throw new ParentGone(e2);
           if (!isErr(e2, 'EEXIST') || attempt >= 4) throw e2;
           continue; // lost a race: someone else made it; look again
         }
