@@ -58,6 +58,12 @@ describe('REST file API: requests validated against openapi.yaml', function () {
     await refused('/v/?cursor=', {}, /Empty value found for query parameter 'cursor'/);
     await refused('/v/f.txt', { method: 'PUT', body: 'x', headers: { 'if-none-match': '"abc"' } }, /header if-none-match must be equal to constant/);
     assert.equal(await text('/v/f.txt'), 'original');
+    // HEAD takes GET's parameters (any GET URL can be asked with HEAD).
+    for (const q of ['stat=1', 'statfs=1', 'xattr=user.a&encoding=base64', 'xattrs&values', 'limit=5&detail=1&recursive=1&cursor=a']) {
+      assert.equal((await fs(`/v/f.txt?${q}`, { method: 'HEAD' })).status, 200, q);
+      assert.equal((await fs(`/?${q}`, { method: 'HEAD' })).status, 200, q);
+    }
+    assert.equal((await fs('/v/f.txt?mkdir=1', { method: 'HEAD' })).status, 400);
     // Switches take no value, 1, true, 0 or false.
     for (const v of ['', '=', '=1', '=true', '=0', '=false']) assert.equal((await fs(`/v/f.txt?stat${v}`)).status, 200, v);
   });
