@@ -2,8 +2,8 @@
  * The gateway's HTTP application: operational endpoints under /-/, the REST file API under
  * /fs/, and the S3 API (path-style) for everything else. Neither /-/ nor /fs/ can be a bucket:
  * bucket names have 3 characters or more. Requests to /-/ and /fs/ are validated against
- * openapi.yaml (served at /-/openapi.yaml); S3 requests are not. Every request is logged once (pino) with its request
- * id, which also travels to the bricks, and counted in the metrics.
+ * openapi.yaml (served at /-/openapi.yaml); S3 requests are not. Every request is logged once
+ * (pino) with its request id, which also travels to the bricks, and counted in the metrics.
  */
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
@@ -78,9 +78,10 @@ export function createApp(o: AppOptions): Express {
     if (e.allow) res.setHeader('allow', e.allow);
     sendJson(res, e.status, { error: e.code, message: e.message, path });
   };
-  app.use('/-/admin', (req, res, next) => {
-    if (isRootRequest(req, o.credentials, o.rootAccessKey)) { next(); return; }
-    refuse(res, new HttpError(401, 'EACCES', 'the root credentials are required'), req.originalUrl.split('?')[0]!, next);
+  app.use((req, res, next) => {
+    // Not mounted at /-/admin: a signature covers the whole URL, which a mount path would cut.
+    if (!/^\/-\/admin(\/|\?|$)/.test(req.url) || isRootRequest(req, o.credentials, o.rootAccessKey)) { next(); return; }
+    refuse(res, new HttpError(401, 'EACCES', 'the root credentials are required'), req.path, next);
   });
   app.use((req, res, next) => {
     if (!req.url.startsWith('/-/')) { next(); return; }

@@ -111,8 +111,8 @@ export function openApiValidator(): (req: IncomingMessage, res: ServerResponse) 
         const mw = chain[i++];
         if (!mw) { resolve(); return; }
         try {
-          const r = mw(req as Request, res as Response, next);
-          if (r instanceof Promise) r.catch(reject);
+          const pending = mw(r, res as Response, next);
+          if (pending instanceof Promise) pending.catch(reject);
         } catch (e) {
           reject(e);
         }

@@ -88,6 +88,17 @@ describe('REST file API: requests validated against openapi.yaml', function () {
     }
   });
 
+  it('/-/admin/volume: the root key signed with SigV4 (header or presigned) is accepted, then the request validated', async () => {
+    const host = new URL(t.url).host;
+    const creds = { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY };
+    const signed = aws4.sign({ host, path: '/-/admin/volume', method: 'GET', service: 's3', region: 'us-east-1', headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } }, creds);
+    assert.equal((await fetch(`${t.url}/-/admin/volume`, { headers: signed.headers as Record<string, string> })).status, 200);
+    const pre = aws4.sign({ host, path: '/-/admin/volume?X-Amz-Expires=300', method: 'GET', service: 's3', region: 'us-east-1', signQuery: true }, creds);
+    assert.equal((await fetch(`${t.url}${pre.path}`)).status, 200);
+    const extra = aws4.sign({ host, path: '/-/admin/volume?verbose=1&X-Amz-Expires=300', method: 'GET', service: 's3', region: 'us-east-1', signQuery: true }, creds);
+    assert.equal((await fetch(`${t.url}${extra.path}`)).status, 400);
+  });
+
   it('presigned URLs: the signature\'s own query parameters are not operation parameters', async () => {
     const host = new URL(t.url).host;
     const creds = { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY };
