@@ -1,16 +1,19 @@
 /**
  * The gateway's HTTP application: operational endpoints under /-/, the REST file API under
  * /fs/, and the S3 API (path-style) for everything else. Neither /-/ nor /fs/ can be a bucket:
- * bucket names have 3 characters or more. Every request is logged once (pino) with its request
- * id, which also travels to the bricks, and counted in the metrics.
+ * bucket names have 3 characters or more. Requests to /-/ and /fs/ are validated against
+ * openapi.yaml (served at /-/openapi.yaml); S3 requests are not. Every request is logged once
+ * (pino) with its request id, which also travels to the bricks, and counted in the metrics.
  */
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Volume } from '../dht2-core/volume.js';
 import type { CredentialStore } from './auth/index.js';
+import { HttpError, sendBytes, sendJson } from './files/http.js';
 import { fileApiHandler } from './files/routes.js';
+import { openApiDocument, openApiValidator } from './files/validation.js';
 import { adminVolume, isRootRequest } from './ops/admin.js';
 import type { GatewayMetrics } from './ops/metrics.js';
 import { s3Handler } from './s3/handler.js';
@@ -66,6 +69,28 @@ export function createApp(o: AppOptions): Express {
     next();
   });
 
+  // Requests to /-/ and /fs/ are checked against openapi.yaml (server/files/validation.ts), after
+  // authentication: /-/admin/ checks the root key first, /fs/ authenticates in its handler.
+  const validate = openApiValidator();
+  const refuse = (res: ServerResponse, e: unknown, path: string, next: (e: unknown) => void) => {
+    if (!(e instanceof HttpError)) { next(e); return; }
+    if (e.status === 401) res.setHeader('www-authenticate', 'Basic realm="dht2 admin"');
+    if (e.allow) res.setHeader('allow', e.allow);
+    sendJson(res, e.status, { error: e.code, message: e.message, path });
+  };
+  app.use((req, res, next) => {
+    // Not mounted at /-/admin: a signature covers the whole URL, which a mount path would cut.
+    if (!/^\/-\/admin(\/|\?|$)/.test(req.url) || isRootRequest(req, o.credentials, o.rootAccessKey)) { next(); return; }
+    refuse(res, new HttpError(401, 'EACCES', 'the root credentials are required'), req.path, next);
+  });
+  app.use((req, res, next) => {
+    if (!req.url.startsWith('/-/')) { next(); return; }
+    validate(req, res).then(() => next(), (e: unknown) => refuse(res, e, req.path, next));
+  });
+  const spec = openApiDocument();
+  app.get('/-/openapi.yaml', (_req, res) => {
+    sendBytes(res, 200, 'application/yaml', spec);
+  });
   app.get('/-/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -84,20 +109,10 @@ export function createApp(o: AppOptions): Express {
       res.end(text);
     }, next);
   });
-  app.get('/-/admin/volume', (req: IncomingMessage, res: ServerResponse, next) => {
-    if (!isRootRequest(req, o.credentials, o.rootAccessKey)) {
-      res.statusCode = 401;
-      res.setHeader('www-authenticate', 'Basic realm="dht2 admin"');
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ error: 'EACCES', message: 'the root credentials are required', path: '/-/admin/volume' }));
-      return;
-    }
-    adminVolume(o.volume).then((body) => {
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify(body));
-    }, next);
+  app.get('/-/admin/volume', (_req, res, next) => {
+    adminVolume(o.volume).then((body) => sendJson(res, 200, body), next);
   });
-  const files = fileApiHandler({ volume: o.volume, credentials: o.credentials });
+  const files = fileApiHandler({ volume: o.volume, credentials: o.credentials, validate });
   app.use((req, res, next) => {
     if (req.url === '/fs' || req.url.startsWith('/fs/') || req.url.startsWith('/fs?')) files(req, res);
     else next();

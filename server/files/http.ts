@@ -5,9 +5,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
 
-/** A refusal of the API itself (not an errno of the volume): status, error code, message. */
+/** A refusal of the API itself (not an errno of the volume): status, error code, message; `allow` for a 405. */
 export class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) { super(message); }
+  constructor(readonly status: number, readonly code: string, message: string, readonly allow?: string) { super(message); }
 }
 
 export const bad = (message: string): HttpError => new HttpError(400, 'EINVAL', message);

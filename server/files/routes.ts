@@ -16,6 +16,7 @@ import { constantTimeEqual } from '../auth/common.js';
 import { parseRange } from '../s3/object.js';
 import { fileError } from './errors.js';
 import { HttpError, flag, isMultipart, parseQuery, sendBytes, sendJson, statJson } from './http.js';
+import { listing } from './list.js';
 import { listXattrs, patch, patchMode, postOp, statfsJson, xattrEncoding, xattrFlag, xattrName, xattrValue } from './ops.js';
 import { DEFAULT_UPLOAD_LIMITS, receiveUpload, type UploadLimits } from './upload.js';
 
@@ -24,7 +25,25 @@ export interface FileApiOptions {
   credentials: CredentialStore;
   /** Limits of a multipart upload (POST with multipart/form-data); DEFAULT_UPLOAD_LIMITS otherwise. */
   uploadLimits?: Partial<UploadLimits>;
+  /**
+   * Checks an authenticated request before it is served (server/app.ts: against openapi.yaml);
+   * rejects with an error that has `status`, `code` and `message` to refuse it.
+   */
+  validate?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }
+
+/**
+ * The operations this API serves, by path template and method, with the operationId openapi.yaml
+ * gives each: the dispatcher answers `405` to any other method (test/server/files/routes.test.ts
+ * checks that this table and the spec's paths are the same).
+ */
+export const FILE_OPERATIONS = {
+  '/fs': { get: 'getRoot', head: 'headRoot', put: 'putRoot', post: 'postRoot', delete: 'deleteRoot' },
+  '/fs/{path}': { get: 'getPath', head: 'headPath', put: 'putPath', patch: 'patchPath', post: 'postPath', delete: 'deletePath' },
+} as const satisfies Record<string, Partial<Record<'get' | 'head' | 'put' | 'patch' | 'post' | 'delete', string>>>;
+
+/** The path template of a volume path: the root (`/`, `//`, …) or any other. */
+export const templateOf = (path: string): keyof typeof FILE_OPERATIONS => (path.replace(/\/+/g, '') === '' ? '/fs' : '/fs/{path}');
 
 /** Basic credentials `access-key:secret`, or any S3 signature; returns the access key. */
 function authorize(req: IncomingMessage, rawPath: string, rawQuery: string, creds: CredentialStore): Pick<AuthResult, 'accessKeyId' | 'payload'> {
@@ -63,6 +82,7 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
       if (res.headersSent) { res.destroy(); return; }
       if (e instanceof HttpError) {
         if (e.status === 401) res.setHeader('www-authenticate', 'Basic realm="dht2"');
+        if (e.allow) res.setHeader('allow', e.allow);
         sendJson(res, e.status, { error: e.code, message: e.message, path });
         return;
       }
@@ -77,6 +97,13 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
         throw new HttpError(400, 'EINVAL', 'the path is not valid percent-encoding');
       }
       const auth = authorize(req, rawPath, rawQuery, o.credentials);
+      const methods: Partial<Record<string, string>> = FILE_OPERATIONS[templateOf(path)];
+      if (!methods[(req.method ?? '').toLowerCase()]) {
+        req.resume();
+        const allow = Object.keys(methods).map((m) => m.toUpperCase()).join(', ');
+        throw new HttpError(405, 'EINVAL', `${req.method} is not supported here`, allow);
+      }
+      if (o.validate) await o.validate(req, res);
       const q = parseQuery(rawQuery);
       const v = o.volume;
       /** The request body after the signature checks (SigV4 payload hash, aws-chunked). */
@@ -106,12 +133,7 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
             if (req.method === 'HEAD') { res.statusCode = 200; res.setHeader('x-dht2-type', a.type); res.end(); return; }
             if (a.type !== 'dir' || flag(q, 'stat')) return sendJson(res, 200, { path, ...statJson(a) });
             const limit = Math.min(10000, Math.max(1, Number(q.get('limit') ?? 1000) || 1000));
-            const page = await v.readdir(path, { after: q.get('cursor') ?? undefined, limit, plus: flag(q, 'detail') });
-            return sendJson(res, 200, {
-              path,
-              entries: page.entries.map((e) => (e.attrs ? { name: e.name, ...statJson(e.attrs) } : { name: e.name, type: e.type })),
-              ...(page.eof ? {} : { cursor: page.entries.at(-1)?.name }),
-            });
+            return sendJson(res, 200, await listing(v, path, a.gfid, { limit, cursor: q.get('cursor') || undefined, detail: flag(q, 'detail'), recursive: flag(q, 'recursive') }));
           }
           const etag = etagOf(a);
           res.setHeader('etag', etag);
@@ -162,7 +184,6 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
           return sendJson(res, 201, { path, ...statJson(a) });
         }
         case 'PATCH': {
-          if (path.replace(/\/+/g, '') === '') throw new HttpError(405, 'EINVAL', 'PATCH is not supported on the root (a directory)');
           const mode = patchMode(q);
           if (mode.kind === 'truncate') req.resume();
           const a = await patch(v, path, mode, body);
@@ -204,8 +225,7 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
           return;
         }
         default:
-          req.resume();
-          throw new HttpError(405, 'EINVAL', `${req.method} is not supported here`);
+          throw new Error(`${req.method} is in FILE_OPERATIONS but not dispatched`);
       }
     }
   };

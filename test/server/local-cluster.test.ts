@@ -1,11 +1,14 @@
 /**
  * `dht2 local` (what `npm start` runs) as a user starts it: the banner with the endpoint and
  * credentials, the README's aws-cli and curl examples against it, a brick that dies being
- * restarted, data kept across a restart, and SIGTERM stopping every child.
+ * restarted, data kept across a restart, and SIGTERM stopping every child. Then the README's
+ * section "The file API in curl", every command run as written, in one shell, with the real
+ * curl, its output compared with the `#` lines under it.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DHT2_BIN } from '../../brick/spawn.js';
@@ -35,6 +38,84 @@ function brickPids(out: string): number[] {
 }
 
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+/** One command of the README's file-API section: its text, the `#` lines under it, its line. */
+interface Example {
+  command: string;
+  output: string[];
+  line: number;
+}
+
+const BEGIN = '<!-- file-api-examples:begin -->';
+const END = '<!-- file-api-examples:end -->';
+
+/** The commands of the `sh` blocks between the markers; a `#` line right under a command is its output. */
+function readmeExamples(readme: string): Example[] {
+  const begin = readme.indexOf(BEGIN);
+  const end = readme.indexOf(END);
+  assert.ok(begin >= 0 && end > begin, `README.md has no ${BEGIN} ... ${END} section`);
+  const lines = readme.slice(0, end).split('\n');
+  const examples: Example[] = [];
+  let inSh = false;
+  let last: 'command' | 'output' | 'other' = 'other';
+  for (let i = readme.slice(0, begin).split('\n').length; i < lines.length; i++) {
+    const l = lines[i]!;
+    if (l.startsWith('```')) {
+      inSh = !inSh && l === '```sh';
+      last = 'other';
+    } else if (!inSh) {
+      continue;
+    } else if (l.startsWith('#')) {
+      assert.ok(last !== 'other', `README.md:${i + 1}: a # line that is not under a command`);
+      examples.at(-1)!.output.push(l.replace(/^# ?/, ''));
+      last = 'output';
+    } else if (last === 'command' && examples.at(-1)!.command.endsWith('\\')) {
+      examples.at(-1)!.command += `\n${l}`;
+    } else if (l.trim() !== '') {
+      examples.push({ command: l, output: [], line: i + 1 });
+      last = 'command';
+    }
+  }
+  return examples;
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** True when `actual` is the `#` lines, `…` standing for anything (a `…` line: any number of lines). */
+function outputMatches(actual: string, expected: string[]): boolean {
+  let re = '';
+  expected.forEach((l, i) => {
+    const lastLine = i === expected.length - 1;
+    if (l === '…') re += lastLine ? '[^]*' : '(?:[^]*?\\n)?';
+    else re += l.split('…').map(escapeRe).join('[^]*?') + (lastLine ? '' : '\\n');
+  });
+  return new RegExp(`^${re}$`).test(actual);
+}
+
+/** Runs each command in one bash, in order (exports and files carry over); stdout, stderr, exit status of each. */
+async function runInOneShell(commands: string[], cwd: string): Promise<Array<{ stdout: string; stderr: string; status: number }>> {
+  const sh = spawn('bash', ['--noprofile', '--norc'], { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd, LANG: 'C.UTF-8' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  sh.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  sh.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  const results: Array<{ stdout: string; stderr: string; status: number }> = [];
+  try {
+    for (const command of commands) {
+      out = '';
+      err = '';
+      sh.stdin!.write(`${command}\n__s=$?; printf '\\n@@done %d\\n' "$__s"; printf '\\n@@done\\n' >&2\n`);
+      for (let i = 0; i < 1200 && !(/\n@@done \d+\n$/.test(out) && err.endsWith('\n@@done\n')); i++) await new Promise((r) => setTimeout(r, 50));
+      const m = /\n@@done (\d+)\n$/.exec(out);
+      assert.ok(m, `no end of: ${command}\nstdout: ${out}\nstderr: ${err}`);
+      results.push({ stdout: out.slice(0, m.index).replaceAll('\r', '').replace(/\n+$/, ''), stderr: err.replace(/\n@@done\n$/, ''), status: Number(m[1]) });
+    }
+  } finally {
+    sh.stdin!.end();
+    if (sh.exitCode === null) await once(sh, 'exit');
+  }
+  return results;
+}
 
 describe('dht2 local (npm start)', function () {
   this.timeout(180_000);
@@ -88,6 +169,32 @@ describe('dht2 local (npm start)', function () {
     } finally {
       second.child.kill('SIGTERM');
       await new Promise((r) => second.child.once('exit', r));
+    }
+  });
+
+  it('runs every command of the README\'s "The file API in curl" as written: exit 0, the output the README shows', async () => {
+    const examples = readmeExamples(await readFile(new URL('../../../README.md', import.meta.url), 'utf8'));
+    // One command per operation of the file API at least: a section that lost one fails.
+    const operations = ['mkdir=1', '-T ', 'parents=1', 'create-only=1', "-H 'Range: ", '-I ', 'stat=1', 'limit=', 'cursor=', 'detail=1', 'recursive=1',
+      '-X PATCH', 'offset=', 'append=1', 'truncate=', '-F ', 'op=rename', 'op=copy', 'op=link', 'op=symlink', 'op=chmod', 'op=utimes',
+      '-X PUT --data-binary', 'xattr=', 'xattrs=1', 'statfs=1', '-X DELETE', '--aws-sigv4'];
+    assert.deepEqual(operations.filter((op) => !examples.some((e) => e.command.startsWith('curl ') && e.command.includes(op))), []);
+    const port = 20000 + Math.floor(Math.random() * 8000);
+    const cwd = join(tmp.path, 'readme');
+    await mkdir(cwd);
+    const local = await startLocal(join(cwd, 'data'), port, port + 1);
+    try {
+      // The README speaks of the default endpoint; this cluster is on another port.
+      const results = await runInOneShell(examples.map((e) => e.command.replaceAll('http://127.0.0.1:9000', `http://127.0.0.1:${port}`)), cwd);
+      const wrong = examples.flatMap((e, i) => {
+        const r = results[i]!;
+        if (r.status === 0 && outputMatches(r.stdout, e.output)) return [];
+        return [`README.md:${e.line}: ${e.command}\n  exit ${r.status}\n  expected:\n    ${e.output.join('\n    ')}\n  got:\n    ${r.stdout.split('\n').join('\n    ')}\n  stderr: ${r.stderr.split(/[\r\n]/).filter((l) => !/^\s*(% Total|Dload|\d+\s+\d+\s+\d+)/.test(l) && l.trim() !== '').join('\n').slice(-500)}`];
+      });
+      assert.deepEqual(wrong, []);
+    } finally {
+      local.child.kill('SIGTERM');
+      await once(local.child, 'exit');
     }
   });
 });

@@ -66,6 +66,34 @@ describe('REST file API (/fs/)', function () {
     assert.deepEqual(names, ['Z', 'a', 'a-b', 'b', 'é']);
   });
 
+  it('lists a tree with ?recursive: depth first, relative names, paged with a cursor that resumes inside subdirectories', async () => {
+    for (const p of ['a/x.txt', 'a/b/y.txt', 'a-b', 'c/d/e/f.txt', 'z.txt']) assert.equal((await fs(`/tree/${p}?parents=1`, { method: 'PUT', body: p })).status, 201);
+    assert.equal((await fs('/tree/empty?mkdir=1', { method: 'PUT' })).status, 201);
+    const all = ['a', 'a/b', 'a/b/y.txt', 'a/x.txt', 'a-b', 'c', 'c/d', 'c/d/e', 'c/d/e/f.txt', 'empty', 'z.txt'];
+    const whole = (await (await fs('/tree/?recursive=1')).json()) as { path: string; entries: Array<{ name: string; type: string }>; cursor?: string };
+    assert.deepEqual(whole.entries.map((e) => e.name), all);
+    assert.equal(whole.cursor, undefined);
+    assert.deepEqual(whole.entries.filter((e) => e.type === 'dir').map((e) => e.name), ['a', 'a/b', 'c', 'c/d', 'c/d/e', 'empty']);
+    for (const limit of [1, 2, 3]) {
+      const names: string[] = [];
+      let cursor: string | undefined;
+      for (let i = 0; i < 20; i++) {
+        const page = (await (await fs(`/tree/?recursive&limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)).json()) as { entries: Array<{ name: string }>; cursor?: string };
+        names.push(...page.entries.map((e) => e.name));
+        cursor = page.cursor;
+        if (!cursor) break;
+      }
+      assert.deepEqual(names, all, `limit ${limit}`);
+    }
+    const detail = (await (await fs('/tree/c/?recursive=1&detail=1')).json()) as { path: string; entries: Array<{ name: string; size: number; type: string }> };
+    assert.equal(detail.path, '/tree/c/');
+    assert.deepEqual(detail.entries.map((e) => [e.name, e.type, e.size]), [['d', 'dir', 0], ['d/e', 'dir', 0], ['d/e/f.txt', 'file', 11]]);
+    // A cursor whose directory was removed meanwhile: the walk goes on after it.
+    assert.equal((await fs('/tree/a?recursive=1', { method: 'DELETE' })).status, 204);
+    const after = (await (await fs(`/tree/?recursive=1&cursor=${encodeURIComponent('a/b/y.txt')}`)).json()) as { entries: Array<{ name: string }> };
+    assert.deepEqual(after.entries.map((e) => e.name), ['a-b', 'c', 'c/d', 'c/d/e', 'c/d/e/f.txt', 'empty', 'z.txt']);
+  });
+
   it('one namespace: an object PUT through S3 is a file here, a file PUT here is an object there', async () => {
     await t.aws('s3', 'mb', 's3://shared-ns');
     const f = `${t.cluster.dir}/s3.txt`;

@@ -4,12 +4,13 @@
  * utimes), user xattrs, statfs and the multipart upload (streamed, limits, clean-up on failure).
  */
 import assert from 'node:assert/strict';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import aws4 from 'aws4';
 import { StaticCredentials } from '../../../server/auth/index.js';
 import { fileApiHandler } from '../../../server/files/routes.js';
 import { ACCESS_KEY, SECRET_KEY, startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { openRequest } from './open-request.js';
 
 type Json = Record<string, any>;
 
@@ -408,18 +409,7 @@ describe('REST file API (/fs/): PATCH, POST ?op=, xattrs, statfs, uploads', func
     it('streams each part into the volume as it arrives (a file is there before the request ends)', async () => {
       const boundary = 'stream-boundary';
       const part = (name: string) => `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\n\r\n`;
-      const u = new URL(`${t.url}/fs/w/up/`);
-      let reply: Promise<{ status: number; body: string }> | undefined;
-      const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { ...auth, 'content-type': `multipart/form-data; boundary=${boundary}`, 'transfer-encoding': 'chunked' } });
-      reply = new Promise((resolve, reject) => {
-        req.on('response', (res) => {
-          let b = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => { b += c; });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
-        });
-        req.on('error', reject);
-      });
+      const { req, reply } = openRequest('POST', `${t.url}/fs/w/up/`, { ...auth, 'content-type': `multipart/form-data; boundary=${boundary}` });
       req.write(`${part('first.txt')}first file\r\n${part('second.txt')}sec`);
       // The first file is committed while the request is still open.
       let seen = 0;
