@@ -112,7 +112,7 @@ export function createApp(o: AppOptions): Express {
   app.get('/-/admin/volume', (_req, res, next) => {
     adminVolume(o.volume).then((body) => sendJson(res, 200, body), next);
   });
-  const files = fileApiHandler({ volume: o.volume, credentials: o.credentials, validate });
+  const files = fileApiHandler({ volume: o.volume, credentials: o.credentials, validate, log: o.logger });
   app.use((req, res, next) => {
     if (req.url === '/fs' || req.url.startsWith('/fs/') || req.url.startsWith('/fs?')) files(req, res);
     else next();

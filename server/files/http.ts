@@ -12,13 +12,23 @@ export class HttpError extends Error {
 
 export const bad = (message: string): HttpError => new HttpError(400, 'EINVAL', message);
 
-export function statJson(a: Attrs): Record<string, unknown> {
+/**
+ * The stat JSON of the file API. A directory that carries an S3 object at its own name (key `a`
+ * beside `a/b`, dht2-core fops/dirobj.ts) shows it as `object`: its GFID, and with `carried`
+ * (the object's attributes) its size and mtime too.
+ */
+export function statJson(a: Attrs, carried?: Attrs): Record<string, unknown> {
   const o: Record<string, unknown> = {
     type: a.type, size: a.type === 'file' ? a.size : 0, mode: `0${a.mode.toString(8)}`, uid: a.uid, gid: a.gid, nlink: a.nlink,
     mtime: new Date(a.mtimeMs).toISOString(), atime: new Date(a.atimeMs).toISOString(), ctime: new Date(a.ctimeMs).toISOString(),
     btime: new Date(a.btimeMs).toISOString(), gfid: a.gfid,
   };
   if (a.target !== undefined) o.target = a.target;
+  if (a.obj !== undefined) {
+    o.object = carried?.gfid === a.obj
+      ? { gfid: a.obj, size: carried.size, mtime: new Date(carried.mtimeMs).toISOString() }
+      : { gfid: a.obj };
+  }
   return o;
 }
 

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
 import { Dht2Error } from '../../dht2-core/errors.js';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import type { Volume } from '../../dht2-core/volume.js';
@@ -23,6 +24,8 @@ import { DEFAULT_UPLOAD_LIMITS, receiveUpload, type UploadLimits } from './uploa
 export interface FileApiOptions {
   volume: Volume;
   credentials: CredentialStore;
+  /** Where unexpected errors (answered 500) are logged with their cause. */
+  log?: Pick<Logger, 'error'>;
   /** Limits of a multipart upload (POST with multipart/form-data); DEFAULT_UPLOAD_LIMITS otherwise. */
   uploadLimits?: Partial<UploadLimits>;
   /**
@@ -87,6 +90,7 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
         return;
       }
       const fe = fileError(e, path);
+      if (fe.status >= 500 && fe.status !== 503) o.log?.error({ err: e, method: req.method, path }, 'file API request failed');
       sendJson(res, fe.status, fe.body);
     });
 
@@ -131,7 +135,7 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
           const a = await v.stat(path);
           if (a.type !== 'file' || flag(q, 'stat')) {
             if (req.method === 'HEAD') { res.statusCode = 200; res.setHeader('x-dht2-type', a.type); res.end(); return; }
-            if (a.type !== 'dir' || flag(q, 'stat')) return sendJson(res, 200, { path, ...statJson(a) });
+            if (a.type !== 'dir' || flag(q, 'stat')) return sendJson(res, 200, { path, ...statJson(a, await v.carriedObject(a)) });
             const limit = Math.min(10000, Math.max(1, Number(q.get('limit') ?? 1000) || 1000));
             return sendJson(res, 200, await listing(v, path, a.gfid, { limit, cursor: q.get('cursor') || undefined, detail: flag(q, 'detail'), recursive: flag(q, 'recursive') }));
           }
@@ -179,8 +183,15 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
           if (!name) throw new HttpError(400, 'EINVAL', 'PUT needs a file path, not a directory');
           const parent = flag(q, 'parents') ? await v.mkdir(parentPath, { parents: true }) : await v.stat(parentPath);
           if (parent.type !== 'dir') throw new Dht2Error('ENOTDIR', `${parentPath} is not a directory`, { path: parentPath });
-          const createOnly = flag(q, 'create-only') || req.headers['if-none-match'] === '*';
-          const a = await v.writeFileAt(parent.gfid, name, body(), { createOnly });
+          const ifNoneMatch = req.headers['if-none-match'] === '*';
+          const createOnly = flag(q, 'create-only') || ifNoneMatch;
+          const a = await v.writeFileAt(parent.gfid, name, body(), { createOnly }).catch((e: unknown) => {
+            // A failed precondition header is 412 (RFC 9110 §13.1.2); the create-only flag stays 409.
+            if (ifNoneMatch && !flag(q, 'create-only') && e instanceof Dht2Error && e.errno === 'EEXIST') {
+              throw new HttpError(412, 'EEXIST', `${path}: exists (If-None-Match: *)`);
+            }
+            throw e;
+          });
           return sendJson(res, 201, { path, ...statJson(a) });
         }
         case 'PATCH': {
@@ -242,5 +253,10 @@ async function removeTree(v: Volume, path: string): Promise<void> {
     }
     if (page.eof) break;
   }
-  if (path !== '/') await v.rmdir(path);
+  if (path === '/') return;
+  await v.rmdir(path).catch(async (e: unknown) => {
+    // Empty but carrying an S3 object at its own name (key `a` beside `a/b`): that goes too.
+    if (!(e instanceof Dht2Error && e.errno === 'ENOTEMPTY') || !(await v.dropCarriedObject(path))) throw e;
+    await v.rmdir(path);
+  });
 }

@@ -47,9 +47,9 @@ describe('REST file API: each errno answers its HTTP status (supertest)', functi
     errno(await fs().delete('/fs/e/missing.txt').auth(ACCESS_KEY, SECRET_KEY), 404, 'ENOENT', '/e/missing.txt');
   });
 
-  it('EEXIST 409: create-only, If-None-Match: *, mkdir, overwrite=0', async () => {
+  it('EEXIST 409: create-only, mkdir, overwrite=0; 412 for If-None-Match: *', async () => {
     errno(await fs().put('/fs/e/dir/f.txt?create-only=1').auth(ACCESS_KEY, SECRET_KEY).send('x'), 409, 'EEXIST');
-    errno(await fs().put('/fs/e/dir/f.txt').set('if-none-match', '*').auth(ACCESS_KEY, SECRET_KEY).send('x'), 409, 'EEXIST');
+    errno(await fs().put('/fs/e/dir/f.txt').set('if-none-match', '*').auth(ACCESS_KEY, SECRET_KEY).send('x'), 412, 'EEXIST');
     errno(await fs().put('/fs/e/dir?mkdir=1').auth(ACCESS_KEY, SECRET_KEY), 409, 'EEXIST');
     await fs().put('/fs/e/g.txt').auth(ACCESS_KEY, SECRET_KEY).send('g').expect(201);
     errno(await fs().post('/fs/e/g.txt?op=rename&to=/e/dir/f.txt&overwrite=0').auth(ACCESS_KEY, SECRET_KEY), 409, 'EEXIST');

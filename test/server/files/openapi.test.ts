@@ -355,7 +355,7 @@ describe('openapi.yaml: the running gateway answers as documented', function () 
     await expectError('GET', '/fs/docs/2026/notes.txt/x', 409, 'ENOTDIR');
     await expectError('HEAD', '/fs/docs/2026/notes.txt/x', 409, 'ENOTDIR');
     await expectError('PUT', '/fs/docs/2026/notes.txt?create-only=1', 409, 'EEXIST', { body: 'x' });
-    await expectError('PUT', '/fs/docs/2026/notes.txt', 409, 'EEXIST', { body: 'x', headers: { 'if-none-match': '*' } });
+    await expectError('PUT', '/fs/docs/2026/notes.txt', 412, 'EEXIST', { body: 'x', headers: { 'if-none-match': '*' } });
     await expectError('PUT', '/fs/docs?mkdir=1', 409, 'EEXIST');
     await expectError('PUT', '/fs/docs/2026', 409, 'EISDIR', { body: 'x' });
     await expectError('DELETE', '/fs/docs', 409, 'ENOTEMPTY');

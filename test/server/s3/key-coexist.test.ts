@@ -76,6 +76,7 @@ describe('S3 keys a, a/ and a/b coexist', function () {
     const st = await fs('a?stat=1');
     assert.equal(st.status, 200);
     assert.equal(st.body.type, 'dir');
+    assert.equal(st.body.object.size, 8, 'the stat shows the object the directory carries');
     const list = await fs('a/');
     assert.equal(list.status, 200);
     assert.deepEqual(list.body.entries.map((e: { name: string }) => e.name), ['b']);
@@ -142,6 +143,11 @@ describe('S3 keys a, a/ and a/b coexist', function () {
     assert.equal(rm.status, 409);
     assert.equal(rm.body.error, 'ENOTEMPTY');
     assert.equal(await get('r'), 'r');
+    // A tree delete takes the carried object with the directory.
+    const tree = await request(t.url).delete(`/fs/${B}/r?recursive=1`).auth(ACCESS_KEY, SECRET_KEY);
+    assert.equal(tree.status, 204, JSON.stringify(tree.body));
+    assert.equal(await code(get('r')), 'NoSuchKey');
+    assert.equal(await code(get('r/')), 'NoSuchKey');
     await fsckClean();
   });
 
