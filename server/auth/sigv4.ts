@@ -59,6 +59,7 @@ export function authenticate(
   req: AuthRequest,
   creds: CredentialStore,
   now: Date = new Date(),
+  opts: LenientV4 = {},
 ): AuthResult {
   const authorization = headerValue(req.headers, 'authorization');
   const params = parseQuery(req.rawQuery);
@@ -76,7 +77,7 @@ export function authenticate(
   }
   if (authorization !== undefined) {
     const scheme = authorization.trimStart();
-    if (scheme.startsWith(SIGV4_ALGORITHM + ' ')) return authenticateV4Header(req, creds, now);
+    if (scheme.startsWith(SIGV4_ALGORITHM + ' ')) return authenticateV4Header(req, creds, now, opts);
     if (scheme.startsWith('AWS ')) return authenticateV2Header(req, creds, now);
     if (scheme.startsWith('AWS4-ECDSA-P256-SHA256')) {
       throw new S3AuthError('NotImplemented', 'SigV4a (AWS4-ECDSA-P256-SHA256) is not supported');
@@ -86,6 +87,21 @@ export function authenticate(
   if (hasV4Query) return authenticateV4Query(req, creds, now, params);
   if (hasV2Query) return authenticateV2Query(req, creds, now, params);
   throw new S3AuthError('AccessDenied', 'Access Denied: anonymous requests are not allowed');
+}
+
+/**
+ * What the REST file API also accepts from generic SigV4 signers that are not S3 clients, such
+ * as `curl --aws-sigv4` before 8.x (the issue's own example): S3 itself requires neither.
+ */
+export interface LenientV4 {
+  /**
+   * No `x-amz-content-sha256` header: the canonical request carries the hash of an empty
+   * payload (what curl 7.x signs, body or not), and a body is then unsigned, as with
+   * UNSIGNED-PAYLOAD.
+   */
+  optionalContentSha256?: boolean;
+  /** Also accept the query string canonicalized as written (curl 7.x neither sorts nor re-encodes it). */
+  queryAsWritten?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,7 +256,8 @@ function rejectSessionToken(present: boolean): void {
  */
 function verifySignature(args: {
   req: AuthRequest;
-  canonicalQuery: string;
+  /** Accepted canonical query strings; the first is the standard one (reported on mismatch). */
+  canonicalQuery: string | readonly string[];
   signedHeaders: string[];
   payloadHash: string;
   amzDate: string;
@@ -253,13 +270,16 @@ function verifySignature(args: {
   const signedList = signedHeaders.join(';');
   let first: { canonicalRequest: string; stringToSign: string } | undefined;
   let ok = false;
-  for (const path of canonicalPathCandidates(req.rawPath)) {
-    const canonicalRequest = [req.method.toUpperCase(), path, canonicalQuery, headersPart, signedList, payloadHash].join('\n');
-    const sts = stringToSignV4(amzDate, credential.scope, canonicalRequest);
-    const expected = hmac(signingKey, sts).toString('hex');
-    first ??= { canonicalRequest, stringToSign: sts };
-    // No early exit on the candidate loop's result: always the same work per candidate list.
-    if (constantTimeEqual(expected, provided)) ok = true;
+  const queries = typeof canonicalQuery === 'string' ? [canonicalQuery] : canonicalQuery;
+  for (const query of queries) {
+    for (const path of canonicalPathCandidates(req.rawPath)) {
+      const canonicalRequest = [req.method.toUpperCase(), path, query, headersPart, signedList, payloadHash].join('\n');
+      const sts = stringToSignV4(amzDate, credential.scope, canonicalRequest);
+      const expected = hmac(signingKey, sts).toString('hex');
+      first ??= { canonicalRequest, stringToSign: sts };
+      // No early exit on the candidate loop's result: always the same work per candidate list.
+      if (constantTimeEqual(expected, provided)) ok = true;
+    }
   }
   if (!ok) {
     throw new S3AuthError(
@@ -284,6 +304,7 @@ export function authenticateV4Header(
   req: AuthRequest,
   creds: CredentialStore,
   now: Date = new Date(),
+  opts: LenientV4 = {},
 ): AuthResult {
   const M = 'AuthorizationHeaderMalformed' as const;
   const P = 'The authorization header is malformed;';
@@ -338,21 +359,23 @@ export function authenticateV4Header(
   }
 
   // S3 requires x-amz-content-sha256 on every SigV4 header-signed request.
-  const contentSha256 = headerValue(req.headers, 'x-amz-content-sha256')?.trim();
-  if (contentSha256 === undefined) {
+  const sentSha256 = headerValue(req.headers, 'x-amz-content-sha256')?.trim();
+  if (sentSha256 === undefined && !opts.optionalContentSha256) {
     throw new S3AuthError('InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
   }
+  const contentSha256 = sentSha256 ?? EMPTY_SHA256;
   const signingKey = deriveSigningKey(secret, credential.date, credential.region);
-  const payload = payloadModeFor(contentSha256, {
+  const payload = sentSha256 === undefined ? { kind: 'unsigned' as const } : payloadModeFor(contentSha256, {
     signingKey,
     amzDate,
     scope: credential.scope,
     seedSignature: provided,
   });
 
+  const sortedQuery = canonicalQueryString(parseQuery(req.rawQuery));
   verifySignature({
     req,
-    canonicalQuery: canonicalQueryString(parseQuery(req.rawQuery)),
+    canonicalQuery: opts.queryAsWritten && req.rawQuery !== sortedQuery ? [sortedQuery, req.rawQuery] : sortedQuery,
     signedHeaders,
     payloadHash: contentSha256,
     amzDate,

@@ -61,7 +61,9 @@ function authorize(req: IncomingMessage, rawPath: string, rawQuery: string, cred
   }
   if (h === undefined && !/X-Amz-Signature=|Signature=/.test(rawQuery)) throw new HttpError(401, 'EACCES', 'credentials required (curl -u ACCESS_KEY:SECRET)');
   try {
-    return authenticate({ method: req.method ?? 'GET', rawPath, rawQuery, headers: req.headers }, creds);
+    // `curl --aws-sigv4 aws:amz:REGION:s3` as curl 7.x sends it: no x-amz-content-sha256, the
+    // query string signed as written (server/auth/sigv4.ts LenientV4).
+    return authenticate({ method: req.method ?? 'GET', rawPath, rawQuery, headers: req.headers }, creds, undefined, { optionalContentSha256: true, queryAsWritten: true });
   } catch (e) {
     throw new HttpError(403, 'EACCES', (e as Error).message);
   }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   StaticCredentials,
   authenticate,
+  deriveSigningKey,
   type AuthRequest,
 } from '../../../server/auth/index.js';
 import {
@@ -15,6 +16,7 @@ import {
   deriveKey,
   encodeKey,
   expectAuthError,
+  hmacHex,
   sha256Hex,
   signAws4,
 } from './helpers.js';
@@ -325,5 +327,47 @@ describe('auth/sigv4: presigned URLs (signed with aws4 signQuery)', () => {
   it('is not subject to the 15-minute skew rule within its validity', () => {
     const req = presign('/b/k?X-Amz-Expires=3600');
     assert.equal(authenticate(req, creds, new Date(Date.now() + 50 * MIN)).accessKeyId, KEY_ID);
+  });
+});
+
+/**
+ * A request signed as `curl --aws-sigv4 aws:amz:us-east-1:s3` 7.x signs it (lib/http_aws_sigv4.c):
+ * SignedHeaders host;x-amz-date, no x-amz-content-sha256, the empty payload's hash whatever the
+ * body, and the query string as written (neither sorted nor re-encoded).
+ */
+function curlSigned(method: string, rawPath: string, rawQuery: string, now: Date, secret = SECRET): AuthRequest {
+  const amzDate = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const date = amzDate.slice(0, 8);
+  const scope = `${date}/us-east-1/s3/aws4_request`;
+  const canonical = [method, rawPath, rawQuery, `host:gw.test\nx-amz-date:${amzDate}\n`, 'host;x-amz-date', EMPTY_SHA256].join('\n');
+  const sts = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonical)].join('\n');
+  const signature = hmacHex(deriveSigningKey(secret, date, 'us-east-1'), sts);
+  return {
+    method, rawPath, rawQuery,
+    headers: { host: 'gw.test', 'x-amz-date': amzDate, authorization: `AWS4-HMAC-SHA256 Credential=${KEY_ID}/${scope}, SignedHeaders=host;x-amz-date, Signature=${signature}` },
+  };
+}
+
+describe('auth/sigv4: what the file API also accepts from curl --aws-sigv4 (LenientV4)', () => {
+  const now = new Date();
+  const lenient = { optionalContentSha256: true, queryAsWritten: true };
+
+  it('S3 itself still requires x-amz-content-sha256', () => {
+    expectAuthError(() => authenticate(curlSigned('GET', '/fs/a.txt', '', now), creds, now), 'InvalidRequest', /x-amz-content-sha256/);
+  });
+
+  it('without the header, the empty payload hash is signed and the body is unsigned', () => {
+    const r = authenticate(curlSigned('PUT', '/fs/a.txt', '', now), creds, now, lenient);
+    assert.equal(r.accessKeyId, KEY_ID);
+    assert.deepEqual(r.payload, { kind: 'unsigned' });
+  });
+
+  it('a query string signed as written verifies only when asked to, and a wrong secret never does', () => {
+    const req = curlSigned('PUT', '/fs/a.txt', 'parents=1&create-only=1', now);
+    expectAuthError(() => authenticate(req, creds, now, { optionalContentSha256: true }), 'SignatureDoesNotMatch');
+    assert.equal(authenticate(req, creds, now, lenient).accessKeyId, KEY_ID);
+    expectAuthError(() => authenticate(curlSigned('PUT', '/fs/a.txt', 'parents=1&create-only=1', now, OTHER_SECRET), creds, now, lenient), 'SignatureDoesNotMatch');
+    // A query changed after signing fails whichever way it is canonicalized.
+    expectAuthError(() => authenticate({ ...req, rawQuery: 'parents=1&create-only=0' }, creds, now, lenient), 'SignatureDoesNotMatch');
   });
 });
