@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
+import { META_XATTR, decodeMeta } from '../s3/object-meta.js';
 
 /** A refusal of the API itself (not an errno of the volume): status, error code, message; `allow` for a 405. */
 export class HttpError extends Error {
@@ -24,6 +25,12 @@ export function statJson(a: Attrs, carried?: Attrs): Record<string, unknown> {
     btime: new Date(a.btimeMs).toISOString(), gfid: a.gfid,
   };
   if (a.target !== undefined) o.target = a.target;
+  // What S3 shows of the file too (kept by S3 PUTs and by this API's PUT and uploads).
+  const m = decodeMeta(a.xattrs?.[META_XATTR]);
+  if (m) {
+    o.contentType = m.contentType;
+    if (m.meta) o.metadata = m.meta;
+  }
   if (a.obj !== undefined) {
     o.object = carried?.gfid === a.obj
       ? { gfid: a.obj, size: carried.size, mtime: new Date(carried.mtimeMs).toISOString() }

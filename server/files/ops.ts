@@ -9,6 +9,7 @@ import { Dht2Error } from '../../dht2-core/errors.js';
 import type { Attrs, SetAttrs } from '../../dht2-core/protocol/fops.js';
 import type { Volume, VolumeStatFs } from '../../dht2-core/volume.js';
 import { META_XATTR } from '../s3/object-meta.js';
+import { forgetEtag } from './object-meta.js';
 import { bad, byteCount, flag, parseMode, parseTime, readSmall, required, splitLast, volumePath } from './http.js';
 
 /** A reply: status and JSON body (the routes add `path` where it applies). */
@@ -105,9 +106,10 @@ export function patchMode(q: URLSearchParams): { kind: 'offset'; offset: number 
 
 /** Write at an offset, append or truncate; the body is the bytes to write. */
 export async function patch(v: Volume, path: string, mode: ReturnType<typeof patchMode>, body: () => Readable): Promise<Attrs> {
-  if (mode.kind === 'truncate') return v.truncate(path, mode.size);
-  if (mode.kind === 'append') return v.append(path, body());
-  return v.write(path, mode.offset, body());
+  const a = mode.kind === 'truncate' ? await v.truncate(path, mode.size)
+    : mode.kind === 'append' ? await v.append(path, body()) : await v.write(path, mode.offset, body());
+  await forgetEtag(v, path);
+  return a;
 }
 
 // ------------------------------------------------------------------ xattrs

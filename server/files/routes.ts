@@ -16,6 +16,8 @@ import { authenticate, payloadVerifier, type AuthResult, type CredentialStore } 
 import { constantTimeEqual } from '../auth/common.js';
 import { parseRange } from '../s3/object.js';
 import { fileError } from './errors.js';
+import { objectHeaders, objectMetaOf, withObjectMeta } from './object-meta.js';
+import { META_XATTR } from '../s3/object-meta.js';
 import { HttpError, flag, isMultipart, parseQuery, sendBytes, sendJson, statJson } from './http.js';
 import { listing } from './list.js';
 import { listXattrs, patch, patchMode, postOp, statfsJson, xattrEncoding, xattrFlag, xattrName, xattrValue } from './ops.js';
@@ -134,18 +136,19 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
             }
             if (flag(q, 'xattrs')) return sendJson(res, 200, await listXattrs(v, path, flag(q, 'values')));
           }
-          const a = await v.stat(path);
+          const a = await v.stat(path, undefined, [META_XATTR]);
+          const meta = objectMetaOf(a);
           if (a.type !== 'file' || flag(q, 'stat')) {
             if (req.method === 'HEAD') { res.statusCode = 200; res.setHeader('x-dht2-type', a.type); res.end(); return; }
             if (a.type !== 'dir' || flag(q, 'stat')) return sendJson(res, 200, { path, ...statJson(a, await v.carriedObject(a)) });
             const limit = Math.min(10000, Math.max(1, Number(q.get('limit') ?? 1000) || 1000));
             return sendJson(res, 200, await listing(v, path, a.gfid, { limit, cursor: q.get('cursor') || undefined, detail: flag(q, 'detail'), recursive: flag(q, 'recursive') }));
           }
-          const etag = etagOf(a);
+          const etag = meta?.etag ? `"${meta.etag}"` : etagOf(a);
           res.setHeader('etag', etag);
           res.setHeader('last-modified', new Date(a.mtimeMs).toUTCString());
           res.setHeader('accept-ranges', 'bytes');
-          res.setHeader('content-type', 'application/octet-stream');
+          for (const [k, val] of Object.entries(objectHeaders(meta))) res.setHeader(k, val);
           res.setHeader('x-dht2-type', a.type);
           const inm = req.headers['if-none-match'];
           if (inm !== undefined && inm.split(',').map((s) => s.trim()).includes(etag)) { res.statusCode = 304; res.end(); return; }
@@ -187,7 +190,8 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
           if (parent.type !== 'dir') throw new Dht2Error('ENOTDIR', `${parentPath} is not a directory`, { path: parentPath });
           const ifNoneMatch = req.headers['if-none-match'] === '*';
           const createOnly = flag(q, 'create-only') || ifNoneMatch;
-          const a = await v.writeFileAt(parent.gfid, name, body(), { createOnly }).catch((e: unknown) => {
+          const m = withObjectMeta(body(), req.headers);
+          const a = await v.writeFileAt(parent.gfid, name, m.body, { createOnly, xattrs: m.xattrs }).catch((e: unknown) => {
             // A failed precondition header is 412 (RFC 9110 §13.1.2); the create-only flag stays 409.
             if (ifNoneMatch && !flag(q, 'create-only') && e instanceof Dht2Error && e.errno === 'EEXIST') {
               throw new HttpError(412, 'EEXIST', `${path}: exists (If-None-Match: *)`);

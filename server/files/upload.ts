@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import multer, { type StorageEngine } from 'multer';
+import { withObjectMeta } from './object-meta.js';
 import { Dht2Error } from '../../dht2-core/errors.js';
 import { checkName } from '../../dht2-core/gfid.js';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
@@ -51,10 +52,10 @@ class VolumeStorage implements StorageEngine {
   constructor(private readonly v: Volume, private readonly dir: { path: string; gfid: string }, private readonly createOnly: boolean, private readonly maxSize: number) {}
 
   _handleFile(_req: unknown, file: Express.Multer.File, cb: (error?: unknown, info?: Partial<Express.Multer.File>) => void): void {
-    this.store(file.originalname, file.stream).then((s) => cb(null, s as unknown as Partial<Express.Multer.File>), (e: unknown) => cb(e));
+    this.store(file.originalname, file.mimetype, file.stream).then((s) => cb(null, s as unknown as Partial<Express.Multer.File>), (e: unknown) => cb(e));
   }
 
-  private async store(name: string, stream: Readable): Promise<Stored> {
+  private async store(name: string, type: string | undefined, stream: Readable): Promise<Stored> {
     const path = join(this.dir.path, name);
     // The bytes go through a PassThrough so that busboy's 'limit' (the part was cut at
     // maxSize) fails the upload instead of ending it: a cut-off file is never committed.
@@ -76,7 +77,9 @@ class VolumeStorage implements StorageEngine {
           throw e;
         });
       }
-      const attrs = await this.v.writeFileAt(this.dir.gfid, name, body, { createOnly: this.createOnly });
+      // The part's Content-Type (curl -F guesses it from the name) is kept as S3 keeps a PUT's.
+      const m = withObjectMeta(body, type ? { 'content-type': type } : {});
+      const attrs = await this.v.writeFileAt(this.dir.gfid, name, m.body, { createOnly: this.createOnly, xattrs: m.xattrs });
       return { path, size: attrs.size, attrs, created };
     } catch (e) {
       fail(e as Error);

@@ -34,7 +34,7 @@ export function md5Tap(): { stream: Transform; digest(): string; size(): number 
 }
 
 /** Pipes `src` through `t`, failing `t` when `src` fails (client gone, bad signature). */
-function through(src: Readable, t: Transform): Transform {
+export function through(src: Readable, t: Transform): Transform {
   pipeline(src, t).catch((e: unknown) => t.destroy(e as Error));
   return t;
 }

@@ -1,0 +1,47 @@
+/**
+ * The S3 side of a file written through the file API (issue 4: "content type and user metadata
+ * kept where both sides have them"). A PUT or an uploaded form part stores the same metadata
+ * xattr an S3 PutObject stores (server/s3/object-meta.ts): Content-Type as sent, the stored
+ * response headers, `x-amz-meta-*`, and the MD5 of the bytes as the ETag, so S3 GET/HEAD/LIST
+ * show them. A read through the file API answers with them too. A write in place (offset,
+ * append, truncate) makes the stored MD5 wrong, so it is dropped: both APIs then derive the
+ * ETag from the file's identity, size and mtime.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Attrs } from '../../dht2-core/protocol/fops.js';
+import type { Volume } from '../../dht2-core/volume.js';
+import { S3Error } from '../s3/errors.js';
+import { META_XATTR, decodeMeta, encodeMeta, metaFromHeaders, metaHeaders, type ObjectMeta } from '../s3/object-meta.js';
+import { md5Tap, through } from '../s3/object.js';
+import { HttpError } from './http.js';
+
+/** Taps the MD5 of `body`; `xattrs()` (called once it is stored) is the metadata xattr to write with it. */
+export function withObjectMeta(body: Readable, headers: IncomingHttpHeaders): { body: Readable; xattrs: () => Record<string, string> } {
+  let base: Omit<ObjectMeta, 'etag'>;
+  try {
+    base = metaFromHeaders(headers);
+  } catch (e) {
+    body.resume();
+    throw e instanceof S3Error ? new HttpError(400, 'EINVAL', e.message) : e;
+  }
+  const tap = md5Tap();
+  return { body: through(body, tap.stream), xattrs: () => ({ [META_XATTR]: encodeMeta({ ...base, etag: tap.digest() }) }) };
+}
+
+/** The metadata of a file read with `want: [META_XATTR]`; undefined for a file that has none. */
+export function objectMetaOf(a: Attrs): ObjectMeta | undefined {
+  return decodeMeta(a.xattrs?.[META_XATTR]);
+}
+
+/** Response headers of a file read: its Content-Type (else application/octet-stream), stored headers, x-amz-meta-*. */
+export function objectHeaders(m: ObjectMeta | undefined): Record<string, string> {
+  return m ? metaHeaders(m) : { 'content-type': 'application/octet-stream' };
+}
+
+/** After a write in place: the stored MD5 no longer describes the bytes, so it goes. */
+export async function forgetEtag(v: Volume, path: string): Promise<void> {
+  const m = objectMetaOf(await v.stat(path, undefined, [META_XATTR]));
+  if (!m?.etag) return;
+  await v.setxattr(path, META_XATTR, Buffer.from(encodeMeta({ ...m, etag: '' }), 'base64'));
+}
