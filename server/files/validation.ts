@@ -101,8 +101,11 @@ export function openApiValidator(): (req: IncomingMessage, res: ServerResponse) 
   }) as unknown as Middleware[];
   return (req, res) => {
     const r = req as Request;
-    const original = { url: r.url, originalUrl: r.originalUrl };
+    const original = { url: r.url, originalUrl: r.originalUrl, method: r.method };
     r.url = r.originalUrl = validatorUrl(r.url);
+    // HEAD of an operational endpoint is its GET without the body (RFC 9110 §9.3.2; load
+    // balancers probe health with HEAD): checked as the GET the spec describes.
+    if (r.method === 'HEAD' && original.url.startsWith('/-/')) r.method = 'GET';
     const restore = (): void => { Object.assign(r, original); };
     return new Promise<void>((resolve, reject) => {
       let i = 0;
