@@ -369,7 +369,8 @@ export class MdsStore {
       const m = await this.meta(r.gfid);
       if (m.type !== 'dir') throw err('ENOTDIR', `${r.gfid} is not a directory`, { gfid: r.gfid });
       if (r.dying) {
-        await this.checkEmpty(r.gfid, r.carrying === true && m.obj !== undefined);
+        if (r.carrying !== undefined && m.obj !== r.carrying) throw err('ESTALE', `directory ${r.gfid} no longer carries ${r.carrying}`, { gfid: r.gfid });
+        await this.checkEmpty(r.gfid, r.carrying !== undefined);
         m.dying = true;
       } else {
         delete m.dying;

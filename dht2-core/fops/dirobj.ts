@@ -87,9 +87,11 @@ export async function uncarry(v: VolumeCore, parent: string, name: string, dir: 
   if (dir.type !== 'dir' || dir.obj === undefined) return false;
   if ((await v.mds(dir.gfid).call('listxattr', { gfid: dir.gfid }, ctx)).names.length > 0) return false;
   try {
-    await v.mds(dir.gfid).call('imark', { gfid: dir.gfid, dying: true, carrying: true }, ctx);
+    // Conditional on the object read above: a DELETE of key `a` may have taken it meanwhile,
+    // and the name must never be pointed at a file that is gone.
+    await v.mds(dir.gfid).call('imark', { gfid: dir.gfid, dying: true, carrying: dir.obj }, ctx);
   } catch (e) {
-    if (isErr(e, 'ENOTEMPTY', 'ENOENT')) return false;
+    if (isErr(e, 'ENOTEMPTY', 'ENOENT', 'ESTALE')) return false;
     throw e;
   }
   try {

@@ -171,9 +171,11 @@ export const FOPS = {
     Attrs.extend({ replaced: InodeFate.optional() })),
   /**
    * Marks an empty directory as being removed (new entries refused) or clears the mark. With
-   * `carrying`, a directory that carries an object counts as empty (it is turning back into that file).
+   * `carrying: G`, the directory must carry exactly G (else ESTALE), which then does not count
+   * against emptiness (it is turning back into that file; while dying, only a clear that names
+   * G in `expect` can take G from it).
    */
-  imark: fop('control', 'mds', false, obj({ gfid: Gfid, dying: z.boolean(), carrying: z.boolean().optional() }), Attrs),
+  imark: fop('control', 'mds', false, obj({ gfid: Gfid, dying: z.boolean(), carrying: Gfid.optional() }), Attrs),
   /** Pages through every handle on the brick (fsck): inodes on an MDS, data objects on a DS. */
   scan: fop('control', 'any', true, obj({ after: Gfid.optional(), limit: z.number().int().min(1).max(10000) }),
     obj({ items: z.array(z.object({ gfid: Gfid, type: InodeType, nlink: u32, size: offset, btimeMs: timeMs, dying: z.boolean().optional(), obj: Gfid.optional() })), eof: z.boolean() })),

@@ -5,6 +5,7 @@
  * fsck finds nothing to repair and nothing is left behind once every key is deleted.
  */
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsCommand, ListObjectsV2Command,
   PutObjectCommand, S3Client, S3ServiceException,
@@ -176,6 +177,20 @@ describe('S3 keys a, a/ and a/b coexist', function () {
     await Promise.all([...order].reverse().map((k) => del(k)));
     assert.deepEqual(await keys('c'), { keys: [], prefixes: [] });
     for (const n of names) assert.equal((await fs(`${n}?stat=1`)).status, 404, n);
+    await fsckClean();
+  });
+
+  it('racing DELETEs of k and k/ (what aws s3 rm --recursive sends at once) never leave a name behind', async () => {
+    for (let round = 0; round < 40; round++) {
+      const k = `race${round}`;
+      await put(k, 'object');
+      await put(`${k}/`, '');
+      if (round % 2 === 1) await put(`${k}/inner`, 'i');
+      // Staggered by 0-9 ms, so the DELETE of k lands at every step of the other's pruning.
+      const late = (round * 7) % 10;
+      await Promise.all([sleep(late).then(() => del(k)), del(`${k}/`), ...(round % 2 === 1 ? [del(`${k}/inner`)] : [])]);
+      assert.deepEqual(await keys(k), { keys: [], prefixes: [] }, `round ${round}`);
+    }
     await fsckClean();
   });
 });
