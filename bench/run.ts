@@ -112,7 +112,10 @@ async function main(argv: string[]): Promise<number> {
   const loadAfter = loadavg();
   const load = `load average (1/5/15 min) before ${loadBefore.map((l) => l.toFixed(2)).join('/')}, after ${loadAfter.map((l) => l.toFixed(2)).join('/')} on ${cpus().length} CPUs`;
   const times = suites.map((s) => `${s.suite} ${fmtSeconds(s.seconds ?? 0)}`).join(', ');
-  const rss = suites.flatMap((s) => s.rows.filter((r) => /RSS \+/.test(r.note ?? '')).map((r) => `  ${s.suite} / ${r.scenario} / ${r.system}: ${r.note}`));
+  const rss = suites.flatMap((s) => s.rows.flatMap((r) => {
+    const m = /(FLAG: )?\S+ RSS \+[^;]*/.exec(r.note ?? '');
+    return m ? [`  ${s.suite} / ${r.scenario} / ${r.system}: ${m[0]}`] : [];
+  }));
   process.stdout.write([
     '',
     formatTable(suites),

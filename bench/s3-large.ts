@@ -67,7 +67,8 @@ export async function largeScenario(): Promise<Row[]> {
     const s3 = await ws.s3rver();
     const sink = await ws.httpSink();
     const servers: System[] = [gw, s3, sink];
-    for (const sys of servers) await warmUp(sys);
+    // The sink keeps no keys to list: its warm-up leaves the listings out.
+    for (const sys of servers) await warmUp(sys, sys === sink ? ['put', 'get', 'head', 'delete'] : undefined);
     await warmUpStreaming(gw);
     const rows: Row[] = [];
     for (const job of jobs) {

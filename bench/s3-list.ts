@@ -15,7 +15,9 @@
  * (listDirs directories `d000/`… of listPerDir keys), `list-small` (listS3rverKeys flat keys,
  * the size s3rver can be given through S3 PUTs in the time budget).
  *
- * Measured (1000 keys a page; each figure the median of 3 after one untimed walk):
+ * Measured (1000 keys a page; each figure the median of 3 rounds after one untimed walk, the
+ * rounds interleaved over every bucket and system so that the machine's changing load hits all
+ * of them alike, which is what makes "the same cost at 2,000 and at 100,000 keys" readable):
  *  - first page; the page after the middle key and the last page (start-after: a page
  *    anywhere without walking to it); a full walk by continuation tokens (ms, keys/s in the
  *    details, ms per page in the note);
@@ -102,49 +104,39 @@ interface Listing {
   pages: number;
 }
 
-/** S3 listings of a bucket: checks every page and the key count, returns the medians. */
-async function listS3(c: S3Client, t: Tree): Promise<Listing> {
-  const page = async (after?: string): Promise<number> => {
-    const t0 = performance.now();
-    const p = await listPage(c, '', PAGE, undefined, undefined, after);
-    const ms = performance.now() - t0;
-    const expected = Math.min(PAGE, after === undefined ? t.keys : t.keys - 1 - keyIndex(t, after));
-    if (p.keys.length !== expected) throw new Error(`LIST ${t.bucket} after ${after ?? '(start)'}: ${p.keys.length} keys, expected ${expected}`);
-    return ms;
-  };
-  const walk = async (): Promise<{ ms: number; pages: number }> => {
-    const t0 = performance.now();
-    let token: string | undefined;
-    let keys = 0;
-    let pages = 0;
-    do {
-      const p = await listPage(c, '', PAGE, token);
-      keys += p.keys.length;
-      pages++;
-      token = p.next;
-    } while (token !== undefined);
-    if (keys !== t.keys) throw new Error(`LIST walk of ${t.bucket}: ${keys} keys, expected ${t.keys}`);
-    return { ms: performance.now() - t0, pages };
-  };
-  await walk(); // untimed: caches, JIT, and the check that every key is there
-  const mid = keyAt(t, Math.floor(t.keys / 2) - 1);
-  const last = keyAt(t, Math.max(0, t.keys - PAGE) - 1);
-  const r = { first: [] as number[], middle: [] as number[], last: [] as number[], walk: [] as number[], pages: 0 };
-  for (let rep = 0; rep < REPS; rep++) {
-    r.first.push(await page());
-    r.middle.push(await page(mid));
-    r.last.push(t.keys > PAGE ? await page(last) : await page());
-    const w = await walk();
-    r.walk.push(w.ms);
-    r.pages = w.pages;
-  }
-  return { first: median(r.first), middle: median(r.middle), last: median(r.last), walk: median(r.walk), pages: r.pages };
+/** How to time one bucket on one system: a page anywhere (by the index of the key it follows; -1: the first page), a full walk. */
+interface Lister {
+  page(after: number): Promise<void>;
+  /** Resolves with the number of pages. */
+  walk(): Promise<number>;
 }
 
-function keyIndex(t: Tree, key: string): number {
-  if (t.dirs.length === 0) return Number(key.slice(1));
-  const [d, k] = key.split('/');
-  return t.dirs.indexOf(d!) * t.perDir + Number(k!.slice(1));
+function keyIndexes(t: Tree): { middle: number; last: number } {
+  return { middle: Math.floor(t.keys / 2) - 1, last: Math.max(0, t.keys - PAGE) - 1 };
+}
+
+/** S3 listings of a bucket (every page and the key count checked). */
+function s3Lister(c: S3Client, t: Tree): Lister {
+  return {
+    async page(after) {
+      const p = await listPage(c, '', PAGE, undefined, undefined, after < 0 ? undefined : keyAt(t, after));
+      const expected = Math.min(PAGE, t.keys - 1 - after);
+      if (p.keys.length !== expected) throw new Error(`LIST ${t.bucket} after key ${after}: ${p.keys.length} keys, expected ${expected}`);
+    },
+    async walk() {
+      let token: string | undefined;
+      let keys = 0;
+      let pages = 0;
+      do {
+        const p = await listPage(c, '', PAGE, token);
+        keys += p.keys.length;
+        pages++;
+        token = p.next;
+      } while (token !== undefined);
+      if (keys !== t.keys) throw new Error(`LIST walk of ${t.bucket}: ${keys} keys, expected ${t.keys}`);
+      return pages;
+    },
+  };
 }
 
 /** What an S3 page holds of each key besides its name: size and mtime (lstat). */
@@ -158,18 +150,18 @@ async function sortedNames(dir: string): Promise<string[]> {
 }
 
 /** The same listings on the local tree (see the file comment). */
-async function listLocal(root: string, t: Tree): Promise<Listing> {
+function localLister(root: string, t: Tree): Lister {
   const base = join(root, t.bucket);
-  /** A page of up to PAGE keys after key index `from` (-1: the first page). */
-  const page = async (from: number): Promise<number> => {
-    const t0 = performance.now();
-    if (t.dirs.length === 0) {
-      const names = await sortedNames(base);
-      await statAll(base, names.slice(from + 1, from + 1 + PAGE));
-    } else {
+  return {
+    async page(after) {
+      if (t.dirs.length === 0) {
+        const names = await sortedNames(base);
+        await statAll(base, names.slice(after + 1, after + 1 + PAGE));
+        return;
+      }
       const dirs = await sortedNames(base);
-      let d = Math.floor((from + 1) / t.perDir);
-      let skip = (from + 1) % t.perDir;
+      let d = Math.floor((after + 1) / t.perDir);
+      let skip = (after + 1) % t.perDir;
       let left = PAGE;
       while (left > 0 && d < dirs.length) {
         const dir = join(base, dirs[d]!);
@@ -179,30 +171,45 @@ async function listLocal(root: string, t: Tree): Promise<Listing> {
         d++;
         skip = 0;
       }
-    }
-    return performance.now() - t0;
+    },
+    async walk() {
+      let seen = 0;
+      const dirs = t.dirs.length === 0 ? [base] : (await sortedNames(base)).map((d) => join(base, d));
+      for (const dir of dirs) {
+        const names = await sortedNames(dir);
+        await statAll(dir, names);
+        seen += names.length;
+      }
+      if (seen !== t.keys) throw new Error(`local walk of ${t.bucket}: ${seen} entries, expected ${t.keys}`);
+      return Math.ceil(t.keys / PAGE);
+    },
   };
-  const walk = async (): Promise<number> => {
+}
+
+/**
+ * Times every (system, bucket) pair: one untimed walk each (caches, JIT, and the check that every
+ * key is there), then REPS rounds in which every pair takes its turn for each measurement, so
+ * a change in the machine's load between two buckets hits them all alike. Medians.
+ */
+async function timeListings(pairs: ReadonlyArray<{ tree: Tree; lister: Lister }>): Promise<Listing[]> {
+  for (const p of pairs) await p.lister.walk();
+  const samples = pairs.map(() => ({ first: [] as number[], middle: [] as number[], last: [] as number[], walk: [] as number[], pages: 0 }));
+  const time = async (fn: () => Promise<unknown>): Promise<number> => {
     const t0 = performance.now();
-    let seen = 0;
-    const dirs = t.dirs.length === 0 ? [base] : (await sortedNames(base)).map((d) => join(base, d));
-    for (const dir of dirs) {
-      const names = await sortedNames(dir);
-      await statAll(dir, names);
-      seen += names.length;
-    }
-    if (seen !== t.keys) throw new Error(`local walk of ${t.bucket}: ${seen} entries, expected ${t.keys}`);
+    await fn();
     return performance.now() - t0;
   };
-  await walk();
-  const r = { first: [] as number[], middle: [] as number[], last: [] as number[], walk: [] as number[] };
   for (let rep = 0; rep < REPS; rep++) {
-    r.first.push(await page(-1));
-    r.middle.push(await page(Math.floor(t.keys / 2) - 1));
-    r.last.push(await page(Math.max(0, t.keys - PAGE) - 1));
-    r.walk.push(await walk());
+    for (const [kind, at] of [['first', () => -1], ['middle', (t: Tree) => keyIndexes(t).middle], ['last', (t: Tree) => keyIndexes(t).last]] as const) {
+      for (const [i, p] of pairs.entries()) samples[i]![kind].push(await time(() => p.lister.page(at(p.tree))));
+    }
+    for (const [i, p] of pairs.entries()) {
+      const t0 = performance.now();
+      samples[i]!.pages = await p.lister.walk();
+      samples[i]!.walk.push(performance.now() - t0);
+    }
   }
-  return { first: median(r.first), middle: median(r.middle), last: median(r.last), walk: median(r.walk), pages: Math.ceil(t.keys / PAGE) };
+  return samples.map((x) => ({ first: median(x.first), middle: median(x.middle), last: median(x.last), walk: median(x.walk), pages: x.pages }));
 }
 
 // ------------------------------------------------------------------ rows
@@ -212,7 +219,7 @@ function listingRows(label: string, t: Tree, sysName: string, l: Listing, base: 
     ['first', `first page of ${PAGE}`],
     ['middle', `page after key ${Math.floor(t.keys / 2)}`],
     ['last', `last page`],
-    ['walk', `full walk (${l.pages} pages)`],
+    ['walk', `full walk (${l.pages} page${l.pages === 1 ? '' : 's'})`],
   ];
   const rows: Row[] = [];
   for (const [k, what] of kinds) {
@@ -287,42 +294,48 @@ export async function listScenario(): Promise<Row[]> {
       endpoint: s3.endpoint, accessKey: s3.accessKey, secretKey: s3.secretKey, region: BENCH_REGION, bucket: small.bucket,
       size: 0, count: small.keys, concurrency: 32, phases: ['put'], dirs: 0, prefix: '', keep: true,
     });
-    const client = (sys: System, bucket: string): S3Client =>
-      new S3Client({ endpoint: sys.endpoint, accessKey: sys.accessKey, secretKey: sys.secretKey, region: BENCH_REGION, bucket, concurrency: 1 });
-    /** The listings of `t` on `sys`, sampling the RSS of its processes. */
-    const listOn = async (sys: System, t: Tree): Promise<{ result: Listing; peaks: Map<number, number> }> => {
-      const c = client(sys, t.bucket);
-      try {
-        return await measured(sys.pids, () => listS3(c, t));
-      } finally {
-        await c.close();
-      }
+    const clients: S3Client[] = [];
+    const lister = (sys: System, t: Tree): Lister => {
+      const c = new S3Client({ endpoint: sys.endpoint, accessKey: sys.accessKey, secretKey: sys.secretKey, region: BENCH_REGION, bucket: t.bucket, concurrency: 1 });
+      clients.push(c);
+      return s3Lister(c, t);
     };
+    const pairs = [
+      ...trees.map((tree) => ({ sys: gw.name, tree, lister: lister(gw, tree) })),
+      { sys: s3.name, tree: small, lister: lister(s3, small) },
+      ...trees.map((tree) => ({ sys: 'local', tree, lister: localLister(localRoot, tree) })),
+    ];
+    progress(`list: ${REPS} rounds of first, middle and last pages and full walks over ${pairs.length} (system, bucket) pairs`);
+    let timing: { result: Listing[]; peaks: Map<number, number> };
+    try {
+      timing = await measured([...gw.pids, s3.mainPid], () => timeListings(pairs));
+    } finally {
+      await Promise.allSettled(clients.map((c) => c.close()));
+    }
+    const listing = (sys: string, t: Tree): Listing => timing.result[pairs.findIndex((p) => p.sys === sys && p.tree === t)]!;
+    const peak = (pid: number): number | undefined => timing.peaks.get(pid);
     for (const t of trees) {
-      progress(`list: ${t.bucket} (${t.keys} keys)`);
-      const local = await listLocal(localRoot, t);
-      const d = await listOn(gw, t);
+      const local = listing('local', t);
       const label = `${t.bucket}, ${t.keys} keys${t.dirs.length ? ` (${t.dirs.length} dirs x ${t.perDir})` : ' (one dir)'}`;
-      const dRows = listingRows(label, t, gw.name, d.result, local, 'local fs readdir+sort+lstat', d.peaks.get(gw.mainPid));
+      const dRows = listingRows(label, t, gw.name, listing(gw.name, t), local, 'local fs readdir+sort+lstat', peak(gw.mainPid));
       for (const [pid, name] of gw.named) {
-        const p = d.peaks.get(pid);
+        const p = peak(pid);
         if (p !== undefined) for (const r of dRows) if (r.system === gw.name) r.details = { ...r.details, [`${name}PeakRssMiB`]: round1(p) };
       }
-      if (t === small) {
-        const b = await listOn(s3, t);
-        const sRows = listingRows(label, t, s3.name, b.result, local, 'local fs readdir+sort+lstat', b.peaks.get(s3.mainPid));
-        // dht2 row, its local baseline, then s3rver's row (its own local ratio) for each kind.
-        for (let i = 0; i < dRows.length; i += 2) {
-          const dr = dRows[i]!;
-          const sr = sRows[i]!;
-          dr.note = [dr.note, `${(dr.value / sr.value).toFixed(2)}x s3rver`].filter(Boolean).join('; ');
-          rows.push(dr, sr, dRows[i + 1]!);
-        }
-      } else {
+      if (t !== small) {
         rows.push(...dRows);
+        continue;
       }
-      await ws.checkAlive();
+      const sRows = listingRows(label, t, s3.name, listing(s3.name, t), local, 'local fs readdir+sort+lstat', peak(s3.mainPid));
+      // dht2 row, s3rver's row (both against the local filesystem), then the local row, for each kind.
+      for (let i = 0; i < dRows.length; i += 2) {
+        const dr = dRows[i]!;
+        const sr = sRows[i]!;
+        dr.note = [dr.note, `${(dr.value / sr.value).toFixed(2)}x s3rver`].filter(Boolean).join('; ');
+        rows.push(dr, sr, dRows[i + 1]!);
+      }
     }
+    await ws.checkAlive();
     return rows;
   } finally {
     await ws.close();

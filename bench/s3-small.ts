@@ -53,12 +53,12 @@ export async function runMeasured(sys: System, o: { size: number; count: number;
   return out;
 }
 
-/** One untimed round of small objects (JIT, connections, first directories). */
-export async function warmUp(sys: System): Promise<void> {
+/** One untimed round of small objects (JIT, connections, first directories); `phases` default: every phase. */
+export async function warmUp(sys: System, phases: S3Phase[] = SMALL_PHASES): Promise<void> {
   progress(`warm-up on ${sys.name}`);
   await runS3Bench({
     endpoint: sys.endpoint, accessKey: sys.accessKey, secretKey: sys.secretKey, region: BENCH_REGION, bucket: `warmup-${sys.tag}`,
-    size: 4 * KiB, count: 200, concurrency: 8, phases: SMALL_PHASES, dirs: DIRS, prefix: 'bench/', listWalks: 2,
+    size: 4 * KiB, count: 200, concurrency: 8, phases, dirs: DIRS, prefix: 'bench/', listWalks: 2,
   });
 }
 
