@@ -16,8 +16,9 @@
  * the size s3rver can be given through S3 PUTs in the time budget).
  *
  * Measured (1000 keys a page; each figure the median of 3 rounds after one untimed walk, the
- * rounds interleaved over every bucket and system so that the machine's changing load hits all
- * of them alike, which is what makes "the same cost at 2,000 and at 100,000 keys" readable):
+ * rounds interleaved over every bucket and system, each round starting with another one, so that
+ * the machine's changing load hits all of them alike, which is what makes "the same cost at
+ * 2,000 and at 100,000 keys" readable):
  *  - first page; the page after the middle key and the last page (start-after: a page
  *    anywhere without walking to it); a full walk by continuation tokens (ms, keys/s in the
  *    details, ms per page in the note);
@@ -200,10 +201,13 @@ async function timeListings(pairs: ReadonlyArray<{ tree: Tree; lister: Lister }>
     return performance.now() - t0;
   };
   for (let rep = 0; rep < REPS; rep++) {
+    // Each round starts with another pair, so no pair always takes the slot right after the
+    // previous round's walks (the first request after them was seen to run slow).
+    const order = pairs.map((_, i) => [(i + rep) % pairs.length, pairs[(i + rep) % pairs.length]!] as const);
     for (const [kind, at] of [['first', () => -1], ['middle', (t: Tree) => keyIndexes(t).middle], ['last', (t: Tree) => keyIndexes(t).last]] as const) {
-      for (const [i, p] of pairs.entries()) samples[i]![kind].push(await time(() => p.lister.page(at(p.tree))));
+      for (const [i, p] of order) samples[i]![kind].push(await time(() => p.lister.page(at(p.tree))));
     }
-    for (const [i, p] of pairs.entries()) {
+    for (const [i, p] of order) {
       const t0 = performance.now();
       samples[i]!.pages = await p.lister.walk();
       samples[i]!.walk.push(performance.now() - t0);
