@@ -30,12 +30,27 @@ export interface Row {
   cpuMsPerOp?: number;
   /** Raw numbers behind the row (counts, bytes, seconds, per-brick RSS peaks). */
   details?: Record<string, number | string | boolean>;
+  /** A short remark printed in the table's last column (another ratio, an RSS rise and its flag). */
+  note?: string;
+}
+
+/** The peak RSS of one server process over a whole scenario. */
+export interface ProcessPeak {
+  /** `gateway`, `brick mds0`, `brick sync-ds (no-sync)`, `s3rver`, … (bench/proc-watch.ts). */
+  process: string;
+  pid: number;
+  /** VmHWM: the highest RSS the process ever had, MiB. */
+  peakRssMiB: number;
 }
 
 /** A scenario's rows, labelled with the scenario (suite) name they came from. */
 export interface SuiteRows {
   suite: string;
   rows: Row[];
+  /** Wall time of the scenario, seconds. */
+  seconds?: number;
+  /** Every server process the scenario started, with its peak RSS. */
+  processes?: ProcessPeak[];
 }
 
 function fmtValue(v: number, unit: Unit): string {
@@ -73,9 +88,11 @@ export function formatTable(suites: SuiteRows[]): string {
   const withRpcs = has((r) => r.rpcsPerOp);
   const withLatency = has((r) => r.p50Ms ?? r.p99Ms);
   const withCpu = has((r) => r.cpuMsPerOp);
+  const withNote = has((r) => r.note);
   const header = ['suite', 'scenario', 'system', 'result', 'unit', 'vs base',
-    ...(withRpcs ? ['RPCs/op'] : []), ...(withLatency ? ['p50 ms', 'p99 ms'] : []), ...(withCpu ? ['CPU ms/op'] : []), 'peak RSS MiB'];
-  const right = header.map((_, i) => i >= 3 && i !== 4);
+    ...(withRpcs ? ['RPCs/op'] : []), ...(withLatency ? ['p50 ms', 'p99 ms'] : []), ...(withCpu ? ['CPU ms/op'] : []), 'peak RSS MiB',
+    ...(withNote ? ['note'] : [])];
+  const right = header.map((h, i) => i >= 3 && i !== 4 && h !== 'note');
   const body: string[][] = [];
   for (const s of suites) {
     for (const r of s.rows) {
@@ -85,6 +102,7 @@ export function formatTable(suites: SuiteRows[]): string {
         ...(withLatency ? [fmtOpt(r.p50Ms, fmtMs), fmtOpt(r.p99Ms, fmtMs)] : []),
         ...(withCpu ? [fmtOpt(r.cpuMsPerOp, (v) => (v < 10 ? v.toFixed(2) : v.toFixed(1)))] : []),
         r.peakRssMiB === undefined ? '' : r.peakRssMiB.toFixed(1),
+        ...(withNote ? [r.note ?? ''] : []),
       ]);
     }
   }
@@ -101,6 +119,21 @@ export function formatTable(suites: SuiteRows[]): string {
     out.push(line(row));
   }
   return out.join('\n');
+}
+
+/**
+ * The peak RSS (VmHWM) of every server process, one line per scenario, e.g.
+ * `large   gateway 187.2, brick mds0 120.4, …, s3rver 151.0`.
+ */
+export function formatProcessTable(suites: SuiteRows[]): string {
+  const width = Math.max(5, ...suites.map((s) => s.suite.length));
+  const lines = [`${'suite'.padEnd(width)}  peak RSS (VmHWM) of each server process, MiB`];
+  for (const s of suites) {
+    const procs = s.processes ?? [];
+    const text = procs.length ? procs.map((p) => `${p.process} ${p.peakRssMiB.toFixed(1)}`).join(', ') : '(no server process)';
+    lines.push(`${s.suite.padEnd(width)}  ${text}`);
+  }
+  return lines.join('\n');
 }
 
 /** Writes the results to `<dir>/results-<timestamp>.json`; returns the path. */

@@ -23,9 +23,12 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import aws4 from 'aws4';
-import { SingleBar } from 'cli-progress';
 import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
+import { PhaseRun, Progress, workers, type PhaseResult } from './load-phase.js';
+import { byteChunks, drain } from './util.js';
+
+export type { LatencyMs, PhaseResult } from './load-phase.js';
 
 export const S3_PHASES = ['put', 'get', 'head', 'list', 'list-delimiter', 'delete'] as const;
 export type S3Phase = (typeof S3_PHASES)[number];
@@ -34,7 +37,7 @@ export interface S3BenchHooks {
   /** Awaited before a phase's clock starts (the s3 scenario settles the disk and starts sampling here). */
   beforePhase?(phase: S3Phase): Promise<void> | void;
   /** Called right after a phase's clock stops. */
-  afterPhase?(phase: S3Phase, result: PhaseResult): Promise<void> | void;
+  afterPhase?(phase: S3Phase, result: S3PhaseResult): Promise<void> | void;
 }
 
 export interface S3BenchOptions {
@@ -72,36 +75,6 @@ export interface S3BenchOptions {
   signal?: AbortSignal;
 }
 
-export interface LatencyMs {
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-  mean: number;
-}
-
-export interface PhaseResult {
-  phase: S3Phase;
-  /** Successful requests. */
-  ops: number;
-  errors: number;
-  /** Object payload bytes moved (PUT and GET); 0 for the other phases. */
-  bytes: number;
-  seconds: number;
-  opsPerSec: number;
-  /** 10^6 bytes per second of payload (PUT and GET). */
-  mbPerSec: number;
-  latencyMs: LatencyMs;
-  /** LIST phases: keys and common prefixes returned over all pages. */
-  listed?: { keys: number; prefixes: number; keysPerSec: number };
-  /** True when --duration stopped the phase before it did all its work. */
-  capped: boolean;
-  /** True when the run was stopped (signal) during this phase. */
-  interrupted?: boolean;
-  /** The first few error messages. */
-  errorSamples: string[];
-}
-
 export interface S3BenchResult {
   endpoint: string;
   bucket: string;
@@ -111,12 +84,14 @@ export interface S3BenchResult {
   concurrency: number;
   durationMs?: number;
   startedAt: string;
-  phases: PhaseResult[];
+  phases: S3PhaseResult[];
 }
+
+/** One phase of an S3 run. */
+export type S3PhaseResult = PhaseResult<S3Phase>;
 
 const CHUNK = 1024 * 1024;
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-const ERROR_SAMPLES = 5;
 
 /** RFC 3986 percent-encoding, as SigV4 canonicalizes (and so as aws4 does). */
 export function encodeRfc3986(s: string): string {
@@ -131,32 +106,20 @@ function decodeXml(s: string): string {
   });
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return 0;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
-}
-
-function latencyOf(samples: number[]): LatencyMs {
-  const s = Float64Array.from(samples).sort();
-  const sum = samples.reduce((a, b) => a + b, 0);
-  return {
-    p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99),
-    max: s.length ? s[s.length - 1]! : 0, mean: s.length ? sum / s.length : 0,
-  };
-}
-
 class HttpError extends Error {}
 
+/** What an {@link S3Client} needs: where, who, which bucket, how many connections. */
+export type S3ClientOptions = Pick<S3BenchOptions, 'endpoint' | 'accessKey' | 'secretKey' | 'region' | 'bucket' | 'concurrency'>;
+
 /** A signed S3 client over one undici Pool (path-style). */
-class S3Client {
+export class S3Client {
   readonly pool: Pool;
   private readonly host: string;
   private readonly creds: { accessKeyId: string; secretAccessKey: string };
 
   readonly bucket: string;
 
-  constructor(private readonly o: S3BenchOptions) {
+  constructor(private readonly o: S3ClientOptions) {
     this.bucket = o.bucket;
     const u = new URL(o.endpoint);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`endpoint must be http(s)://host[:port], not ${o.endpoint}`);
@@ -205,16 +168,18 @@ class S3Client {
 }
 
 /** One ListObjectsV2 page: keys, common prefixes and the next token. */
-interface ListPage {
+export interface ListPage {
   keys: string[];
   prefixes: number;
   next?: string;
 }
 
-async function listPage(c: S3Client, prefix: string, maxKeys: number, token?: string, delimiter?: string): Promise<ListPage> {
+/** One ListObjectsV2 request (`startAfter`: the start-after parameter, to ask for a page anywhere without walking to it). */
+export async function listPage(c: S3Client, prefix: string, maxKeys: number, token?: string, delimiter?: string, startAfter?: string): Promise<ListPage> {
   const q: Record<string, string> = { 'list-type': '2', 'max-keys': String(maxKeys), prefix };
   if (delimiter) q.delimiter = delimiter;
   if (token !== undefined) q['continuation-token'] = token;
+  if (startAfter !== undefined) q['start-after'] = startAfter;
   const res = await c.send('GET', c.bucketPath(q));
   if (res.statusCode !== 200) throw await S3Client.failure(`LIST s3://${c.bucket}/${prefix}`, res);
   const xml = await res.body.text();
@@ -226,123 +191,6 @@ async function listPage(c: S3Client, prefix: string, maxKeys: number, token?: st
   const next = /<NextContinuationToken>([^<]*)<\/NextContinuationToken>/.exec(xml)?.[1];
   if (truncated && next === undefined) throw new Error(`LIST ${prefix}: truncated page without NextContinuationToken`);
   return { keys, prefixes, ...(truncated ? { next: decodeXml(next!) } : {}) };
-}
-
-/** A progress bar on stderr for one phase (a no-op when disabled or stderr is not a terminal). */
-class Progress {
-  private readonly bar: SingleBar | undefined;
-  private value = 0;
-  private errors = 0;
-  private readonly t0 = performance.now();
-
-  constructor(enabled: boolean, phase: string, total: number) {
-    if (!enabled || !process.stderr.isTTY) return;
-    this.bar = new SingleBar({
-      stream: process.stderr,
-      format: `${phase.padEnd(14)} |{bar}| {value}/{total} | {rate} ops/s | {errors} errors | {duration_formatted} (ETA {eta_formatted})`,
-      barCompleteChar: '\u2588',
-      barIncompleteChar: '\u2591',
-      hideCursor: true,
-      clearOnComplete: true,
-      etaBuffer: 100,
-      fps: 5,
-    });
-    this.bar.start(total, 0, { rate: '0', errors: 0 });
-  }
-
-  tick(ok: boolean): void {
-    if (!this.bar) return;
-    this.value++;
-    if (!ok) this.errors++;
-    const s = (performance.now() - this.t0) / 1000;
-    this.bar.update(this.value, { rate: s > 0 ? (this.value / s).toFixed(0) : '0', errors: this.errors });
-  }
-
-  setTotal(total: number): void {
-    this.bar?.setTotal(total);
-  }
-
-  stop(): void {
-    this.bar?.stop();
-  }
-}
-
-/** Counters of a phase while it runs. */
-class PhaseRun {
-  ops = 0;
-  errors = 0;
-  bytes = 0;
-  readonly samples: number[] = [];
-  readonly errorSamples: string[] = [];
-  capped = false;
-  interrupted = false;
-  private readonly deadline: number | undefined;
-  readonly t0 = performance.now();
-
-  constructor(readonly phase: S3Phase, durationMs: number | undefined, private readonly signal: AbortSignal | undefined,
-    readonly progress: Progress) {
-    this.deadline = durationMs === undefined ? undefined : this.t0 + durationMs;
-  }
-
-  /** False once the duration cap has passed or the run was aborted (no new work then). */
-  mayStart(): boolean {
-    if (this.signal?.aborted) { this.interrupted = true; return false; }
-    if (this.deadline !== undefined && performance.now() >= this.deadline) { this.capped = true; return false; }
-    return true;
-  }
-
-  /** Times one request; counts it as an op or an error. Returns whether it succeeded. */
-  async op(fn: () => Promise<number>): Promise<boolean> {
-    const t = performance.now();
-    try {
-      const bytes = await fn();
-      this.samples.push(performance.now() - t);
-      this.ops++;
-      this.bytes += bytes;
-      this.progress.tick(true);
-      return true;
-    } catch (e) {
-      this.errors++;
-      if (this.errorSamples.length < ERROR_SAMPLES) this.errorSamples.push(e instanceof Error ? e.message : String(e));
-      this.progress.tick(false);
-      return false;
-    }
-  }
-
-  result(extra: Partial<PhaseResult> = {}): PhaseResult {
-    const seconds = (performance.now() - this.t0) / 1000;
-    return {
-      phase: this.phase, ops: this.ops, errors: this.errors, bytes: this.bytes, seconds,
-      opsPerSec: seconds > 0 ? this.ops / seconds : 0,
-      mbPerSec: seconds > 0 ? this.bytes / 1e6 / seconds : 0,
-      latencyMs: latencyOf(this.samples), capped: this.capped, ...(this.interrupted ? { interrupted: true } : {}),
-      errorSamples: this.errorSamples, ...extra,
-    };
-  }
-}
-
-/** Runs `fn(item)` for every item handed out by `next()` with `concurrency` workers. */
-async function workers<T>(concurrency: number, run: PhaseRun, next: () => T | undefined, fn: (item: T) => Promise<void>): Promise<void> {
-  const worker = async (): Promise<void> => {
-    while (run.mayStart()) {
-      const item = next();
-      if (item === undefined) return;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
-}
-
-/** `total` bytes as views of `chunk` (the same buffer every time). */
-function* payload(total: number, chunk: Buffer): Generator<Buffer> {
-  for (let left = total; left > 0; left -= chunk.length) yield left >= chunk.length ? chunk : chunk.subarray(0, left);
-}
-
-/** Drains a reply body, returning how many bytes it carried. */
-async function drain(body: AsyncIterable<Buffer>): Promise<number> {
-  let n = 0;
-  for await (const c of body) n += c.length;
-  return n;
 }
 
 function keyOf(prefix: string, dirs: number, i: number): string {
@@ -402,7 +250,7 @@ export async function runS3Bench(o: S3BenchOptions): Promise<S3BenchResult> {
   const chunk = randomBytes(Math.max(1, Math.min(o.size, CHUNK)));
   const c = new S3Client(o);
   const startedAt = new Date().toISOString();
-  const results: PhaseResult[] = [];
+  const results: S3PhaseResult[] = [];
   /** Which keys exist (a PUT phase sets them; without one, all `count` are assumed). */
   const stored = new Uint8Array(o.count).fill(o.phases.includes('put') ? 0 : 1);
   const storedKeys = (): number[] => { const a: number[] = []; stored.forEach((v, i) => { if (v) a.push(i); }); return a; };
@@ -425,7 +273,7 @@ export async function runS3Bench(o: S3BenchOptions): Promise<S3BenchResult> {
       await o.hooks?.beforePhase?.(phase);
       const progress = new Progress(o.progress ?? false, phase, total);
       const run = new PhaseRun(phase, o.durationMs, o.signal, progress);
-      let extra: Partial<PhaseResult> = {};
+      let extra: Partial<S3PhaseResult> = {};
       try {
         extra = await runPhase(phase, c, o, run, { prefix, dirs, maxKeys, walks, chunk, keys, stored, progress });
       } finally {
@@ -468,7 +316,7 @@ interface PhaseCtx {
   progress: Progress;
 }
 
-async function runPhase(phase: S3Phase, c: S3Client, o: S3BenchOptions, run: PhaseRun, x: PhaseCtx): Promise<Partial<PhaseResult>> {
+async function runPhase(phase: S3Phase, c: S3Client, o: S3BenchOptions, run: PhaseRun<S3Phase>, x: PhaseCtx): Promise<Partial<S3PhaseResult>> {
   const size = o.size;
   const key = (i: number): string => keyOf(x.prefix, x.dirs, i);
   let k = 0;
@@ -479,7 +327,7 @@ async function runPhase(phase: S3Phase, c: S3Client, o: S3BenchOptions, run: Pha
       await workers(o.concurrency, run, () => (i < o.count ? i++ : undefined), async (n) => {
         const ok = await run.op(async () => {
           const body = size <= x.chunk.length ? x.chunk.subarray(0, size)
-            : Readable.from(payload(size, x.chunk), { objectMode: false, highWaterMark: x.chunk.length });
+            : Readable.from(byteChunks(size, x.chunk), { objectMode: false, highWaterMark: x.chunk.length });
           const res = await c.send('PUT', c.objectPath(key(n)), { 'content-length': String(size), 'content-type': 'application/octet-stream' }, body);
           if (res.statusCode !== 200) throw await S3Client.failure(`PUT ${key(n)}`, res);
           await res.body.dump();
@@ -557,8 +405,7 @@ async function runPhase(phase: S3Phase, c: S3Client, o: S3BenchOptions, run: Pha
           token = page.next;
         } while (token !== undefined);
         if (phase === 'list' && walkKeys !== x.keys.length) {
-          run.errors++;
-          if (run.errorSamples.length < ERROR_SAMPLES) run.errorSamples.push(`LIST ${item.prefix}: walk saw ${walkKeys} keys, expected ${x.keys.length}`);
+          run.fail(`LIST ${item.prefix}: walk saw ${walkKeys} keys, expected ${x.keys.length}`);
         }
       });
       const seconds = (performance.now() - run.t0) / 1000;

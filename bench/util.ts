@@ -60,14 +60,19 @@ export function median(xs: number[]): number {
 
 export { fsyncPath } from '../brick/posix2/fsutil.js';
 
-/** VmRSS of a process in KiB from /proc (Linux); undefined when it cannot be read. */
-export function readRssKiB(pid: number): number | undefined {
+/** A `VmXXX: N kB` field of /proc/<pid>/status (Linux), in KiB; undefined when it cannot be read. */
+export function readStatusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
   try {
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** VmRSS of a process in KiB; undefined when it cannot be read. */
+export function readRssKiB(pid: number): number | undefined {
+  return readStatusKiB(pid, 'VmRSS');
 }
 
 /** Samples the RSS of some processes every `intervalMs` between start and stop, keeping the peak of each. */
