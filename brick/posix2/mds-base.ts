@@ -1,0 +1,223 @@
+/**
+ * The steps every MDS FOP is built from (mds.ts): handle paths, inode metadata, name entries
+ * kept a superset of the index, the all-at-once entry locks, inode creation and removal, the
+ * emptiness rule. Each step is atomic on disk on its own (docs/ON-DISK-FORMAT.md); the FOPs
+ * order them so that a crash leaves at most an orphan.
+ */
+import { link, mkdir, opendir, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { err, toDht2Error } from '../../dht2-core/errors.js';
+import { ROOT_GFID } from '../../dht2-core/gfid.js';
+import type { FopReq, InodeFate, InodeType } from '../../dht2-core/protocol/fops.js';
+import { crashPoint } from './crash.js';
+import { codeOf, fsyncPath, mkdirDurable } from './fsutil.js';
+import { entryTarget, handleParent, handlePath, newMeta, parseEntryTarget, readMeta, tmpPath, writeMeta, type InodeMeta } from './handles.js';
+import { KeyedLocks } from './locks.js';
+import { exists, rmdirHandle, setUserXattr } from './mds-util.js';
+import type { NameIndex } from './name-index.js';
+
+export type NewInode = Omit<FopReq<'icreate'>, never>;
+
+export class MdsBase {
+  protected readonly locks = new KeyedLocks();
+
+  constructor(
+    protected readonly dir: string,
+    protected readonly index: NameIndex,
+    protected readonly sync: boolean,
+  ) {}
+
+  // ---------------------------------------------------------------- helpers
+
+  protected h(gfid: string): string {
+    return handlePath(this.dir, gfid);
+  }
+
+  protected async fsync(path: string): Promise<void> {
+    if (this.sync) await fsyncPath(path);
+  }
+
+  /** The inode's metadata, creating the root directory on first use; ENOENT when absent. */
+  protected async meta(gfid: string): Promise<InodeMeta> {
+    const m = await readMeta(this.h(gfid));
+    if (m) return m;
+    if (gfid === ROOT_GFID) return this.ensureRoot();
+    throw err('ENOENT', `no inode ${gfid} on this brick`, { gfid });
+  }
+
+  protected async ensureRoot(): Promise<InodeMeta> {
+    return this.locks.with(['root-init'], async () => {
+      const m = await readMeta(this.h(ROOT_GFID));
+      if (m) return m;
+      await this.makeInode({ gfid: ROOT_GFID, type: 'dir', mode: 0o755 });
+      return (await readMeta(this.h(ROOT_GFID)))!;
+    });
+  }
+
+  /** A directory inode of this brick that accepts new entries. */
+  protected async dirMeta(gfid: string): Promise<InodeMeta> {
+    const m = await this.meta(gfid);
+    if (m.type !== 'dir') throw err('ENOTDIR', `${gfid} is not a directory`, { gfid });
+    if (m.dying) throw err('ENOENT', `directory ${gfid} is being removed`, { gfid });
+    return m;
+  }
+
+  protected entryPath(parent: string, name: string): string {
+    return join(this.h(parent), name);
+  }
+
+  /** Reads a name entry; undefined when absent. */
+  protected async readEntry(parent: string, name: string): Promise<{ gfid: string; type: InodeType } | undefined> {
+    const p = this.entryPath(parent, name);
+    let t: string;
+    try {
+      t = await readlink(p);
+    } catch (e) {
+      const c = codeOf(e);
+      if (c === 'ENOENT') return undefined;
+      if (c === 'EINVAL') throw err('EIO', `name entry ${p} is not a symlink`);
+      throw toDht2Error(e, 'readlink');
+    }
+    return parseEntryTarget(t, p);
+  }
+
+  /**
+   * Creates an inode at its handle: built in tmp/ with its metadata xattr, made durable, then
+   * moved into place in one step (link(2) for files, which fails on an existing handle;
+   * rename(2) for directories after an existence check under the GFID's lock).
+   */
+  protected async makeInode(spec: NewInode): Promise<InodeMeta> {
+    const meta = newMeta(spec);
+    if (spec.type === 'symlink' && spec.target === undefined) throw err('EINVAL', 'symlink needs a target');
+    if (spec.type !== 'symlink' && spec.target !== undefined) throw err('EINVAL', 'only symlinks have a target');
+    if (spec.type !== 'dir' && spec.obj !== undefined) throw err('EINVAL', 'only directories carry an object');
+    const handle = this.h(spec.gfid);
+    const tmp = tmpPath(this.dir, 'inode');
+    try {
+      if (spec.type === 'dir') await mkdir(tmp, { mode: 0o700 });
+      else await writeFile(tmp, '', { flag: 'wx', mode: 0o600 });
+      await writeMeta(tmp, meta);
+      for (const [k, v] of Object.entries(spec.xattrs ?? {})) await setUserXattr(tmp, k, Buffer.from(v, 'base64'));
+      await this.fsync(tmp);
+      await mkdirDurable(handleParent(this.dir, spec.gfid), this.sync);
+      if (spec.type === 'dir') {
+        if (await exists(handle)) throw err('EEXIST', `inode ${spec.gfid} exists`, { gfid: spec.gfid });
+        await rename(tmp, handle);
+      } else {
+        try {
+          await link(tmp, handle);
+        } catch (e) {
+          throw codeOf(e) === 'EEXIST' ? err('EEXIST', `inode ${spec.gfid} exists`, { gfid: spec.gfid }) : toDht2Error(e, 'link');
+        }
+      }
+      await this.fsync(handleParent(this.dir, spec.gfid));
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    return meta;
+  }
+
+  /** Adds a name entry atomically; with `replace`, an existing entry is swapped in one rename(2). */
+  protected async putEntry(parent: string, name: string, gfid: string, type: InodeType, replace: boolean): Promise<void> {
+    const p = this.entryPath(parent, name);
+    this.index.add(parent, name); // superset rule: row before entry
+    crashPoint('entry:after-index');
+    if (replace) {
+      const tmp = tmpPath(this.dir, 'entry');
+      await symlink(entryTarget(gfid, type), tmp);
+      await rename(tmp, p);
+    } else {
+      try {
+        await symlink(entryTarget(gfid, type), p);
+      } catch (e) {
+        throw codeOf(e) === 'EEXIST' ? err('EEXIST', `${name} exists`, { path: name }) : toDht2Error(e, 'symlink');
+      }
+    }
+    await this.touchDir(parent);
+  }
+
+  /** Removes a name entry (entry first, then its index row: the superset rule). */
+  protected async dropEntry(parent: string, name: string): Promise<void> {
+    await unlink(this.entryPath(parent, name));
+    crashPoint('entry:after-unlink');
+    await this.touchDir(parent);
+    this.index.remove(parent, name);
+  }
+
+  /** POSIX: entry changes update the directory's mtime and ctime; one fsync persists both. */
+  protected async touchDir(gfid: string): Promise<void> {
+    const p = this.h(gfid);
+    const m = await readMeta(p);
+    if (m) {
+      m.mtimeMs = m.ctimeMs = Date.now();
+      await writeMeta(p, m);
+    }
+    await this.fsync(p);
+  }
+
+  /**
+   * Runs `fn` holding the locks of `parents` and of the inodes the entries `names` point to,
+   * all taken at once in sorted order (taking a second lock while holding the first deadlocks
+   * against an operation that takes them the other way round). The entries are read without
+   * locks first, then again under them; if one changed meanwhile, the locks are dropped and
+   * the whole thing starts over.
+   */
+  protected async withEntries<T>(
+    parents: readonly string[], names: ReadonlyArray<readonly [string, string]>,
+    fn: (found: Array<{ gfid: string; type: InodeType } | undefined>) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const guess = await Promise.all(names.map(([p, n]) => this.readEntry(p, n)));
+      const keys = [...parents, ...guess.flatMap((e) => (e ? [e.gfid] : []))];
+      const r = await this.locks.with(keys, async () => {
+        const found = await Promise.all(names.map(([p, n]) => this.readEntry(p, n)));
+        if (found.some((e, i) => e?.gfid !== guess[i]?.gfid)) return { retry: true as const };
+        return { retry: false as const, value: await fn(found) };
+      });
+      if (!r.retry) return r.value;
+    }
+    throw err('EAGAIN', 'directory entries keep changing; try again');
+  }
+
+  /** Drops one link of an inode of this brick: deletes it at nlink 0 (directories: when empty). */
+  protected async dropInode(gfid: string, type: InodeType): Promise<InodeFate> {
+    return this.locks.with([gfid], () => this.dropInodeLocked(gfid, type));
+  }
+
+  /** dropInode with the inode's lock already held. */
+  protected async dropInodeLocked(gfid: string, type: InodeType): Promise<InodeFate> {
+    {
+      if (gfid === ROOT_GFID) throw err('EPERM', 'the root directory cannot be removed');
+      const p = this.h(gfid);
+      const m = await readMeta(p);
+      if (!m) return { gfid, type, inode: 'remote' };
+      if (m.type === 'dir') {
+        await rmdirHandle(p);
+        this.index.removeDir(gfid);
+        await this.fsync(handleParent(this.dir, gfid));
+        return { gfid, type, inode: 'deleted' };
+      }
+      if (m.nlink <= 1) {
+        await unlink(p);
+        await this.fsync(handleParent(this.dir, gfid));
+        return { gfid, type, inode: 'deleted' };
+      }
+      m.nlink -= 1;
+      m.ctimeMs = Date.now();
+      await writeMeta(p, m);
+      await this.fsync(p);
+      return { gfid, type, inode: 'linked' };
+    }
+  }
+
+  /** Fails unless a directory of this brick is empty: no entries, and no object carried at its name. */
+  protected async checkEmpty(gfid: string, carrying = false): Promise<void> {
+    if (!carrying && (await readMeta(this.h(gfid)))?.obj !== undefined) throw err('ENOTEMPTY', `directory ${gfid} carries an object`, { gfid });
+    const d = await opendir(this.h(gfid));
+    try {
+      if ((await d.read()) !== null) throw err('ENOTEMPTY', `directory ${gfid} is not empty`, { gfid });
+    } finally {
+      await d.close().catch(() => undefined);
+    }
+  }
+}
