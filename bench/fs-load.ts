@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool, type Dispatcher } from './undici.js';
 import { PhaseRun, Progress, workers, type PhaseResult } from './load-phase.js';
 import type { PhaseHooks } from './measure.js';
 import { byteChunks, drain } from './util.js';

@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import aws4 from 'aws4';
 import { Readable } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool, type Dispatcher } from './undici.js';
 import { PhaseRun, Progress, workers, type PhaseResult } from './load-phase.js';
 import { byteChunks, drain } from './util.js';
 

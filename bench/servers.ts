@@ -23,7 +23,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { request } from 'undici';
+import { Agent, request } from './undici.js';
 import { DHT2_BIN } from '../brick/spawn.js';
 import { runLocalCluster, type LocalCluster } from '../bin/local-cluster.js';
 
@@ -206,11 +206,12 @@ export class Workspace {
     const child = this.track(startChild([DHT2_BIN, 'gateway', '--volfile', cluster.volfile, '--port', String(port), '--host', '127.0.0.1',
       '--region', BENCH_REGION, '--access-key', BENCH_ACCESS_KEY, '--secret-key', BENCH_SECRET_KEY, '--log-level', 'warn']));
     const url = `http://127.0.0.1:${port}`;
+    const probe = new Agent();
     await waitReady('gateway', child, async () => {
-      const res = await request(`${url}/-/ready`);
+      const res = await request(`${url}/-/ready`, { dispatcher: probe });
       await res.body.dump();
       return res.statusCode === 200;
-    });
+    }).finally(() => probe.close());
     const brickPids = childPids('brick');
     const named = new Map<number, string>();
     const ids = new Set([...cluster.volume.mds, ...cluster.volume.ds].map((b) => b.id));
