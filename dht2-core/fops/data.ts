@@ -7,6 +7,9 @@
  *  - read: lookup, then the DS. A missing data object is an empty file (data is made lazily)
  *    unless the name moved on to a new GFID meanwhile, in which case the read starts over.
  *  - write at offset / truncate: in place on the DS, then the size on the MDS.
+ *  - append: at the end on the DS under the object's lock, then the size (only ever raised).
+ *  - with `intoDir`, a whole-object write onto a directory's name becomes the object the
+ *    directory carries (dirobj.ts).
  */
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
