@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { err, toDht2Error } from '../../dht2-core/errors.js';
 import type { DataStat, FopReq } from '../../dht2-core/protocol/fops.js';
 import { crashPoint } from './crash.js';
-import { fsyncPath, mkdirDurable } from './fsutil.js';
+import { HandleDirs, fsyncPath } from './fsutil.js';
 import { handleParent, handlePath, tmpPath } from './handles.js';
 import { KeyedLocks } from './locks.js';
 
@@ -21,11 +21,15 @@ export const DEFAULT_MAX_OBJECT = 5 * 1024 ** 4;
 export class DsStore {
   private readonly appends = new KeyedLocks();
 
+  private readonly handleDirs: HandleDirs;
+
   constructor(
     private readonly dir: string,
     private readonly sync: boolean,
     private readonly maxObject = DEFAULT_MAX_OBJECT,
-  ) {}
+  ) {
+    this.handleDirs = new HandleDirs(sync);
+  }
 
   private h(gfid: string): string {
     return handlePath(this.dir, gfid);
@@ -48,7 +52,7 @@ export class DsStore {
   private async commit(tmp: string, gfid: string): Promise<void> {
     await this.fsync(tmp);
     crashPoint('ds:before-rename');
-    await mkdirDurable(handleParent(this.dir, gfid), this.sync);
+    await this.handleDirs.ensure(handleParent(this.dir, gfid));
     await rename(tmp, this.h(gfid));
     await this.fsync(handleParent(this.dir, gfid));
   }
@@ -67,7 +71,7 @@ export class DsStore {
   }
 
   async dcreate(r: FopReq<'dcreate'>): Promise<DataStat> {
-    await mkdirDurable(handleParent(this.dir, r.gfid), this.sync);
+    await this.handleDirs.ensure(handleParent(this.dir, r.gfid));
     try {
       const fh = await open(this.h(r.gfid), 'wx', 0o600);
       if (this.sync) await fh.sync();
@@ -153,7 +157,14 @@ export class DsStore {
   /** Replaces the object with `body` atomically; a body cut short leaves the old object. */
   async dput(r: FopReq<'dput'>, body: Readable): Promise<DataStat> {
     return this.replace(r.gfid, async (tmp) => {
-      await pipeline(body, limitBytes(this.maxObject), createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+      // Open first: a write stream opens its file asynchronously, so a body that fails at once
+      // could otherwise have the temp file created after the cleanup already ran.
+      const fh = await open(tmp, 'wx', 0o600).catch((e: unknown) => { body.resume(); throw e; });
+      try {
+        await pipeline(body, limitBytes(this.maxObject), createWriteStream('', { fd: fh.fd, autoClose: false }));
+      } finally {
+        await fh.close();
+      }
     });
   }
 
@@ -165,7 +176,7 @@ export class DsStore {
   }
 
   private async writeAt(r: FopReq<'dwrite'>, body: Readable): Promise<DataStat> {
-    if (r.create) await mkdirDurable(handleParent(this.dir, r.gfid), this.sync);
+    if (r.create) await this.handleDirs.ensure(handleParent(this.dir, r.gfid));
     let fh;
     try {
       const flags = (r.create ? constants.O_RDWR | constants.O_CREAT : constants.O_RDWR) | (r.append ? constants.O_APPEND : 0);

@@ -30,3 +30,22 @@ export async function mkdirDurable(path: string, sync: boolean): Promise<void> {
 export function codeOf(e: unknown): string | undefined {
   return e && typeof e === 'object' ? (e as { code?: string }).code : undefined;
 }
+
+/**
+ * mkdirDurable for the `<xx>/<yy>` handle folders of one open store. A store never removes
+ * them, so a folder made (or found) once is remembered, and every later create skips the
+ * mkdir, the EEXIST error and the stat that `recursive` costs on an existing folder. Scoped to
+ * the store instance, never global: a brick directory removed and made again in one process
+ * starts with an empty memory.
+ */
+export class HandleDirs {
+  private readonly known = new Set<string>();
+
+  constructor(private readonly sync: boolean) {}
+
+  async ensure(path: string): Promise<void> {
+    if (this.known.has(path)) return;
+    await mkdirDurable(path, this.sync);
+    this.known.add(path);
+  }
+}

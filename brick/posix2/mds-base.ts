@@ -10,7 +10,7 @@ import { err, toDht2Error } from '../../dht2-core/errors.js';
 import { ROOT_GFID } from '../../dht2-core/gfid.js';
 import type { FopReq, InodeFate, InodeType } from '../../dht2-core/protocol/fops.js';
 import { crashPoint } from './crash.js';
-import { codeOf, fsyncPath, mkdirDurable } from './fsutil.js';
+import { HandleDirs, codeOf, fsyncPath } from './fsutil.js';
 import { entryTarget, handleParent, handlePath, newMeta, parseEntryTarget, readMeta, tmpPath, writeMeta, type InodeMeta } from './handles.js';
 import { KeyedLocks } from './locks.js';
 import { exists, rmdirHandle, setUserXattr } from './mds-util.js';
@@ -20,12 +20,15 @@ export type NewInode = Omit<FopReq<'icreate'>, never>;
 
 export class MdsBase {
   protected readonly locks = new KeyedLocks();
+  protected readonly handleDirs: HandleDirs;
 
   constructor(
     protected readonly dir: string,
     protected readonly index: NameIndex,
     protected readonly sync: boolean,
-  ) {}
+  ) {
+    this.handleDirs = new HandleDirs(sync);
+  }
 
   // ---------------------------------------------------------------- helpers
 
@@ -99,7 +102,7 @@ export class MdsBase {
       await writeMeta(tmp, meta);
       for (const [k, v] of Object.entries(spec.xattrs ?? {})) await setUserXattr(tmp, k, Buffer.from(v, 'base64'));
       await this.fsync(tmp);
-      await mkdirDurable(handleParent(this.dir, spec.gfid), this.sync);
+      await this.handleDirs.ensure(handleParent(this.dir, spec.gfid));
       if (spec.type === 'dir') {
         if (await exists(handle)) throw err('EEXIST', `inode ${spec.gfid} exists`, { gfid: spec.gfid });
         await rename(tmp, handle);
@@ -112,7 +115,9 @@ export class MdsBase {
       }
       await this.fsync(handleParent(this.dir, spec.gfid));
     } finally {
-      await rm(tmp, { recursive: true, force: true });
+      // A file's temp name is a second link to the inode now: one unlink, no tree walk.
+      if (spec.type === 'dir') await rm(tmp, { recursive: true, force: true });
+      else await unlink(tmp).catch((e: unknown) => { if (codeOf(e) !== 'ENOENT') throw e; });
     }
     return meta;
   }
