@@ -5,16 +5,14 @@
  * list, write (atomic replace), mkdir, delete here; PATCH (offset, append, truncate), the POST
  * ?op= operations, xattrs and statfs in ops.ts; the multipart upload in upload.ts.
  */
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { Dht2Error } from '../../dht2-core/errors.js';
-import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import type { Volume } from '../../dht2-core/volume.js';
 import { authenticate, payloadVerifier, type AuthResult, type CredentialStore } from '../auth/index.js';
 import { constantTimeEqual } from '../auth/common.js';
-import { parseRange } from '../s3/object.js';
+import { etagOf, parseRange } from '../s3/object.js';
 import { fileError } from './errors.js';
 import { objectHeaders, objectMetaOf, withObjectMeta } from './object-meta.js';
 import { META_XATTR } from '../s3/object-meta.js';
@@ -69,10 +67,6 @@ function authorize(req: IncomingMessage, rawPath: string, rawQuery: string, cred
   } catch (e) {
     throw new HttpError(403, 'EACCES', (e as Error).message);
   }
-}
-
-function etagOf(a: Attrs): string {
-  return `"${createHash('md5').update(`${a.gfid}:${a.size}:${a.mtimeMs}`).digest('hex')}"`;
 }
 
 /** Handles one request under /fs/; `rawUrl` starts with /fs. */
@@ -144,7 +138,8 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
             const limit = Math.min(10000, Math.max(1, Number(q.get('limit') ?? 1000) || 1000));
             return sendJson(res, 200, await listing(v, path, a.gfid, { limit, cursor: q.get('cursor') || undefined, detail: flag(q, 'detail'), recursive: flag(q, 'recursive') }));
           }
-          const etag = meta?.etag ? `"${meta.etag}"` : etagOf(a);
+          // The same ETag S3 gives the object (its stored MD5, else from identity, size and mtime).
+          const etag = etagOf(a, meta);
           res.setHeader('etag', etag);
           res.setHeader('last-modified', new Date(a.mtimeMs).toUTCString());
           res.setHeader('accept-ranges', 'bytes');
