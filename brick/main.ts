@@ -53,7 +53,7 @@ export async function runBrick(o: BrickOptions): Promise<RunningBrick> {
   }
   logger.info({
     url: server.url, port: server.port, dir: o.dir, role: store.identity.role, volumeId: store.identity.volumeId,
-    brickId: store.identity.brickId, sync: o.sync ?? true, cleanedTmp: store.cleanedTmp,
+    brickId: store.identity.brickId, sync: o.sync ?? true, cleanedTmp: store.cleanedTmp, migratedInodes: store.migrated,
   }, 'brick listening');
   return {
     store,

@@ -132,6 +132,11 @@ export class Volume {
     return atPath(path, () => entry.unlink(this.core, path, ctx));
   }
 
+  /** Removes the non-directory `name` of the directory `parent` (EISDIR for a directory). */
+  unlinkAt(parent: string, name: string, ctx?: CallContext): Promise<void> {
+    return atPath(name, () => entry.unlinkAt(this.core, parent, name, ctx));
+  }
+
   rmdir(path: string, ctx?: CallContext): Promise<void> {
     return atPath(path, () => entry.rmdir(this.core, path, ctx));
   }
@@ -259,6 +264,11 @@ export class Volume {
   /** Creates an empty file in the directory `parent`: one round trip to the parent's MDS. */
   createAt(parent: string, name: string, o: entry.CreateOptions = {}, ctx?: CallContext): Promise<Attrs> {
     return atPath(name, () => entry.createAt(this.core, parent, name, { type: 'file', ...o }, ctx));
+  }
+
+  /** Attributes of `name` in the directory `parent` (one lookup: no walk from the root). */
+  statAt(parent: string, name: string, ctx?: CallContext, want?: string[]): Promise<Attrs> {
+    return atPath(name, () => this.core.lookupAt(parent, name, ctx, want));
   }
 
   mkdirAt(parent: string, name: string, o?: entry.MkdirOptions, ctx?: CallContext): Promise<Attrs> {

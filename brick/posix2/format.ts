@@ -13,8 +13,12 @@ import { join } from 'node:path';
 import { err } from '../../dht2-core/errors.js';
 import { codeOf, fsyncPath } from './fsutil.js';
 
-/** Version of the on-disk format this code writes and reads. */
-export const FORMAT_VERSION = 1;
+/**
+ * Version of the on-disk format this code writes and reads. 2: inode metadata is the binary
+ * `user.dht2` (handles.ts); a format-1 brick (JSON `user.dht2.inode`) is migrated at open
+ * (migrate.ts).
+ */
+export const FORMAT_VERSION = 2;
 
 export type BrickRole = 'mds' | 'ds';
 
@@ -99,14 +103,18 @@ export async function formatOrCheck(opts: OpenOptions): Promise<BrickIdentity> {
     createdAt: new Date().toISOString(),
   };
   await mkdir(tmpDir(dir), { recursive: true, mode: 0o700 });
-  // Write-to-temp then rename: a crash leaves either no identity (formatted again) or a whole one.
+  await writeIdentity(dir, id);
+  await fsyncPath(dir);
+  return id;
+}
+
+/** Write-to-temp then rename: a crash leaves either the old identity (or none) or the whole new one. */
+export async function writeIdentity(dir: string, id: BrickIdentity): Promise<void> {
   const tmp = join(tmpDir(dir), 'identity.json');
   await writeFile(tmp, JSON.stringify(id, null, 2) + '\n', { mode: 0o600 });
   await fsyncPath(tmp);
-  await rename(tmp, idPath);
+  await rename(tmp, join(metaDir(dir), 'identity.json'));
   await fsyncPath(metaDir(dir));
-  await fsyncPath(dir);
-  return id;
 }
 
 /** Refuses a directory that holds anything but a brick (lost+found aside): never format over data. */

@@ -79,8 +79,8 @@ export class MdsStore extends MdsBase {
         if (m.type !== 'dir') throw err('ENOTDIR', 'only directories have a parent', { gfid: r.gfid });
         m.parent = s.parent;
       }
-      if (s.atimeMs !== undefined) m.atimeMs = s.atimeMs;
-      if (s.mtimeMs !== undefined) m.mtimeMs = s.mtimeMs;
+      if (s.atimeMs !== undefined) m.atimeMs = Math.round(s.atimeMs); // kept to the ms (handles.ts)
+      if (s.mtimeMs !== undefined) m.mtimeMs = Math.round(s.mtimeMs);
       m.ctimeMs = Date.now();
       await writeMeta(this.h(r.gfid), m);
       await this.fsync(this.h(r.gfid));

@@ -14,6 +14,7 @@ import {
 } from '../../dht2-core/protocol/fops.js';
 import type { BrickFops, Download } from '../../dht2-core/protocol/layer.js';
 import { DsStore } from './ds.js';
+import { upgradeFormat } from './migrate.js';
 import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, refuseForeign, type BrickIdentity, type OpenOptions } from './format.js';
 import { MdsStore } from './mds.js';
 import { NameIndex } from './name-index.js';
@@ -36,6 +37,8 @@ export class PosixStore implements BrickFops {
     private readonly unlock: () => Promise<void>,
     /** Temp files of interrupted operations removed at open. */
     readonly cleanedTmp: number,
+    /** Inodes converted from an older on-disk format at open (migrate.ts). */
+    readonly migrated = 0,
   ) {}
 
   /** Formats or checks `opts.dir` and opens it for serving. */
@@ -54,15 +57,17 @@ export class PosixStore implements BrickFops {
     }
     try {
       const cleaned = await cleanTmp(opts.dir);
+      const upgrade = await upgradeFormat(opts.dir, identity);
+      identity = upgrade.identity;
       const sync = opts.sync ?? true;
       if (identity.role === 'mds') {
         const indexPath = join(metaDir(opts.dir), 'names.sqlite');
         const index = new NameIndex(indexPath, sync);
         const mds = new MdsStore(opts.dir, index, sync);
         if (!index.isBuilt()) await mds.rebuildIndex();
-        return new PosixStore(opts.dir, identity, mds, undefined, index, unlock, cleaned);
+        return new PosixStore(opts.dir, identity, mds, undefined, index, unlock, cleaned, upgrade.converted);
       }
-      return new PosixStore(opts.dir, identity, undefined, new DsStore(opts.dir, sync, opts.maxObjectSize), undefined, unlock, cleaned);
+      return new PosixStore(opts.dir, identity, undefined, new DsStore(opts.dir, sync, opts.maxObjectSize), undefined, unlock, cleaned, upgrade.converted);
     } catch (e) {
       await unlock();
       throw e;

@@ -12,7 +12,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { err } from '../errors.js';
-import { newGfid, gfidBucket } from '../gfid.js';
+import { ROOT_GFID, newGfid, gfidBucket } from '../gfid.js';
 import type { Attrs, FopReq } from '../protocol/fops.js';
 import type { CallContext } from '../protocol/layer.js';
 import { isErr, type VolumeCore } from './core.js';
@@ -71,9 +71,11 @@ class ParentGone extends Error {
 }
 
 async function mkdirWalk(v: VolumeCore, names: readonly string[], o: MkdirOptions, ctx?: CallContext): Promise<Attrs> {
-  let cur = await v.resolve('/', ctx);
+  // The root is always a directory: start at its GFID without a round trip for it.
+  if (names.length === 0) return v.resolve('/', ctx);
+  let cur: Attrs | undefined;
   for (const name of names) {
-    const parent = cur.gfid;
+    const parent = cur?.gfid ?? ROOT_GFID;
     for (let attempt = 0; ; attempt++) {
       try {
         cur = await v.lookupAt(parent, name, ctx);
@@ -98,7 +100,7 @@ async function mkdirWalk(v: VolumeCore, names: readonly string[], o: MkdirOption
       }
     }
   }
-  return cur;
+  return cur!;
 }
 
 export interface CreateOptions {
@@ -138,7 +140,11 @@ export async function readlink(v: VolumeCore, path: string, ctx?: CallContext): 
 
 export async function unlink(v: VolumeCore, path: string, ctx?: CallContext): Promise<void> {
   const { parent, name } = await v.resolveParent(path, ctx);
-  const fate = await v.mds(parent.gfid).call('unlink', { parent: parent.gfid, name }, ctx);
+  await unlinkAt(v, parent.gfid, name, ctx);
+}
+
+export async function unlinkAt(v: VolumeCore, parent: string, name: string, ctx?: CallContext): Promise<void> {
+  const fate = await v.mds(parent).call('unlink', { parent, name }, ctx);
   await v.finishFate(fate, ctx);
 }
 

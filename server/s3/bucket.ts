@@ -1,5 +1,6 @@
 /** Bucket operations: a bucket is a directory under the volume root. */
 import { Dht2Error } from '../../dht2-core/errors.js';
+import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import { checkBucketName } from '../namespace.js';
 import type { S3Deps, S3Reply, S3Request } from './context.js';
 import { xmlReply } from './context.js';
@@ -9,10 +10,12 @@ import { isoTime, xmlDoc } from './xml.js';
 const OWNER = { ID: 'dht2', DisplayName: 'dht2' };
 
 /** The bucket's directory, or NoSuchBucket. */
-export async function requireBucket(d: S3Deps, bucket: string, r: S3Request): Promise<void> {
+/** The bucket's directory; NoSuchBucket when there is none. */
+export async function requireBucket(d: S3Deps, bucket: string, r: S3Request): Promise<Attrs> {
   try {
     const a = await d.volume.stat(`/${bucket}`, { requestId: r.requestId, signal: r.signal });
     if (a.type !== 'dir') throw new S3Error('NoSuchBucket', undefined, `/${bucket}`);
+    return a;
   } catch (e) {
     if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'EINVAL' || e.errno === 'ENAMETOOLONG')) {
       throw new S3Error('NoSuchBucket', undefined, `/${bucket}`);

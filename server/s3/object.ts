@@ -53,7 +53,9 @@ export function etagOf(a: Attrs, m: ObjectMeta | undefined): string {
  * The directory a key's object goes into, made with its parents. A file on the way becomes a
  * directory that carries it, so `a` and `a/b` coexist (dht2-core fops/dirobj.ts).
  */
-export function keyParent(d: S3Deps, kp: KeyPath, ctx: { requestId: string; signal?: AbortSignal }): Promise<Attrs> {
+export async function keyParent(d: S3Deps, kp: KeyPath, ctx: { requestId: string; signal?: AbortSignal }, bucket?: Attrs): Promise<Attrs> {
+  // A key without folders goes straight into the bucket the caller just looked up: no second walk.
+  if (bucket && kp.parent.lastIndexOf('/') === 0) return bucket;
   return d.volume.mkdir(kp.parent, { parents: true, adopt: true }, ctx);
 }
 
@@ -99,7 +101,7 @@ export async function ifMatchGfid(d: S3Deps, bucket: string, key: string, r: S3R
 export async function putObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
   const kp = keyPath(bucket, key);
   const base = metaFromHeaders(r.headers);
-  await requireBucket(d, bucket, r);
+  const bucketDir = await requireBucket(d, bucket, r);
   const ctx = ctxOf(r);
   const tap = md5Tap();
   if (kp.marker) {
@@ -121,7 +123,7 @@ export async function putObject(d: S3Deps, bucket: string, key: string, r: S3Req
   if (ifNoneMatch !== undefined && ifNoneMatch !== '*') throw new S3Error('NotImplemented', 'If-None-Match on PutObject supports only "*".');
   const ifGfid = await ifMatchGfid(d, bucket, key, r);
   try {
-    const parent = await keyParent(d, kp, ctx);
+    const parent = await keyParent(d, kp, ctx, bucketDir);
     await d.volume.writeFileAt(parent.gfid, kp.name, through(r.body, tap.stream), {
       xattrs: () => ({ [META_XATTR]: encodeMeta({ ...base, etag: tap.digest() }) }),
       createOnly: ifNoneMatch === '*',
@@ -217,7 +219,7 @@ export function headObject(d: S3Deps, bucket: string, key: string, r: S3Request)
 /** Deletes a key (absent keys too: S3 answers 204) and the empty folders above it that hold no marker. */
 export async function deleteObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
   const kp = keyPath(bucket, key);
-  await requireBucket(d, bucket, r);
+  const bucketDir = await requireBucket(d, bucket, r);
   const ctx = ctxOf(r);
   try {
     if (kp.marker) {
@@ -230,7 +232,7 @@ export async function deleteObject(d: S3Deps, bucket: string, key: string, r: S3
       // or deleting `a/`): then look again.
       for (let attempt = 0; ; attempt++) {
         try {
-          await deleteKeyAt(d, bucket, kp, ctx);
+          await deleteKeyAt(d, bucket, kp, ctx, bucketDir);
           break;
         } catch (e) {
           // ENOENT: the directory is turning back into the file it carries (pruneEmpty).
@@ -246,7 +248,18 @@ export async function deleteObject(d: S3Deps, bucket: string, key: string, r: S3
 }
 
 /** Deletes the object at a non-marker key: a file, or the object a directory carries. */
-async function deleteKeyAt(d: S3Deps, bucket: string, kp: KeyPath, ctx: { requestId: string; signal: AbortSignal }): Promise<void> {
+async function deleteKeyAt(d: S3Deps, bucket: string, kp: KeyPath, ctx: { requestId: string; signal: AbortSignal }, bucketDir: Attrs): Promise<void> {
+  if (kp.parent.lastIndexOf('/') === 0) {
+    // A key without folders: unlink it in the bucket at once (no folders to prune). Only a
+    // directory at that name (EISDIR: it may carry the object) needs the look first.
+    try {
+      await d.volume.unlinkAt(bucketDir.gfid, kp.name, ctx);
+      return;
+    } catch (e) {
+      if (e instanceof Dht2Error && e.errno === 'ENOENT') return;
+      if (!(e instanceof Dht2Error && e.errno === 'EISDIR')) throw e;
+    }
+  }
   const a = await d.volume.stat(kp.path, ctx).catch((e: unknown) => {
     if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) return undefined;
     throw e;

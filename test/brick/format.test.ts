@@ -20,7 +20,7 @@ describe('brick format and identity', () => {
     assert.equal(id.volumeId, 'v1');
     assert.equal(id.brickId, 'm0');
     assert.equal(id.role, 'mds');
-    assert.equal(id.format, 1);
+    assert.equal(id.format, 2);
     const again = await PosixStore.open({ dir: b, role: 'mds', volumeId: 'v1' });
     assert.equal(again.identity.brickId, 'm0');
     await again.close();

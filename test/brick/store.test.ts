@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { getAttribute } from '@napi-rs/xattr';
 import { ROOT_GFID, newGfid } from '../../dht2-core/gfid.js';
 import { PosixStore } from '../../brick/posix2/store.js';
-import { handlePath } from '../../brick/posix2/handles.js';
+import { decodeMeta, handlePath } from '../../brick/posix2/handles.js';
 import { rejectsErrno, text } from '../helpers/assert-errno.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -44,7 +44,7 @@ describe('brick store: MDS', () => {
     const h = handlePath(dir.path, a.gfid);
     assert.equal(h, join(dir.path, a.gfid.slice(0, 2), a.gfid.slice(2, 4), a.gfid));
     assert.ok((await lstat(h)).isFile());
-    const meta = JSON.parse(String(await getAttribute(h, 'user.dht2.inode'))) as { type: string };
+    const meta = decodeMeta((await getAttribute(h, 'user.dht2'))!, h);
     assert.equal(meta.type, 'file');
     assert.equal(await readlink(join(handlePath(dir.path, ROOT_GFID), 'hello.txt')), `${a.gfid}:f`);
     const l = await s.call('lookup', { parent: ROOT_GFID, name: 'hello.txt' });
