@@ -2,14 +2,17 @@
  * The `list` scenario (issue 6): ListObjectsV2 over big buckets, to show that a page costs
  * O(page) however many keys the bucket holds.
  *
- * Population. Making 100,000 keys with S3 PUTs at ~100/s would take most of an hour, so the
- * keys are zero-byte objects created through the dht2-core Volume API (`createAt`, one brick
- * RPC each, 64 in flight) while the bricks run with --no-sync. That is the volume the S3 API
- * would have made (a bucket is a directory of mode 0755, a key `d/o` the file `/bucket/d/o`;
- * the ETag of an object without S3 metadata is derived from its inode), and `fsck` must find
- * nothing wrong with it before anything is measured. Then the bricks are stopped, everything
- * is synced, the bricks restart with sync on and the gateway (own process) starts over them:
- * what is measured is a normal volume listed through real, signed S3 requests.
+ * Population. Making 200,000 keys with S3 PUTs at 100-200/s would take most of an hour, and
+ * what this scenario measures is listing. So the keys are zero-byte objects created through
+ * the dht2-core Volume API (`createAt`, 64 in flight) over the bricks' own stores opened in
+ * this process (brick/posix2/store.ts, without fsync, as a `--no-sync` brick runs them): the
+ * same code writes the same on-disk format as the brick processes would, without the HTTP/2
+ * hop. That is the volume the S3 API would have made (a bucket is a directory of mode 0755, a
+ * key `d/o` the file `/bucket/d/o`; the ETag of an object without S3 metadata is derived from
+ * its inode), and `fsck` must find nothing wrong with it before anything is measured. Then
+ * everything is synced, the bricks start as processes with sync on and the gateway (own
+ * process) starts over them: what is measured is a normal volume listed through real, signed
+ * S3 requests.
  *
  * Buckets: `list-flat` (sizes().listFlatKeys keys `o0000000`… in one directory), `list-dirs`
  * (listDirs directories `d000/`… of listPerDir keys), `list-small` (listS3rverKeys flat keys,
@@ -33,6 +36,8 @@
 import { open, mkdir, readdir, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { PosixStore } from '../brick/posix2/store.js';
+import type { VolumeFile } from '../dht2-core/volfile.js';
 import { Volume } from '../dht2-core/volume.js';
 import { round1 } from './measure.js';
 import type { Row } from './report.js';
@@ -64,6 +69,22 @@ function keyAt(t: Tree, i: number): string {
 }
 
 // ------------------------------------------------------------------ population
+
+/** The stores of a stopped local cluster's bricks, opened in this process without fsync (what `--no-sync` bricks do). */
+async function openStores(dataDir: string, vf: VolumeFile): Promise<{ mds: PosixStore[]; ds: PosixStore[] }> {
+  const open = (b: { id: string }, role: 'mds' | 'ds') =>
+    PosixStore.open({ dir: join(dataDir, b.id), role, volumeId: vf.volumeId, brickId: b.id, sync: false });
+  const mds: PosixStore[] = [];
+  const ds: PosixStore[] = [];
+  try {
+    for (const b of vf.mds) mds.push(await open(b, 'mds'));
+    for (const b of vf.ds) ds.push(await open(b, 'ds'));
+  } catch (e) {
+    await Promise.allSettled([...mds, ...ds].map((x) => x.close()));
+    throw e;
+  }
+  return { mds, ds };
+}
 
 /** Creates the tree's zero-byte objects through the Volume API; returns the seconds it took. */
 async function fillVolume(v: Volume, t: Tree): Promise<number> {
@@ -264,18 +285,20 @@ export async function listScenario(): Promise<Row[]> {
   progress(`list: temp dir ${ws.root}; ${trees.map((t) => `${t.bucket} ${t.keys} keys${t.dirs.length ? ` in ${t.dirs.length} dirs` : ''}`).join(', ')}`);
   try {
     const rows: Row[] = [];
-    // --- population through the Volume API, bricks --no-sync
-    const filler = await ws.cluster('dht2', false);
-    const vol = await Volume.open(filler.volfile);
+    // --- population: the bricks' own store code, in this process (see the module comment)
+    const filler = await ws.cluster('dht2', false); // formats the brick directories
+    await ws.stopCluster(filler);
+    const stores = await openStores(join(ws.root, 'dht2'), filler.volume);
+    const vol = new Volume(stores.mds, stores.ds);
     try {
       for (const t of trees) {
-        progress(`list: creating ${t.keys} objects in ${t.bucket} (Volume API, c=${FILL_CONCURRENCY}, bricks --no-sync)`);
+        progress(`list: creating ${t.keys} objects in ${t.bucket} (Volume API over the brick stores in process, c=${FILL_CONCURRENCY})`);
         const s = await fillVolume(vol, t);
         const ls = await fillLocal(localRoot, t);
         progress(`  ${(t.keys / s).toFixed(0)} creates/s; local fs ${(t.keys / ls).toFixed(0)}/s`);
         const scenario = `setup: ${t.keys} zero-byte objects in ${t.bucket} (c=${FILL_CONCURRENCY})`;
         rows.push(
-          { scenario, system: 'Volume API, no-sync', value: t.keys / s, unit: 'ops/s', ratio: ls / s, details: { keys: t.keys, seconds: s } },
+          { scenario, system: 'brick stores in process', value: t.keys / s, unit: 'ops/s', ratio: ls / s, details: { keys: t.keys, seconds: s } },
           { scenario, system: 'local fs open wx', value: t.keys / ls, unit: 'ops/s', details: { keys: t.keys, seconds: ls } },
         );
       }
@@ -285,8 +308,7 @@ export async function listScenario(): Promise<Row[]> {
       progress(`  fsck: ${report.names} names, ${report.inodes} inodes, ${problems} problems (${fsckSeconds.toFixed(1)} s)`);
       if (problems > 0) throw new Error(`fsck found ${problems} problems in the filled volume: ${JSON.stringify(report).slice(0, 500)}`);
     } finally {
-      await vol.close();
-      await ws.stopCluster(filler);
+      await Promise.allSettled([...stores.mds, ...stores.ds].map((b) => b.close()));
     }
     await settle();
     // --- the gateway over the same volume, bricks with sync on
