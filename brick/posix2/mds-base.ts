@@ -4,7 +4,8 @@
  * emptiness rule. Each step is atomic on disk on its own (docs/ON-DISK-FORMAT.md); the FOPs
  * order them so that a crash leaves at most an orphan.
  */
-import { link, mkdir, opendir, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { opendir, rm } from 'node:fs/promises';
+import { createEmpty, link, mkdir, readlink, rename, symlink, unlink } from './meta-fs.js';
 import { join } from 'node:path';
 import { err, toDht2Error } from '../../dht2-core/errors.js';
 import { ROOT_GFID } from '../../dht2-core/gfid.js';
@@ -97,8 +98,8 @@ export class MdsBase {
     const handle = this.h(spec.gfid);
     const tmp = tmpPath(this.dir, 'inode');
     try {
-      if (spec.type === 'dir') await mkdir(tmp, { mode: 0o700 });
-      else await writeFile(tmp, '', { flag: 'wx', mode: 0o600 });
+      if (spec.type === 'dir') await mkdir(tmp, 0o700);
+      else await createEmpty(tmp, 0o600);
       await writeMeta(tmp, meta);
       for (const [k, v] of Object.entries(spec.xattrs ?? {})) await setUserXattr(tmp, k, Buffer.from(v, 'base64'));
       await this.fsync(tmp);

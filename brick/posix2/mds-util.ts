@@ -1,7 +1,7 @@
 /** Helpers of the MDS store that need no store state: handle listing, xattr keys, small fs wrappers. */
-import { lstat, opendir, rmdir } from 'node:fs/promises';
+import { opendir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setAttribute } from '@napi-rs/xattr';
+import { lstat, setAttribute } from './meta-fs.js';
 import { err, toDht2Error } from '../../dht2-core/errors.js';
 import { codeOf } from './fsutil.js';
 import { XATTR_INODE, XATTR_USER_PREFIX } from './handles.js';

@@ -6,8 +6,9 @@
  * `crashPoint` marks those steps for the crash tests. With `sync`, every reply comes after
  * the fsyncs that make the mutation durable.
  */
-import { lstat, opendir, rename, rm } from 'node:fs/promises';
-import { listAttributes, getAttribute, removeAttribute } from '@napi-rs/xattr';
+import { opendir, rm } from 'node:fs/promises';
+import { listAttributes } from '@napi-rs/xattr';
+import { getAttribute, lstat, removeAttribute, rename } from './meta-fs.js';
 import { err } from '../../dht2-core/errors.js';
 import { ROOT_GFID, compareNames } from '../../dht2-core/gfid.js';
 import type { Attrs, DirEntry, FopReq, FopRes, InodeFate, InodeType } from '../../dht2-core/protocol/fops.js';
