@@ -5,7 +5,7 @@
  * the next start removes. dwrite is an in-place write at an offset, as POSIX write(2).
  */
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, open, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
+import { copyFile, open, rm, truncate, unlink } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { err, toDht2Error } from '../../dht2-core/errors.js';
@@ -14,6 +14,7 @@ import { crashPoint } from './crash.js';
 import { HandleDirs, fsyncPath } from './fsutil.js';
 import { handleParent, handlePath, tmpPath } from './handles.js';
 import { KeyedLocks } from './locks.js';
+import { lstat, rename } from './meta-fs.js';
 
 /** Largest data object a brick accepts (bounded so a runaway client cannot fill the disk in one go). */
 export const DEFAULT_MAX_OBJECT = 5 * 1024 ** 4;
@@ -41,7 +42,7 @@ export class DsStore {
 
   private async statOf(gfid: string): Promise<DataStat> {
     try {
-      const s = await stat(this.h(gfid));
+      const s = await lstat(this.h(gfid)); // handles are plain files: lstat is stat
       return { gfid, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs };
     } catch (e) {
       throw toDht2Error(e, `data object ${gfid}`);
@@ -49,8 +50,8 @@ export class DsStore {
   }
 
   /** Moves a finished temp file over the handle and makes the rename durable. */
-  private async commit(tmp: string, gfid: string): Promise<void> {
-    await this.fsync(tmp);
+  private async commit(tmp: string, gfid: string, synced = false): Promise<void> {
+    if (!synced) await this.fsync(tmp);
     crashPoint('ds:before-rename');
     await this.handleDirs.ensure(handleParent(this.dir, gfid));
     await rename(tmp, this.h(gfid));
@@ -58,11 +59,12 @@ export class DsStore {
   }
 
   /** Runs `fn` to fill a temp file, then commits it; on any failure the temp file goes. */
-  private async replace(gfid: string, fn: (tmp: string) => Promise<void>): Promise<DataStat> {
+  /** `synced`: `fn` made the temp file durable itself (with the descriptor it wrote through). */
+  private async replace(gfid: string, fn: (tmp: string) => Promise<void>, synced = false): Promise<DataStat> {
     const tmp = tmpPath(this.dir, 'data');
     try {
       await fn(tmp);
-      await this.commit(tmp, gfid);
+      await this.commit(tmp, gfid, synced);
     } catch (e) {
       await rm(tmp, { force: true });
       throw toDht2Error(e);
@@ -162,10 +164,11 @@ export class DsStore {
       const fh = await open(tmp, 'wx', 0o600).catch((e: unknown) => { body.resume(); throw e; });
       try {
         await pipeline(body, limitBytes(this.maxObject), createWriteStream('', { fd: fh.fd, autoClose: false }));
+        if (this.sync) await fh.sync(); // through this descriptor: no second open just to fsync
       } finally {
         await fh.close();
       }
-    });
+    }, true);
   }
 
   /** Writes `body` at `offset` in place (POSIX write semantics), then fsyncs. */
