@@ -3,7 +3,7 @@
  * volume bucket (one of 65536 tokens) in the GFID's top 16 bits, so any GFID names its own MDS
  * (see ../shared/design/DHT2-DESIGN-NOTES.md §2.2 "As built": bucket = gfid[0]<<8 | gfid[1]).
  */
-import { randomBytes } from 'node:crypto';
+import { randomPooled } from './util/random-pool.js';
 import { err } from './errors.js';
 
 /** Number of buckets (tokens) of every volume. */
@@ -43,7 +43,7 @@ function format(b: Buffer): string {
  * on one DS share them).
  */
 export function newGfid(bucket?: number, low16?: number): string {
-  const b = randomBytes(16);
+  const b = randomPooled(16);
   if (bucket !== undefined) {
     if (!Number.isInteger(bucket) || bucket < 0 || bucket >= BUCKET_COUNT) throw err('EINVAL', `bad bucket ${bucket}`);
     b.writeUInt16BE(bucket, 0);

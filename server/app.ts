@@ -5,7 +5,7 @@
  * openapi.yaml (served at /-/openapi.yaml); S3 requests are not. Every request is logged once
  * (pino) with its request id, which also travels to the bricks, and counted in the metrics.
  */
-import { randomBytes } from 'node:crypto';
+import { randomPooled } from '../dht2-core/util/random-pool.js';
 import type { ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
@@ -65,7 +65,7 @@ export function createApp(o: AppOptions): Express {
         o.logger.info({ reqId: res.getHeader('x-amz-request-id'), method: req.method, url: req.url, api, op, status, ms: Math.round(seconds * 1000) }, 'request');
       }
     });
-    if (!res.hasHeader('x-amz-request-id')) res.setHeader('x-amz-request-id', randomBytes(8).toString('hex').toUpperCase());
+    if (!res.hasHeader('x-amz-request-id')) res.setHeader('x-amz-request-id', randomPooled(8).toString('hex').toUpperCase());
     next();
   });
 

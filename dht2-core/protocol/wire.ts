@@ -3,7 +3,8 @@
  * `/v1/<fop>`, arguments as JSON (in the body for control FOPs, in the `x-dht2-args` header
  * for data FOPs whose body is the data), every request signed with the cluster secret.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { randomPooled } from '../util/random-pool.js';
 import { PROTOCOL_VERSION } from './fops.js';
 import type { Errno } from '../errors.js';
 
@@ -83,7 +84,7 @@ export function checkAuthorization(secret: string, header: string, parts: Signed
 }
 
 export function newNonce(): string {
-  return randomBytes(16).toString('hex');
+  return randomPooled(16).toString('hex');
 }
 
 /** Error reply body of any failed FOP. */

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { authenticate, contentMd5Verifier, payloadVerifier, type CredentialStore } from '../auth/index.js';
 import * as bucketOps from './bucket.js';
@@ -120,11 +120,7 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       const md5 = req.headers['content-md5'];
       const stages: NodeJS.ReadWriteStream[] = [verification.stream];
       if (typeof md5 === 'string') stages.push(contentMd5Verifier(md5));
-      const body = stages.reduce<Readable>((src, t) => {
-        const dst = t as unknown as Readable;
-        pipeline(src, t).catch((e: unknown) => dst.destroy(e as Error));
-        return dst;
-      }, req);
+      const body = stages.reduce<Readable>((src, t) => obj.through(src, t as unknown as Transform), req);
       return dispatch(o, ep, {
         method, query, headers: req.headers, body, requestId, signal: ac.signal, accessKeyId: auth.accessKeyId,
       });
