@@ -107,6 +107,14 @@ export class Volume {
 
   // ------------------------------------------------------------------ namespace by path
 
+  /**
+   * The GFID of the directory `path`, by name entries alone (one `entry` round trip per name,
+   * never a second hop to the directory's own MDS); ENOTDIR when a name on the way is not one.
+   */
+  async dirGfid(path: string, ctx?: CallContext): Promise<string> {
+    return atPath(path, async () => (await this.core.resolveDir(path, ctx)).gfid);
+  }
+
   /** Attributes of `path`; `want` names xattrs to return in `attrs.xattrs` in the same round trip. */
   stat(path: string, ctx?: CallContext, want?: string[]): Promise<Attrs> {
     return atPath(path, () => this.core.resolve(path, ctx, want));

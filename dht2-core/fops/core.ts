@@ -76,6 +76,11 @@ export class VolumeCore {
     return { gfid: cur, type: 'dir' };
   }
 
+  /** The directory at `path`, by name entries alone (ENOTDIR when a name on the way is not one). */
+  resolveDir(path: string, ctx?: CallContext): Promise<{ gfid: string; type: 'dir' }> {
+    return this.walk(splitPath(path), ctx);
+  }
+
   /** The parent directory of `path` and the last name; EINVAL for the root itself. */
   async resolveParent(path: string, ctx?: CallContext): Promise<{ parent: Pick<Attrs, 'gfid' | 'type'>; name: string }> {
     const parts = splitPath(path);

@@ -110,11 +110,21 @@ export interface LenientV4 {
 
 /** kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request"). */
 export function deriveSigningKey(secret: string, date: string, region: string, service = 's3'): Buffer {
+  // The key changes once a day per credential and region: remember the last few (4 HMACs per
+  // request otherwise). The secrets are in the credential store's memory anyway.
+  const id = `${secret}\0${date}\0${region}\0${service}`;
+  const known = signingKeys.get(id);
+  if (known) return known;
   const kDate = hmac('AWS4' + secret, date);
   const kRegion = hmac(kDate, region);
   const kService = hmac(kRegion, service);
-  return hmac(kService, 'aws4_request');
+  const key = hmac(kService, 'aws4_request');
+  if (signingKeys.size >= 256) signingKeys.delete(signingKeys.keys().next().value!);
+  signingKeys.set(id, key);
+  return key;
 }
+
+const signingKeys = new Map<string, Buffer>();
 
 /**
  * CanonicalQueryString: every parameter name and value UriEncode()d (we decode what was sent and

@@ -1,6 +1,5 @@
 /** Bucket operations: a bucket is a directory under the volume root. */
 import { Dht2Error } from '../../dht2-core/errors.js';
-import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import { checkBucketName } from '../namespace.js';
 import type { S3Deps, S3Reply, S3Request } from './context.js';
 import { xmlReply } from './context.js';
@@ -10,14 +9,16 @@ import { isoTime, xmlDoc } from './xml.js';
 const OWNER = { ID: 'dht2', DisplayName: 'dht2' };
 
 /** The bucket's directory, or NoSuchBucket. */
-/** The bucket's directory; NoSuchBucket when there is none. */
-export async function requireBucket(d: S3Deps, bucket: string, r: S3Request): Promise<Attrs> {
+/**
+ * The GFID of the bucket's directory; NoSuchBucket when there is none. One `entry` round trip
+ * to the root's MDS: the name alone tells that it is a directory, without a second hop to the
+ * MDS that holds the bucket's inode.
+ */
+export async function requireBucket(d: S3Deps, bucket: string, r: S3Request): Promise<string> {
   try {
-    const a = await d.volume.stat(`/${bucket}`, { requestId: r.requestId, signal: r.signal });
-    if (a.type !== 'dir') throw new S3Error('NoSuchBucket', undefined, `/${bucket}`);
-    return a;
+    return await d.volume.dirGfid(`/${bucket}`, { requestId: r.requestId, signal: r.signal });
   } catch (e) {
-    if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'EINVAL' || e.errno === 'ENAMETOOLONG')) {
+    if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR' || e.errno === 'EINVAL' || e.errno === 'ENAMETOOLONG')) {
       throw new S3Error('NoSuchBucket', undefined, `/${bucket}`);
     }
     throw s3ErrorOf(e, `/${bucket}`);

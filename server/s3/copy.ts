@@ -74,7 +74,7 @@ export async function copyObject(d: S3Deps, bucket: string, key: string, r: S3Re
   let made;
   try {
     const parent = await keyParent(d, dst, ctx, bucketDir);
-    made = await d.volume.copyAt(srcAttrs, parent.gfid, dst.name, { xattrs: { [META_XATTR]: encodeMeta(meta) }, intoDir: true }, ctx);
+    made = await d.volume.copyAt(srcAttrs, parent, dst.name, { xattrs: { [META_XATTR]: encodeMeta(meta) }, intoDir: true }, ctx);
   } catch (e) {
     throw s3ErrorOf(e, `/${bucket}/${key}`);
   }

@@ -186,7 +186,7 @@ export async function completeMultipartUpload(d: S3Deps, bucket: string, key: st
   const ifGfid = await ifMatchGfid(d, bucket, key, r);
   try {
     const parent = await keyParent(d, kp, ctxOf(r));
-    await d.volume.concatAt(parent.gfid, kp.name, chosen.map((p) => p.attrs.gfid), {
+    await d.volume.concatAt(parent, kp.name, chosen.map((p) => p.attrs.gfid), {
       xattrs: { [META_XATTR]: encodeMeta({ ...info.meta, etag, parts: chosen.length }) },
       createOnly: ifNoneMatch === '*',
       ifGfid,

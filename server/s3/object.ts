@@ -63,10 +63,10 @@ export function etagOf(a: Attrs, m: ObjectMeta | undefined): string {
  * The directory a key's object goes into, made with its parents. A file on the way becomes a
  * directory that carries it, so `a` and `a/b` coexist (dht2-core fops/dirobj.ts).
  */
-export async function keyParent(d: S3Deps, kp: KeyPath, ctx: { requestId: string; signal?: AbortSignal }, bucket?: Attrs): Promise<Attrs> {
+export async function keyParent(d: S3Deps, kp: KeyPath, ctx: { requestId: string; signal?: AbortSignal }, bucket?: string): Promise<string> {
   // A key without folders goes straight into the bucket the caller just looked up: no second walk.
-  if (bucket && kp.parent.lastIndexOf('/') === 0) return bucket;
-  return d.volume.mkdir(kp.parent, { parents: true, adopt: true }, ctx);
+  if (bucket !== undefined && kp.parent.lastIndexOf('/') === 0) return bucket;
+  return (await d.volume.mkdir(kp.parent, { parents: true, adopt: true }, ctx)).gfid;
 }
 
 export async function statObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<{ attrs: Attrs; meta: ObjectMeta | undefined }> {
@@ -134,13 +134,13 @@ export async function putObject(d: S3Deps, bucket: string, key: string, r: S3Req
   const ifGfid = await ifMatchGfid(d, bucket, key, r);
   try {
     const parent = await keyParent(d, kp, ctx, bucketDir);
-    await d.volume.writeFileAt(parent.gfid, kp.name, through(r.body, tap.stream), {
+    await d.volume.writeFileAt(parent, kp.name, through(r.body, tap.stream), {
       xattrs: () => ({ [META_XATTR]: encodeMeta({ ...base, etag: tap.digest() }) }),
       createOnly: ifNoneMatch === '*',
       ifGfid,
       intoDir: true,
       // A DELETE may prune the (empty) folder while this body streams in: make it again.
-      reparent: async () => (await keyParent(d, kp, ctx)).gfid,
+      reparent: () => keyParent(d, kp, ctx),
     }, ctx);
   } catch (e) {
     if (e instanceof Dht2Error && e.errno === 'EEXIST' && ifNoneMatch === '*') throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
@@ -258,12 +258,12 @@ export async function deleteObject(d: S3Deps, bucket: string, key: string, r: S3
 }
 
 /** Deletes the object at a non-marker key: a file, or the object a directory carries. */
-async function deleteKeyAt(d: S3Deps, bucket: string, kp: KeyPath, ctx: { requestId: string; signal: AbortSignal }, bucketDir: Attrs): Promise<void> {
+async function deleteKeyAt(d: S3Deps, bucket: string, kp: KeyPath, ctx: { requestId: string; signal: AbortSignal }, bucketDir: string): Promise<void> {
   if (kp.parent.lastIndexOf('/') === 0) {
     // A key without folders: unlink it in the bucket at once (no folders to prune). Only a
     // directory at that name (EISDIR: it may carry the object) needs the look first.
     try {
-      await d.volume.unlinkAt(bucketDir.gfid, kp.name, ctx);
+      await d.volume.unlinkAt(bucketDir, kp.name, ctx);
       return;
     } catch (e) {
       if (e instanceof Dht2Error && e.errno === 'ENOENT') return;
