@@ -2,12 +2,12 @@
  * How much work the HTTP scenarios do. Two profiles:
  *
  *  - default: what `npm run bench` runs, sized so that the whole suite (build included) ends in
- *    under 15 minutes on the project's 2-core machine while other work runs on it; the 64 MiB
- *    and 1 GiB objects keep issue 6's sizes, the counts of small objects and of listed keys are
- *    cut (docs/PERFORMANCE.md says why: a brick create costs ~5 ms of CPU here, so 200,000
- *    names alone would take ~17 minutes to make);
- *  - full (`BENCH_FULL=1`): issue 6's sizes: 4 KiB x 5,000 per concurrency, 100,000 listed keys
- *    (flat and 100 x 1,000), which takes about an hour here.
+ *    under 15 minutes on the project's 2-core machine while other work runs on it. It has issue
+ *    6's listing (100,000 keys flat and 100 x 1,000, filled in process: bench/s3-list.ts) and its
+ *    64 MiB and 1 GiB objects; only the count of small objects is cut, to 1,500 per concurrency
+ *    (docs/PERFORMANCE.md: 5,000 at three concurrencies on two systems is ~8 minutes alone);
+ *  - full (`BENCH_FULL=1`): issue 6's sizes everywhere: 4 KiB x 5,000 per concurrency, and the
+ *    file API's small files and large files at the same counts as S3's.
  *
  * `BENCH_SCALE=<factor>` multiplies the counts of either profile (not the object sizes).
  */
@@ -38,14 +38,14 @@ export interface Sizes {
 }
 
 const DEFAULT: Omit<Sizes, 'profile'> = {
-  smallCount: 500,
+  smallCount: 1500,
   largeCount: 16,
   largeBytes: 64 * MiB,
   hugeBytes: 1024 * MiB,
-  listFlatKeys: 10_000,
-  listDirs: 10,
+  listFlatKeys: 100_000,
+  listDirs: 100,
   listPerDir: 1000,
-  listS3rverKeys: 2000,
+  listS3rverKeys: 10_000,
   fsSmallCount: 500,
   fsLargeCount: 4,
 };

@@ -124,6 +124,11 @@ export class Volume {
     return atPath(path, () => entry.mkdir(this.core, path, o, ctx));
   }
 
+  /** `mkdir -p path` (with `adopt`, files on the way become directories carrying them); answers the GFID only. */
+  async mkdirPath(path: string, o: Omit<entry.MkdirOptions, 'parents'> = {}, ctx?: CallContext): Promise<string> {
+    return atPath(path, async () => (await entry.mkdirPath(this.core, path, o, ctx)).gfid);
+  }
+
   create(path: string, o?: entry.CreateOptions, ctx?: CallContext): Promise<Attrs> {
     return atPath(path, () => entry.create(this.core, path, o, ctx));
   }

@@ -13,7 +13,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { err } from '../errors.js';
 import { ROOT_GFID, newGfid, gfidBucket } from '../gfid.js';
-import type { Attrs, FopReq } from '../protocol/fops.js';
+import type { Attrs, FopReq, FopRes } from '../protocol/fops.js';
 import type { CallContext } from '../protocol/layer.js';
 import { isErr, type VolumeCore } from './core.js';
 import { adoptAsDir } from './dirobj.js';
@@ -53,6 +53,15 @@ export async function mkdirAt(v: VolumeCore, parent: string, name: string, o: Mk
 }
 
 async function mkdirParents(v: VolumeCore, path: string, o: MkdirOptions, ctx?: CallContext): Promise<Attrs> {
+  const { gfid, attrs } = await mkdirPath(v, path, o, ctx);
+  return attrs ?? (await v.getattr(gfid, ctx));
+}
+
+/**
+ * `mkdir -p` answering only the directory's GFID (the attributes when the walk had them for
+ * free): what an S3 PUT of `a/b/key` needs, without a last hop to the directory's own MDS.
+ */
+export async function mkdirPath(v: VolumeCore, path: string, o: MkdirOptions, ctx?: CallContext): Promise<{ gfid: string; attrs?: Attrs }> {
   const names = path.split('/').filter((p) => p !== '');
   for (let round = 0; ; round++) {
     try {
@@ -70,19 +79,28 @@ class ParentGone extends Error {
   constructor(override readonly cause: unknown) { super('parent directory gone'); }
 }
 
-async function mkdirWalk(v: VolumeCore, names: readonly string[], o: MkdirOptions, ctx?: CallContext): Promise<Attrs> {
+/**
+ * Walks `names` from the root by name entries (`entry`: one round trip to the parent's MDS,
+ * never EREMOTE), making what is missing. Attributes come along when the inode is on the
+ * parent's MDS or was just made; a file on the way is adopted as a directory with `adopt`.
+ */
+async function mkdirWalk(v: VolumeCore, names: readonly string[], o: MkdirOptions, ctx?: CallContext): Promise<{ gfid: string; attrs?: Attrs }> {
   // The root is always a directory: start at its GFID without a round trip for it.
-  if (names.length === 0) return v.resolve('/', ctx);
-  let cur: Attrs | undefined;
+  if (names.length === 0) return { gfid: ROOT_GFID, attrs: await v.resolve('/', ctx) };
+  let cur: { gfid: string; attrs?: Attrs } = { gfid: ROOT_GFID };
   for (const name of names) {
-    const parent = cur?.gfid ?? ROOT_GFID;
+    const parent = cur.gfid;
     for (let attempt = 0; ; attempt++) {
+      let e: FopRes<'entry'> | undefined;
       try {
-        cur = await v.lookupAt(parent, name, ctx);
-      } catch (e) {
-        if (!isErr(e, 'ENOENT')) throw e;
+        e = await v.mds(parent).call('entry', { parent, name }, ctx);
+      } catch (x) {
+        if (!isErr(x, 'ENOENT')) throw x;
+      }
+      if (!e) {
         try {
-          cur = await mkdirAt(v, parent, name, o, ctx);
+          const made = await mkdirAt(v, parent, name, o, ctx);
+          cur = { gfid: made.gfid, attrs: made };
           break;
         } catch (e2) {
           if (isErr(e2, 'ENOENT')) throw new ParentGone(e2);
@@ -90,17 +108,21 @@ async function mkdirWalk(v: VolumeCore, names: readonly string[], o: MkdirOption
           continue; // lost a race: someone else made it; look again
         }
       }
-      if (cur.type === 'dir') break;
-      if (!o.adopt || cur.type !== 'file' || attempt >= 4) throw err('ENOTDIR', `${name} is not a directory`);
-      try {
-        cur = await adoptAsDir(v, parent, name, cur, ctx);
+      if (e.type === 'dir') {
+        cur = { gfid: e.gfid, attrs: e.attrs };
         break;
-      } catch (e) {
-        if (!isErr(e, 'ESTALE', 'ENOENT')) throw e; // the name moved on meanwhile: look again
+      }
+      if (!o.adopt || e.type !== 'file' || attempt >= 4) throw err('ENOTDIR', `${name} is not a directory`);
+      try {
+        const adopted = await adoptAsDir(v, parent, name, e.attrs ?? (await v.getattr(e.gfid, ctx)), ctx);
+        cur = { gfid: adopted.gfid, attrs: adopted };
+        break;
+      } catch (x) {
+        if (!isErr(x, 'ESTALE', 'ENOENT')) throw x; // the name moved on meanwhile: look again
       }
     }
   }
-  return cur!;
+  return cur;
 }
 
 export interface CreateOptions {

@@ -66,7 +66,7 @@ export function etagOf(a: Attrs, m: ObjectMeta | undefined): string {
 export async function keyParent(d: S3Deps, kp: KeyPath, ctx: { requestId: string; signal?: AbortSignal }, bucket?: string): Promise<string> {
   // A key without folders goes straight into the bucket the caller just looked up: no second walk.
   if (bucket !== undefined && kp.parent.lastIndexOf('/') === 0) return bucket;
-  return (await d.volume.mkdir(kp.parent, { parents: true, adopt: true }, ctx)).gfid;
+  return d.volume.mkdirPath(kp.parent, { adopt: true }, ctx);
 }
 
 export async function statObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<{ attrs: Attrs; meta: ObjectMeta | undefined }> {
@@ -257,37 +257,47 @@ export async function deleteObject(d: S3Deps, bucket: string, key: string, r: S3
   return { status: 204 };
 }
 
-/** Deletes the object at a non-marker key: a file, or the object a directory carries. */
+/**
+ * Deletes the object at a non-marker key: a file, or the object a directory carries. The key's
+ * folder is found once by its name entries; the key is unlinked there; only a directory at the
+ * key's name (EISDIR) needs a second look, for the object it may carry.
+ */
 async function deleteKeyAt(d: S3Deps, bucket: string, kp: KeyPath, ctx: { requestId: string; signal: AbortSignal }, bucketDir: string): Promise<void> {
-  if (kp.parent.lastIndexOf('/') === 0) {
-    // A key without folders: unlink it in the bucket at once (no folders to prune). Only a
-    // directory at that name (EISDIR: it may carry the object) needs the look first.
+  const inBucket = kp.parent.lastIndexOf('/') === 0;
+  let parent = bucketDir;
+  if (!inBucket) {
     try {
-      await d.volume.unlinkAt(bucketDir, kp.name, ctx);
-      return;
+      parent = await d.volume.dirGfid(kp.parent, ctx);
     } catch (e) {
-      if (e instanceof Dht2Error && e.errno === 'ENOENT') return;
-      if (!(e instanceof Dht2Error && e.errno === 'EISDIR')) throw e;
+      if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) return; // no such folder: no such key
+      throw e;
     }
   }
-  const a = await d.volume.stat(kp.path, ctx).catch((e: unknown) => {
-    if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) return undefined;
-    throw e;
-  });
-  if (a?.type === 'file' || a?.type === 'symlink') {
-    await d.volume.unlink(kp.path, ctx).catch((e: unknown) => { if (!(e instanceof Dht2Error && e.errno === 'ENOENT')) throw e; });
-    await pruneEmpty(d, bucket, kp.parent, ctx);
-  } else if (a?.type === 'dir' && await d.volume.dropCarriedObject(kp.path, ctx)) {
+  try {
+    await d.volume.unlinkAt(parent, kp.name, ctx);
+  } catch (e) {
+    if (e instanceof Dht2Error && e.errno === 'ENOENT') return; // absent (or its folder just pruned): S3 answers 204
+    if (!(e instanceof Dht2Error && e.errno === 'EISDIR')) throw e;
     // Key `a` carried by directory `a`: the directory goes too once nothing else needs it.
-    await pruneEmpty(d, bucket, kp.path, ctx);
+    if (await d.volume.dropCarriedObject(kp.path, ctx)) await pruneEmpty(d, bucket, kp.path, ctx);
+    return;
   }
+  if (!inBucket) await pruneEmpty(d, bucket, kp.parent, ctx, parent);
 }
 
 /**
  * Removes `dir` and its parents up to the bucket while they are empty and carry no marker; an
  * empty directory that carries an object turns back into that file (and the walk stops there).
  */
-async function pruneEmpty(d: S3Deps, bucket: string, dir: string, ctx: { requestId: string; signal: AbortSignal }): Promise<void> {
+async function pruneEmpty(d: S3Deps, bucket: string, dir: string, ctx: { requestId: string; signal: AbortSignal }, dirGfid?: string): Promise<void> {
+  // A folder that still holds names is left at once: one readdir of one entry, not a walk to it.
+  if (dirGfid !== undefined) {
+    try {
+      if ((await d.volume.readdirGfid(dirGfid, { limit: 1 }, ctx)).entries.length > 0) return;
+    } catch {
+      return; // gone meanwhile: nothing to prune
+    }
+  }
   let p = dir;
   while (p.length > bucket.length + 1) {
     try {
