@@ -98,7 +98,8 @@ describe('bench load tools', function () {
       process.env.BENCH_SCALE = '2';
       const twice = sizes();
       assert.equal(def.profile, 'default');
-      assert.deepEqual([def.listFlatKeys, def.listDirs * def.listPerDir], [100_000, 100_000], 'the default lists issue 6\'s buckets');
+      assert.deepEqual([def.smallCount, def.largeCount, def.listFlatKeys, def.listDirs * def.listPerDir, def.hugeBytes],
+        [5000, 16, 100_000, 100_000, 1024 * MiB], 'the default runs issue 6\'s sizes');
       assert.equal(twice.smallCount, def.smallCount * 2);
       assert.equal(twice.largeBytes, def.largeBytes);
       assert.equal(twice.hugeBytes, def.hugeBytes);
