@@ -2,7 +2,7 @@
  * How much work the HTTP scenarios do. Two profiles:
  *
  *  - default: what `npm run bench` runs: issue 6's sizes (4 KiB x 5,000 per concurrency, 64 MiB
- *    x 16 and 1 GiB x 1, 100,000 listed keys flat and 100 x 1,000), which end in about 12
+ *    x 16 and 1 GiB x 1, 100,000 listed keys flat and 100 x 1,000), which end in about 13.5
  *    minutes on the project's 2-core machine (docs/PERFORMANCE.md); the file-API scenario, whose
  *    issue names no sizes, runs 4 KiB x 500 and 64 MiB x 4;
  *  - full (`BENCH_FULL=1`): the same, with the file-API scenario at S3's counts too (4 KiB x
