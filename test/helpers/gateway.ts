@@ -1,6 +1,7 @@
 /** A real gateway over a real volume (brick processes), for S3 and file API tests. */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { S3Client } from '@aws-sdk/client-s3';
 import { pino } from 'pino';
 import { runGateway, type RunningGateway } from '../../server/main.js';
 import { startCluster, type TestCluster } from './cluster.js';
@@ -18,6 +19,11 @@ export interface TestGateway {
 }
 
 const run = promisify(execFile);
+
+/** An AWS SDK v3 client for a test gateway: path style, the test credentials, us-east-1. */
+export function sdkClient(url: string): S3Client {
+  return new S3Client({ endpoint: url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY } });
+}
 
 export async function startGateway(o: { domain?: string } = {}): Promise<TestGateway> {
   const cluster = await startCluster();

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import request from 'supertest';
-import { ACCESS_KEY, SECRET_KEY, startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { ACCESS_KEY, SECRET_KEY, sdkClient, startGateway, type TestGateway } from '../../helpers/gateway.js';
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 
@@ -19,7 +19,7 @@ describe('one namespace: S3 and /fs/', function () {
   const B = 'both-sides';
   before(async () => {
     t = await startGateway();
-    s3 = new S3Client({ endpoint: t.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY } });
+    s3 = sdkClient(t.url);
     await t.aws('s3', 'mb', `s3://${B}`);
   });
   after(async () => { s3.destroy(); await t.stop(); });

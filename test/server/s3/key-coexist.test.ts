@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import request from 'supertest';
-import { ACCESS_KEY, SECRET_KEY, startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { ACCESS_KEY, SECRET_KEY, sdkClient, startGateway, type TestGateway } from '../../helpers/gateway.js';
 
 describe('S3 keys a, a/ and a/b coexist', function () {
   this.timeout(180_000);
@@ -22,7 +22,7 @@ describe('S3 keys a, a/ and a/b coexist', function () {
 
   before(async () => {
     t = await startGateway();
-    s3 = new S3Client({ endpoint: t.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY } });
+    s3 = sdkClient(t.url);
     await t.aws('s3', 'mb', `s3://${B}`);
   });
   after(async () => { s3.destroy(); await t.stop(); });

@@ -13,7 +13,7 @@ import {
   ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand, paginateListObjectsV2,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { ACCESS_KEY, SECRET_KEY, startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { sdkClient, startGateway, type TestGateway } from '../../helpers/gateway.js';
 import { tmpDir } from '../../helpers/tmp.js';
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
@@ -26,7 +26,7 @@ describe('S3 multipart uploads and the AWS SDK v3', function () {
   before(async () => {
     t = await startGateway();
     work = await tmpDir('mpu');
-    s3 = new S3Client({ endpoint: t.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY } });
+    s3 = sdkClient(t.url);
     await t.aws('s3', 'mb', 's3://mpu-b');
   });
   after(async () => {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { ACCESS_KEY, SECRET_KEY, startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { ACCESS_KEY, SECRET_KEY, sdkClient, startGateway, type TestGateway } from '../../helpers/gateway.js';
 
 describe('S3 round trips per request', function () {
   this.timeout(120_000);
@@ -16,7 +16,7 @@ describe('S3 round trips per request', function () {
 
   before(async () => {
     t = await startGateway();
-    s3 = new S3Client({ endpoint: t.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY } });
+    s3 = sdkClient(t.url);
     await t.aws('s3', 'mb', `s3://${B}`);
   });
   after(async () => { s3.destroy(); await t.stop(); });
