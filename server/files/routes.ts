@@ -79,7 +79,7 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
     const rawQuery = qi < 0 ? '' : raw.slice(qi + 1);
     let path = '/';
     handle().catch((e: unknown) => {
-      if (!req.complete) req.resume();
+      if (!req.complete) req.unpipe().resume(); // drained, not left piped into a stage nobody reads
       if (res.headersSent) { res.destroy(); return; }
       if (e instanceof HttpError) {
         if (e.status === 401) res.setHeader('www-authenticate', 'Basic realm="dht2"');

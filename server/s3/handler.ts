@@ -84,6 +84,9 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
     const method = (req.method ?? 'GET').toUpperCase();
     let resource = rawPath;
     handle().catch((e: unknown) => {
+      // A body left half-read by a failed stage (bad signature, a brick gone mid-upload) is
+      // drained like an unread one, so the connection can carry the answer and the next request.
+      if (!req.complete) req.unpipe().resume();
       const err = s3ErrorOf(e, resource);
       if (err.code === 'InternalError') o.log.error({ err: e, requestId, method, path: rawPath }, 's3 request failed');
       else o.log.debug({ code: err.code, requestId, method, path: rawPath, msg: err.message }, 's3 error');
@@ -108,7 +111,7 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       } else {
         reply = await authenticated(ep, query, vhost);
       }
-      if (!req.complete) req.resume(); // an unread body (errors, HEAD) must not stall the connection
+      if (!req.complete) req.unpipe().resume(); // an unread body (errors, HEAD) must not stall the connection
       await send(res, method, reply);
     }
 

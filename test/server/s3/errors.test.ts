@@ -70,6 +70,37 @@ describe('S3 errors and safety', function () {
     assert.equal(await tmpFiles(), 0);
   });
 
+  it('a request refused before its body is read still leaves the connection usable (the body is drained)', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<unknown>();
+    const onAgent = (method: string, path: string, body?: Buffer): Promise<Reply> => {
+      const o = aws4.sign({ host, method, path, body, service: 's3', region: 'us-east-1', headers: body ? { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } : {} },
+        { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY });
+      return new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: new URL(t.url).port, method, path, headers: o.headers as http.OutgoingHttpHeaders, agent }, (res) => {
+          let b = '';
+          res.on('data', (c: Buffer) => { b += c.toString(); });
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: b }));
+        });
+        req.on('socket', (sock) => sockets.add(sock));
+        req.on('error', reject);
+        req.end(body);
+      });
+    };
+    try {
+      // 8 MiB: far more than the socket buffers hold, so an undrained body would stall the connection.
+      const refused = await onAgent('PUT', '/no-such-bucket/obj', Buffer.alloc(8 * 1024 * 1024, 7));
+      assert.equal(refused.status, 404);
+      assert.equal(code(refused), 'NoSuchBucket');
+      const next = await onAgent('GET', '/err-bucket/obj');
+      assert.equal(next.status, 200);
+      assert.equal(next.body, 'original');
+      assert.equal(sockets.size, 1, 'both requests went over one keep-alive connection');
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('answers operations it does not implement with 501 NotImplemented at once', async () => {
     for (const path of ['/err-bucket?acl', '/err-bucket/obj?tagging', '/err-bucket?policy']) {
       const r = await signed('GET', path);
