@@ -49,19 +49,8 @@ const DEFAULT: Omit<Sizes, 'profile'> = {
   fsLargeCount: 4,
 };
 
-/** Issue 6's sizes, and the file API's scenario at S3's counts. */
-const FULL: Omit<Sizes, 'profile'> = {
-  smallCount: 5000,
-  largeCount: 16,
-  largeBytes: 64 * MiB,
-  hugeBytes: 1024 * MiB,
-  listFlatKeys: 100_000,
-  listDirs: 100,
-  listPerDir: 1000,
-  listS3rverKeys: 10_000,
-  fsSmallCount: 5000,
-  fsLargeCount: 16,
-};
+/** The default, with the file API's scenario at S3's counts. */
+const FULL: Omit<Sizes, 'profile'> = { ...DEFAULT, fsSmallCount: DEFAULT.smallCount, fsLargeCount: DEFAULT.largeCount };
 
 /** True when `BENCH_FULL` asks for the full profile. */
 export function fullProfile(): boolean {
