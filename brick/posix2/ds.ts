@@ -58,8 +58,10 @@ export class DsStore {
     await this.fsync(handleParent(this.dir, gfid));
   }
 
-  /** Runs `fn` to fill a temp file, then commits it; on any failure the temp file goes. */
-  /** `synced`: `fn` made the temp file durable itself (with the descriptor it wrote through). */
+  /**
+   * Runs `fn` to fill a temp file, then commits it; on any failure the temp file goes.
+   * `synced`: `fn` made the temp file durable itself (with the descriptor it wrote through).
+   */
   private async replace(gfid: string, fn: (tmp: string) => Promise<void>, synced = false): Promise<DataStat> {
     const tmp = tmpPath(this.dir, 'data');
     try {

@@ -6,9 +6,8 @@
  * failed or cut-off upload leaves the previous object untouched.
  */
 import { createHash } from 'node:crypto';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, Transform, finished, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { finished } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Dht2Error } from '../../dht2-core/errors.js';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
