@@ -12,7 +12,7 @@ import type { BrickFops, CallContext } from './protocol/layer.js';
 import { BrickClient } from './rpc/brick-client.js';
 import { identityProblem, loadVolumeFile, resolveSecret, type VolumeFile } from './volfile.js';
 import { err } from './errors.js';
-import { VolumeCore, atPath } from './fops/core.js';
+import { VolumeCore, atPath, type KnownDir } from './fops/core.js';
 import * as entry from './fops/entry.js';
 import * as data from './fops/data.js';
 import * as dirobj from './fops/dirobj.js';
@@ -27,6 +27,7 @@ export type { WriteFileOptions, ReadRange } from './fops/data.js';
 export type { RenameOptions } from './fops/rename.js';
 export type { ReaddirOptions, ReaddirPage } from './fops/readdir.js';
 export type { FsckOptions, FsckReport } from './fops/fsck.js';
+export type { KnownDir } from './fops/core.js';
 
 /** Capacity summed over the bricks: bytes from the DSs, inodes from the MDSs. */
 export interface VolumeStatFs {
@@ -111,8 +112,8 @@ export class Volume {
    * The GFID of the directory `path`, by name entries alone (one `entry` round trip per name,
    * never a second hop to the directory's own MDS); ENOTDIR when a name on the way is not one.
    */
-  async dirGfid(path: string, ctx?: CallContext): Promise<string> {
-    return atPath(path, async () => (await this.core.resolveDir(path, ctx)).gfid);
+  async dirGfid(path: string, ctx?: CallContext, from?: KnownDir): Promise<string> {
+    return atPath(path, async () => (await this.core.resolveDir(path, ctx, from)).gfid);
   }
 
   /** Attributes of `path`; `want` names xattrs to return in `attrs.xattrs` in the same round trip. */
@@ -125,8 +126,8 @@ export class Volume {
   }
 
   /** `mkdir -p path` (with `adopt`, files on the way become directories carrying them); answers the GFID only. */
-  async mkdirPath(path: string, o: Omit<entry.MkdirOptions, 'parents'> = {}, ctx?: CallContext): Promise<string> {
-    return atPath(path, async () => (await entry.mkdirPath(this.core, path, o, ctx)).gfid);
+  async mkdirPath(path: string, o: Omit<entry.MkdirOptions, 'parents'> = {}, ctx?: CallContext, from?: KnownDir): Promise<string> {
+    return atPath(path, async () => (await entry.mkdirPath(this.core, path, o, ctx, from)).gfid);
   }
 
   create(path: string, o?: entry.CreateOptions, ctx?: CallContext): Promise<Attrs> {

@@ -15,7 +15,7 @@ import { err } from '../errors.js';
 import { ROOT_GFID, newGfid, gfidBucket } from '../gfid.js';
 import type { Attrs, FopReq, FopRes } from '../protocol/fops.js';
 import type { CallContext } from '../protocol/layer.js';
-import { isErr, type VolumeCore } from './core.js';
+import { isErr, startOf, type KnownDir, type VolumeCore } from './core.js';
 import { adoptAsDir } from './dirobj.js';
 
 export interface MkdirOptions {
@@ -61,11 +61,11 @@ async function mkdirParents(v: VolumeCore, path: string, o: MkdirOptions, ctx?: 
  * `mkdir -p` answering only the directory's GFID (the attributes when the walk had them for
  * free): what an S3 PUT of `a/b/key` needs, without a last hop to the directory's own MDS.
  */
-export async function mkdirPath(v: VolumeCore, path: string, o: MkdirOptions, ctx?: CallContext): Promise<{ gfid: string; attrs?: Attrs }> {
+export async function mkdirPath(v: VolumeCore, path: string, o: MkdirOptions, ctx?: CallContext, from?: KnownDir): Promise<{ gfid: string; attrs?: Attrs }> {
   const names = path.split('/').filter((p) => p !== '');
   for (let round = 0; ; round++) {
     try {
-      return await mkdirWalk(v, names, o, ctx);
+      return await mkdirWalk(v, names, o, ctx, from);
     } catch (e) {
       // A directory on the way went (or is going: dying) while we walked through it, e.g. an S3
       // DELETE pruning an empty folder: walk again from the root, where it is made anew.
@@ -84,11 +84,13 @@ class ParentGone extends Error {
  * never EREMOTE), making what is missing. Attributes come along when the inode is on the
  * parent's MDS or was just made; a file on the way is adopted as a directory with `adopt`.
  */
-async function mkdirWalk(v: VolumeCore, names: readonly string[], o: MkdirOptions, ctx?: CallContext): Promise<{ gfid: string; attrs?: Attrs }> {
-  // The root is always a directory: start at its GFID without a round trip for it.
+async function mkdirWalk(v: VolumeCore, names: readonly string[], o: MkdirOptions, ctx?: CallContext, from?: KnownDir): Promise<{ gfid: string; attrs?: Attrs }> {
+  // The root is always a directory, and `from` one the caller just resolved: start there
+  // without a round trip for it. (A `from` that went meanwhile fails the walk: it is not made anew.)
+  const start = startOf(names, from);
   if (names.length === 0) return { gfid: ROOT_GFID, attrs: await v.resolve('/', ctx) };
-  let cur: { gfid: string; attrs?: Attrs } = { gfid: ROOT_GFID };
-  for (const name of names) {
+  let cur: { gfid: string; attrs?: Attrs } = { gfid: start.gfid };
+  for (const name of start.rest) {
     const parent = cur.gfid;
     for (let attempt = 0; ; attempt++) {
       let e: FopRes<'entry'> | undefined;

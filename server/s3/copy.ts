@@ -60,7 +60,7 @@ export async function copyObject(d: S3Deps, bucket: string, key: string, r: S3Re
   const dst = keyPath(bucket, key);
   if (dst.marker) throw new S3Error('InvalidRequest', 'A key ending in "/" is a folder and cannot be the target of a copy.');
   const ctx = { requestId: r.requestId, signal: r.signal };
-  const bucketDir = await requireBucket(d, bucket, r);
+  const bucketDir = { path: `/${bucket}`, gfid: await requireBucket(d, bucket, r) };
   r.body.resume();
   const { attrs: srcAttrs, meta: srcMeta, etag, path: srcPath } = await resolveCopySource(d, r);
   const directive = (header(r.headers, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();

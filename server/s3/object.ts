@@ -10,6 +10,7 @@ import { PassThrough, Transform, finished, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Dht2Error } from '../../dht2-core/errors.js';
+import type { KnownDir } from '../../dht2-core/volume.js';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import { keyPath, type KeyPath } from '../namespace.js';
 import { requireBucket } from './bucket.js';
@@ -62,10 +63,11 @@ export function etagOf(a: Attrs, m: ObjectMeta | undefined): string {
  * The directory a key's object goes into, made with its parents. A file on the way becomes a
  * directory that carries it, so `a` and `a/b` coexist (dht2-core fops/dirobj.ts).
  */
-export async function keyParent(d: S3Deps, kp: KeyPath, ctx: { requestId: string; signal?: AbortSignal }, bucket?: string): Promise<string> {
-  // A key without folders goes straight into the bucket the caller just looked up: no second walk.
-  if (bucket !== undefined && kp.parent.lastIndexOf('/') === 0) return bucket;
-  return d.volume.mkdirPath(kp.parent, { adopt: true }, ctx);
+export async function keyParent(d: S3Deps, kp: KeyPath, ctx: { requestId: string; signal?: AbortSignal }, bucket?: KnownDir): Promise<string> {
+  // A key without folders goes straight into the bucket the caller just looked up, and its
+  // folders are walked from there: no second walk to the bucket.
+  if (bucket !== undefined && kp.parent === bucket.path) return bucket.gfid;
+  return d.volume.mkdirPath(kp.parent, { adopt: true }, ctx, bucket);
 }
 
 export async function statObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<{ attrs: Attrs; meta: ObjectMeta | undefined }> {
@@ -110,7 +112,7 @@ export async function ifMatchGfid(d: S3Deps, bucket: string, key: string, r: S3R
 export async function putObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
   const kp = keyPath(bucket, key);
   const base = metaFromHeaders(r.headers);
-  const bucketDir = await requireBucket(d, bucket, r);
+  const bucketDir = { path: `/${bucket}`, gfid: await requireBucket(d, bucket, r) };
   const ctx = ctxOf(r);
   const tap = md5Tap();
   if (kp.marker) {
@@ -228,7 +230,7 @@ export function headObject(d: S3Deps, bucket: string, key: string, r: S3Request)
 /** Deletes a key (absent keys too: S3 answers 204) and the empty folders above it that hold no marker. */
 export async function deleteObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
   const kp = keyPath(bucket, key);
-  const bucketDir = await requireBucket(d, bucket, r);
+  const bucketDir = { path: `/${bucket}`, gfid: await requireBucket(d, bucket, r) };
   const ctx = ctxOf(r);
   try {
     if (kp.marker) {
@@ -261,12 +263,12 @@ export async function deleteObject(d: S3Deps, bucket: string, key: string, r: S3
  * folder is found once by its name entries; the key is unlinked there; only a directory at the
  * key's name (EISDIR) needs a second look, for the object it may carry.
  */
-async function deleteKeyAt(d: S3Deps, bucket: string, kp: KeyPath, ctx: { requestId: string; signal: AbortSignal }, bucketDir: string): Promise<void> {
-  const inBucket = kp.parent.lastIndexOf('/') === 0;
-  let parent = bucketDir;
+async function deleteKeyAt(d: S3Deps, bucket: string, kp: KeyPath, ctx: { requestId: string; signal: AbortSignal }, bucketDir: KnownDir): Promise<void> {
+  const inBucket = kp.parent === bucketDir.path;
+  let parent = bucketDir.gfid;
   if (!inBucket) {
     try {
-      parent = await d.volume.dirGfid(kp.parent, ctx);
+      parent = await d.volume.dirGfid(kp.parent, ctx, bucketDir);
     } catch (e) {
       if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) return; // no such folder: no such key
       throw e;
