@@ -141,7 +141,7 @@ export async function putObject(d: S3Deps, bucket: string, key: string, r: S3Req
       ifGfid,
       intoDir: true,
       // A DELETE may prune the (empty) folder while this body streams in: make it again.
-      reparent: () => keyParent(d, kp, ctx),
+      reparent: () => keyParent(d, kp, ctx, bucketDir),
     }, ctx);
   } catch (e) {
     if (e instanceof Dht2Error && e.errno === 'EEXIST' && ifNoneMatch === '*') throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
