@@ -280,11 +280,6 @@ export class Volume {
     return atPath(name, () => entry.createAt(this.core, parent, name, { type: 'file', ...o }, ctx));
   }
 
-  /** Attributes of `name` in the directory `parent` (one lookup: no walk from the root). */
-  statAt(parent: string, name: string, ctx?: CallContext, want?: string[]): Promise<Attrs> {
-    return atPath(name, () => this.core.lookupAt(parent, name, ctx, want));
-  }
-
   mkdirAt(parent: string, name: string, o?: entry.MkdirOptions, ctx?: CallContext): Promise<Attrs> {
     return atPath(name, () => entry.mkdirAt(this.core, parent, name, o, ctx));
   }

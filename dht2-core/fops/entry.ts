@@ -87,8 +87,8 @@ class ParentGone extends Error {
 async function mkdirWalk(v: VolumeCore, names: readonly string[], o: MkdirOptions, ctx?: CallContext, from?: KnownDir): Promise<{ gfid: string; attrs?: Attrs }> {
   // The root is always a directory, and `from` one the caller just resolved: start there
   // without a round trip for it. (A `from` that went meanwhile fails the walk: it is not made anew.)
-  const start = startOf(names, from);
   if (names.length === 0) return { gfid: ROOT_GFID, attrs: await v.resolve('/', ctx) };
+  const start = startOf(names, from);
   let cur: { gfid: string; attrs?: Attrs } = { gfid: start.gfid };
   for (const name of start.rest) {
     const parent = cur.gfid;
