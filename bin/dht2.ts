@@ -181,7 +181,7 @@ program
 
 program
   .command('fsck')
-  .description('find (and with --repair remove) orphan inodes, orphan data and dangling names')
+  .description('find (and with --repair remove) orphan inodes, orphan data, dangling names and names whose data is missing')
   .option('--volfile <path>', 'volume file', process.env.DHT2_VOLFILE ?? './data/volume.json')
   .option('--repair', 'remove what was found')
   .option('--grace <seconds>', 'ignore objects younger than this (FOPs in flight)', (v) => Number(v), 600)
@@ -200,7 +200,10 @@ program
           `orphan data objects: ${r.orphanData.length}`, ...r.orphanData.map((g) => `  ${g}`),
           `nlink mismatches: ${r.nlinkMismatch.length}`, ...r.nlinkMismatch.map((x) => `  ${x.gfid}: nlink ${x.nlink}, names ${x.names}`),
           `directories marked dying but named: ${r.dyingNamed.length}`,
-          r.repaired ? 'repaired: the orphans, dangling names and dying marks above were removed' : 'report only (use --repair to remove)',
+          `named files whose data is missing: ${r.missingData.length}`, ...r.missingData.map((x) => `  ${x.gfid} (${x.size} bytes)`),
+          r.repaired
+            ? 'repaired: the orphans, dangling names, dying marks and names of missing data above were removed'
+            : 'report only (use --repair to remove)',
         ];
         process.stdout.write(lines.join('\n') + '\n');
       }

@@ -5,9 +5,9 @@
  * from the GFID's low 16 bits, which are random and independent of the bucket, so the files of
  * one directory (which all share their parent's bucket) spread over every DS.
  */
-import { randomInt } from 'node:crypto';
 import { BUCKET_COUNT, gfidBucket } from './gfid.js';
 import { err } from './errors.js';
+import { randomPooled } from './util/random-pool.js';
 
 export class Layout {
   constructor(
@@ -47,6 +47,8 @@ export class Layout {
 
   /** A bucket for a new directory: uniformly random, which spreads directories over the MDSs. */
   newDirBucket(): number {
-    return randomInt(this.buckets);
+    // From the pooled source, so the model checker can replay a placement; every volume has
+    // 65536 buckets (checked above), which 16 random bits cover exactly.
+    return randomPooled(2).readUInt16BE(0);
   }
 }

@@ -96,12 +96,19 @@ export class VolumeCore {
   /**
    * Completes a removed name's inode: a remote inode loses one link on its own MDS, and a file
    * whose last link went loses its data object on its DS (ENOENT there: data never written).
+   * Best effort, never throwing: it runs after the step that removed the name has committed, so
+   * the operation has happened whatever becomes of this; what it cannot finish (a DS or MDS
+   * down) is an orphan inode or data object that fsck removes (docs/ARCHITECTURE.md §5).
    */
   async finishFate(f: InodeFate | undefined, ctx?: CallContext): Promise<void> {
     if (!f) return;
-    let fate = f.inode;
-    if (fate === 'remote') fate = (await this.mds(f.gfid).call('iunlink', { gfid: f.gfid }, ctx)).inode;
-    if (fate === 'deleted' && f.type === 'file') await this.dropData(f.gfid, ctx);
+    try {
+      let fate = f.inode;
+      if (fate === 'remote') fate = (await this.mds(f.gfid).call('iunlink', { gfid: f.gfid }, ctx)).inode;
+      if (fate === 'deleted' && f.type === 'file') await this.dropData(f.gfid, ctx);
+    } catch {
+      // left to fsck (see above)
+    }
   }
 
   async dropData(gfid: string, ctx?: CallContext): Promise<void> {
@@ -152,4 +159,58 @@ export async function atPath<T>(path: string, fn: () => Promise<T>): Promise<T> 
 
 export function isErr(e: unknown, ...errnos: string[]): e is Dht2Error {
   return e instanceof Dht2Error && errnos.includes(e.errno);
+}
+
+/**
+ * Errnos after which a FOP's outcome is unknown: the brick may have applied it and the reply
+ * was lost (ENOTCONN, a reply cut short or unreadable: RFC 9113 §8.7), it may still apply it
+ * (a deadline or a cancel stops the waiting, not the brick), or it applied it and failed after
+ * (EIO, e.g. from the fsync that follows a rename). Any other errno is the brick's answer that it
+ * did not apply the FOP, since brick-local steps are atomic (ON-DISK-FORMAT.md); EHOSTDOWN means
+ * the connection was never made, so no request left.
+ */
+const UNKNOWN_OUTCOME: ReadonlySet<string> = new Set(['ENOTCONN', 'ETIMEDOUT', 'ECANCELED', 'EPROTO', 'EIO']);
+
+/** True when a failed FOP may nevertheless have been applied (see UNKNOWN_OUTCOME). */
+export function outcomeUnknown(e: unknown): boolean {
+  return !(e instanceof Dht2Error) || UNKNOWN_OUTCOME.has(e.errno);
+}
+
+const unsettled = new WeakSet<object>();
+
+/**
+ * True for the failure of a commit step ({@link commitStep}) that may have committed: what the
+ * composite FOP made before it (a data object, an inode) may now be named and must stay.
+ */
+export function isUnsettled(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && unsettled.has(e);
+}
+
+/**
+ * Runs the commit step of a composite FOP: the one after which a name may point at what the
+ * FOP made (an inode, a data object). Issue 13's rule: after a step that may have committed,
+ * never undo; learn its fate and leave only orphans behind.
+ *  - The brick refused it (its errno): `undo` runs (best effort) and the error is rethrown.
+ *  - Its outcome is unknown ({@link outcomeUnknown}): `applied` looks (a lookup). When it finds
+ *    the step applied, its answer is the step's result and the FOP succeeds. Otherwise, or when
+ *    looking fails too, the error is rethrown marked unsettled ({@link isUnsettled}) and nothing
+ *    is undone: the step may still land (a request past its deadline is still queued on the
+ *    brick), and what it would name must then exist. At worst that leaves orphans, which fsck
+ *    removes once they are older than its grace period.
+ */
+export async function commitStep<T>(
+  step: () => Promise<T>, o: { applied: () => Promise<NoInfer<T> | undefined>; undo?: () => Promise<unknown> },
+): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    if (!outcomeUnknown(e)) {
+      await o.undo?.().catch(() => undefined);
+      throw e;
+    }
+    const r = await o.applied().catch(() => undefined);
+    if (r !== undefined) return r;
+    if (typeof e === 'object' && e !== null) unsettled.add(e);
+    throw e;
+  }
 }

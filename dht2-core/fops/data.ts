@@ -5,7 +5,8 @@
  *    inode + name in one MDS op that swaps the name atomically; then the old data goes.
  *    Readers see the old or the new object, never a mix; a cut-off body leaves the old one.
  *  - read: lookup, then the DS. A missing data object is an empty file (data is made lazily)
- *    unless the name moved on to a new GFID meanwhile, in which case the read starts over.
+ *    when the size on the MDS is 0, lost data (EIO) when it is not; and when the name moved on
+ *    to a new GFID meanwhile, the read starts over.
  *  - write at offset / truncate: in place on the DS, then the size on the MDS.
  *  - append: at the end on the DS under the object's lock, then the size (only ever raised).
  *  - with `intoDir`, a whole-object write onto a directory's name becomes the object the
@@ -17,7 +18,7 @@ import { Dht2Error, err } from '../errors.js';
 import { gfidBucket, gfidLow16, newGfid } from '../gfid.js';
 import type { Attrs, DataStat } from '../protocol/fops.js';
 import type { CallContext } from '../protocol/layer.js';
-import { isErr, type VolumeCore } from './core.js';
+import { commitStep, isErr, isUnsettled, type VolumeCore } from './core.js';
 import { commitIntoDir } from './dirobj.js';
 
 export interface WriteFileOptions {
@@ -52,63 +53,81 @@ export interface WriteFileOptions {
 /**
  * Names a data object that is already stored on its DS: inode (with size and xattrs) and name
  * in one MDS op, replacing what the name held, whose inode and data are then finished. On
- * failure the data object is removed. `gfid` must carry `parent`'s bucket.
+ * failure the data object is removed, unless the name may point at it (the naming step's
+ * outcome is unknown: {@link commitStep}): then it stays, an orphan at worst. `gfid` must carry
+ * `parent`'s bucket.
  */
 export async function commitDataAt(
   v: VolumeCore, parent: string, name: string, gfid: string, data: DataStat, o: WriteFileOptions = {}, ctx?: CallContext,
 ): Promise<Attrs> {
   try {
-    if (o.ifGfid !== undefined) {
-      const cur = await v.lookupAt(parent, name, ctx);
-      if ((cur.type === 'dir' ? cur.obj : cur.gfid) !== o.ifGfid) throw err('ESTALE', `${name} changed`);
-    }
-    const inode = {
-      gfid, type: 'file' as const, mode: o.mode, uid: o.uid, gid: o.gid,
-      xattrs: typeof o.xattrs === 'function' ? o.xattrs() : o.xattrs, size: data.size, mtimeMs: o.mtimeMs ?? data.mtimeMs,
-    };
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const { replaced, ...attrs } = await v.mds(parent).call('create', { ...inode, parent, name, replace: !o.createOnly }, ctx);
-        await v.finishFate(replaced, ctx);
-        return attrs;
-      } catch (e) {
-        // The name is a directory (EISDIR on replace, EEXIST on create-only): it carries the object.
-        if (o.intoDir && isErr(e, 'EISDIR', 'EEXIST')) {
-          const cur = await v.lookupAt(parent, name, ctx);
-          if (cur.type !== 'dir') {
-            if (isErr(e, 'EISDIR') && attempt < 4) continue; // turned back into a file meanwhile
-            throw e;
-          }
-          try {
-            return await commitIntoDir(v, cur.gfid, gfid, data, inode, o.createOnly ? null : o.ifGfid, ctx);
-          } catch (e2) {
-            // ENOENT: the directory is turning back into the file it carries; name the file then.
-            if (!isErr(e2, 'ENOENT') || attempt >= 4) throw e2;
-            await sleep(5 * (attempt + 1));
-            continue;
-          }
-        }
-        if (!o.reparent || !isErr(e, 'ENOENT')) throw e;
-        break;
-      }
-    }
-    // The parent is gone. The data's GFID carries the old parent's bucket, so its inode goes to
-    // that bucket's MDS (icreate) and the name into the new parent (namelink): a remote inode,
-    // as after a cross-directory rename. Inode first: a crash leaves an orphan, not a dangling name.
-    const newParent = await o.reparent();
-    const attrs = await v.mds(gfid).call('icreate', inode, ctx);
-    try {
-      const r = await v.mds(newParent).call('namelink', { parent: newParent, name, gfid, type: 'file', replace: !o.createOnly }, ctx);
-      await v.finishFate(r.replaced, ctx);
-    } catch (e) {
-      await v.mds(gfid).call('iunlink', { gfid }, ctx).catch(() => undefined);
-      throw e;
-    }
-    return attrs;
+    return await nameData(v, parent, name, gfid, data, o, ctx);
   } catch (e) {
-    await v.dropData(gfid, ctx).catch(() => undefined);
+    if (!isUnsettled(e)) await v.dropData(gfid, ctx).catch(() => undefined);
     throw e;
   }
+}
+
+/** The attributes of `parent/name` when that name now holds `gfid`; undefined otherwise. */
+async function namedAs(v: VolumeCore, parent: string, name: string, gfid: string, ctx?: CallContext): Promise<Attrs | undefined> {
+  const cur = await v.lookupAt(parent, name, ctx);
+  return cur.gfid === gfid ? cur : undefined;
+}
+
+async function nameData(
+  v: VolumeCore, parent: string, name: string, gfid: string, data: DataStat, o: WriteFileOptions, ctx?: CallContext,
+): Promise<Attrs> {
+  if (o.ifGfid !== undefined) {
+    const cur = await v.lookupAt(parent, name, ctx);
+    if ((cur.type === 'dir' ? cur.obj : cur.gfid) !== o.ifGfid) throw err('ESTALE', `${name} changed`);
+  }
+  const inode = {
+    gfid, type: 'file' as const, mode: o.mode, uid: o.uid, gid: o.gid,
+    xattrs: typeof o.xattrs === 'function' ? o.xattrs() : o.xattrs, size: data.size, mtimeMs: o.mtimeMs ?? data.mtimeMs,
+  };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const { replaced, ...attrs } = await commitStep(
+        () => v.mds(parent).call('create', { ...inode, parent, name, replace: !o.createOnly }, ctx),
+        { applied: () => namedAs(v, parent, name, gfid, ctx) },
+      );
+      await v.finishFate(replaced, ctx);
+      return attrs;
+    } catch (e) {
+      // The name is a directory (EISDIR on replace, EEXIST on create-only): it carries the object.
+      if (o.intoDir && isErr(e, 'EISDIR', 'EEXIST')) {
+        const cur = await v.lookupAt(parent, name, ctx);
+        if (cur.type !== 'dir') {
+          if (isErr(e, 'EISDIR') && attempt < 4) continue; // turned back into a file meanwhile
+          throw e;
+        }
+        try {
+          return await commitIntoDir(v, cur.gfid, gfid, data, inode, o.createOnly ? null : o.ifGfid, ctx);
+        } catch (e2) {
+          // ENOENT: the directory is turning back into the file it carries; name the file then.
+          if (!isErr(e2, 'ENOENT') || attempt >= 4) throw e2;
+          await sleep(5 * (attempt + 1));
+          continue;
+        }
+      }
+      if (!o.reparent || !isErr(e, 'ENOENT')) throw e;
+      break;
+    }
+  }
+  // The parent is gone. The data's GFID carries the old parent's bucket, so its inode goes to
+  // that bucket's MDS (icreate) and the name into the new parent (namelink): a remote inode,
+  // as after a cross-directory rename. Inode first: a crash leaves an orphan, not a dangling name.
+  const newParent = await o.reparent();
+  const attrs = await v.mds(gfid).call('icreate', inode, ctx);
+  const r = await commitStep(
+    () => v.mds(newParent).call('namelink', { parent: newParent, name, gfid, type: 'file', replace: !o.createOnly }, ctx),
+    {
+      applied: async () => ((await namedAs(v, newParent, name, gfid, ctx)) ? {} : undefined),
+      undo: () => v.mds(gfid).call('iunlink', { gfid }, ctx),
+    },
+  );
+  await v.finishFate(r.replaced, ctx);
+  return attrs;
 }
 
 /**
@@ -185,7 +204,7 @@ export async function openRead(
       if (!isErr(e, 'ENOENT')) throw e;
       const now = await v.resolve(path, ctx, r.want);
       if (now.gfid !== attrs.gfid && attempt < 3) continue; // replaced under us: read the new one
-      return { attrs, data: { gfid: attrs.gfid, size: 0, mtimeMs: attrs.mtimeMs, ctimeMs: attrs.ctimeMs }, body: Readable.from([]) };
+      return { attrs, data: { gfid: attrs.gfid, size: 0, mtimeMs: attrs.mtimeMs, ctimeMs: attrs.ctimeMs }, body: noData(attrs) };
     }
   }
 }
@@ -197,8 +216,20 @@ export async function readGfid(v: VolumeCore, a: Attrs, r: ReadRange = {}, ctx?:
     return (await v.ds(a.gfid).download('dread', { gfid: a.gfid, offset: r.offset, length: r.length }, ctx)).body;
   } catch (e) {
     if (!isErr(e, 'ENOENT')) throw e;
-    return Readable.from([]);
+    return noData(a);
   }
+}
+
+/**
+ * The body of a file whose data object is missing: empty when its size is 0 (data is made on
+ * the first write, so a new file has none), EIO otherwise. A size above 0 says bytes were
+ * written, so a missing object is lost data, never an empty file: answered as an error before
+ * any header is sent (issue 13: a GET used to answer 200 with the size and send nothing, and
+ * the client waited forever). fsck reports such names (missingData).
+ */
+function noData(a: Attrs): Readable {
+  if (a.size > 0) throw err('EIO', `the data of ${a.gfid} (${a.size} bytes) is missing on its data brick`, { gfid: a.gfid });
+  return Readable.from([]);
 }
 
 /** Writes `body` at `offset` in place; returns the inode with its new cached size. */

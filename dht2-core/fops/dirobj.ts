@@ -20,7 +20,7 @@ import { err } from '../errors.js';
 import { newGfid } from '../gfid.js';
 import type { Attrs, DataStat } from '../protocol/fops.js';
 import type { CallContext } from '../protocol/layer.js';
-import { isErr, type VolumeCore } from './core.js';
+import { commitStep, isErr, outcomeUnknown, type VolumeCore } from './core.js';
 
 export interface CarriedInode {
   mode?: number;
@@ -40,13 +40,16 @@ export async function commitIntoDir(
   const attrs = await v.mds(gfid).call('icreate', {
     gfid, type: 'file', mode: o.mode, uid: o.uid, gid: o.gid, xattrs: o.xattrs, size: data.size, mtimeMs: o.mtimeMs ?? data.mtimeMs,
   }, ctx);
-  let prev: string | undefined;
-  try {
-    prev = (await v.mds(dir).call('objset', expect === undefined ? { gfid: dir, obj: gfid } : { gfid: dir, obj: gfid, expect }, ctx)).prev;
-  } catch (e) {
-    await v.mds(gfid).call('iunlink', { gfid }, ctx).catch(() => undefined);
-    throw e;
-  }
+  // The commit step: once the directory carries the inode, it is never undone (core.ts, commitStep).
+  const { prev } = await commitStep(
+    async (): Promise<{ prev?: string }> =>
+      v.mds(dir).call('objset', expect === undefined ? { gfid: dir, obj: gfid } : { gfid: dir, obj: gfid, expect }, ctx),
+    {
+      // Applied, the previous object is unknown: it is left an orphan inode for fsck.
+      applied: async () => ((await v.getattr(dir, ctx)).obj === gfid ? {} : undefined),
+      undo: () => v.mds(gfid).call('iunlink', { gfid }, ctx),
+    },
+  );
   if (prev !== undefined) await v.finishFate({ gfid: prev, type: 'file', inode: 'remote' }, ctx);
   return attrs;
 }
@@ -67,14 +70,16 @@ export async function adoptAsDir(v: VolumeCore, parent: string, name: string, fi
   if (file.type !== 'file') throw err('ENOTDIR', `${name} is not a directory`);
   const gfid = newGfid(v.layout.newDirBucket());
   const attrs = await v.mds(gfid).call('icreate', { gfid, type: 'dir', parent, obj: file.gfid }, ctx);
-  try {
-    await v.mds(parent).call('nameswap', { parent, name, from: file.gfid, to: gfid, type: 'dir' }, ctx);
-  } catch (e) {
-    // Unhook the file first: iunlink refuses a directory that still carries an object.
-    await v.mds(gfid).call('objset', { gfid, obj: null }, ctx)
-      .then(() => v.mds(gfid).call('iunlink', { gfid }, ctx)).catch(() => undefined);
-    throw e;
-  }
+  // Once the name may point at the directory, the directory carries a named object: unhooking
+  // the file then would leave it nowhere (core.ts, commitStep).
+  await commitStep(
+    () => v.mds(parent).call('nameswap', { parent, name, from: file.gfid, to: gfid, type: 'dir' }, ctx).then(() => ({})),
+    {
+      applied: async () => ((await v.mds(parent).call('entry', { parent, name }, ctx)).gfid === gfid ? {} : undefined),
+      // Unhook the file first: iunlink refuses a directory that still carries an object.
+      undo: () => v.mds(gfid).call('objset', { gfid, obj: null }, ctx).then(() => v.mds(gfid).call('iunlink', { gfid }, ctx)),
+    },
+  );
   return attrs;
 }
 
@@ -94,12 +99,17 @@ export async function uncarry(v: VolumeCore, parent: string, name: string, dir: 
     if (isErr(e, 'ENOTEMPTY', 'ENOENT', 'ESTALE')) return false;
     throw e;
   }
+  const file = dir.obj;
   try {
-    await v.mds(parent).call('nameswap', { parent, name, from: dir.gfid, to: dir.obj, type: 'file' }, ctx);
+    await v.mds(parent).call('nameswap', { parent, name, from: dir.gfid, to: file, type: 'file' }, ctx);
   } catch (e) {
+    // Clearing the mark is harmless whether or not the swap landed (an unnamed directory's mark
+    // matters to no one), so unlike commitStep this undoes even an unknown outcome, and then
+    // learns the fate: a swap that landed goes on to let go of the file.
     await v.mds(dir.gfid).call('imark', { gfid: dir.gfid, dying: false }, ctx).catch(() => undefined);
     if (isErr(e, 'ESTALE', 'ENOENT')) return false;
-    throw e;
+    const landed = outcomeUnknown(e) && (await v.mds(parent).call('entry', { parent, name }, ctx).catch(() => undefined))?.gfid === file;
+    if (!landed) throw e;
   }
   // The file is named again: the directory lets go of it without finishing it, then goes.
   await v.mds(dir.gfid).call('objset', { gfid: dir.gfid, obj: null, expect: dir.obj }, ctx);

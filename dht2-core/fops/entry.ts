@@ -15,7 +15,7 @@ import { err } from '../errors.js';
 import { ROOT_GFID, newGfid, gfidBucket } from '../gfid.js';
 import type { Attrs, FopReq, FopRes } from '../protocol/fops.js';
 import type { CallContext } from '../protocol/layer.js';
-import { isErr, startOf, type KnownDir, type VolumeCore } from './core.js';
+import { commitStep, isErr, startOf, type KnownDir, type VolumeCore } from './core.js';
 import { adoptAsDir } from './dirobj.js';
 
 export interface MkdirOptions {
@@ -37,18 +37,21 @@ export async function mkdir(v: VolumeCore, path: string, o: MkdirOptions = {}, c
   return mkdirAt(v, parent.gfid, name, o, ctx);
 }
 
+/** `{}` when the entry `parent/name` names `gfid`, else undefined (a commit step's fate). */
+async function namesGfid(v: VolumeCore, parent: string, name: string, gfid: string, ctx?: CallContext): Promise<object | undefined> {
+  return (await v.mds(parent).call('entry', { parent, name }, ctx)).gfid === gfid ? {} : undefined;
+}
+
 export async function mkdirAt(v: VolumeCore, parent: string, name: string, o: MkdirOptions = {}, ctx?: CallContext): Promise<Attrs> {
   const gfid = newGfid(v.layout.newDirBucket());
   const spec = { gfid, type: 'dir' as const, mode: o.mode, uid: o.uid, gid: o.gid };
   if (v.sameMds(gfid, parent)) return v.mds(parent).call('create', { ...spec, parent, name }, ctx);
   const attrs = await v.mds(gfid).call('icreate', { ...spec, parent }, ctx);
-  try {
-    await v.mds(parent).call('namelink', { parent, name, gfid, type: 'dir' }, ctx);
-  } catch (e) {
-    // The inode would be an orphan; remove it now rather than leave it to fsck.
-    await v.mds(gfid).call('iunlink', { gfid }, ctx).catch(() => undefined);
-    throw e;
-  }
+  await commitStep(() => v.mds(parent).call('namelink', { parent, name, gfid, type: 'dir' }, ctx), {
+    applied: () => namesGfid(v, parent, name, gfid, ctx),
+    // Refused: the inode would be an orphan; remove it now rather than leave it to fsck.
+    undo: () => v.mds(gfid).call('iunlink', { gfid }, ctx),
+  });
   return attrs;
 }
 
@@ -207,11 +210,11 @@ export async function link(v: VolumeCore, existing: string, path: string, ctx?: 
   const { parent, name } = await v.resolveParent(path, ctx);
   if (v.sameMds(a.gfid, parent.gfid)) return v.mds(parent.gfid).call('link', { gfid: a.gfid, parent: parent.gfid, name }, ctx);
   const bumped = await v.mds(a.gfid).call('ilink', { gfid: a.gfid }, ctx);
-  try {
-    await v.mds(parent.gfid).call('namelink', { parent: parent.gfid, name, gfid: a.gfid, type: a.type }, ctx);
-  } catch (e) {
-    await v.mds(a.gfid).call('iunlink', { gfid: a.gfid }, ctx).catch(() => undefined);
-    throw e;
-  }
+  // Undone only when refused: a link count one too low would lose the inode while a name
+  // still points at it; one too high is what fsck sets right.
+  await commitStep(() => v.mds(parent.gfid).call('namelink', { parent: parent.gfid, name, gfid: a.gfid, type: a.type }, ctx), {
+    applied: () => namesGfid(v, parent.gfid, name, a.gfid, ctx),
+    undo: () => v.mds(a.gfid).call('iunlink', { gfid: a.gfid }, ctx),
+  });
   return bumped;
 }

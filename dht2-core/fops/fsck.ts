@@ -9,6 +9,10 @@
  *  - nlink mismatches: a link or cross-MDS rename cut between its steps (the count is set to
  *    the names found, so both names stay valid);
  *  - dying directories that still have a name (a remote rmdir cut short; the mark is cleared);
+ *  - missing data: a named file whose size is above 0 but whose data object is on no DS (no FOP
+ *    order makes one; a lost disk or a past defect can). Reads of it fail with EIO; repair
+ *    removes its names and its inode, since the bytes are gone and an empty file under the old
+ *    name and ETag would be a silent lie;
  *  - the object a directory carries (dirobj.ts) counts as a name of its file inode; a carried
  *    GFID with no inode is reported as dangling with an empty name (unhooked on repair).
  * Only objects older than `graceMs` count as orphans, so FOPs in flight are not mistaken for
@@ -36,6 +40,7 @@ export interface FsckReport {
   orphanData: string[];
   nlinkMismatch: Array<{ gfid: string; nlink: number; names: number }>;
   dyingNamed: string[];
+  missingData: Array<{ gfid: string; size: number }>;
   repaired: boolean;
 }
 
@@ -58,6 +63,14 @@ export async function fsck(v: VolumeCore, o: FsckOptions = {}, ctx?: CallContext
   const inodes = new Map<string, ScanItem>();
   for (const m of v.mdsBricks) for (const it of await scanAll(m, ctx)) inodes.set(it.gfid, it);
   const refs = new Map<string, number>();
+  /** Where each file inode is named or carried (name '' = carried by directory `parent`). */
+  const namedAt = new Map<string, Array<{ parent: string; name: string }>>();
+  const nameOf = (gfid: string, parent: string, name: string): void => {
+    refs.set(gfid, (refs.get(gfid) ?? 0) + 1);
+    const at = namedAt.get(gfid);
+    if (at) at.push({ parent, name });
+    else namedAt.set(gfid, [{ parent, name }]);
+  };
   const dangling: FsckReport['dangling'] = [];
   let names = 0;
   let directories = 0;
@@ -69,7 +82,7 @@ export async function fsck(v: VolumeCore, o: FsckOptions = {}, ctx?: CallContext
       const page = await v.mds(it.gfid).call('readdir', { gfid: it.gfid, after, limit: 5000 }, ctx);
       for (const e of page.entries) {
         names++;
-        refs.set(e.gfid, (refs.get(e.gfid) ?? 0) + 1);
+        nameOf(e.gfid, it.gfid, e.name);
         if (!inodes.has(e.gfid)) dangling.push({ parent: it.gfid, name: e.name, gfid: e.gfid });
       }
       if (page.eof || page.entries.length === 0) break;
@@ -80,7 +93,7 @@ export async function fsck(v: VolumeCore, o: FsckOptions = {}, ctx?: CallContext
   // directory's object does not (it is repaired away with the directory).
   for (const it of inodes.values()) {
     if (it.type === 'dir' && it.obj !== undefined && (refs.has(it.gfid) || it.gfid === ROOT_GFID)) {
-      refs.set(it.obj, (refs.get(it.obj) ?? 0) + 1);
+      nameOf(it.obj, it.gfid, '');
       if (!inodes.has(it.obj)) dangling.push({ parent: it.gfid, name: '', gfid: it.obj });
     }
   }
@@ -94,21 +107,35 @@ export async function fsck(v: VolumeCore, o: FsckOptions = {}, ctx?: CallContext
   const dyingNamed = [...inodes.values()].filter((it) => it.dying && refs.has(it.gfid)).map((it) => it.gfid);
   let dataObjects = 0;
   const orphanData: string[] = [];
+  const stored = new Set<string>();
   for (const d of v.dsBricks) {
     for (const it of await scanAll(d, ctx)) {
       dataObjects++;
+      stored.add(it.gfid);
       const ino = inodes.get(it.gfid);
       if ((!ino || ino.type !== 'file') && old(it.btimeMs)) orphanData.push(it.gfid);
     }
   }
+  const missingData = [...inodes.values()]
+    .filter((it) => it.type === 'file' && it.size > 0 && refs.has(it.gfid) && !stored.has(it.gfid))
+    .map((it) => ({ gfid: it.gfid, size: it.size }));
   const report: FsckReport = {
-    inodes: inodes.size, directories, names, dataObjects, dangling, orphanInodes, orphanData, nlinkMismatch, dyingNamed, repaired: false,
+    inodes: inodes.size, directories, names, dataObjects, dangling, orphanInodes, orphanData, nlinkMismatch, dyingNamed, missingData, repaired: false,
   };
   if (!o.repair) return report;
 
   for (const d of dangling) {
     if (d.name === '') await v.mds(d.parent).call('objset', { gfid: d.parent, obj: null, expect: d.gfid }, ctx).catch(ignoreGone);
     else await v.mds(d.parent).call('namedel', { parent: d.parent, name: d.name, gfid: d.gfid }, ctx).catch(ignoreGone);
+  }
+  // Missing data: every name and carrier lets go (each conditional on the GFID, so a name
+  // rewritten since the scan is kept), then the inode goes like an orphan's.
+  for (const m of missingData) {
+    for (const at of namedAt.get(m.gfid) ?? []) {
+      if (at.name === '') await v.mds(at.parent).call('objset', { gfid: at.parent, obj: null, expect: m.gfid }, ctx).catch(ignoreGone);
+      else await v.mds(at.parent).call('namedel', { parent: at.parent, name: at.name, gfid: m.gfid }, ctx).catch(ignoreGone);
+    }
+    await dropInode(v, m.gfid, ctx);
   }
   for (const g of dyingNamed) await v.mds(g).call('imark', { gfid: g, dying: false }, ctx).catch(ignoreGone);
   for (const oi of orphanInodes) {
@@ -118,14 +145,7 @@ export async function fsck(v: VolumeCore, o: FsckOptions = {}, ctx?: CallContext
     if (oi.type === 'dir' && carried !== undefined) {
       await v.mds(oi.gfid).call('objset', { gfid: oi.gfid, obj: null, expect: carried }, ctx).catch(ignoreGone);
     }
-    // iunlink drops one link; an orphan with nlink > 1 (a cut-short link) needs several.
-    for (let i = 0; i < 1000; i++) {
-      const f = await v.mds(oi.gfid).call('iunlink', { gfid: oi.gfid }, ctx).catch((e: unknown) => {
-        if (isErr(e, 'ENOENT', 'ENOTEMPTY')) return undefined;
-        throw e;
-      });
-      if (!f || f.inode === 'deleted') break;
-    }
+    await dropInode(v, oi.gfid, ctx);
     if (oi.type === 'file') await v.dropData(oi.gfid, ctx);
   }
   for (const g of orphanData) await v.dropData(g, ctx);
@@ -136,6 +156,17 @@ export async function fsck(v: VolumeCore, o: FsckOptions = {}, ctx?: CallContext
   }
   report.repaired = true;
   return report;
+}
+
+/** Removes an unnamed inode: iunlink drops one link, and one with nlink > 1 (a cut-short link) needs several. */
+async function dropInode(v: VolumeCore, gfid: string, ctx?: CallContext): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    const f = await v.mds(gfid).call('iunlink', { gfid }, ctx).catch((e: unknown) => {
+      if (isErr(e, 'ENOENT', 'ENOTEMPTY')) return undefined;
+      throw e;
+    });
+    if (!f || f.inode === 'deleted') return;
+  }
 }
 
 function ignoreGone(e: unknown): void {

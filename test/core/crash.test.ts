@@ -11,6 +11,7 @@ import type { FsckReport } from '../../dht2-core/fops/fsck.js';
 import { HookFops, KillSwitch } from '../helpers/hook-fops.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { text } from '../helpers/assert-errno.js';
+import { err } from '../../dht2-core/errors.js';
 
 const body = (s: string) => Readable.from([Buffer.from(s)]);
 
@@ -24,7 +25,7 @@ describe('dht2-core crash safety and fsck', function () {
   after(async () => { await c.stop(); });
   beforeEach(() => {
     sw = new KillSwitch();
-    g = new Volume(c.mdsCount.map((b) => new HookFops(b, sw)), c.dsCount.map((b) => new HookFops(b, sw)));
+    g = new Volume(c.mdsCount.map((b) => new HookFops(b, sw, 'mds')), c.dsCount.map((b) => new HookFops(b, sw, 'ds')));
   });
 
   /** Dies right after the `n`-th completed `fop`. */
@@ -43,7 +44,8 @@ describe('dht2-core crash safety and fsck', function () {
     const repaired = await c.volume.fsck({ graceMs: 0, repair: true });
     assert.equal(repaired.repaired, true);
     const after = await c.volume.fsck({ graceMs: 0 });
-    assert.deepEqual([after.dangling, after.orphanInodes, after.orphanData, after.dyingNamed, after.nlinkMismatch], [[], [], [], [], []]);
+    assert.deepEqual([after.dangling, after.orphanInodes, after.orphanData, after.dyingNamed, after.nlinkMismatch, after.missingData], [[], [], [], [], [], []]);
+    assert.deepEqual(r.missingData, [], 'named files whose data is missing');
     return r;
   }
 
@@ -78,11 +80,11 @@ describe('dht2-core crash safety and fsck', function () {
     await fsckClean({ orphanData: 1 });
   });
 
-  it('unlink: gateway dies after the name and inode went -> orphan data, removed by fsck', async () => {
+  it('unlink: gateway dies after the name and inode went -> the unlink has happened; orphan data, removed by fsck', async () => {
     await c.volume.mkdir('/c3');
     await c.volume.writeFile('/c3/f', body('data'));
     dieAfter('unlink');
-    await assert.rejects(g.unlink('/c3/f'));
+    await g.unlink('/c3/f'); // the name went: finishing the data is best effort (core.ts finishFate)
     await assert.rejects(c.volume.stat('/c3/f'));
     await fsckClean({ orphanData: 1 });
   });
@@ -120,12 +122,12 @@ describe('dht2-core crash safety and fsck', function () {
     await c.volume.writeFile(`${remote}/x`, body('x'));
   });
 
-  it('brick killed between steps: a DS dies after the MDS unlink -> the unlink fails, orphan data found after restart', async () => {
+  it('brick killed between steps: a DS dies after the MDS unlink -> the unlink has happened, orphan data found after restart', async () => {
     await c.volume.mkdir('/c6');
     const f = await c.volume.writeFile('/c6/f', body('data'));
     const dsIndex = c.volume.layout.dsOf(f.gfid);
     sw.after = async (fop) => { if (fop === 'unlink') await c.ds[dsIndex]!.kill(); };
-    await assert.rejects(g.unlink('/c6/f'), /EHOSTDOWN|ENOTCONN/);
+    await g.unlink('/c6/f');
     await c.restart('ds', dsIndex);
     await assert.rejects(c.volume.stat('/c6/f'), /ENOENT/);
     await fsckClean({ orphanData: 1 });
@@ -177,7 +179,7 @@ describe('dht2-core crash safety and fsck', function () {
     await fsckClean({ orphanInodes: 1 }); // the new inode (its data goes with it)
     sw.dead = false;
     dieAfter('objset');
-    await assert.rejects(g.writeFileAt(dir.gfid, 'a', body('newer'), { intoDir: true }));
+    await g.writeFileAt(dir.gfid, 'a', body('newer'), { intoDir: true }); // committed at objset
     assert.equal(await carried(), 'newer');
     await fsckClean({ orphanInodes: 1 }); // the replaced inode, not yet finished
     assert.equal(await carried(), 'newer');
@@ -201,4 +203,91 @@ describe('dht2-core crash safety and fsck', function () {
     await fsckClean({});
   });
 
+  describe('after the naming step may have committed, nothing is undone (issue 13, defect 1)', () => {
+    /** Every FOP on a brick of `role` fails unapplied, as when that brick is down. */
+    const down = (role: 'mds' | 'ds', fops?: FopName[]): void => {
+      sw.before = (f, r) => {
+        if (r === role && (!fops || fops.includes(f))) throw err('EHOSTDOWN', `${role} down before ${f}`);
+      };
+    };
+    afterEach(() => { sw.before = undefined; });
+
+    it('PUT replacing an object whose old data is on a DS that is down: acknowledged, reads back new; the old data is an orphan', async () => {
+      await c.volume.mkdir('/d1');
+      await c.volume.writeFile('/d1/obj', body('old'));
+      down('ds', ['dunlink']);
+      await g.writeFile('/d1/obj', body('new'));
+      assert.equal(await text((await c.volume.openRead('/d1/obj')).body), 'new');
+      sw.before = undefined;
+      await fsckClean({ orphanData: 1 });
+      assert.equal(await text((await c.volume.openRead('/d1/obj')).body), 'new');
+    });
+
+    it('PUT whose MDS commits the name and dies before replying: the PUT fails, the new version is whole (never a name without data)', async () => {
+      await c.volume.mkdir('/d2');
+      await c.volume.writeFile('/d2/obj', body('old'));
+      sw.after = (f) => {
+        if (f !== 'create') return;
+        down('mds');
+        throw err('ENOTCONN', 'MDS died before replying');
+      };
+      await assert.rejects(g.writeFile('/d2/obj', body('new')), /ENOTCONN/);
+      sw.before = undefined;
+      assert.equal(await text((await c.volume.openRead('/d2/obj')).body), 'new');
+      await fsckClean({ orphanData: 1 }); // the replaced version's data, never finished
+    });
+
+    it('PUT whose create reply is lost while the MDS stays up: the fate is looked up and the PUT succeeds', async () => {
+      await c.volume.mkdir('/d3');
+      await c.volume.writeFile('/d3/obj', body('old'));
+      let lost = false;
+      sw.after = (f) => {
+        if (f !== 'create' || lost) return;
+        lost = true;
+        throw err('ENOTCONN', 'reply lost');
+      };
+      const a = await g.writeFile('/d3/obj', body('new'));
+      assert.equal(a.size, 3);
+      assert.equal(await text((await c.volume.openRead('/d3/obj')).body), 'new');
+      await fsckClean({ orphanData: 1 });
+    });
+
+    it('a file turned into a directory carrying it, the swap reply lost and the MDS gone: the file stays reachable', async () => {
+      await c.volume.mkdir('/d4');
+      await c.volume.writeFile('/d4/a', body('carried'));
+      sw.after = (f) => {
+        if (f !== 'nameswap') return;
+        down('mds', ['entry', 'lookup']); // the fate cannot be learned
+        throw err('ENOTCONN', 'reply lost');
+      };
+      await assert.rejects(g.mkdir('/d4/a/b', { parents: true, adopt: true }));
+      sw.before = undefined;
+      const a = await c.volume.stat('/d4/a');
+      assert.equal(a.type, 'dir');
+      assert.equal(await text(await c.volume.readAt((await c.volume.carriedObject(a))!)), 'carried');
+      await fsckClean({});
+      assert.equal(await text(await c.volume.readAt((await c.volume.carriedObject(await c.volume.stat('/d4/a')))!)), 'carried');
+    });
+  });
+
+  describe('a name whose data is missing (issue 13, defect 2)', () => {
+    it('reads fail at once with EIO; fsck reports the name and repair removes it; an empty file without data still reads empty', async () => {
+      await c.volume.mkdir('/m1');
+      const a = await c.volume.writeFile('/m1/lost', body('bytes that will be lost'));
+      await c.volume.create('/m1/empty');
+      const ds = c.dsCount[c.volume.layout.dsOf(a.gfid)]!;
+      await ds.call('dunlink', { gfid: a.gfid });
+      await assert.rejects(c.volume.openRead('/m1/lost'), /EIO/);
+      await assert.rejects(c.volume.readAt(a), /EIO/);
+      assert.equal(await text((await c.volume.openRead('/m1/empty')).body), '');
+      const r = await c.volume.fsck({ graceMs: 0 });
+      assert.deepEqual(r.missingData, [{ gfid: a.gfid, size: a.size }]);
+      assert.deepEqual(r.dangling, []);
+      const repaired = await c.volume.fsck({ graceMs: 0, repair: true });
+      assert.equal(repaired.missingData.length, 1);
+      await assert.rejects(c.volume.stat('/m1/lost'), /ENOENT/);
+      assert.equal(await text((await c.volume.openRead('/m1/empty')).body), '');
+      await fsckClean({});
+    });
+  });
 });

@@ -11,15 +11,24 @@ import type { BrickFops, CallContext, Download } from '../../dht2-core/protocol/
 
 export class KillSwitch {
   dead = false;
-  /** Runs after each completed FOP; the scenario decides when to die or to kill a brick. */
+  /**
+   * Runs before each FOP is passed down; throwing fails the FOP unapplied (a brick that is
+   * down). The layer's role says which kind of brick it fronts.
+   */
+  before: ((fop: FopName, role: 'mds' | 'ds') => void) | undefined;
+  /**
+   * Runs after each completed FOP; the scenario decides when to die or to kill a brick.
+   * Throwing loses the reply: the FOP was applied, the caller sees the error.
+   */
   after: ((fop: FopName, req: unknown) => Promise<void> | void) | undefined;
 }
 
 export class HookFops implements BrickFops {
-  constructor(private readonly child: BrickFops, private readonly sw: KillSwitch) {}
+  constructor(private readonly child: BrickFops, private readonly sw: KillSwitch, private readonly role: 'mds' | 'ds' = 'mds') {}
 
   private check(fop: FopName): void {
     if (this.sw.dead) throw err('ENOTCONN', `gateway died before ${fop}`);
+    this.sw.before?.(fop, this.role);
   }
 
   async call<F extends ControlFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<FopRes<F>> {

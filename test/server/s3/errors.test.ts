@@ -146,4 +146,18 @@ describe('S3 errors and safety', function () {
     }
     assert.equal(await current(), 'original');
   });
+
+  it('GET of an object whose data is lost answers 500 at once, before any header (issue 13, defect 2)', async () => {
+    await signed('PUT', '/err-bucket/lost', 'these bytes will be lost');
+    const a = await t.cluster.volume.stat('/err-bucket/lost');
+    await t.cluster.dsCount[t.cluster.volume.layout.dsOf(a.gfid)]!.call('dunlink', { gfid: a.gfid });
+    const started = Date.now();
+    const r = await signed('GET', '/err-bucket/lost');
+    assert.equal(r.status, 500);
+    assert.match(r.body, /<Code>InternalError<\/Code>/);
+    assert.ok(Date.now() - started < 5000, 'answered at once');
+    assert.equal((await signed('HEAD', '/err-bucket/lost')).status, 200, 'HEAD is answered by the MDS alone');
+    await t.cluster.volume.fsck({ graceMs: 0, repair: true });
+    assert.equal((await signed('GET', '/err-bucket/lost')).status, 404, 'fsck --repair removed the name of the lost data');
+  });
 });
