@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { loadClusterSecret, runBrick } from '../brick/main.js';
+import { ORPHAN_GRACE_MS, watchSupervisorPipe } from '../brick/supervisor-pipe.js';
 import { Dht2Error } from '../dht2-core/errors.js';
 import { Volume } from '../dht2-core/volume.js';
 import { parseVolumeFile, writeVolumeFile } from '../dht2-core/volfile.js';
@@ -35,22 +36,41 @@ program
   .option('--tls-cert <path>', 'serve h2 over TLS with this certificate (PEM)')
   .option('--tls-key <path>', 'private key for --tls-cert (PEM)')
   .option('--log-level <level>', 'pino log level', process.env.DHT2_LOG_LEVEL ?? 'info')
+  .option('--supervisor-fd <fd>', 'stop when this inherited pipe closes: the process that started the brick is gone (set by dht2 local)', inheritedFd)
   .action(async (o: {
     dir: string; role: 'mds' | 'ds'; port: number; host: string; volumeId?: string; brickId?: string;
-    secretFile?: string; sync: boolean; tlsCert?: string; tlsKey?: string; logLevel: string;
+    secretFile?: string; sync: boolean; tlsCert?: string; tlsKey?: string; logLevel: string; supervisorFd?: number;
   }) => {
     const logger = pino({ name: 'dht2-brick', level: o.logLevel });
-    const brick = await runBrick({
+    const started = runBrick({
       dir: o.dir, role: o.role, port: o.port, host: o.host, volumeId: o.volumeId, brickId: o.brickId,
       secret: loadClusterSecret(o.secretFile), sync: o.sync, tlsCert: o.tlsCert, tlsKey: o.tlsKey, logger,
     });
-    const stop = (sig: string): void => {
-      logger.info({ signal: sig }, 'brick stopping');
-      brick.close().then(() => process.exit(0), (e: unknown) => { logger.error({ err: e }, 'close failed'); process.exit(1); });
+    let stopping = false;
+    /** Closes the brick (server, store, lock) and exits; after `graceMs`, exits whatever the close is doing. */
+    const stop = (reason: string, graceMs?: number): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ reason }, 'brick stopping');
+      if (graceMs !== undefined) {
+        setTimeout(() => { logger.error({ graceMs }, 'brick did not close in time; exiting'); process.exit(1); }, graceMs);
+      }
+      started.then((b) => b.close()).then(() => process.exit(0), (e: unknown) => { logger.error({ err: e }, 'close failed'); process.exit(1); });
     };
+    // Watched from the start: a supervisor that dies while the store opens (an index rebuild can
+    // take a while) must not leave the brick behind either.
+    if (o.supervisorFd !== undefined) watchSupervisorPipe(o.supervisorFd, () => stop('supervisor gone', ORPHAN_GRACE_MS));
+    await started;
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+
+function inheritedFd(v: string): number {
+  const n = Number(v);
+  // 0-2 are stdio: a supervisor pipe is always an extra descriptor.
+  if (!Number.isInteger(n) || n < 3) throw new InvalidArgumentError('must be a file descriptor number >= 3');
+  return n;
+}
 
 program
   .command('local')

@@ -1,11 +1,14 @@
 /**
  * Starts a brick as a child process (`dht2 brick …`) and waits until it listens. Used by the
- * local cluster, the tests and the benchmarks, so all of them run the real process.
+ * local cluster, the tests and the benchmarks, so all of them run the real process. Every brick
+ * started here stops when the process that started it dies, even by SIGKILL (supervisor-pipe.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { BrickRole } from './posix2/format.js';
+import { SUPERVISOR_FD } from './supervisor-pipe.js';
 
 /** Path of the compiled CLI (dist/bin/dht2.js). */
 export const DHT2_BIN = fileURLToPath(new URL('../bin/dht2.js', import.meta.url));
@@ -43,11 +46,15 @@ export async function spawnBrick(o: SpawnBrickOptions): Promise<BrickProcess> {
   const args = [DHT2_BIN, 'brick', '--dir', o.dir, '--role', o.role, '--port', String(o.port ?? 0), '--host', o.host ?? '127.0.0.1'];
   if (o.volumeId) args.push('--volume-id', o.volumeId);
   if (o.sync === false) args.push('--no-sync');
-  args.push(...(o.args ?? []));
+  args.push(...(o.args ?? []), '--supervisor-fd', String(SUPERVISOR_FD));
   const child = spawn(process.execPath, args, {
     env: { ...process.env, DHT2_CLUSTER_SECRET: o.secret, ...o.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // The extra pipe is never written: only its end, when this process dies, matters.
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   });
+  // Our end must not keep this process alive; libuv opens it close-on-exec, so bricks spawned
+  // later do not hold it and an earlier brick still sees EOF when we die.
+  (child.stdio[SUPERVISOR_FD] as Socket).unref();
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });

@@ -9,6 +9,7 @@
  */
 import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { err } from '../../dht2-core/errors.js';
 import { codeOf, fsyncPath } from './fsutil.js';
@@ -133,15 +134,23 @@ export async function refuseForeign(dir: string): Promise<void> {
 }
 
 /**
- * Takes the brick directory for this process: refuses when another live process serves it.
- * Returns a function that gives it back.
+ * How long opening a brick waits for a live owner to let go of its directory. A brick whose
+ * supervisor was just killed closes within ORPHAN_GRACE_MS (supervisor-pipe.ts); a restart
+ * started at once waits for it instead of failing (issue 13).
  */
-export async function lockBrickDir(dir: string): Promise<() => Promise<void>> {
+export const LOCK_WAIT_MS = 5000;
+
+/**
+ * Takes the brick directory for this process: refuses when another live process still serves
+ * it after `waitMs`. Returns a function that gives it back.
+ */
+export async function lockBrickDir(dir: string, waitMs = LOCK_WAIT_MS): Promise<() => Promise<void>> {
   const path = join(metaDir(dir), 'lock');
   // A lock file with our own pid is stale unless this process holds it (in a container the
   // brick is often pid 1 on every start).
   if (heldHere.has(path)) throw err('EBUSY', `${dir} is already served by this process`);
-  for (let attempt = 0; attempt < 2; attempt++) {
+  const deadline = Date.now() + waitMs;
+  for (let stale = 0; stale < 2;) {
     try {
       const fh = await open(path, 'wx');
       await fh.writeFile(String(process.pid));
@@ -154,24 +163,38 @@ export async function lockBrickDir(dir: string): Promise<() => Promise<void>> {
     } catch (e) {
       if (codeOf(e) !== 'EEXIST') throw e;
       const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw err('EBUSY', `${dir} is already served by process ${pid}`);
+      if (pid > 0 && pid !== process.pid && await isAlive(pid)) {
+        if (Date.now() >= deadline) throw err('EBUSY', `${dir} is already served by process ${pid}`);
+        await delay(LOCK_POLL_MS);
+        continue;
       }
+      stale++;
       await rm(path, { force: true }); // stale lock of a dead process
     }
   }
   throw err('EBUSY', `cannot lock ${dir}`);
 }
 
+const LOCK_POLL_MS = 100;
+
 const heldHere = new Set<string>();
 
-function isAlive(pid: number): boolean {
+/**
+ * Whether `pid` is a running process. kill(pid, 0) also succeeds for a zombie, which has exited
+ * but whose parent has not reaped it yet (an orphan under an init that reaps late): /proc says
+ * Z or X then. Without a readable /proc, kill's answer stands.
+ */
+async function isAlive(pid: number): Promise<boolean> {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return codeOf(e) === 'EPERM';
+    if (codeOf(e) !== 'EPERM') return false;
   }
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (stat === undefined) return true;
+  // Field 2, the command name, is in parentheses and may itself hold ') ': the state follows the last ')'.
+  const state = stat.slice(stat.lastIndexOf(')') + 2)[0];
+  return state !== 'Z' && state !== 'X';
 }
 
 /** Everything in tmp/ is garbage of an interrupted operation (crash story): remove it. */

@@ -1,10 +1,14 @@
 /** Formatting a brick directory and refusing one that is not ours. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { lockBrickDir } from '../../brick/posix2/format.js';
 import { PosixStore } from '../../brick/posix2/store.js';
 import { spawnBrick } from '../../brick/spawn.js';
 import { rejectsErrno } from '../helpers/assert-errno.js';
+import { procState } from '../helpers/proc.js';
 import { SECRET, tmpDir } from '../helpers/tmp.js';
 
 describe('brick format and identity', () => {
@@ -62,5 +66,50 @@ describe('brick format and identity', () => {
     await first.stop();
     await assert.rejects(spawnBrick({ dir: b, role: 'mds', secret: SECRET, volumeId: 'v2' }), /belongs to volume v1, not v2/);
     await assert.rejects(spawnBrick({ dir: b, role: 'mds', secret: 'short' }), /at least 16 characters/);
+  });
+
+  it('issue 13: a lock naming a zombie process (state Z, not yet reaped) is stale', async () => {
+    // `sleep` never waits for children, so the backgrounded `sleep 0` stays a zombie of the
+    // exec'd `sleep 30` until that one dies.
+    const parent = spawn('bash', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const [line] = (await once(parent.stdout!, 'data')) as [Buffer];
+      const zombie = Number(line.toString().trim());
+      for (let i = 0; i < 50 && procState(zombie) !== 'Z'; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(procState(zombie), 'Z', `process ${zombie} is a zombie`);
+      const b = join(dir.path, 'b');
+      await mkdir(join(b, '.dht2'), { recursive: true });
+      await writeFile(join(b, '.dht2', 'lock'), String(zombie));
+      const unlock = await lockBrickDir(b);
+      assert.equal(await readFile(join(b, '.dht2', 'lock'), 'utf8'), String(process.pid));
+      await unlock();
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+
+  it('issue 13: a start waits a little for an owner that is exiting, and gives up on one that is not', async () => {
+    const b = join(dir.path, 'b');
+    await mkdir(join(b, '.dht2'), { recursive: true });
+    const owner = spawn('sleep', ['1'], { stdio: 'ignore' });
+    const exited = once(owner, 'exit');
+    try {
+      await writeFile(join(b, '.dht2', 'lock'), String(owner.pid));
+      const unlock = await lockBrickDir(b);
+      assert.equal(await readFile(join(b, '.dht2', 'lock'), 'utf8'), String(process.pid));
+      await unlock();
+    } finally {
+      owner.kill('SIGKILL');
+      await exited;
+    }
+    const busy = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await writeFile(join(b, '.dht2', 'lock'), String(busy.pid));
+      const t0 = Date.now();
+      assert.match((await rejectsErrno(lockBrickDir(b, 300), 'EBUSY')).message, new RegExp(`already served by process ${busy.pid}`));
+      assert.ok(Date.now() - t0 >= 300, 'it waited before giving up');
+    } finally {
+      busy.kill('SIGKILL');
+    }
   });
 });

@@ -1,0 +1,19 @@
+/** What /proc says about a process: the tests need "gone" to include zombies nobody reaped. */
+import { readFileSync } from 'node:fs';
+
+/** The state letter of /proc/PID/stat (R, S, D, Z, X…), or undefined when there is no such process. */
+export function procState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces or ')': the state follows the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2)[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** True while the process runs: not gone, not a zombie (Z) or dead (X) waiting to be reaped. */
+export function running(pid: number): boolean {
+  const s = procState(pid);
+  return s !== undefined && s !== 'Z' && s !== 'X';
+}
