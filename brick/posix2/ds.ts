@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { err, toDht2Error } from '../../dht2-core/errors.js';
 import type { DataStat, FopReq } from '../../dht2-core/protocol/fops.js';
 import { crashPoint } from './crash.js';
-import { HandleDirs, fsyncPath } from './fsutil.js';
+import { HandleDirs, fsyncPath, syncHandle } from './fsutil.js';
 import { handleParent, handlePath, tmpPath } from './handles.js';
 import { KeyedLocks } from './locks.js';
 import { lstat, rename } from './meta-fs.js';
@@ -78,7 +78,7 @@ export class DsStore {
     await this.handleDirs.ensure(handleParent(this.dir, r.gfid));
     try {
       const fh = await open(this.h(r.gfid), 'wx', 0o600);
-      if (this.sync) await fh.sync();
+      if (this.sync) await syncHandle(fh, this.h(r.gfid));
       await fh.close();
     } catch (e) {
       throw toDht2Error(e, `data object ${r.gfid}`);
@@ -166,7 +166,7 @@ export class DsStore {
       const fh = await open(tmp, 'wx', 0o600).catch((e: unknown) => { body.resume(); throw e; });
       try {
         await pipeline(body, limitBytes(this.maxObject), createWriteStream('', { fd: fh.fd, autoClose: false }));
-        if (this.sync) await fh.sync(); // through this descriptor: no second open just to fsync
+        if (this.sync) await syncHandle(fh, tmp); // through this descriptor: no second open just to fsync
       } finally {
         await fh.close();
       }
@@ -195,7 +195,7 @@ export class DsStore {
       // With O_APPEND, write(2) goes to the end whatever the position: no `start`.
       const out = createWriteStream('', { fd: fh.fd, start: r.append ? undefined : r.offset, autoClose: false });
       await pipeline(body, limitBytes(this.maxObject - at), out);
-      if (this.sync) await fh.sync();
+      if (this.sync) await syncHandle(fh, this.h(r.gfid));
     } catch (e) {
       throw toDht2Error(e);
     } finally {

@@ -1,10 +1,28 @@
 /** Small filesystem helpers shared by the MDS and DS stores: durable renames, fsync of dirs. */
 import { closeSync, fsync, openSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 
 const fsyncFd = promisify(fsync);
+
+let fsyncObserver: ((path: string) => void) | undefined;
+
+/**
+ * Sets (or, with undefined, clears) a function called after every fsync a store makes, with the
+ * path it made durable. Only the model checker's power-loss mode sets one
+ * (test/helpers/power-loss.ts): it keeps the image of what an fsync made durable, and throws to
+ * cut the power at a chosen fsync. Every fsync of the stores goes through fsyncPath or syncHandle.
+ */
+export function observeFsyncs(o: ((path: string) => void) | undefined): void {
+  fsyncObserver = o;
+}
+
+/** fsync through an open handle (the descriptor a body was written with), observed as fsyncPath is. */
+export async function syncHandle(fh: FileHandle, path: string): Promise<void> {
+  await fh.sync();
+  fsyncObserver?.(path);
+}
 
 /**
  * fsync a file or directory by path. Only the fsync, which can take milliseconds, goes to the
@@ -18,6 +36,7 @@ export async function fsyncPath(path: string): Promise<void> {
   } finally {
     closeSync(fd);
   }
+  fsyncObserver?.(path);
 }
 
 /**

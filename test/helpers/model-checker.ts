@@ -1,0 +1,522 @@
+/**
+ * The crash-point model checker (issue 13). For one composite FOP of the Volume API, started
+ * from a small tree on in-process brick stores (2 MDS + 2 DS, fsync on), it
+ *  1. runs the FOP once without faults through a layer that records every brick step: the FOP
+ *     orders explored come from the code, so a step added tomorrow is covered tomorrow;
+ *  2. replays it from the same state (same GFIDs: the random source is seeded) once per step and
+ *     per fault at that step:
+ *       - fail-before: the brick is down and never applies the step (it stays down);
+ *       - die-after:   the brick applies the step, then dies before replying;
+ *       - reply-lost:  the brick applies the step, the reply never arrives (it stays up);
+ *       - gateway-dies: the step is answered, then the gateway dies (no FOP leaves it after);
+ *     and once per fsync any brick makes during the FOP, the machine losing power right after it
+ *     (power-loss.ts: every write no fsync covered is dropped, on every brick);
+ *  3. after each run restarts what died (a store closed and opened again runs its own recovery),
+ *     and checks the invariants: an acknowledged FOP reads back as the fault-free run left it; an
+ *     unacknowledged one left a state the scenario allows (old or new for whole-object writes,
+ *     what docs/ARCHITECTURE.md's crash column says otherwise); no name points to a missing inode
+ *     or to missing data; every read answers at once; fsck --repair reaches clean without
+ *     changing what a client sees.
+ * Pairs of concurrent FOPs are checked by `checkInterleavings`: every interleaving of their
+ * brick steps (a scheduler releases one step at a time), each final state one of the two serial
+ * orders'.
+ */
+import assert from 'node:assert/strict';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
+import { PosixStore } from '../../brick/posix2/store.js';
+import { observeFsyncs } from '../../brick/posix2/fsutil.js';
+import { Dht2Error, err } from '../../dht2-core/errors.js';
+import type { ControlFop, DownloadFop, FopName, FopReq, FopRes, UploadFop } from '../../dht2-core/protocol/fops.js';
+import type { BrickFops, Download } from '../../dht2-core/protocol/layer.js';
+import { setRandomSource } from '../../dht2-core/util/random-pool.js';
+import { Volume } from '../../dht2-core/volume.js';
+import { DurableImage } from './power-loss.js';
+
+export type Fault = 'fail-before' | 'die-after' | 'reply-lost' | 'gateway-dies';
+export const FAULTS: readonly Fault[] = ['fail-before', 'die-after', 'reply-lost', 'gateway-dies'];
+
+export interface Step { brick: string; fop: FopName }
+
+/** A composite FOP to check, from the tree `setup` makes. */
+export interface Scenario {
+  name: string;
+  setup(v: Volume): Promise<void>;
+  /** The FOP under test. */
+  op(v: Volume): Promise<unknown>;
+  /** The steps this scenario is about (e.g. a cross-MDS namelink): seeds are tried until it holds. */
+  want?: (trace: readonly Step[]) => boolean;
+  /**
+   * States an unacknowledged FOP may also leave, besides the old and the new one, from
+   * docs/ARCHITECTURE.md's crash column (e.g. two names after a cross-MDS rename).
+   */
+  alsoAllowed?: (old: TreeState, now: TreeState) => TreeState[];
+  /** Sizes on the MDS may lag the data (in-place writes: "size on MDS stale until the next write"). */
+  staleSizeOk?: boolean;
+}
+
+/**
+ * What a client sees: path -> description (type, bytes, size), sorted. Link counts are left to
+ * fsck's nlink check: a cut-short cross-MDS rename leaves one too low until fsck sets it.
+ */
+export type TreeState = Map<string, string>;
+
+const BRICKS = [['mds0', 'mds'], ['mds1', 'mds'], ['ds0', 'ds'], ['ds1', 'ds']] as const;
+
+class PowerLost extends Error {}
+
+/** Shared by every brick's fault layer of one run. */
+class Plan {
+  /** The steps of the FOP under test, while it runs (undefined: not recording). */
+  trace: Step[] | undefined;
+  fault: { step: number; kind: Fault } | undefined;
+  down = new Set<string>();
+  gatewayDead = false;
+  powerOff = false;
+  /** Interleaving: the scheduler's gate, when two FOPs run at once. */
+  gate: ((brick: string, fop: FopName) => Promise<void>) | undefined;
+}
+
+/** A brick store that can die and be started again; faults are applied around it. */
+class FaultBrick implements BrickFops {
+  store!: PosixStore;
+
+  constructor(readonly id: string, readonly role: 'mds' | 'ds', readonly dir: string, private readonly plan: Plan) {}
+
+  async start(): Promise<void> {
+    this.store = await PosixStore.open({ dir: this.dir, role: this.role, volumeId: 'model', brickId: this.id, sync: true });
+  }
+
+  /** The process dies: its store is dropped without a goodbye, and opened again later. */
+  async restart(): Promise<void> {
+    await this.store.close().catch(() => undefined);
+    await this.start();
+  }
+
+  private async run<T>(fop: FopName, apply: () => Promise<T>, dispose?: (r: T) => void): Promise<T> {
+    const p = this.plan;
+    if (p.gate) await p.gate(this.id, fop);
+    if (p.gatewayDead) throw err('ENOTCONN', `gateway died before ${fop}`);
+    if (p.powerOff || p.down.has(this.id)) throw err('EHOSTDOWN', `${this.id} is down`);
+    const index = p.trace ? p.trace.push({ brick: this.id, fop }) - 1 : -1;
+    const kind = p.fault?.step === index ? p.fault.kind : undefined;
+    if (kind === 'fail-before') {
+      p.down.add(this.id);
+      throw err('EHOSTDOWN', `${this.id} is down`);
+    }
+    let r: T;
+    try {
+      r = await apply();
+    } catch (e) {
+      if (p.powerOff) throw err('ENOTCONN', `${this.id} lost power during ${fop}`);
+      throw e;
+    }
+    if (p.powerOff) {
+      dispose?.(r);
+      throw err('ENOTCONN', `${this.id} lost power during ${fop}`);
+    }
+    if (kind === 'die-after' || kind === 'reply-lost') {
+      if (kind === 'die-after') p.down.add(this.id);
+      dispose?.(r);
+      throw err('ENOTCONN', `${this.id}: no reply to ${fop}`);
+    }
+    if (kind === 'gateway-dies') p.gatewayDead = true;
+    return r;
+  }
+
+  call<F extends ControlFop>(fop: F, req: FopReq<F>): Promise<FopRes<F>> {
+    return this.run(fop, () => this.store.call(fop, req));
+  }
+
+  upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable): Promise<FopRes<F>> {
+    return this.run(fop, () => this.store.upload(fop, req, body));
+  }
+
+  download<F extends DownloadFop>(fop: F, req: FopReq<F>): Promise<Download<FopRes<F>>> {
+    return this.run(fop, () => this.store.download(fop, req), (d) => d.body.destroy());
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+}
+
+/** A deterministic byte source (SHA-256 in counter mode) for GFIDs and directory buckets. */
+function seeded(seed: number): (n: number) => Buffer {
+  let counter = 0;
+  let buf = Buffer.alloc(0);
+  return (n) => {
+    while (buf.length < n) {
+      buf = Buffer.concat([buf, createHash('sha256').update(`${seed}:${counter++}`).digest()]);
+    }
+    const out = buf.subarray(0, n);
+    buf = buf.subarray(n);
+    return Buffer.from(out);
+  };
+}
+
+/** One volume of in-process stores under fault layers, in a fresh directory. */
+class World {
+  readonly plan = new Plan();
+  readonly bricks: FaultBrick[];
+  readonly volume: Volume;
+  private readonly root: string;
+
+  private constructor(readonly base: string) {
+    this.root = mkdtempSync(join(base, 'w-'));
+    this.bricks = BRICKS.map(([id, role]) => new FaultBrick(id, role, join(this.root, id), this.plan));
+    this.volume = new Volume(this.bricks.filter((b) => b.role === 'mds'), this.bricks.filter((b) => b.role === 'ds'));
+  }
+
+  static async make(base: string): Promise<World> {
+    const w = new World(base);
+    for (const b of w.bricks) await b.start();
+    return w;
+  }
+
+  /** Every brick that died comes back; a lost power supply restores the durable images first. */
+  async recover(images?: DurableImage[]): Promise<void> {
+    const p = this.plan;
+    for (const b of this.bricks) {
+      if (images) {
+        await b.store.close().catch(() => undefined);
+        images.find((i) => i.dir === b.dir)!.restore();
+        await b.start();
+      } else if (p.down.has(b.id)) {
+        await b.restart();
+      }
+    }
+    p.down.clear();
+    p.gatewayDead = false;
+    p.powerOff = false;
+    p.fault = undefined;
+    p.gate = undefined;
+  }
+
+  async dispose(): Promise<void> {
+    for (const b of this.bricks) await b.store.close().catch(() => undefined);
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** Runs `fn` within a bound: a read or FOP that does not answer is a failure, never a hung test. */
+async function bounded<T>(what: string, fn: () => Promise<T>, ms = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      fn(),
+      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms); }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function readAll(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** What a client sees of the whole tree: every name, its type, bytes and size; carried objects. */
+export async function treeState(v: Volume, staleSizeOk = false): Promise<TreeState> {
+  const out: TreeState = new Map();
+  const file = async (path: string, a: import('../../dht2-core/protocol/fops.js').Attrs): Promise<string> => {
+    let bytes: string;
+    try {
+      bytes = JSON.stringify((await bounded(`read ${path}`, async () => readAll(await v.readAt(a)))).toString());
+    } catch (e) {
+      bytes = `!${e instanceof Dht2Error ? e.errno : String(e)}`;
+    }
+    return staleSizeOk ? `file ${bytes}` : `file ${bytes} size ${a.size}`;
+  };
+  const walk = async (path: string): Promise<void> => {
+    let after: string | undefined;
+    for (;;) {
+      const page = await bounded(`readdir ${path}`, () => v.readdir(path || '/', { after, limit: 1000 }));
+      for (const e of page.entries) {
+        const p = `${path}/${e.name}`;
+        const a = await bounded(`stat ${p}`, () => v.stat(p));
+        if (a.type === 'dir') {
+          out.set(p, 'dir');
+          const obj = await v.carriedObject(a);
+          if (a.obj !== undefined) out.set(`${p} (carried)`, obj ? await file(`${p} (carried)`, obj) : `!missing ${a.obj}`);
+          await walk(p);
+        } else if (a.type === 'symlink') {
+          out.set(p, `symlink ${a.target}`);
+        } else {
+          out.set(p, await file(p, a));
+        }
+      }
+      if (page.eof || page.entries.length === 0) return;
+      after = page.entries.at(-1)!.name;
+    }
+  };
+  await walk('');
+  return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+export function show(s: TreeState): string {
+  return [...s].map(([k, v]) => `  ${k}: ${v}`).join('\n') || '  (empty)';
+}
+
+function same(a: TreeState, b: TreeState): boolean {
+  return a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
+}
+
+export interface CheckReport {
+  scenario: string;
+  seed: number;
+  steps: Step[];
+  runs: number;
+  fsyncs: number;
+}
+
+/** Everything one run of the FOP under a fault left, checked against the fault-free run. */
+async function checkAfter(
+  w: World, s: Scenario, label: string, acked: boolean, old: TreeState, now: TreeState,
+): Promise<void> {
+  const v = w.volume;
+  const r = await bounded('fsck', () => v.fsck({ graceMs: 0 }));
+  assert.deepEqual(r.dangling, [], `${label}: a name points to a missing inode`);
+  assert.deepEqual(r.missingData, [], `${label}: a name points to missing data`);
+  const state = await treeState(v, s.staleSizeOk);
+  if (acked) {
+    assert.ok(same(state, now), `${label}: acknowledged, but does not read back as acknowledged:\n${show(state)}\nexpected:\n${show(now)}`);
+  } else {
+    const allowed = [old, now, ...(s.alsoAllowed?.(old, now) ?? [])];
+    assert.ok(allowed.some((a) => same(state, a)),
+      `${label}: not acknowledged, left a state the crash story does not allow:\n${show(state)}\nold:\n${show(old)}\nnew:\n${show(now)}`);
+  }
+  await bounded('fsck --repair', () => v.fsck({ graceMs: 0, repair: true }));
+  const after = await bounded('fsck', () => v.fsck({ graceMs: 0 }));
+  assert.deepEqual(
+    [after.dangling, after.orphanInodes, after.orphanData, after.nlinkMismatch, after.dyingNamed, after.missingData], [[], [], [], [], [], []],
+    `${label}: fsck --repair did not reach clean`,
+  );
+  const repaired = await treeState(v, s.staleSizeOk);
+  assert.ok(same(repaired, state), `${label}: fsck --repair changed what clients see:\n${show(repaired)}\nwas:\n${show(state)}`);
+}
+
+/** Prepares a world at the scenario's start, with the seeded random source in place. */
+async function startWorld(base: string, s: Scenario, seed: number): Promise<World> {
+  setRandomSource(seeded(seed));
+  const w = await World.make(base);
+  await s.setup(w.volume);
+  return w;
+}
+
+async function outcome(fn: () => Promise<unknown>): Promise<{ acked: boolean; error?: unknown }> {
+  try {
+    await bounded('the FOP', fn);
+    return { acked: true };
+  } catch (e) {
+    return { acked: false, error: e };
+  }
+}
+
+/**
+ * Enumerates every step x fault and every power-loss point of one scenario (see the module
+ * comment); throws an AssertionError naming the first run that breaks an invariant.
+ */
+export async function checkScenario(base: string, s: Scenario, o: { seeds?: number } = {}): Promise<CheckReport> {
+  try {
+    // 1. The fault-free run: its steps, its fsyncs, the old and new states.
+    let seed = 1;
+    let steps: Step[] = [];
+    let old: TreeState = new Map();
+    let now: TreeState = new Map();
+    let fsyncs = 0;
+    for (; ; seed++) {
+      if (seed > (o.seeds ?? 64)) throw new Error(`${s.name}: no seed gives the wanted steps`);
+      const w = await startWorld(base, s, seed);
+      try {
+        old = await treeState(w.volume, s.staleSizeOk);
+        w.plan.trace = [];
+        fsyncs = 0;
+        observeFsyncs(() => { fsyncs++; });
+        try {
+          await bounded('the fault-free FOP', () => s.op(w.volume));
+        } finally {
+          observeFsyncs(undefined);
+        }
+        steps = w.plan.trace;
+        w.plan.trace = undefined;
+        if (s.want && !s.want(steps)) continue;
+        now = await treeState(w.volume, s.staleSizeOk);
+        await checkAfter(w, s, `${s.name} (no fault)`, true, old, now);
+        break;
+      } finally {
+        await w.dispose();
+      }
+    }
+    let runs = 1;
+    // 2. Every step x fault.
+    for (let i = 0; i < steps.length; i++) {
+      for (const kind of FAULTS) {
+        const label = `${s.name}: ${kind} at step ${i} (${steps[i]!.fop} on ${steps[i]!.brick}), seed ${seed}`;
+        const w = await startWorld(base, s, seed);
+        try {
+          w.plan.trace = [];
+          w.plan.fault = { step: i, kind };
+          const r = await outcome(() => s.op(w.volume));
+          w.plan.trace = undefined;
+          await w.recover();
+          await checkAfter(w, s, `${label}${r.acked ? ', acknowledged' : `, failed with ${String(r.error)}`}`, r.acked, old, now);
+          runs++;
+        } finally {
+          await w.dispose();
+        }
+      }
+    }
+    // 3. Power loss after every fsync of the FOP, on every brick at once.
+    for (let k = 1; k <= fsyncs; k++) {
+      const w = await startWorld(base, s, seed);
+      const images = w.bricks.map((b) => new DurableImage(b.dir));
+      let count = 0;
+      let at = '';
+      try {
+        w.plan.trace = [];
+        observeFsyncs((path) => {
+          if (w.plan.powerOff) throw new PowerLost('the power is off');
+          images.find((i) => i.holds(path))?.synced(path);
+          if (++count !== k) return;
+          at = path;
+          for (const i of images) i.cut();
+          w.plan.powerOff = true;
+          throw new PowerLost('the power went');
+        });
+        let r: Awaited<ReturnType<typeof outcome>>;
+        try {
+          r = await outcome(() => s.op(w.volume));
+        } finally {
+          observeFsyncs(undefined);
+          w.plan.trace = undefined;
+        }
+        // A FOP that ends without reaching fsync k made fewer on this path: nothing to cut.
+        if (!w.plan.powerOff) continue;
+        await w.recover(images);
+        const label = `${s.name}: power lost after fsync ${k} of ${fsyncs} (${at.slice(w.base.length)}), seed ${seed}`;
+        await checkAfter(w, s, `${label}${r.acked ? ', acknowledged' : ''}`, r.acked, old, now);
+        runs++;
+      } finally {
+        await w.dispose();
+      }
+    }
+    return { scenario: s.name, seed, steps, runs, fsyncs };
+  } finally {
+    setRandomSource(undefined);
+    observeFsyncs(undefined);
+  }
+}
+
+/** Two FOPs to run at once on one name or one directory. */
+export interface Pair {
+  name: string;
+  setup(v: Volume): Promise<void>;
+  a(v: Volume): Promise<unknown>;
+  b(v: Volume): Promise<unknown>;
+}
+
+/**
+ * Runs `a` and `b` at once under every interleaving of their brick steps with at most
+ * `preemptions` preemptions (depth-first over the scheduler's choices, each schedule replayed
+ * from the start). Every final state must be one
+ * that running them one after the other, in either order, leaves; nothing may dangle, and fsck
+ * --repair must reach clean. Returns the number of schedules explored.
+ */
+export async function checkInterleavings(
+  base: string, pr: Pair, o: { seed?: number; maxSchedules?: number; preemptions?: number } = {},
+): Promise<number> {
+  const seed = o.seed ?? 1;
+  const s: Scenario = { name: pr.name, setup: pr.setup, op: async () => undefined };
+  try {
+    // The serial orders.
+    const serial: TreeState[] = [];
+    for (const order of [[pr.a, pr.b], [pr.b, pr.a]]) {
+      const w = await startWorld(base, s, seed);
+      try {
+        for (const f of order) await bounded('serial FOP', () => f(w.volume)).catch(() => undefined);
+        serial.push(await treeState(w.volume));
+      } finally {
+        await w.dispose();
+      }
+    }
+    const als = new AsyncLocalStorage<string>();
+    // Depth-first over the scheduler's choices: each pending entry is a schedule prefix (the
+    // thread released at each decision); past it, the last thread runs on while it can.
+    // Switching away from a thread that could go on is a preemption; at most `preemptions` per
+    // schedule (CHESS's bound: most concurrency bugs need very few), unbounded when undefined.
+    const pending: string[][] = [[]];
+    let explored = 0;
+    while (pending.length > 0) {
+      if (explored >= (o.maxSchedules ?? 5000)) throw new Error(`${pr.name}: more than ${o.maxSchedules ?? 5000} schedules`);
+      const prefix = pending.pop()!;
+      const w = await startWorld(base, s, seed);
+      try {
+        // Threads blocked at the gate, by name; the scheduler releases one at a time.
+        const waiting = new Map<string, () => void>();
+        const done = new Set<string>();
+        w.plan.gate = () => new Promise<void>((release) => {
+          const t = als.getStore();
+          if (t === undefined) { release(); return; }
+          waiting.set(t, release);
+        });
+        const threads = { a: pr.a, b: pr.b };
+        const runs = Object.entries(threads).map(([t, f]) => als.run(t, () => bounded(`${pr.name} ${t}`, () => f(w.volume)))
+          .catch(() => undefined).finally(() => done.add(t)));
+        const choices: string[] = [];
+        let last: string | undefined;
+        let preempted = 0;
+        for (let d = 0; ; d++) {
+          // Wait until every thread is at the gate or finished (retries sleep a few ms).
+          for (let spin = 0; waiting.size + done.size < 2; spin++) {
+            if (spin > 2000) throw new Error(`${pr.name}: a thread neither blocks nor ends`);
+            if (spin < 50) await tick(); else await sleep(1);
+          }
+          if (waiting.size === 0) break;
+          const enabled = [...waiting.keys()].sort();
+          const preemption = (t: string): boolean => last !== undefined && t !== last && waiting.has(last);
+          const natural = last !== undefined && waiting.has(last) ? last : enabled[0]!;
+          let t = d < prefix.length && waiting.has(prefix[d]!) ? prefix[d]! : natural;
+          if (d >= prefix.length) {
+            for (const alt of enabled) {
+              if (alt !== t && (o.preemptions === undefined || preempted + (preemption(alt) ? 1 : 0) <= o.preemptions)) {
+                pending.push([...choices, alt]);
+              }
+            }
+          }
+          if (preemption(t)) preempted++;
+          choices.push(t);
+          last = t;
+          const release = waiting.get(t)!;
+          waiting.delete(t);
+          release();
+        }
+        await Promise.all(runs);
+        w.plan.gate = undefined;
+        const label = `${pr.name}: schedule ${choices.join('')}, seed ${seed}`;
+        const r = await bounded('fsck', () => w.volume.fsck({ graceMs: 0 }));
+        assert.deepEqual(r.dangling, [], `${label}: a name points to a missing inode`);
+        assert.deepEqual(r.missingData, [], `${label}: a name points to missing data`);
+        const state = await treeState(w.volume);
+        assert.ok(serial.some((x) => same(state, x)),
+          `${label}: a state no serial order gives:\n${show(state)}\na then b:\n${show(serial[0]!)}\nb then a:\n${show(serial[1]!)}`);
+        await bounded('fsck --repair', () => w.volume.fsck({ graceMs: 0, repair: true }));
+        const after = await bounded('fsck', () => w.volume.fsck({ graceMs: 0 }));
+        assert.deepEqual([after.dangling, after.orphanInodes, after.orphanData, after.nlinkMismatch, after.dyingNamed], [[], [], [], [], []],
+          `${label}: fsck --repair did not reach clean`);
+        explored++;
+      } finally {
+        await w.dispose();
+      }
+    }
+    return explored;
+  } finally {
+    setRandomSource(undefined);
+  }
+}
