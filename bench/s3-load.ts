@@ -108,8 +108,13 @@ function decodeXml(s: string): string {
 
 class HttpError extends Error {}
 
-/** What an {@link S3Client} needs: where, who, which bucket, how many connections. */
-export type S3ClientOptions = Pick<S3BenchOptions, 'endpoint' | 'accessKey' | 'secretKey' | 'region' | 'bucket' | 'concurrency'>;
+/**
+ * What an {@link S3Client} needs: where, who, which bucket, how many connections; optionally a
+ * deadline for each request, headers to last byte (the fault load test counts a request past it
+ * as hung; the aborted request rejects with a `TimeoutError`).
+ */
+export type S3ClientOptions = Pick<S3BenchOptions, 'endpoint' | 'accessKey' | 'secretKey' | 'region' | 'bucket' | 'concurrency'>
+  & { requestTimeoutMs?: number };
 
 /** A signed S3 client over one undici Pool (path-style). */
 export class S3Client {
@@ -151,7 +156,8 @@ export class S3Client {
     const headers: Record<string, string> = { 'x-amz-content-sha256': body === undefined ? EMPTY_SHA256 : 'UNSIGNED-PAYLOAD', ...extra };
     const req = { host: this.host, path, method, service: 's3', region: this.o.region, headers };
     aws4.sign(req, this.creds);
-    return this.pool.request({ path, method, headers: req.headers as Record<string, string>, body: body ?? null, reset: false });
+    const signal = this.o.requestTimeoutMs === undefined ? undefined : AbortSignal.timeout(this.o.requestTimeoutMs);
+    return this.pool.request({ path, method, headers: req.headers as Record<string, string>, body: body ?? null, reset: false, signal });
   }
 
   /** Reads an error reply into an Error with the S3 code when there is one. */

@@ -70,7 +70,7 @@ async function portFree(port: number): Promise<boolean> {
 }
 
 /** The first of `n` consecutive free ports (the local cluster numbers its bricks from a base). */
-async function freePortRange(n: number): Promise<number> {
+export async function freePortRange(n: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * 30_000);
     let ok = true;
@@ -91,7 +91,8 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-function startChild(args: string[], onLine?: (line: string) => void): Child {
+/** Starts `node <args>`; `onLine` sees every line of its stdout and stderr. */
+export function startChild(args: string[], onLine?: (line: string) => void): Child {
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const keep = (line: string): void => {
@@ -115,7 +116,7 @@ function startChild(args: string[], onLine?: (line: string) => void): Child {
 }
 
 /** Resolves once `probe` succeeds; fails when the child exits first or after `timeoutMs`. */
-async function waitReady(what: string, child: Child, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+export async function waitReady(what: string, child: Child, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   let gone: number | string | undefined;
   void child.exited.then((c) => { gone = c; });
   const t0 = Date.now();
