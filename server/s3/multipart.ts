@@ -184,13 +184,19 @@ export async function completeMultipartUpload(d: S3Deps, bucket: string, key: st
   const etag = `${createHash('md5').update(Buffer.concat(chosen.map((p) => Buffer.from(p.info.etag, 'hex')))).digest('hex')}-${chosen.length}`;
   const ifNoneMatch = r.headers['if-none-match'];
   const ifGfid = await ifMatchGfid(d, bucket, key, r);
+  // The bucket is resolved once and the key's folders walked from it, as PutObject does: a
+  // bucket deleted meanwhile is never made again by the walk.
+  const bucketDir = { path: `/${bucket}`, gfid: await requireBucket(d, bucket, r) };
   try {
-    const parent = await keyParent(d, kp, ctxOf(r));
+    const parent = await keyParent(d, kp, ctxOf(r), bucketDir);
     await d.volume.concatAt(parent, kp.name, chosen.map((p) => p.attrs.gfid), {
       xattrs: { [META_XATTR]: encodeMeta({ ...info.meta, etag, parts: chosen.length }) },
       createOnly: ifNoneMatch === '*',
       ifGfid,
       intoDir: true,
+      // A DELETE may prune the (empty) folder while the parts are joined: make it again, as
+      // PutObject does (issue 13: Complete answered 404 NoSuchKey then).
+      reparent: () => keyParent(d, kp, ctxOf(r), bucketDir),
     }, ctxOf(r));
   } catch (e) {
     if (e instanceof Dht2Error && e.errno === 'EEXIST') throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);

@@ -9,7 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand,
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand,
   ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand, paginateListObjectsV2,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -150,5 +150,38 @@ describe('S3 multipart uploads and the AWS SDK v3', function () {
     assert.deepEqual(keys, ['sdk/page/0', 'sdk/page/1', 'sdk/page/2', 'sdk/page/3', 'sdk/page/4']);
     const top = await s3.send(new ListObjectsV2Command({ Bucket: 'mpu-b', Prefix: 'sdk/', Delimiter: '/' }));
     assert.deepEqual(top.CommonPrefixes?.map((p) => p.Prefix), ['sdk/page/']);
+  });
+
+  it('CompleteMultipartUpload racing a DELETE that prunes the key\'s folder makes the folder again (issue 13, defect 5)', async () => {
+    const v = t.cluster.volume;
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'mpu-b', Key: 'race/f/obj' }));
+    const part = await s3.send(new UploadPartCommand({ Bucket: 'mpu-b', Key: 'race/f/obj', UploadId, PartNumber: 1, Body: Buffer.from('joined') }));
+    const partDs = v.layout.dsOf((await v.readdir(`/.dht2/uploads/${UploadId!}`, { plus: true })).entries.find((e) => e.type === 'file')!.gfid);
+    // The folder's only other key, with its data on another DS than the parts.
+    let sibling = '';
+    for (let i = 0; !sibling; i++) {
+      await s3.send(new PutObjectCommand({ Bucket: 'mpu-b', Key: `race/f/s${i}`, Body: 'x' }));
+      if (v.layout.dsOf((await v.stat(`/mpu-b/race/f/s${i}`)).gfid) !== partDs) sibling = `race/f/s${i}`;
+      else await s3.send(new DeleteObjectCommand({ Bucket: 'mpu-b', Key: `race/f/s${i}` }));
+    }
+    // Complete walks to the folder, then waits on the stopped DS to join the parts; meanwhile the
+    // DELETE of the sibling prunes the folder; then the DS goes on and Complete names the object.
+    const stopped = t.cluster.ds[partDs]!.pid;
+    process.kill(stopped, 'SIGSTOP');
+    let complete: Promise<unknown>;
+    try {
+      complete = s3.send(new CompleteMultipartUploadCommand({
+        Bucket: 'mpu-b', Key: 'race/f/obj', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+      })).then((r) => r, (e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 300)); // Complete walks to the folder and waits in dconcat
+      await s3.send(new DeleteObjectCommand({ Bucket: 'mpu-b', Key: sibling }));
+      await assert.rejects(v.stat('/mpu-b/race'), /ENOENT/, 'the DELETE pruned the folders');
+    } finally {
+      process.kill(stopped, 'SIGCONT');
+    }
+    const r = await complete;
+    assert.ok(!(r instanceof Error), `Complete failed: ${String(r)}`);
+    const got = await s3.send(new GetObjectCommand({ Bucket: 'mpu-b', Key: 'race/f/obj' }));
+    assert.equal(await got.Body!.transformToString(), 'joined');
   });
 });
