@@ -12,8 +12,7 @@
  * client does not keep a process alive.
  */
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, type Readable } from 'node:stream';
 import { Dht2Error, err } from '../errors.js';
 import { H2_WINDOW } from '../protocol/wire.js';
 
@@ -101,22 +100,42 @@ export class BrickSession {
     stream.once('close', () => this.done());
     return new Promise<H2Reply>((resolve, reject) => {
       let settled = false;
+      const body = typeof r.body === 'object' ? r.body : undefined;
+      // Stops feeding the stream. Node closes every stream of a session whose socket closed
+      // (lib/internal/http2/core.js socketOnClose: stream.close(NGHTTP2_CANCEL), which ends the
+      // writable side and submits RST_STREAM through the dead socket); a source still piped in
+      // would keep writing into it.
+      const unpipe = (): void => { body?.unpipe(stream); };
+      // Resets the stream, unless its connection is gone: then Node is closing it already, and a
+      // destroy() from here would submit one more RST_STREAM for the dead socket (issue 13: a
+      // gateway on Node 20 spun in socketOnClose → Http2Stream.close → submitRstStream with
+      // uploads piped in, reported as nodejs/node#52952).
+      const reset = (e?: Dht2Error): void => {
+        unpipe();
+        if (!stream.destroyed && !session.destroyed) stream.destroy(e);
+      };
+      // The call failed: the stream is reset, and a source not yet sent whole learns why (what
+      // stream.pipeline did, but with the error that counts: an upload cut by a lost brick
+      // fails with ENOTCONN, not as a body that ended early).
       const fail = (e: Dht2Error): void => {
         if (settled) return;
         settled = true;
         // destroy, not close(): close() first ends the writable side, which waits behind
         // data held up by flow control, so the reset might never be sent.
-        if (!stream.destroyed) stream.destroy();
+        reset();
+        if (body && !body.destroyed && !body.readableEnded) body.destroy(e);
         reject(e);
       };
       // Before the reply the promise fails; after it the body stream does, with the same error.
       const failOrDestroy = (e: Dht2Error): void => {
         if (!settled) fail(e);
-        else if (!stream.destroyed) stream.destroy(e);
+        else reset(e);
       };
       stream.setTimeout(r.timeoutMs, () => failOrDestroy(err('ETIMEDOUT', `brick ${this.o.url}: no progress for ${r.timeoutMs} ms`)));
       const onAbort = (): void => failOrDestroy(err('ECANCELED', `call to ${this.o.url} cancelled`));
       r.signal?.addEventListener('abort', onAbort, { once: true });
+      // Emitted synchronously while Node closes the stream, before it ends the writable side.
+      stream.once('aborted', unpipe);
       stream.once('close', () => {
         r.signal?.removeEventListener('abort', onAbort);
         // Closed without a response: the connection went away (brick killed, GOAWAY, reset).
@@ -130,15 +149,16 @@ export class BrickSession {
         resolve({ status: Number(headers[':status']), headers, stream });
       });
       if (typeof r.body === 'string') stream.end(r.body);
-      else if (r.body) {
-        // A failing source (a body that failed its checksum, a client gone) fails the call with
-        // that cause, before the stream reset it causes can be mistaken for a lost connection.
-        const body = r.body;
-        body.once('error', (e: Error) => fail(err('ECANCELED', `upload to ${this.o.url} aborted: ${e.message}`, { cause: e })));
-        pipeline(body, stream).catch((e: unknown) => {
-          // The source failed (client gone) or the brick answered early: stop the stream.
-          if (!settled) fail(err('ECANCELED', `upload to ${this.o.url} aborted: ${(e as Error).message}`, { cause: e }));
+      else if (body) {
+        // A failing source (a body that failed its checksum, a client gone, also before this
+        // call began) fails the call with that cause. pipe(), not stream.pipeline: pipeline
+        // destroys the source with "premature close" as soon as the stream is aborted, before
+        // the stream's own close or error, so a lost brick was reported as a cut-off body
+        // (400 IncompleteBody instead of 503).
+        finished(body, { writable: false }, (e) => {
+          if (e) fail(err('ECANCELED', `upload to ${this.o.url} aborted: ${e.message}`, { cause: e }));
         });
+        body.pipe(stream);
       }
     });
   }

@@ -1,8 +1,10 @@
 /** A real gateway over a real volume (brick processes), for S3 and file API tests. */
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { pino } from 'pino';
+import { DHT2_BIN } from '../../brick/spawn.js';
 import { runGateway, type RunningGateway } from '../../server/main.js';
 import { startCluster, type TestCluster } from './cluster.js';
 
@@ -46,6 +48,58 @@ export async function startGateway(o: { domain?: string } = {}): Promise<TestGat
     async stop() {
       await gw.close(1000);
       await cluster.stop();
+    },
+  };
+}
+
+/** A gateway started by {@link spawnGateway}. */
+export interface GatewayProcess {
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  /** The last lines the gateway printed (for assertion messages). */
+  tail(): string;
+  /** SIGKILL and wait: a gateway that spins would never honour SIGTERM. */
+  kill(): Promise<void>;
+}
+
+/**
+ * A gateway as its own process (`dht2 gateway`), for tests that must survive the gateway
+ * hanging (a livelock would freeze an in-process gateway and mocha with it) or that measure
+ * its CPU from /proc.
+ */
+export async function spawnGateway(volfile: string): Promise<GatewayProcess> {
+  // Log level info: the url is read from the 'gateway listening' record.
+  const child = spawn(process.execPath, [DHT2_BIN, 'gateway', '--volfile', volfile, '--port', '0', '--host', '127.0.0.1',
+    '--access-key', ACCESS_KEY, '--log-level', 'info'], {
+    env: { ...process.env, DHT2_SECRET_KEY: SECRET_KEY },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const lines: string[] = [];
+  const keep = (line: string): void => {
+    lines.push(line);
+    if (lines.length > 30) lines.shift();
+  };
+  createInterface({ input: child.stderr! }).on('line', keep);
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      keep(line);
+      try {
+        const rec = JSON.parse(line) as { msg?: string; url?: string };
+        if (rec.msg === 'gateway listening' && rec.url) resolve(rec.url);
+      } catch {
+        /* not a log record */
+      }
+    });
+    void exited.then(() => reject(new Error(`gateway exited before listening:\n${lines.join('\n')}`)));
+  });
+  return {
+    url, pid: child.pid!, child,
+    tail: () => lines.join('\n'),
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
     },
   };
 }
