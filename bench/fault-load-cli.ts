@@ -36,20 +36,19 @@ const program = new Command()
   .option('--request-timeout <s>', 'a request with no reply after this long is hung', whole(1), 15)
   .option('--keys-per-worker <n>', 'keys each worker writes', whole(1), 16)
   .option('--multipart-share <x>', 'share of operations that are multipart uploads (5 MiB + a small part)', share, 0.01)
-  .option('--reap-orphan-bricks', 'after kill -9 of dht2 local, kill -9 the bricks that outlived it before starting it again')
   .option('--work-dir <path>', 'where the data, the log and the ledger go (default: a new temp folder)')
   .option('--clean', 'remove the work folder afterwards when no problem was found')
   .option('--json', 'print the whole report as JSON');
 
 const o = program.parse().opts<{
   seed: number; duration: number; concurrency: number; faults?: number; requestTimeout: number; keysPerWorker: number;
-  multipartShare: number; reapOrphanBricks?: boolean; workDir?: string; clean?: boolean; json?: boolean;
+  multipartShare: number; workDir?: string; clean?: boolean; json?: boolean;
 }>();
 const workDir = o.workDir ?? await mkdtemp(join(tmpdir(), 'dht2-fault-load-'));
 const report = await runFaultLoad({
   seed: o.seed, durationMs: o.duration * 1000, concurrency: o.concurrency, faults: o.faults ?? Math.max(1, Math.round((8 * o.duration) / 60)),
   workDir, requestTimeoutMs: o.requestTimeout * 1000, keysPerWorker: o.keysPerWorker, multipartShare: o.multipartShare,
-  reapOrphanBricks: o.reapOrphanBricks ?? false, log: (line) => process.stderr.write(`${line}\n`),
+  log: (line) => process.stderr.write(`${line}\n`),
 });
 process.stdout.write((o.json ? JSON.stringify(report, null, 2) : formatReport(report)) + '\n');
 const failed = Object.values(reportProblems(report)).flat().length > 0;

@@ -55,12 +55,6 @@ export interface FaultLoadOptions {
   keysPerWorker?: number;
   /** Share of operations that are multipart uploads of 5 MiB + up to 1 MiB (default 0.01). */
   multipartShare?: number;
-  /**
-   * After kill -9 of `dht2 local`, kill -9 the bricks that outlived it before starting it again.
-   * Off by default: `dht2 local` must not leave bricks behind (issue 13); this only lets a hunt
-   * go on past that defect. Today the start again fails with EBUSY without it.
-   */
-  reapOrphanBricks?: boolean;
   /** Progress lines (faults, phases). */
   log?: (line: string) => void;
 }
@@ -365,11 +359,9 @@ class FaultRun {
 
   /** After kill -9 of `dht2 local`: starts it again on the same folder (three tries, a second apart). */
   private async startAgain(f: FaultRecord): Promise<void> {
+    // Bricks must not outlive `dht2 local` (issue 13): they exit on their supervisor pipe's EOF.
     const left = this.local.survivingBricks();
-    if (left.length > 0) {
-      f.note = `${left.length} bricks outlived it (pids ${left.join(', ')})`;
-      if (this.o.reapOrphanBricks) f.note += `; killed them (reapOrphanBricks): ${(await this.local.killSurvivingBricks()).length}`;
-    }
+    if (left.length > 0) f.note = `${left.length} bricks outlived it (pids ${left.join(', ')})`;
     let last: unknown;
     for (let i = 0; i < 3; i++) {
       try {
