@@ -45,7 +45,12 @@ export class BrickSession {
   constructor(private readonly o: SessionOptions) {}
 
   private connect(): Promise<ClientHttp2Session> {
-    if (this.session && !this.session.closed && !this.session.destroyed) return Promise.resolve(this.session);
+    // A session whose socket is gone is not reused, even before Node marks the session closed:
+    // socketOnClose closes its streams first (lib/internal/http2/core.js), and a stream opened on
+    // it from inside that would be closed in the same loop, again and again.
+    if (this.session && !this.session.closed && !this.session.destroyed && this.session.socket?.destroyed !== true) {
+      return Promise.resolve(this.session);
+    }
     if (this.connecting) return this.connecting;
     if (this.closed) return Promise.reject(err('ENOTCONN', `client for ${this.o.url} is closed`));
     this.connecting = new Promise<ClientHttp2Session>((resolve, reject) => {
@@ -65,7 +70,9 @@ export class BrickSession {
         this.idle();
         resolve(s);
       });
-      s.once('error', (e: NodeJS.ErrnoException) => {
+      // on, not once: a session can emit 'error' more than once (while connecting, then when the
+      // connection breaks), and an 'error' without a listener would end the gateway's process.
+      s.on('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         if (this.session === s) this.session = undefined;
         reject(err('EHOSTDOWN', `brick ${this.o.url} unreachable (${e.code ?? e.message})`, { cause: e }));
