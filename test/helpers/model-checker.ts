@@ -274,6 +274,8 @@ export interface CheckReport {
   steps: Step[];
   runs: number;
   fsyncs: number;
+  /** Seeds (placements) checked. */
+  placements: number;
 }
 
 /** Everything one run of the FOP under a fault left, checked against the fault-free run. */
@@ -321,97 +323,109 @@ async function outcome(fn: () => Promise<unknown>): Promise<{ acked: boolean; er
 
 /**
  * Enumerates every step x fault and every power-loss point of one scenario (see the module
- * comment); throws an AssertionError naming the first run that breaks an invariant.
+ * comment), for the first `placements` seeds whose fault-free run makes the wanted steps (each
+ * seed is another placement of the GFIDs); throws an AssertionError naming the first run that
+ * breaks an invariant.
  */
-export async function checkScenario(base: string, s: Scenario, o: { seeds?: number } = {}): Promise<CheckReport> {
+export async function checkScenario(base: string, s: Scenario, o: { seeds?: number; placements?: number } = {}): Promise<CheckReport> {
   try {
-    // 1. The fault-free run: its steps, its fsyncs, the old and new states.
-    let seed = 1;
-    let steps: Step[] = [];
-    let old: TreeState = new Map();
-    let now: TreeState = new Map();
-    let fsyncs = 0;
-    for (; ; seed++) {
-      if (seed > (o.seeds ?? 64)) throw new Error(`${s.name}: no seed gives the wanted steps`);
-      const w = await startWorld(base, s, seed);
+    const reports: CheckReport[] = [];
+    for (let seed = 1; reports.length < (o.placements ?? 1); seed++) {
+      if (seed > (o.seeds ?? 64)) {
+        if (reports.length > 0) break;
+        throw new Error(`${s.name}: no seed gives the wanted steps`);
+      }
+      const r = await checkSeed(base, s, seed);
+      if (r) reports.push(r);
+    }
+    return { ...reports[0]!, runs: reports.reduce((n, r) => n + r.runs, 0), placements: reports.length };
+  } finally {
+    setRandomSource(undefined);
+    observeFsyncs(undefined);
+  }
+}
+
+/** checkScenario for one seed; undefined when its fault-free run does not make the wanted steps. */
+async function checkSeed(base: string, s: Scenario, seed: number): Promise<CheckReport | undefined> {
+  // 1. The fault-free run: its steps, its fsyncs, the old and new states.
+  let steps: Step[] = [];
+  let old: TreeState = new Map();
+  let now: TreeState = new Map();
+  let fsyncs = 0;
+  {
+    const w = await startWorld(base, s, seed);
+    try {
+      old = await treeState(w.volume, s.staleSizeOk);
+      w.plan.trace = [];
+      observeFsyncs(() => { fsyncs++; });
       try {
-        old = await treeState(w.volume, s.staleSizeOk);
-        w.plan.trace = [];
-        fsyncs = 0;
-        observeFsyncs(() => { fsyncs++; });
-        try {
-          await bounded('the fault-free FOP', () => s.op(w.volume));
-        } finally {
-          observeFsyncs(undefined);
-        }
-        steps = w.plan.trace;
-        w.plan.trace = undefined;
-        if (s.want && !s.want(steps)) continue;
-        now = await treeState(w.volume, s.staleSizeOk);
-        await checkAfter(w, s, `${s.name} (no fault)`, true, old, now);
-        break;
+        await bounded('the fault-free FOP', () => s.op(w.volume));
       } finally {
-        await w.dispose();
+        observeFsyncs(undefined);
       }
+      steps = w.plan.trace;
+      w.plan.trace = undefined;
+      if (s.want && !s.want(steps)) return undefined;
+      now = await treeState(w.volume, s.staleSizeOk);
+      await checkAfter(w, s, `${s.name} (no fault), seed ${seed}`, true, old, now);
+    } finally {
+      await w.dispose();
     }
-    let runs = 1;
-    // 2. Every step x fault.
-    for (let i = 0; i < steps.length; i++) {
-      for (const kind of FAULTS) {
-        const label = `${s.name}: ${kind} at step ${i} (${steps[i]!.fop} on ${steps[i]!.brick}), seed ${seed}`;
-        const w = await startWorld(base, s, seed);
-        try {
-          w.plan.trace = [];
-          w.plan.fault = { step: i, kind };
-          const r = await outcome(() => s.op(w.volume));
-          w.plan.trace = undefined;
-          await w.recover();
-          await checkAfter(w, s, `${label}${r.acked ? ', acknowledged' : `, failed with ${String(r.error)}`}`, r.acked, old, now);
-          runs++;
-        } finally {
-          await w.dispose();
-        }
-      }
-    }
-    // 3. Power loss after every fsync of the FOP, on every brick at once.
-    for (let k = 1; k <= fsyncs; k++) {
+  }
+  let runs = 1;
+  // 2. Every step x fault.
+  for (let i = 0; i < steps.length; i++) {
+    for (const kind of FAULTS) {
+      const label = `${s.name}: ${kind} at step ${i} (${steps[i]!.fop} on ${steps[i]!.brick}), seed ${seed}`;
       const w = await startWorld(base, s, seed);
-      const images = w.bricks.map((b) => new DurableImage(b.dir));
-      let count = 0;
-      let at = '';
       try {
         w.plan.trace = [];
-        observeFsyncs((path) => {
-          if (w.plan.powerOff) throw new PowerLost('the power is off');
-          images.find((i) => i.holds(path))?.synced(path);
-          if (++count !== k) return;
-          at = path;
-          for (const i of images) i.cut();
-          w.plan.powerOff = true;
-          throw new PowerLost('the power went');
-        });
-        let r: Awaited<ReturnType<typeof outcome>>;
-        try {
-          r = await outcome(() => s.op(w.volume));
-        } finally {
-          observeFsyncs(undefined);
-          w.plan.trace = undefined;
-        }
-        // A FOP that ends without reaching fsync k made fewer on this path: nothing to cut.
-        if (!w.plan.powerOff) continue;
-        await w.recover(images);
-        const label = `${s.name}: power lost after fsync ${k} of ${fsyncs} (${at.slice(w.base.length)}), seed ${seed}`;
-        await checkAfter(w, s, `${label}${r.acked ? ', acknowledged' : ''}`, r.acked, old, now);
+        w.plan.fault = { step: i, kind };
+        const r = await outcome(() => s.op(w.volume));
+        w.plan.trace = undefined;
+        await w.recover();
+        await checkAfter(w, s, `${label}${r.acked ? ', acknowledged' : `, failed with ${String(r.error)}`}`, r.acked, old, now);
         runs++;
       } finally {
         await w.dispose();
       }
     }
-    return { scenario: s.name, seed, steps, runs, fsyncs };
-  } finally {
-    setRandomSource(undefined);
-    observeFsyncs(undefined);
   }
+  // 3. Power loss after every fsync of the FOP, on every brick at once.
+  for (let k = 1; k <= fsyncs; k++) {
+    const w = await startWorld(base, s, seed);
+    const images = w.bricks.map((b) => new DurableImage(b.dir));
+    let count = 0;
+    let at = '';
+    try {
+      w.plan.trace = [];
+      observeFsyncs((path) => {
+        if (w.plan.powerOff) throw new PowerLost('the power is off');
+        images.find((i) => i.holds(path))?.synced(path);
+        if (++count !== k) return;
+        at = path;
+        for (const i of images) i.cut();
+        w.plan.powerOff = true;
+        throw new PowerLost('the power went');
+      });
+      let r: Awaited<ReturnType<typeof outcome>>;
+      try {
+        r = await outcome(() => s.op(w.volume));
+      } finally {
+        observeFsyncs(undefined);
+        w.plan.trace = undefined;
+      }
+      // A FOP that ends without reaching fsync k made fewer on this path: nothing to cut.
+      if (!w.plan.powerOff) continue;
+      await w.recover(images);
+      const label = `${s.name}: power lost after fsync ${k} of ${fsyncs} (${at.slice(w.base.length)}), seed ${seed}`;
+      await checkAfter(w, s, `${label}${r.acked ? ', acknowledged' : ''}`, r.acked, old, now);
+      runs++;
+    } finally {
+      await w.dispose();
+    }
+  }
+  return { scenario: s.name, seed, steps, runs, fsyncs, placements: 1 };
 }
 
 /** Two FOPs to run at once on one name or one directory. */
