@@ -162,18 +162,24 @@ export function isErr(e: unknown, ...errnos: string[]): e is Dht2Error {
 }
 
 /**
- * Errnos after which a FOP's outcome is unknown: the brick may have applied it and the reply
- * was lost (ENOTCONN, a reply cut short or unreadable: RFC 9113 §8.7), it may still apply it
- * (a deadline or a cancel stops the waiting, not the brick), or it applied it and failed after
- * (EIO, e.g. from the fsync that follows a rename). Any other errno is the brick's answer that it
- * did not apply the FOP, since brick-local steps are atomic (ON-DISK-FORMAT.md); EHOSTDOWN means
- * the connection was never made, so no request left.
+ * Errnos by which a brick refuses a step before changing anything: what the step checks first
+ * (the name exists or not, the GFID it expects, the types, the arguments), or no connection was
+ * ever made (EHOSTDOWN). Any other failure may come after the step's commit point: the brick
+ * renames an entry into place and then fails to update the directory's times (ENOSPC, EDQUOT,
+ * EROFS, EIO), or the reply is lost (ENOTCONN, a reply cut short or unreadable: RFC 9113 §8.7),
+ * or the request is still queued on the brick (ETIMEDOUT, ECANCELED stop the waiting, not it).
  */
-const UNKNOWN_OUTCOME: ReadonlySet<string> = new Set(['ENOTCONN', 'ETIMEDOUT', 'ECANCELED', 'EPROTO', 'EIO']);
+const REFUSED: ReadonlySet<string> = new Set([
+  'EEXIST', 'ENOENT', 'ESTALE', 'EISDIR', 'ENOTDIR', 'ENOTEMPTY', 'EINVAL', 'ENAMETOOLONG', 'EREMOTE', 'EACCES', 'EPERM',
+  'ELOOP', 'EXDEV', 'EMLINK', 'ENOTSUP', 'EHOSTDOWN',
+]);
 
-/** True when a failed FOP may nevertheless have been applied (see UNKNOWN_OUTCOME). */
+/** Failures after which the step may still land later: no answer came from the brick. */
+const IN_FLIGHT: ReadonlySet<string> = new Set(['ENOTCONN', 'ETIMEDOUT', 'ECANCELED', 'EPROTO']);
+
+/** True when a failed FOP may nevertheless have been applied (see REFUSED). */
 export function outcomeUnknown(e: unknown): boolean {
-  return !(e instanceof Dht2Error) || UNKNOWN_OUTCOME.has(e.errno);
+  return !(e instanceof Dht2Error) || !REFUSED.has(e.errno);
 }
 
 const unsettled = new WeakSet<object>();
@@ -190,13 +196,15 @@ export function isUnsettled(e: unknown): boolean {
  * Runs the commit step of a composite FOP: the one after which a name may point at what the
  * FOP made (an inode, a data object). Issue 13's rule: after a step that may have committed,
  * never undo; learn its fate and leave only orphans behind.
- *  - The brick refused it (its errno): `undo` runs (best effort) and the error is rethrown.
- *  - Its outcome is unknown ({@link outcomeUnknown}): `applied` looks (a lookup). When it finds
- *    the step applied, its answer is the step's result and the FOP succeeds. Otherwise, or when
- *    looking fails too, the error is rethrown marked unsettled ({@link isUnsettled}) and nothing
- *    is undone: the step may still land (a request past its deadline is still queued on the
- *    brick), and what it would name must then exist. At worst that leaves orphans, which fsck
- *    removes once they are older than its grace period.
+ *  - The brick refused it (REFUSED): `undo` runs (best effort) and the error is rethrown.
+ *  - Otherwise the outcome is unknown, and `applied` looks (a lookup). When it finds the step
+ *    applied, its answer is the step's result and the FOP succeeds. When it finds it not
+ *    applied and the brick did answer (an ENOSPC, an EIO), nothing is in flight: `undo` runs and
+ *    the error is rethrown. When no answer came (the step may still land: a request past its
+ *    deadline is still queued on the brick) or looking fails too, the error is rethrown marked
+ *    unsettled ({@link isUnsettled}) and nothing is undone, so what the step would name still
+ *    exists if it lands. At worst that leaves orphans, which fsck removes once they are older
+ *    than its grace period.
  */
 export async function commitStep<T>(
   step: () => Promise<T>, o: { applied: () => Promise<NoInfer<T> | undefined>; undo?: () => Promise<unknown> },
@@ -208,8 +216,17 @@ export async function commitStep<T>(
       await o.undo?.().catch(() => undefined);
       throw e;
     }
-    const r = await o.applied().catch(() => undefined);
-    if (r !== undefined) return r;
+    let looked: { r: T | undefined } | undefined;
+    try {
+      looked = { r: await o.applied() };
+    } catch {
+      looked = undefined;
+    }
+    if (looked?.r !== undefined) return looked.r;
+    if (looked && e instanceof Dht2Error && !IN_FLIGHT.has(e.errno)) {
+      await o.undo?.().catch(() => undefined);
+      throw e;
+    }
     if (typeof e === 'object' && e !== null) unsettled.add(e);
     throw e;
   }

@@ -161,6 +161,7 @@ export async function copyAt(
     data = await v.ds(gfid).call('dcopy', { src: src.gfid, gfid }, ctx);
   } catch (e) {
     if (!isErr(e, 'ENOENT')) throw e;
+    noData(await stillThere(v, src, ctx)).destroy(); // a source with bytes and no data is lost, never copied as empty
     data = await v.ds(gfid).upload('dput', { gfid }, Readable.from([]), ctx); // source never written: empty
   }
   return commitDataAt(v, parent, name, gfid, data, o, ctx);
@@ -209,14 +210,29 @@ export async function openRead(
   }
 }
 
-/** Reads a file by its attributes: one DS round trip; no data object yet reads as empty. */
+/**
+ * Reads a file by its attributes: one DS round trip; no data object yet reads as empty. When
+ * the data object is missing because the file was replaced or removed since `a` was read (its
+ * inode is gone), ESTALE: the caller looks the name up again.
+ */
 export async function readGfid(v: VolumeCore, a: Attrs, r: ReadRange = {}, ctx?: CallContext): Promise<Readable> {
   if (a.type !== 'file') throw err(a.type === 'dir' ? 'EISDIR' : 'EINVAL', 'not a regular file');
   try {
     return (await v.ds(a.gfid).download('dread', { gfid: a.gfid, offset: r.offset, length: r.length }, ctx)).body;
   } catch (e) {
     if (!isErr(e, 'ENOENT')) throw e;
-    return noData(a);
+    return noData(await stillThere(v, a, ctx));
+  }
+}
+
+/** The inode `a` as it is now; ESTALE when it is gone (replaced or removed since `a` was read). */
+async function stillThere(v: VolumeCore, a: Attrs, ctx?: CallContext): Promise<Attrs> {
+  if (a.size === 0) return a;
+  try {
+    return await v.getattr(a.gfid, ctx);
+  } catch (e) {
+    if (isErr(e, 'ENOENT')) throw err('ESTALE', `${a.gfid} was replaced or removed while being read`, { gfid: a.gfid });
+    throw e;
   }
 }
 

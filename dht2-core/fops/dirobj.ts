@@ -20,7 +20,7 @@ import { err } from '../errors.js';
 import { newGfid } from '../gfid.js';
 import type { Attrs, DataStat } from '../protocol/fops.js';
 import type { CallContext } from '../protocol/layer.js';
-import { commitStep, isErr, outcomeUnknown, type VolumeCore } from './core.js';
+import { commitStep, isErr, type VolumeCore } from './core.js';
 
 export interface CarriedInode {
   mode?: number;
@@ -100,16 +100,17 @@ export async function uncarry(v: VolumeCore, parent: string, name: string, dir: 
     throw e;
   }
   const file = dir.obj;
+  // The mark is what keeps writers that resolved the directory before the swap from adding to
+  // it: it is cleared only when the swap surely did not land (commitStep's undo); a swap whose
+  // reply was lost is looked up, and one that may still land keeps the mark for fsck to clear.
   try {
-    await v.mds(parent).call('nameswap', { parent, name, from: dir.gfid, to: file, type: 'file' }, ctx);
+    await commitStep(() => v.mds(parent).call('nameswap', { parent, name, from: dir.gfid, to: file, type: 'file' }, ctx).then(() => ({})), {
+      applied: async () => ((await v.mds(parent).call('entry', { parent, name }, ctx)).gfid === file ? {} : undefined),
+      undo: () => v.mds(dir.gfid).call('imark', { gfid: dir.gfid, dying: false }, ctx),
+    });
   } catch (e) {
-    // Clearing the mark is harmless whether or not the swap landed (an unnamed directory's mark
-    // matters to no one), so unlike commitStep this undoes even an unknown outcome, and then
-    // learns the fate: a swap that landed goes on to let go of the file.
-    await v.mds(dir.gfid).call('imark', { gfid: dir.gfid, dying: false }, ctx).catch(() => undefined);
     if (isErr(e, 'ESTALE', 'ENOENT')) return false;
-    const landed = outcomeUnknown(e) && (await v.mds(parent).call('entry', { parent, name }, ctx).catch(() => undefined))?.gfid === file;
-    if (!landed) throw e;
+    throw e;
   }
   // The file is named again: the directory lets go of it without finishing it, then goes.
   await v.mds(dir.gfid).call('objset', { gfid: dir.gfid, obj: null, expect: dir.obj }, ctx);

@@ -194,12 +194,15 @@ export async function rmdirAt(v: VolumeCore, parent: string, name: string, ctx?:
 export async function removeRemoteDir(v: VolumeCore, parent: string, name: string, gfid: string, ctx?: CallContext): Promise<void> {
   const dirMds = v.mds(gfid);
   await dirMds.call('imark', { gfid, dying: true }, ctx);
-  try {
-    await v.mds(parent).call('namedel', { parent, name, gfid }, ctx);
-  } catch (e) {
-    await dirMds.call('imark', { gfid, dying: false }, ctx).catch(() => undefined);
-    throw e;
-  }
+  // The mark keeps writers that resolved the directory earlier out of it: cleared only when the
+  // name surely stayed (commitStep's undo); a namedel that landed goes on to the inode.
+  await commitStep(() => v.mds(parent).call('namedel', { parent, name, gfid }, ctx).then(() => ({})), {
+    applied: () => v.mds(parent).call('entry', { parent, name }, ctx).then(
+      (e) => (e.gfid === gfid ? undefined : {}),
+      (e: unknown) => { if (isErr(e, 'ENOENT')) return {}; throw e; },
+    ),
+    undo: () => dirMds.call('imark', { gfid, dying: false }, ctx),
+  });
   await dirMds.call('iunlink', { gfid }, ctx);
 }
 

@@ -131,6 +131,8 @@ export async function fsck(v: VolumeCore, o: FsckOptions = {}, ctx?: CallContext
   // Missing data: every name and carrier lets go (each conditional on the GFID, so a name
   // rewritten since the scan is kept), then the inode goes like an orphan's.
   for (const m of missingData) {
+    // Looked at again first: a write since the scan (data made, the inode replaced) settles it.
+    if (!(await stillMissing(v, m.gfid, ctx))) continue;
     for (const at of namedAt.get(m.gfid) ?? []) {
       if (at.name === '') await v.mds(at.parent).call('objset', { gfid: at.parent, obj: null, expect: m.gfid }, ctx).catch(ignoreGone);
       else await v.mds(at.parent).call('namedel', { parent: at.parent, name: at.name, gfid: m.gfid }, ctx).catch(ignoreGone);
@@ -156,6 +158,13 @@ export async function fsck(v: VolumeCore, o: FsckOptions = {}, ctx?: CallContext
   }
   report.repaired = true;
   return report;
+}
+
+/** True when inode `gfid` still has a size above 0 and still no data object. */
+async function stillMissing(v: VolumeCore, gfid: string, ctx?: CallContext): Promise<boolean> {
+  const a = await v.getattr(gfid, ctx).catch((e: unknown) => { if (isErr(e, 'ENOENT')) return undefined; throw e; });
+  if (!a || a.size === 0) return false;
+  return v.ds(gfid).call('dstat', { gfid }, ctx).then(() => false, (e: unknown) => { if (isErr(e, 'ENOENT')) return true; throw e; });
 }
 
 /** Removes an unnamed inode: iunlink drops one link, and one with nlink > 1 (a cut-short link) needs several. */

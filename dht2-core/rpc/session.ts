@@ -119,7 +119,7 @@ export class BrickSession {
       // uploads piped in, reported as nodejs/node#52952).
       const reset = (e?: Dht2Error): void => {
         unpipe();
-        if (!stream.destroyed && !session.destroyed) stream.destroy(e);
+        if (!stream.destroyed && !session.destroyed && session.socket?.destroyed !== true) stream.destroy(e);
       };
       // The call failed: the stream is reset, and a source not yet sent whole learns why (what
       // stream.pipeline did, but with the error that counts: an upload cut by a lost brick

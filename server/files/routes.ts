@@ -158,7 +158,10 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
           if (range) res.setHeader('content-range', `bytes ${range.start}-${range.end}/${a.size}`);
           res.setHeader('content-length', range ? range.end - range.start + 1 : a.size);
           if (req.method === 'HEAD' || a.size === 0) { res.end(); return; }
-          const data = await v.readAt(a, range ? { offset: range.start, length: range.end - range.start + 1 } : {});
+          // Replaced or removed since the stat above (a racing write): 503, the client reads again.
+          const data = await v.readAt(a, range ? { offset: range.start, length: range.end - range.start + 1 } : {}).catch((e: unknown) => {
+            throw e instanceof Dht2Error && e.errno === 'ESTALE' ? new Dht2Error('EAGAIN', `${path} changed while being read; read it again`) : e;
+          });
           await pipeline(data, res).catch(() => res.destroy());
           return;
         }

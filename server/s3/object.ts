@@ -215,12 +215,24 @@ async function getOrHead(d: S3Deps, bucket: string, key: string, r: S3Request, h
   headers['content-length'] = range ? range.end - range.start + 1 : size;
   if (head || attrs.type !== 'file' || headers['content-length'] === 0) return { status, headers };
   const body = await d.volume.readAt(attrs, range ? { offset: range.start, length: range.end - range.start + 1 } : {}, ctxOf(r))
-    .catch((e: unknown) => { throw s3ErrorOf(e, `/${bucket}/${key}`); });
+    .catch((e: unknown) => { throw e instanceof Dht2Error && e.errno === 'ESTALE' ? new ReplacedWhileRead() : s3ErrorOf(e, `/${bucket}/${key}`); });
   return { status, headers, body };
 }
 
-export function getObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
-  return getOrHead(d, bucket, key, r, false);
+/** The object was replaced or deleted between its lookup and the read of its data. */
+class ReplacedWhileRead extends Error {}
+
+export async function getObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
+  // A PUT or DELETE racing the GET removed the data the lookup named: look again, and answer
+  // what the key holds now (the new object, or NoSuchKey), as S3 would.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await getOrHead(d, bucket, key, r, false);
+    } catch (e) {
+      if (!(e instanceof ReplacedWhileRead)) throw e;
+      if (attempt >= 4) throw new S3Error('SlowDown', 'The object keeps changing; retry.', `/${bucket}/${key}`);
+    }
+  }
 }
 
 export function headObject(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {

@@ -289,5 +289,23 @@ describe('dht2-core crash safety and fsck', function () {
       assert.equal(await text((await c.volume.openRead('/m1/empty')).body), '');
       await fsckClean({});
     });
+
+    it('a read by attributes of a file replaced meanwhile is ESTALE (look again), not lost data', async () => {
+      await c.volume.mkdir('/m2');
+      const old = await c.volume.writeFile('/m2/f', body('old bytes'));
+      await c.volume.writeFile('/m2/f', body('new bytes'));
+      await assert.rejects(c.volume.readAt(old), /ESTALE/);
+      assert.equal(await text((await c.volume.openRead('/m2/f')).body), 'new bytes');
+    });
+
+    it('a copy of a file whose data is lost fails with EIO instead of making an empty copy', async () => {
+      await c.volume.mkdir('/m3');
+      const a = await c.volume.writeFile('/m3/src', body('bytes that will be lost'));
+      await c.dsCount[c.volume.layout.dsOf(a.gfid)]!.call('dunlink', { gfid: a.gfid });
+      await assert.rejects(c.volume.copyAt(a, (await c.volume.stat('/m3')).gfid, 'copy'), /EIO/);
+      await assert.rejects(c.volume.stat('/m3/copy'), /ENOENT/);
+      await c.volume.fsck({ graceMs: 0, repair: true });
+      await fsckClean({});
+    });
   });
 });

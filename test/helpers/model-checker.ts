@@ -8,6 +8,10 @@
  *       - fail-before: the brick is down and never applies the step (it stays down);
  *       - die-after:   the brick applies the step, then dies before replying;
  *       - reply-lost:  the brick applies the step, the reply never arrives (it stays up);
+ *       - error-after: the brick applies the step, then fails a later part of it and answers an
+ *                      errno that is no refusal (ENOSPC updating the directory's times);
+ *       - late:        the call gives up (ETIMEDOUT) while the request is still queued on the
+ *                      brick, which applies it after the FOP has ended;
  *       - gateway-dies: the step is answered, then the gateway dies (no FOP leaves it after);
  *     and once per fsync any brick makes during the FOP, the machine losing power right after it
  *     (power-loss.ts: every write no fsync covered is dropped, on every brick);
@@ -37,8 +41,8 @@ import { setRandomSource } from '../../dht2-core/util/random-pool.js';
 import { Volume } from '../../dht2-core/volume.js';
 import { DurableImage } from './power-loss.js';
 
-export type Fault = 'fail-before' | 'die-after' | 'reply-lost' | 'gateway-dies';
-export const FAULTS: readonly Fault[] = ['fail-before', 'die-after', 'reply-lost', 'gateway-dies'];
+export type Fault = 'fail-before' | 'die-after' | 'reply-lost' | 'error-after' | 'late' | 'gateway-dies';
+export const FAULTS: readonly Fault[] = ['fail-before', 'die-after', 'reply-lost', 'error-after', 'late', 'gateway-dies'];
 
 export interface Step { brick: string; fop: FopName }
 
@@ -77,6 +81,10 @@ class Plan {
   down = new Set<string>();
   gatewayDead = false;
   powerOff = false;
+  /** The armed fault happened (a check that it did, so no run checks nothing). */
+  fired = false;
+  /** Steps still queued on their brick ('late'), applied once the FOP has ended. */
+  late: Array<() => Promise<unknown>> = [];
   /** Interleaving: the scheduler's gate, when two FOPs run at once. */
   gate: ((brick: string, fop: FopName) => Promise<void>) | undefined;
 }
@@ -104,6 +112,11 @@ class FaultBrick implements BrickFops {
     if (p.powerOff || p.down.has(this.id)) throw err('EHOSTDOWN', `${this.id} is down`);
     const index = p.trace ? p.trace.push({ brick: this.id, fop }) - 1 : -1;
     const kind = p.fault?.step === index ? p.fault.kind : undefined;
+    if (kind) p.fired = true;
+    if (kind === 'late') {
+      p.late.push(async () => dispose ? dispose(await apply()) : apply());
+      throw err('ETIMEDOUT', `${this.id}: no progress on ${fop}`);
+    }
     if (kind === 'fail-before') {
       p.down.add(this.id);
       throw err('EHOSTDOWN', `${this.id} is down`);
@@ -123,6 +136,10 @@ class FaultBrick implements BrickFops {
       if (kind === 'die-after') p.down.add(this.id);
       dispose?.(r);
       throw err('ENOTCONN', `${this.id}: no reply to ${fop}`);
+    }
+    if (kind === 'error-after') {
+      dispose?.(r);
+      throw err('ENOSPC', `${this.id}: ${fop} applied, then no space to finish it`);
     }
     if (kind === 'gateway-dies') p.gatewayDead = true;
     return r;
@@ -195,6 +212,7 @@ class World {
     p.powerOff = false;
     p.fault = undefined;
     p.gate = undefined;
+    p.fired = false;
   }
 
   async dispose(): Promise<void> {
@@ -415,8 +433,7 @@ async function checkSeed(base: string, s: Scenario, seed: number): Promise<Check
         observeFsyncs(undefined);
         w.plan.trace = undefined;
       }
-      // A FOP that ends without reaching fsync k made fewer on this path: nothing to cut.
-      if (!w.plan.powerOff) continue;
+      assert.ok(w.plan.powerOff, `${s.name}: the replay made fewer than ${k} fsyncs`);
       await w.recover(images);
       const label = `${s.name}: power lost after fsync ${k} of ${fsyncs} (${at.slice(w.base.length)}), seed ${seed}`;
       await checkAfter(w, s, `${label}${r.acked ? ', acknowledged' : ''}`, r.acked, old, now);
@@ -496,7 +513,8 @@ export async function checkInterleavings(
           const enabled = [...waiting.keys()].sort();
           const preemption = (t: string): boolean => last !== undefined && t !== last && waiting.has(last);
           const natural = last !== undefined && waiting.has(last) ? last : enabled[0]!;
-          let t = d < prefix.length && waiting.has(prefix[d]!) ? prefix[d]! : natural;
+          if (d < prefix.length) assert.ok(waiting.has(prefix[d]!), `${pr.name}: a replayed schedule took another path at decision ${d}`);
+          const t = d < prefix.length ? prefix[d]! : natural;
           if (d >= prefix.length) {
             for (const alt of enabled) {
               if (alt !== t && (o.preemptions === undefined || preempted + (preemption(alt) ? 1 : 0) <= o.preemptions)) {
@@ -522,7 +540,8 @@ export async function checkInterleavings(
           `${label}: a state no serial order gives:\n${show(state)}\na then b:\n${show(serial[0]!)}\nb then a:\n${show(serial[1]!)}`);
         await bounded('fsck --repair', () => w.volume.fsck({ graceMs: 0, repair: true }));
         const after = await bounded('fsck', () => w.volume.fsck({ graceMs: 0 }));
-        assert.deepEqual([after.dangling, after.orphanInodes, after.orphanData, after.nlinkMismatch, after.dyingNamed], [[], [], [], [], []],
+        assert.deepEqual(
+          [after.dangling, after.orphanInodes, after.orphanData, after.nlinkMismatch, after.dyingNamed, after.missingData], [[], [], [], [], [], []],
           `${label}: fsck --repair did not reach clean`);
         explored++;
       } finally {
