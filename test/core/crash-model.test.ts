@@ -142,6 +142,14 @@ const SCENARIOS: Scenario[] = [
     // "the replacement is not atomic": the target may be gone while the source is not yet moved.
     alsoAllowed: (old) => [new Map([...old].filter(([k]) => k !== '/d/t'))],
   },
+  {
+    name: 'setxattr (object metadata)', setup: (v) => tree(v, ['/d'], { '/d/f': 'data' }),
+    op: (v) => v.setxattr('/d/f', 'user.meta', Buffer.from('value')),
+  },
+  {
+    name: 'setattr (mode)', setup: (v) => tree(v, ['/d'], { '/d/f': 'data' }),
+    op: (v) => v.setattr('/d/f', { mode: 0o600 }),
+  },
   { name: 'link, one MDS', setup: (v) => tree(v, ['/d'], { '/d/f': 'data' }), op: (v) => v.link('/d/f', '/d/g'), want: lacks('ilink') },
   {
     name: 'link, two MDSs (ilink, namelink)', setup: (v) => tree(v, ['/d', '/e'], { '/d/f': 'data' }),

@@ -64,7 +64,7 @@ export interface Scenario {
 }
 
 /**
- * What a client sees: path -> description (type, bytes, size), sorted. Link counts are left to
+ * What a client sees: path -> description (type, bytes, size, mode; user xattrs), sorted. Link counts are left to
  * fsck's nlink check: a cut-short cross-MDS rename leaves one too low until fsck sets it.
  */
 export type TreeState = Map<string, string>;
@@ -250,7 +250,8 @@ export async function treeState(v: Volume, staleSizeOk = false): Promise<TreeSta
     } catch (e) {
       bytes = `!${e instanceof Dht2Error ? e.errno : String(e)}`;
     }
-    return staleSizeOk ? `file ${bytes}` : `file ${bytes} size ${a.size}`;
+    const mode = `mode ${(a.mode & 0o7777).toString(8)}`;
+    return staleSizeOk ? `file ${bytes} ${mode}` : `file ${bytes} size ${a.size} ${mode}`;
   };
   const walk = async (path: string): Promise<void> => {
     let after: string | undefined;
@@ -259,6 +260,11 @@ export async function treeState(v: Volume, staleSizeOk = false): Promise<TreeSta
       for (const e of page.entries) {
         const p = `${path}/${e.name}`;
         const a = await bounded(`stat ${p}`, () => v.stat(p));
+        const names = (await v.listxattr(p)).sort();
+        if (names.length > 0) {
+          const values = await Promise.all(names.map(async (n) => `${n}=${(await v.getxattr(p, n)).toString('base64')}`));
+          out.set(`${p} (xattrs)`, values.join(' '));
+        }
         if (a.type === 'dir') {
           out.set(p, 'dir');
           const obj = await v.carriedObject(a);
