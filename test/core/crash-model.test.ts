@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Volume } from '../../dht2-core/volume.js';
+import { text } from '../helpers/assert-errno.js';
 import { FAULTS, checkInterleavings, checkScenario, type Pair, type Scenario, type Step, type TreeState } from '../helpers/model-checker.js';
 
 const body = (s: string) => Readable.from([Buffer.from(s)]);
@@ -19,12 +20,6 @@ const has = (fop: string) => (t: readonly Step[]) => t.some((s) => s.fop === fop
 const lacks = (fop: string) => (t: readonly Step[]) => !t.some((s) => s.fop === fop);
 /** Both states at once: two names for one inode (a cross-MDS rename cut between its steps). */
 const union = (old: TreeState, now: TreeState): TreeState[] => [new Map([...old, ...now])];
-
-async function text(v: Volume, path: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of (await v.openRead(path)).body) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString();
-}
 
 async function tree(v: Volume, dirs: string[], files: Record<string, string> = {}): Promise<void> {
   for (const d of dirs) await v.mkdir(d);
@@ -239,8 +234,8 @@ describe('crash-point model checker (issue 13)', function () {
     const racy: Pair = {
       name: 'read-modify-write',
       setup: (v) => tree(v, ['/d'], { '/d/f': '' }),
-      a: async (v) => v.writeFile('/d/f', body(`${await text(v, '/d/f')}a`)),
-      b: async (v) => v.writeFile('/d/f', body(`${await text(v, '/d/f')}b`)),
+      a: async (v) => v.writeFile('/d/f', body(`${await text((await v.openRead('/d/f')).body)}a`)),
+      b: async (v) => v.writeFile('/d/f', body(`${await text((await v.openRead('/d/f')).body)}b`)),
     };
     await assert.rejects(checkInterleavings(base, racy, { preemptions: 2 }), /a state no serial order gives/);
   });

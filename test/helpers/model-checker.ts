@@ -35,10 +35,11 @@ import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
 import { PosixStore } from '../../brick/posix2/store.js';
 import { observeFsyncs } from '../../brick/posix2/fsutil.js';
 import { Dht2Error, err } from '../../dht2-core/errors.js';
-import type { ControlFop, DownloadFop, FopName, FopReq, FopRes, UploadFop } from '../../dht2-core/protocol/fops.js';
+import type { Attrs, ControlFop, DownloadFop, FopName, FopReq, FopRes, UploadFop } from '../../dht2-core/protocol/fops.js';
 import type { BrickFops, Download } from '../../dht2-core/protocol/layer.js';
 import { setRandomSource } from '../../dht2-core/util/random-pool.js';
 import { Volume } from '../../dht2-core/volume.js';
+import { text } from './assert-errno.js';
 import { DurableImage } from './power-loss.js';
 
 export type Fault = 'fail-before' | 'die-after' | 'reply-lost' | 'error-after' | 'late' | 'gateway-dies';
@@ -234,19 +235,13 @@ async function bounded<T>(what: string, fn: () => Promise<T>, ms = 10_000): Prom
   }
 }
 
-async function readAll(body: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of body) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
 /** What a client sees of the whole tree: every name, its type, bytes and size; carried objects. */
 export async function treeState(v: Volume, staleSizeOk = false): Promise<TreeState> {
   const out: TreeState = new Map();
-  const file = async (path: string, a: import('../../dht2-core/protocol/fops.js').Attrs): Promise<string> => {
+  const file = async (path: string, a: Attrs): Promise<string> => {
     let bytes: string;
     try {
-      bytes = JSON.stringify((await bounded(`read ${path}`, async () => readAll(await v.readAt(a)))).toString());
+      bytes = JSON.stringify(await bounded(`read ${path}`, async () => text(await v.readAt(a))));
     } catch (e) {
       bytes = `!${e instanceof Dht2Error ? e.errno : String(e)}`;
     }
