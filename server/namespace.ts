@@ -3,14 +3,73 @@
  * the directory `/b`; key `a/b/c` is the file `/b/a/b/c`; a key ending in `/` is a directory
  * marker. Keys a path cannot hold are refused with an S3 error, never renamed.
  */
-import { NAME_MAX } from '../dht2-core/gfid.js';
+import { Dht2Error } from '../dht2-core/errors.js';
+import { NAME_MAX, checkName } from '../dht2-core/gfid.js';
 import { S3Error } from './s3/errors.js';
 
-/** S3 bucket naming rules (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html). */
+/**
+ * Top-level names the gateway keeps for itself: `/.dht2` holds the multipart staging
+ * (server/s3/multipart.ts). They are invisible and unwritable from every API: no bucket can
+ * have such a name (isBucketName), and the file API answers them as docs/FILE-API.md says.
+ */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set(['.dht2']);
+
+/** Whether a volume path is, or is below, a reserved top-level name (`/.dht2`, `//.dht2/x`). */
+export function isReservedPath(path: string): boolean {
+  const first = path.split('/').find((p) => p !== '');
+  return first !== undefined && RESERVED_NAMES.has(first);
+}
+
+/** EPERM for a path under a reserved name: no API writes there (file API writes, targets, uploads). */
+export function refuseReservedWrite(path: string): void {
+  if (isReservedPath(path)) throw new Dht2Error('EPERM', `${path}: the name is reserved for the gateway`, { path });
+}
+
+/**
+ * S3 bucket naming rules for a new bucket
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
+ */
 export function checkBucketName(name: string): void {
   const ok = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) && !name.includes('..') && !/^\d+\.\d+\.\d+\.\d+$/.test(name)
     && !name.startsWith('xn--') && !name.endsWith('-s3alias') && !name.includes('.-') && !name.includes('-.');
-  if (!ok) throw new S3Error('InvalidBucketName', `The specified bucket is not valid: ${name}`, `/${name}`);
+  if (!ok) throw invalidBucket(name);
+}
+
+/**
+ * Whether `name` can address a bucket at all. Every S3 request is checked with this, not only
+ * CreateBucket, before anything else: S3 answers InvalidBucketName to any request naming an
+ * invalid bucket. A top-level directory made through the file API is a bucket too, under
+ * whatever name it was given (`/fs/w`, `/fs/Photos_2026`), and stays reachable from S3 as it
+ * always was; so what is refused here is only what can never be such a directory of the user's:
+ * not one path component (empty, `/`, NUL, `..`, over 255 bytes), control characters, and any
+ * name starting with `.` (hidden, like the reserved `/.dht2`).
+ */
+export function isBucketName(name: string): boolean {
+  if (name.startsWith('.') || RESERVED_NAMES.has(name) || /[\x00-\x1f\x7f]/.test(name)) return false;
+  try {
+    checkName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** InvalidBucketName unless `name` can address a bucket (isBucketName). */
+export function checkBucketAccessName(name: string): void {
+  if (!isBucketName(name)) throw invalidBucket(name);
+}
+
+/**
+ * What a request naming a bucket that does not exist gets: NoSuchBucket for a name S3 could
+ * have (its rules, or the legacy us-east-1 ones: 3 to 255 letters of either case, digits, `.`,
+ * `-`, `_`), else InvalidBucketName, as S3 answers for a name that can never be a bucket.
+ */
+export function missingBucket(name: string): S3Error {
+  return /^[A-Za-z0-9][A-Za-z0-9._-]{2,254}$/.test(name) ? new S3Error('NoSuchBucket', undefined, `/${name}`) : invalidBucket(name);
+}
+
+function invalidBucket(name: string): S3Error {
+  return new S3Error('InvalidBucketName', `The specified bucket is not valid: ${name}`, `/${name}`);
 }
 
 /** Longest key S3 accepts, in UTF-8 bytes. */

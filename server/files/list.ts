@@ -8,6 +8,7 @@
 import { Dht2Error } from '../../dht2-core/errors.js';
 import type { DirEntry } from '../../dht2-core/protocol/fops.js';
 import type { Volume } from '../../dht2-core/volume.js';
+import { RESERVED_NAMES } from '../namespace.js';
 import { statJson } from './http.js';
 
 export interface ListOptions {
@@ -24,16 +25,18 @@ export interface ListOptions {
 /** `{path, entries, cursor?}` for the directory `dir` (its gfid) at `path`. */
 export async function listing(v: Volume, path: string, dir: string, o: ListOptions): Promise<Record<string, unknown>> {
   const entryJson = (e: DirEntry, name: string) => (e.attrs ? { name, ...statJson(e.attrs) } : { name, type: e.type });
+  // The root's reserved names (server/namespace.ts, /.dht2) are never listed nor walked into.
+  const visible = path.replace(/\/+/g, '') === '' ? (name: string) => !RESERVED_NAMES.has(name) : () => true;
   if (!o.recursive) {
     const page = await v.readdirGfid(dir, { after: o.cursor, limit: o.limit, plus: o.detail });
     return {
       path,
-      entries: page.entries.map((e) => entryJson(e, e.name)),
+      entries: page.entries.filter((e) => visible(e.name)).map((e) => entryJson(e, e.name)),
       ...(page.eof ? {} : { cursor: page.entries.at(-1)?.name }),
     };
   }
   const entries: Array<Record<string, unknown>> = [];
-  const walk = tree(v, dir, '', o.detail, o.cursor ? o.cursor.split('/') : []);
+  const walk = tree(v, dir, '', o.detail, o.cursor ? o.cursor.split('/') : [], visible);
   for await (const { entry, name } of walk) {
     if (entries.length === o.limit) {
       await walk.return(undefined);
@@ -51,13 +54,13 @@ const gone = (e: unknown) => e instanceof Dht2Error && (e.errno === 'ENOENT' || 
  * the cursor's components: the walk starts right after that entry (which was listed, but what
  * is below it was not). A directory removed during the walk is skipped.
  */
-async function* tree(v: Volume, dir: string, prefix: string, detail: boolean, resume: string[]): AsyncGenerator<{ entry: DirEntry; name: string }> {
+async function* tree(v: Volume, dir: string, prefix: string, detail: boolean, resume: string[], visible: (name: string) => boolean = () => true): AsyncGenerator<{ entry: DirEntry; name: string }> {
   let after: string | undefined;
   if (resume.length > 0) {
     const [first, ...rest] = resume as [string, ...string[]];
     after = first;
     const sub = await v.lookup(dir, first).catch((e: unknown) => { if (gone(e)) return undefined; throw e; });
-    if (sub?.type === 'dir') yield* tree(v, sub.gfid, `${prefix}${first}/`, detail, rest);
+    if (sub?.type === 'dir' && visible(first)) yield* tree(v, sub.gfid, `${prefix}${first}/`, detail, rest);
   }
   for (;;) {
     const page = await v.readdirGfid(dir, { after, limit: 1000, plus: detail }).catch((e: unknown) => {
@@ -65,6 +68,7 @@ async function* tree(v: Volume, dir: string, prefix: string, detail: boolean, re
       throw e;
     });
     for (const entry of page.entries) {
+      if (!visible(entry.name)) continue;
       yield { entry, name: `${prefix}${entry.name}` };
       if (entry.type === 'dir') yield* tree(v, entry.gfid, `${prefix}${entry.name}/`, detail, []);
     }

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { Dht2Error } from '../../dht2-core/errors.js';
 import type { Attrs, SetAttrs } from '../../dht2-core/protocol/fops.js';
 import type { Volume, VolumeStatFs } from '../../dht2-core/volume.js';
+import { refuseReservedWrite } from '../namespace.js';
 import { META_XATTR } from '../s3/object-meta.js';
 import { forgetEtag } from './object-meta.js';
 import { bad, byteCount, flag, parseMode, parseTime, readSmall, required, splitLast, volumePath } from './http.js';
@@ -36,15 +37,22 @@ export const POST_OPS = ['rename', 'copy', 'link', 'symlink', 'chmod', 'utimes']
 /** POST `path?op=…` (not the upload). */
 export async function postOp(v: Volume, path: string, op: string, q: URLSearchParams): Promise<OpResult> {
   const parents = flag(q, 'parents');
+  const target = (name: string): string => {
+    const to = volumePath(required(q, name, op));
+    // A reserved top-level name (server/namespace.ts) is no target either (the source `path`
+    // was refused by the route).
+    refuseReservedWrite(to);
+    return to;
+  };
   switch (op) {
     case 'rename': {
-      const to = volumePath(required(q, 'to', 'rename'));
+      const to = target('to');
       if (parents) await parentDir(v, to, true);
       await v.rename(path, to, { noReplace: noReplace(q) });
       return { status: 200, path: to, attrs: await v.stat(to) };
     }
     case 'copy': {
-      const to = volumePath(required(q, 'to', 'copy'));
+      const to = target('to');
       const src = await v.stat(path, undefined, [META_XATTR]);
       if (src.type !== 'file') throw new Dht2Error(src.type === 'dir' ? 'EISDIR' : 'EINVAL', `${path}: only a regular file can be copied`, { path });
       const dst = await parentDir(v, to, parents);
@@ -55,7 +63,7 @@ export async function postOp(v: Volume, path: string, op: string, q: URLSearchPa
       return { status: 201, path: to, attrs: plain };
     }
     case 'link': {
-      const to = volumePath(required(q, 'to', 'link'));
+      const to = target('to');
       if (parents) await parentDir(v, to, true);
       return { status: 201, path: to, attrs: await v.link(path, to) };
     }

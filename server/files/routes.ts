@@ -12,6 +12,7 @@ import { Dht2Error } from '../../dht2-core/errors.js';
 import type { Volume } from '../../dht2-core/volume.js';
 import { authenticate, payloadVerifier, type AuthResult, type CredentialStore } from '../auth/index.js';
 import { constantTimeEqual } from '../auth/common.js';
+import { isReservedPath, refuseReservedWrite } from '../namespace.js';
 import { etagOf, parseRange } from '../s3/object.js';
 import { fileError } from './errors.js';
 import { objectHeaders, objectMetaOf, withObjectMeta } from './object-meta.js';
@@ -99,6 +100,7 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
         throw new HttpError(400, 'EINVAL', 'the path is not valid percent-encoding');
       }
       const auth = authorize(req, rawPath, rawQuery, o.credentials);
+      refuseReserved(path, req.method ?? 'GET');
       const methods: Partial<Record<string, string>> = FILE_OPERATIONS[templateOf(path)];
       if (!methods[(req.method ?? '').toLowerCase()]) {
         req.resume();
@@ -246,12 +248,23 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
   };
 }
 
-/** rm -r: children first, page by page. */
+/**
+ * The reserved top-level names (server/namespace.ts RESERVED_NAMES, `/.dht2`) are not there for
+ * this API: reading them is 404 ENOENT, as for any name that does not exist, and every other
+ * method (writes, mkdir, deletes, the POST operations) is 403 EPERM.
+ */
+function refuseReserved(path: string, method: string): void {
+  if (isReservedPath(path) && (method === 'GET' || method === 'HEAD')) throw new Dht2Error('ENOENT', `${path}: no such file or directory`, { path });
+  refuseReservedWrite(path);
+}
+
+/** rm -r: children first, page by page; at the root, the reserved names stay. */
 async function removeTree(v: Volume, path: string): Promise<void> {
   for (;;) {
     const page = await v.readdir(path, { limit: 1000 });
     for (const e of page.entries) {
       const p = `${path === '/' ? '' : path}/${e.name}`;
+      if (isReservedPath(p)) continue;
       if (e.type === 'dir') await removeTree(v, p);
       else await v.unlink(p).catch((err: unknown) => { if (!(err instanceof Dht2Error && err.errno === 'ENOENT')) throw err; });
     }

@@ -15,6 +15,7 @@ import { Dht2Error } from '../../dht2-core/errors.js';
 import { checkName } from '../../dht2-core/gfid.js';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import type { Volume } from '../../dht2-core/volume.js';
+import { refuseReservedWrite } from '../namespace.js';
 import { authErrorIn } from '../s3/errors.js';
 import { HttpError } from './http.js';
 
@@ -70,6 +71,7 @@ class VolumeStorage implements StorageEngine {
     stream.pipe(body);
     try {
       checkName(name);
+      refuseReservedWrite(path);
       let created = true;
       if (!this.createOnly) {
         created = await this.v.lookup(this.dir.gfid, name).then(() => false, (e: unknown) => {

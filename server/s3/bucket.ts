@@ -1,6 +1,6 @@
 /** Bucket operations: a bucket is a directory under the volume root. */
 import { Dht2Error } from '../../dht2-core/errors.js';
-import { checkBucketName } from '../namespace.js';
+import { checkBucketName, isBucketName, missingBucket } from '../namespace.js';
 import type { S3Deps, S3Reply, S3Request } from './context.js';
 import { xmlReply } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
@@ -19,7 +19,7 @@ export async function requireBucket(d: S3Deps, bucket: string, r: S3Request): Pr
     return await d.volume.dirGfid(`/${bucket}`, { requestId: r.requestId, signal: r.signal });
   } catch (e) {
     if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR' || e.errno === 'EINVAL' || e.errno === 'ENAMETOOLONG')) {
-      throw new S3Error('NoSuchBucket', undefined, `/${bucket}`);
+      throw missingBucket(bucket);
     }
     throw s3ErrorOf(e, `/${bucket}`);
   }
@@ -31,7 +31,8 @@ export async function listBuckets(d: S3Deps, r: S3Request): Promise<S3Reply> {
   for (;;) {
     const page = await d.volume.readdir('/', { after, limit: 1000, plus: true }, { requestId: r.requestId });
     for (const e of page.entries) {
-      if (e.type !== 'dir' || e.name.startsWith('.')) continue;
+      // Only names a request can address (namespace.ts isBucketName): never the reserved /.dht2.
+      if (e.type !== 'dir' || !isBucketName(e.name)) continue;
       buckets.push({ Name: e.name, CreationDate: isoTime(e.attrs?.btimeMs ?? 0) });
     }
     if (page.eof || page.entries.length === 0) break;
@@ -62,7 +63,7 @@ export async function deleteBucket(d: S3Deps, bucket: string, r: S3Request): Pro
     await d.volume.rmdir(`/${bucket}`, { requestId: r.requestId });
   } catch (e) {
     if (e instanceof Dht2Error && e.errno === 'ENOTEMPTY') throw new S3Error('BucketNotEmpty', undefined, `/${bucket}`);
-    if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR' || e.errno === 'EINVAL')) throw new S3Error('NoSuchBucket', undefined, `/${bucket}`);
+    if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR' || e.errno === 'EINVAL')) throw missingBucket(bucket);
     throw s3ErrorOf(e, `/${bucket}`);
   }
   return { status: 204 };

@@ -5,7 +5,7 @@
  * itself must change the metadata.
  */
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
-import { keyPath } from '../namespace.js';
+import { checkBucketAccessName, keyPath } from '../namespace.js';
 import { requireBucket } from './bucket.js';
 import { header, xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
@@ -25,11 +25,14 @@ export function parseCopySource(v: string | undefined): { bucket: string; key: s
   }
   const i = s.indexOf('/');
   if (i <= 0 || i === s.length - 1) throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey');
+  let src: { bucket: string; key: string };
   try {
-    return { bucket: decodeURIComponent(s.slice(0, i)), key: decodeURIComponent(s.slice(i + 1)) };
+    src = { bucket: decodeURIComponent(s.slice(0, i)), key: decodeURIComponent(s.slice(i + 1)) };
   } catch {
     throw new S3Error('InvalidArgument', 'Copy Source is not valid percent-encoding');
   }
+  checkBucketAccessName(src.bucket); // the same rule as the request's own bucket: never /.dht2
+  return src;
 }
 
 export function copyPreconditions(r: S3Request, etag: string, mtimeMs: number): void {

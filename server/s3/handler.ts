@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { authenticate, contentMd5Verifier, payloadVerifier, type CredentialStore } from '../auth/index.js';
+import { checkBucketAccessName } from '../namespace.js';
 import * as bucketOps from './bucket.js';
 import type { S3Deps, S3Reply, S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
@@ -101,6 +102,9 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       // IAM, STS and other services signed for this endpoint: not ours, answered at once.
       const service = signedService(req.headers.authorization, rawQuery);
       if (service !== undefined && service !== 's3') throw new S3Error('NotImplemented', `The ${service.toUpperCase()} API is not implemented; only S3 is.`);
+      // Every request, not only CreateBucket: no bucket name reaches the volume unchecked (the
+      // reserved /.dht2 is no bucket), path style or virtual-host style alike.
+      if (bk.bucket !== undefined) checkBucketAccessName(bk.bucket);
       const query = new URLSearchParams(rawQuery);
       const ep = route(method, bk.bucket, bk.key, query, req.headers['x-amz-copy-source'] !== undefined);
       // A browser-based upload is not signed, its form is: post-object.ts authenticates that, on the raw body.
