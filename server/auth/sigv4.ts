@@ -240,6 +240,26 @@ function parseSignedHeaders(value: string, code: S3AuthCode, prefix: string): st
   return names;
 }
 
+/**
+ * S3 refuses a SigV4 request (header-signed or presigned) that carries an `x-amz-*` header the
+ * signature does not cover: 403 AccessDenied "There were headers present in the request which
+ * were not signed", naming them in a HeadersNotSigned element. Such a header could otherwise be
+ * added to a captured request or a presigned URL: `x-amz-copy-source` turns a PUT into a copy,
+ * `x-amz-meta-*` stores metadata the signer never chose. `x-amz-content-sha256` is exempt: the
+ * signature covers it through the payload hash of the canonical request. A presigned URL
+ * carries such values in its (signed) query instead.
+ */
+export function requireSignedAmzHeaders(headers: AuthRequest['headers'], signedHeaders: readonly string[]): void {
+  const signed = new Set(signedHeaders.map((n) => n.toLowerCase()));
+  const unsigned = Object.keys(headers)
+    .map((n) => n.toLowerCase())
+    .filter((n) => n.startsWith('x-amz-') && n !== 'x-amz-content-sha256' && headers[n] !== undefined && !signed.has(n))
+    .sort();
+  if (unsigned.length > 0) {
+    throw new S3AuthError('AccessDenied', 'There were headers present in the request which were not signed', { HeadersNotSigned: unsigned.join(', ') });
+  }
+}
+
 /** The secret of `accessKeyId`; InvalidAccessKeyId (naming the key) when it is unknown. */
 export function lookupSecret(creds: CredentialStore, accessKeyId: string): string {
   const secret = creds.secretFor(accessKeyId);
@@ -393,6 +413,7 @@ export function authenticateV4Header(
     signingKey,
     provided,
   });
+  requireSignedAmzHeaders(req.headers, signedHeaders);
   return { accessKeyId: credential.accessKeyId, payload, scheme: 'sigv4-header' };
 }
 
@@ -491,6 +512,7 @@ export function authenticateV4Query(
     signingKey,
     provided,
   });
+  requireSignedAmzHeaders(req.headers, signedHeaders);
   return { accessKeyId: credential.accessKeyId, payload, scheme: 'sigv4-query' };
 }
 

@@ -5,6 +5,7 @@
  * itself must change the metadata.
  */
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
+import { authorize } from '../auth/index.js';
 import { checkBucketAccessName, keyPath } from '../namespace.js';
 import { requireBucket } from './bucket.js';
 import { header, xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
@@ -52,6 +53,8 @@ export function copyPreconditions(r: S3Request, etag: string, mtimeMs: number): 
 /** The object x-amz-copy-source names, checked against the x-amz-copy-source-if-* conditions. */
 export async function resolveCopySource(d: S3Deps, r: S3Request): Promise<{ attrs: Attrs; meta: ObjectMeta | undefined; etag: string; path: string }> {
   const src = parseCopySource(header(r.headers, 'x-amz-copy-source'));
+  // A copy reads its source: the caller must be allowed to, as for a GET of it.
+  authorize({ accessKeyId: r.accessKeyId }, 's3:GetObject', src.bucket, src.key);
   const { attrs, meta } = await statObject(d, src.bucket, src.key, r);
   if (attrs.type !== 'file') throw new S3Error('NoSuchKey', undefined, `/${src.bucket}/${src.key}`);
   const etag = etagOf(attrs, meta);

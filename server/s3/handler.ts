@@ -106,21 +106,26 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       // reserved /.dht2 is no bucket), path style or virtual-host style alike.
       if (bk.bucket !== undefined) checkBucketAccessName(bk.bucket);
       const query = new URLSearchParams(rawQuery);
-      const ep = route(method, bk.bucket, bk.key, query, req.headers['x-amz-copy-source'] !== undefined);
+      // The operation is chosen from the method, path and query only: headers are not known to be
+      // signed before authentication (x-amz-copy-source is looked at in `authenticated`).
+      const unsigned = route(method, bk.bucket, bk.key, query);
       // A browser-based upload is not signed, its form is: post-object.ts authenticates that, on the raw body.
       let reply: S3Reply;
-      if (ep.op === 'PostObject') {
-        o.tag?.(res, ep.op);
-        reply = await dispatch(o, ep, { method, query, headers: req.headers, body: req, requestId, signal: ac.signal, accessKeyId: '' });
+      if (unsigned.op === 'PostObject') {
+        o.tag?.(res, unsigned.op);
+        reply = await dispatch(o, unsigned, { method, query, headers: req.headers, body: req, requestId, signal: ac.signal, accessKeyId: '' });
       } else {
-        reply = await authenticated(ep, query, vhost);
+        reply = await authenticated(bk, query, vhost);
       }
       if (!req.complete) req.unpipe().resume(); // an unread body (errors, HEAD) must not stall the connection
       await send(res, method, reply);
     }
 
-    async function authenticated(ep: S3Endpoint, query: URLSearchParams, vhost: string | undefined): Promise<S3Reply> {
+    async function authenticated(bk: { bucket?: string; key?: string }, query: URLSearchParams, vhost: string | undefined): Promise<S3Reply> {
       const auth = authenticate({ method, rawPath, rawQuery, headers: req.headers, ...(vhost !== undefined ? { virtualHostedBucket: vhost } : {}) }, o.credentials);
+      // Now every x-amz-* header is known to be signed (sigv4.ts requireSignedAmzHeaders; SigV2
+      // signs them all): x-amz-copy-source may make a PUT a copy.
+      const ep = route(method, bk.bucket, bk.key, query, req.headers['x-amz-copy-source'] !== undefined);
       o.tag?.(res, ep.op);
       if ('key' in ep) checkVersionId(query, resource);
       const verification = payloadVerifier(auth.payload, req.headers);
