@@ -7,15 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import http from 'node:http';
 import {
   CompleteMultipartUploadCommand, CreateMultipartUploadCommand, ListBucketsCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { NodeSha256 } from '../helpers/sha256.js';
+import { request, s3Signer, type Reply } from '../helpers/http-reply.js';
 import { ACCESS_KEY, SECRET_KEY, sdkClient, startGateway, type TestGateway } from '../helpers/gateway.js';
-
-interface Reply { status: number; body: string }
 
 const BUCKET = 'reserved-names';
 
@@ -25,22 +21,10 @@ describe('reserved names: /.dht2 is invisible and unwritable from every API (iss
   let s3: S3Client;
   let port: number;
   let uploadId: string;
-  const signer = new SignatureV4({
-    credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY }, region: 'us-east-1', service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: true,
-  });
+  const signer = s3Signer();
   const basic = `Basic ${Buffer.from(`${ACCESS_KEY}:${SECRET_KEY}`).toString('base64')}`;
 
-  function send(method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
-        let b = '';
-        res.on('data', (c: Buffer) => { b += c.toString(); });
-        res.on('end', () => resolve({ status: res.statusCode!, body: b }));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-  }
+  const send = (method: string, path: string, headers: Record<string, string> = {}, body?: string) => request(port, method, path, headers, body);
 
   /** An S3 request signed in the header; `host` for virtual-host style. */
   async function s3req(method: string, path: string, o: { body?: string; headers?: Record<string, string>; host?: string } = {}): Promise<Reply> {

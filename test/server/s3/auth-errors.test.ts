@@ -9,12 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import http from 'node:http';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { NodeSha256 } from '../../helpers/sha256.js';
+import { request, s3Signer, type Reply } from '../../helpers/http-reply.js';
 import { ACCESS_KEY, SECRET_KEY, startGateway, type TestGateway } from '../../helpers/gateway.js';
-
-interface Reply { status: number; headers: http.IncomingHttpHeaders; body: string }
 
 const BUCKET = 'auth-errors';
 const KEY = 'dir/object.txt';
@@ -25,21 +21,9 @@ describe('S3 authentication errors through the gateway', function () {
   let t: TestGateway;
   let port: number;
 
-  const signer = (accessKeyId = ACCESS_KEY, secretAccessKey = SECRET_KEY) => new SignatureV4({
-    credentials: { accessKeyId, secretAccessKey }, region: 'us-east-1', service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: true,
-  });
+  const signer = s3Signer;
 
-  function send(method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
-        let b = '';
-        res.on('data', (c: Buffer) => { b += c.toString(); });
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: b }));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-  }
+  const send = (method: string, path: string, headers: Record<string, string> = {}, body?: string) => request(port, method, path, headers, body);
 
   /** A header-signed request (SDK v3 signer); `signingDate` moves the request's clock. */
   async function signed(method: string, path: string, o: { body?: string; signingDate?: Date; accessKeyId?: string; secret?: string } = {}): Promise<Reply> {

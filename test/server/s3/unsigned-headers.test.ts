@@ -8,13 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import http from 'node:http';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { NodeSha256 } from '../../helpers/sha256.js';
+import { request, s3Signer, type Reply } from '../../helpers/http-reply.js';
 import { ACCESS_KEY, SECRET_KEY, sdkClient, startGateway, type TestGateway } from '../../helpers/gateway.js';
-
-interface Reply { status: number; headers: http.IncomingHttpHeaders; body: string }
 
 const MINE = 'unsigned-mine';
 const OTHER = 'unsigned-other';
@@ -24,9 +20,7 @@ describe('S3: unsigned x-amz-* headers are refused (issue 14)', function () {
   let t: TestGateway;
   let s3: S3Client;
   let port: number;
-  const signer = new SignatureV4({
-    credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY }, region: 'us-east-1', service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: true,
-  });
+  const signer = s3Signer();
 
   before(async () => {
     t = await startGateway();
@@ -41,17 +35,7 @@ describe('S3: unsigned x-amz-* headers are refused (issue 14)', function () {
     await t?.stop();
   });
 
-  function send(method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
-        let b = '';
-        res.on('data', (c: Buffer) => { b += c.toString(); });
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: b }));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-  }
+  const send = (method: string, path: string, headers: Record<string, string> = {}, body?: string) => request(port, method, path, headers, body);
 
   /** A presigned PUT URL as @aws-sdk/s3-request-presigner makes it: only `host` signed, extra headers hoisted or signed. */
   async function presignPut(path: string, signedHeaders: Record<string, string> = {}): Promise<string> {
