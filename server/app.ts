@@ -11,11 +11,11 @@ import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Volume } from '../dht2-core/volume.js';
 import type { CredentialStore } from './auth/index.js';
-import { HttpError, sendBytes, sendJson } from './files/http.js';
 import { fileApiHandler } from './files/routes.js';
 import { openApiDocument, openApiValidator } from './files/validation.js';
-import { adminVolume, isRootRequest } from './ops/admin.js';
 import type { GatewayMetrics } from './ops/metrics.js';
+import { opsHandler } from './ops/routes.js';
+import { normalizeRequest, requestTarget } from './request-target.js';
 import { s3Handler } from './s3/handler.js';
 
 export interface AppOptions {
@@ -41,6 +41,8 @@ export function createApp(o: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // One normalized request target decides the API, the access and the route (server/request-target.ts).
+  app.use((req, _res, next) => { normalizeRequest(req); next(); });
 
   // One log line and one set of metrics per request.
   app.use((req, res, next) => {
@@ -70,51 +72,15 @@ export function createApp(o: AppOptions): Express {
   });
 
   // Requests to /-/ and /fs/ are checked against openapi.yaml (server/files/validation.ts), after
-  // authentication: /-/admin/ checks the root key first, /fs/ authenticates in its handler.
+  // authentication: the /-/ table says which routes need the root key, /fs/ authenticates itself.
   const validate = openApiValidator();
-  const refuse = (res: ServerResponse, e: unknown, path: string, next: (e: unknown) => void) => {
-    if (!(e instanceof HttpError)) { next(e); return; }
-    if (e.status === 401) res.setHeader('www-authenticate', 'Basic realm="dht2 admin"');
-    if (e.allow) res.setHeader('allow', e.allow);
-    sendJson(res, e.status, { error: e.code, message: e.message, path });
-  };
-  app.use((req, res, next) => {
-    // Not mounted at /-/admin: a signature covers the whole URL, which a mount path would cut.
-    if (!/^\/-\/admin(\/|\?|$)/.test(req.url) || isRootRequest(req, o.credentials, o.rootAccessKey)) { next(); return; }
-    refuse(res, new HttpError(401, 'EACCES', 'the root credentials are required'), req.path, next);
-  });
-  app.use((req, res, next) => {
-    if (!req.url.startsWith('/-/')) { next(); return; }
-    validate(req, res).then(() => next(), (e: unknown) => refuse(res, e, req.path, next));
-  });
-  const spec = openApiDocument();
-  app.get('/-/openapi.yaml', (_req, res) => {
-    sendBytes(res, 200, 'application/yaml', spec);
-  });
-  app.get('/-/health', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/-/ready', (_req, res, next) => {
-    o.volume.brickHealth().then((bricks) => {
-      const missing = bricks.filter((b) => !b.up || b.problem);
-      res.status(missing.length === 0 ? 200 : 503).json({
-        status: missing.length === 0 ? 'ready' : 'unavailable',
-        bricks: bricks.map((b) => ({ id: b.id, role: b.role, url: b.url, up: b.up, ...(b.problem ? { problem: b.problem } : {}) })),
-      });
-    }, next);
-  });
-  app.get('/-/metrics', (_req, res, next) => {
-    o.metrics.registry.metrics().then((text) => {
-      res.setHeader('content-type', o.metrics.registry.contentType);
-      res.end(text);
-    }, next);
-  });
-  app.get('/-/admin/volume', (_req, res, next) => {
-    adminVolume(o.volume).then((body) => sendJson(res, 200, body), next);
-  });
+  app.use(opsHandler({
+    volume: o.volume, metrics: o.metrics, credentials: o.credentials, rootAccessKey: o.rootAccessKey,
+    spec: openApiDocument(), validate, tag: tagOperation,
+  }));
   const files = fileApiHandler({ volume: o.volume, credentials: o.credentials, validate, log: o.logger });
   app.use((req, res, next) => {
-    if (req.url === '/fs' || req.url.startsWith('/fs/') || req.url.startsWith('/fs?')) files(req, res);
+    if (requestTarget(req).api === 'fs') files(req, res);
     else next();
   });
   app.use(s3Handler({ volume: o.volume, credentials: o.credentials, region: o.region, domain: o.domain, log: o.logger, tag: tagOperation }));

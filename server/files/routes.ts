@@ -13,6 +13,7 @@ import type { Volume } from '../../dht2-core/volume.js';
 import { authenticate, payloadVerifier, type AuthResult, type CredentialStore } from '../auth/index.js';
 import { constantTimeEqual } from '../auth/common.js';
 import { isReservedPath, refuseReservedWrite } from '../namespace.js';
+import { requestTarget } from '../request-target.js';
 import { etagOf, parseRange } from '../s3/object.js';
 import { fileError } from './errors.js';
 import { objectHeaders, objectMetaOf, withObjectMeta } from './object-meta.js';
@@ -74,10 +75,9 @@ function authorize(req: IncomingMessage, rawPath: string, rawQuery: string, cred
 export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const uploadLimits: UploadLimits = { ...DEFAULT_UPLOAD_LIMITS, ...o.uploadLimits };
   return (req, res) => {
-    const raw = req.url ?? '/fs';
-    const qi = raw.indexOf('?');
-    const rawPath = qi < 0 ? raw : raw.slice(0, qi);
-    const rawQuery = qi < 0 ? '' : raw.slice(qi + 1);
+    // Signatures cover the target as sent; the path acted on is the normalized one, the same
+    // that routed the request here (server/request-target.ts).
+    const { rawPath, rawQuery, path: normalized } = requestTarget(req);
     let path = '/';
     handle().catch((e: unknown) => {
       if (!req.complete) req.unpipe().resume(); // drained, not left piped into a stage nobody reads
@@ -95,7 +95,7 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
 
     async function handle(): Promise<void> {
       try {
-        path = decodeURIComponent(rawPath.slice('/fs'.length)) || '/';
+        path = decodeURIComponent(normalized.slice('/fs'.length)) || '/';
       } catch {
         throw new HttpError(400, 'EINVAL', 'the path is not valid percent-encoding');
       }

@@ -3,9 +3,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Volume } from '../../dht2-core/volume.js';
 import { authenticate, type CredentialStore } from '../auth/index.js';
 import { constantTimeEqual } from '../auth/common.js';
+import type { RequestTarget } from '../request-target.js';
 
-/** True for Basic or S3-signed requests made with the root access key. */
-export function isRootRequest(req: IncomingMessage, creds: CredentialStore, rootAccessKey: string): boolean {
+/**
+ * True for Basic or S3-signed requests made with the root access key. `target` is the raw path
+ * and query as sent (server/request-target.ts), which is what a signature covers.
+ */
+export function isRootRequest(req: IncomingMessage, target: Pick<RequestTarget, 'rawPath' | 'rawQuery'>, creds: CredentialStore, rootAccessKey: string): boolean {
   const h = req.headers.authorization;
   if (typeof h === 'string' && h.startsWith('Basic ')) {
     const dec = Buffer.from(h.slice(6), 'base64').toString('utf8');
@@ -14,10 +18,8 @@ export function isRootRequest(req: IncomingMessage, creds: CredentialStore, root
     const secret = creds.secretFor(rootAccessKey);
     return secret !== undefined && constantTimeEqual(secret, dec.slice(i + 1));
   }
-  const url = req.url ?? '/';
-  const qi = url.indexOf('?');
   try {
-    const a = authenticate({ method: req.method ?? 'GET', rawPath: qi < 0 ? url : url.slice(0, qi), rawQuery: qi < 0 ? '' : url.slice(qi + 1), headers: req.headers }, creds);
+    const a = authenticate({ method: req.method ?? 'GET', rawPath: target.rawPath, rawQuery: target.rawQuery, headers: req.headers }, creds);
     return a.accessKeyId === rootAccessKey;
   } catch {
     return false;

@@ -115,7 +115,7 @@ describe('reserved names: /.dht2 is invisible and unwritable from every API (iss
     assert.ok(!deep.entries.some((e) => e.name.startsWith('.dht2')), JSON.stringify(deep));
     assert.ok(deep.entries.some((e) => e.name === `${BUCKET}`));
     for (const path of ['/fs/.dht2', '/fs/.dht2/', '/fs/.dht2?stat', `/fs/.dht2/uploads/${uploadId}`, `/fs/.dht2/uploads/${uploadId}/part-00001`,
-      '/fs//.dht2/uploads', '/fs/%2Edht2/uploads', '/fs/.dht2?statfs', '/fs/.dht2?xattrs', '/fs/.dht2%2Fuploads']) {
+      '/fs//.dht2/uploads', '/fs/%2Edht2/uploads', '/fs/x/../.dht2/uploads', '/fs/.dht2?statfs', '/fs/.dht2?xattrs', '/fs/.dht2%2Fuploads']) {
       for (const method of ['GET', 'HEAD']) {
         const r = await fsReq(method, path);
         assert.equal(r.status, 404, `${method} ${path}: ${r.body}`);
