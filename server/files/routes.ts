@@ -159,10 +159,15 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
           res.setHeader('content-length', range ? range.end - range.start + 1 : a.size);
           if (req.method === 'HEAD' || a.size === 0) { res.end(); return; }
           // Replaced or removed since the stat above (a racing write): 503, the client reads again.
-          const data = await v.readAt(a, range ? { offset: range.start, length: range.end - range.start + 1 } : {}).catch((e: unknown) => {
+          // The brick stream is closed on every path: the call is cancelled when the client goes
+          // before the reply, the stream destroyed when it goes during it (issue 14).
+          const gone = new AbortController();
+          res.once('close', () => { if (!res.writableFinished) gone.abort(); });
+          const data = await v.readAt(a, range ? { offset: range.start, length: range.end - range.start + 1 } : {}, { signal: gone.signal }).catch((e: unknown) => {
             throw e instanceof Dht2Error && e.errno === 'ESTALE' ? new Dht2Error('EAGAIN', `${path} changed while being read; read it again`) : e;
           });
-          await pipeline(data, res).catch(() => res.destroy());
+          res.once('close', () => data.destroy());
+          await pipeline(data, res).catch(() => { data.destroy(); res.destroy(); });
           return;
         }
         case 'PUT': {
