@@ -251,16 +251,21 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
   };
 }
 
-/** rm -r: children first, page by page. */
+/**
+ * rm -r: children first, page by page. One walk with a cursor (issue 14: re-reading from the
+ * start spun forever over names that could not be removed); the first failure ends it.
+ */
 async function removeTree(v: Volume, path: string): Promise<void> {
+  let after: string | undefined;
   for (;;) {
-    const page = await v.readdir(path, { limit: 1000 });
+    const page = await v.readdir(path, { after, limit: 1000 });
     for (const e of page.entries) {
       const p = `${path === '/' ? '' : path}/${e.name}`;
       if (e.type === 'dir') await removeTree(v, p);
       else await v.unlink(p).catch((err: unknown) => { if (!(err instanceof Dht2Error && err.errno === 'ENOENT')) throw err; });
     }
-    if (page.eof) break;
+    if (page.eof || page.entries.length === 0) break;
+    after = page.entries.at(-1)!.name;
   }
   if (path === '/') return;
   await v.rmdir(path).catch(async (e: unknown) => {

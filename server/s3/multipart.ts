@@ -212,14 +212,30 @@ export async function completeMultipartUpload(d: S3Deps, bucket: string, key: st
   return xmlReply(xmlDoc('CompleteMultipartUploadResult', { Location: `/${bucket}/${key}`, Bucket: bucket, Key: key, ETag: `"${etag}"` }));
 }
 
-/** Removes an upload's parts (inodes and data) and its directory. */
+/**
+ * Removes an upload's parts (inodes and data) and its directory. The listing is walked once
+ * with a cursor, so the walk ends however many parts there are; a part that cannot be removed
+ * is passed over and reported: the upload then stays (Abort or the expiry sweep can try again)
+ * and this fails with the first such error, never re-reading the same page forever (issue 14).
+ */
 export async function removeUpload(v: Volume, id: string, ctx: { requestId?: string; signal?: AbortSignal }): Promise<void> {
   const path = `${UPLOADS_DIR}/${id}`;
+  let after: string | undefined;
+  let failed: { name: string; error: unknown; count: number } | undefined;
   for (;;) {
-    const page = await v.readdir(path, { limit: 1000 }, ctx);
-    for (const e of page.entries) await v.unlink(`${path}/${e.name}`, ctx).catch(() => undefined);
-    if (page.eof) break;
+    const page = await v.readdir(path, { after, limit: 1000 }, ctx);
+    for (const e of page.entries) {
+      await v.unlink(`${path}/${e.name}`, ctx).catch((error: unknown) => {
+        if (error instanceof Dht2Error && error.errno === 'ENOENT') return; // removed meanwhile (a racing Abort)
+        if (failed) failed.count++;
+        else failed = { name: e.name, error, count: 1 };
+      });
+    }
+    if (page.eof || page.entries.length === 0) break;
+    after = page.entries.at(-1)!.name;
   }
+  // EIO (an S3 InternalError): the upload's folder holds what the gateway cannot remove.
+  if (failed) throw new Dht2Error('EIO', `upload ${id}: ${failed.count} entries could not be removed, ${failed.name} first (${String(failed.error)})`, { cause: failed.error });
   await v.rmdir(path, ctx);
 }
 
@@ -267,8 +283,12 @@ export async function listMultipartUploads(d: S3Deps, bucket: string, r: S3Reque
   }));
 }
 
-/** Removes uploads older than `maxAgeMs` (abandoned ones); returns how many. */
-export async function expireUploads(v: Volume, maxAgeMs: number): Promise<number> {
+/**
+ * Removes uploads older than `maxAgeMs` (abandoned ones); returns how many. One pass with a
+ * cursor; an upload that cannot be removed is reported to `onFailure` and passed over (the
+ * next sweep tries again), so the sweep always ends.
+ */
+export async function expireUploads(v: Volume, maxAgeMs: number, onFailure?: (uploadId: string, e: unknown) => void): Promise<number> {
   let n = 0;
   let after: string | undefined;
   const now = Date.now();
@@ -279,7 +299,7 @@ export async function expireUploads(v: Volume, maxAgeMs: number): Promise<number
       const info = unb64<UploadInfo>(e.attrs?.xattrs?.[UPLOAD_XATTR]);
       const born = info?.initiated ?? e.attrs?.btimeMs ?? now;
       if (now - born > maxAgeMs) {
-        await removeUpload(v, e.name, {}).then(() => n++, () => undefined);
+        await removeUpload(v, e.name, {}).then(() => n++, (err: unknown) => onFailure?.(e.name, err));
       }
     }
     if (page.eof || page.entries.length === 0) return n;
