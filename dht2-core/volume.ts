@@ -106,6 +106,21 @@ export class Volume {
     }));
   }
 
+  /**
+   * HTTP/2 streams open toward each brick of the volume file right now. Every stream the
+   * gateway opens is closed on every path (reply read, error, client gone), so at rest this is
+   * 0 everywhere; a count that stays up is a leak (issue 14). Empty for a volume not opened
+   * from a volume file.
+   */
+  brickStreams(): Array<{ role: 'mds' | 'ds'; id: string; open: number }> {
+    const vf = this.file;
+    if (!vf || this.clients.length === 0) return [];
+    return [
+      ...vf.mds.map((b, i) => ({ role: 'mds' as const, id: b.id, open: this.clients[i]?.openStreams ?? 0 })),
+      ...vf.ds.map((b, i) => ({ role: 'ds' as const, id: b.id, open: this.clients[vf.mds.length + i]?.openStreams ?? 0 })),
+    ];
+  }
+
   // ------------------------------------------------------------------ namespace by path
 
   /**

@@ -48,6 +48,7 @@ export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
   const volume = await Volume.open(o.volfile, {
     wrap: (b, fops) => new ObservedFops(fops, metrics.brickObserver(b.id, b.role)),
   });
+  metrics.watchBrickStreams(() => volume.brickStreams());
   const app = createApp({ volume, credentials, rootAccessKey: o.accessKey, region: o.region, domain: o.domain, logger: o.logger, metrics });
   const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, app);
   await new Promise<void>((resolve, reject) => {
@@ -60,7 +61,7 @@ export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
   // Abandoned multipart uploads expire: swept at start and every hour.
   const expiry = o.uploadExpiryMs ?? 7 * 24 * 3600_000;
   const sweep = (): void => {
-    expireUploads(volume, expiry).then((n) => { if (n > 0) o.logger.info({ removed: n }, 'expired abandoned multipart uploads'); },
+    expireUploads(volume, expiry, (uploadId, e) => o.logger.warn({ err: e, uploadId }, 'abandoned multipart upload could not be removed')).then((n) => { if (n > 0) o.logger.info({ removed: n }, 'expired abandoned multipart uploads'); },
       (e: unknown) => o.logger.warn({ err: e }, 'multipart expiry sweep failed'));
   };
   sweep();

@@ -17,7 +17,7 @@ import {
   H_ARGS, H_DATE, H_NONCE, H_REQUEST_ID, H_RESULT, H_TIMEOUT, H_VERSION, authorization,
   decodeArgsHeader, encodeArgsHeader, fopPath, newNonce, sha256Hex,
 } from '../protocol/wire.js';
-import { BrickSession, type H2Reply } from './session.js';
+import { BrickSession, wasRefused, type H2Reply } from './session.js';
 
 export interface BrickClientOptions {
   /** `http://host:port` (h2c) or `https://host:port` (h2 over TLS). */
@@ -90,6 +90,7 @@ export class BrickClient implements BrickFops {
         const replayable = body === undefined || typeof body === 'string';
         const errno = (e as { errno?: string }).errno;
         if (attempt < attempts && replayable && (errno === 'ENOTCONN' || errno === 'EHOSTDOWN')) continue;
+        if (attempt === 1 && replayable && wasRefused(e)) continue; // never processed (session.ts retire)
         throw e;
       }
     }
@@ -154,6 +155,11 @@ export class BrickClient implements BrickFops {
       throw err('EPROTO', `${fop} on ${this.opts.url}: reply without ${H_RESULT}`);
     }
     return { res: decodeArgsHeader(h) as FopRes<F>, body: r.stream };
+  }
+
+  /** Streams open toward this brick (rpc/session.ts {@link BrickSession.openStreams}). */
+  get openStreams(): number {
+    return this.session.openStreams;
   }
 
   /** GET /-/health: the brick's identity, or EHOSTDOWN/ETIMEDOUT when it cannot be reached. */

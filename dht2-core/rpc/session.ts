@@ -36,6 +36,18 @@ export interface H2Request {
   signal?: AbortSignal;
 }
 
+const REFUSED = new WeakSet<Error>();
+
+function refusal(e: Dht2Error): Dht2Error {
+  REFUSED.add(e);
+  return e;
+}
+
+/** True for a call the brick refused before processing it: safe to send again, whatever the FOP. */
+export function wasRefused(e: unknown): boolean {
+  return e instanceof Error && REFUSED.has(e);
+}
+
 export class BrickSession {
   private session: ClientHttp2Session | undefined;
   private connecting: Promise<ClientHttp2Session> | undefined;
@@ -143,13 +155,23 @@ export class BrickSession {
       r.signal?.addEventListener('abort', onAbort, { once: true });
       // Emitted synchronously while Node closes the stream, before it ends the writable side.
       stream.once('aborted', unpipe);
+      // Refused by the brick before a reply: never processed, so the caller may send it again.
+      const refused = (): boolean => {
+        if (settled || (stream.rstCode !== http2.constants.NGHTTP2_ENHANCE_YOUR_CALM && stream.rstCode !== http2.constants.NGHTTP2_REFUSED_STREAM)) return false;
+        this.retire(session);
+        return true;
+      };
       stream.once('close', () => {
         r.signal?.removeEventListener('abort', onAbort);
+        if (refused()) fail(refusal(err('ENOTCONN', `brick ${this.o.url} refused the stream (code ${stream.rstCode})`)));
         // Closed without a response: the connection went away (brick killed, GOAWAY, reset).
         // (Checked first: building an error with its stack on every normal close cost ~4 % CPU.)
         if (!settled) fail(err('ENOTCONN', `brick ${this.o.url}: stream closed before a reply (code ${stream.rstCode ?? '?'})`));
       });
-      stream.once('error', (e: NodeJS.ErrnoException) => fail(err('ENOTCONN', `brick ${this.o.url}: ${e.code ?? e.message}`, { cause: e })));
+      stream.once('error', (e: NodeJS.ErrnoException) => {
+        const failure = err('ENOTCONN', `brick ${this.o.url}: ${e.message}`, { cause: e });
+        fail(refused() ? refusal(failure) : failure);
+      });
       stream.once('response', (headers) => {
         if (settled) return;
         settled = true;
@@ -168,6 +190,28 @@ export class BrickSession {
         body.pipe(stream);
       }
     });
+  }
+
+  /**
+   * The brick refused a new stream (REFUSED_STREAM, or ENHANCE_YOUR_CALM: Node's http2 server
+   * refuses every new stream of a connection whose maxSessionMemory account is spent, and resets
+   * with data in flight can leave it spent; seen after bursts of cancelled transfers, issue 14).
+   * A refused stream was never processed (RFC 9113 §8.7), and the next calls go to a new
+   * connection; this one closes once its streams are done.
+   */
+  private retire(s: ClientHttp2Session): void {
+    if (this.session === s) this.session = undefined;
+    if (!s.closed && !s.destroyed) s.close();
+  }
+
+  /**
+   * Streams opened on this session and not yet closed: every call's, from its request until its
+   * reply is read to the end or reset. A stream left open holds its share of the connection's
+   * flow-control window (RFC 9113 §5.2) and a slot of the brick's stream limit, so a caller that
+   * neither consumes nor destroys a reply body wedges every later call (issue 14).
+   */
+  get openStreams(): number {
+    return this.active;
   }
 
   private done(): void {

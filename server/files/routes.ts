@@ -161,10 +161,15 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
           res.setHeader('content-length', range ? range.end - range.start + 1 : a.size);
           if (req.method === 'HEAD' || a.size === 0) { res.end(); return; }
           // Replaced or removed since the stat above (a racing write): 503, the client reads again.
-          const data = await v.readAt(a, range ? { offset: range.start, length: range.end - range.start + 1 } : {}).catch((e: unknown) => {
+          // The brick stream is closed on every path: the call is cancelled when the client goes
+          // before the reply, the stream destroyed when it goes during it (issue 14).
+          const gone = new AbortController();
+          res.once('close', () => { if (!res.writableFinished) gone.abort(); });
+          const data = await v.readAt(a, range ? { offset: range.start, length: range.end - range.start + 1 } : {}, { signal: gone.signal }).catch((e: unknown) => {
             throw e instanceof Dht2Error && e.errno === 'ESTALE' ? new Dht2Error('EAGAIN', `${path} changed while being read; read it again`) : e;
           });
-          await pipeline(data, res).catch(() => res.destroy());
+          res.once('close', () => data.destroy());
+          await pipeline(data, res).catch(() => { data.destroy(); res.destroy(); });
           return;
         }
         case 'PUT': {
@@ -258,17 +263,23 @@ function refuseReserved(path: string, method: string): void {
   refuseReservedWrite(path);
 }
 
-/** rm -r: children first, page by page; at the root, the reserved names stay. */
+/**
+ * rm -r: children first, page by page; at the root, the reserved names stay. One walk with a
+ * cursor (issue 14: re-reading from the start spun forever over names that could not be
+ * removed); the first failure ends it.
+ */
 async function removeTree(v: Volume, path: string): Promise<void> {
+  let after: string | undefined;
   for (;;) {
-    const page = await v.readdir(path, { limit: 1000 });
+    const page = await v.readdir(path, { after, limit: 1000 });
     for (const e of page.entries) {
       const p = `${path === '/' ? '' : path}/${e.name}`;
       if (isReservedPath(p)) continue;
       if (e.type === 'dir') await removeTree(v, p);
       else await v.unlink(p).catch((err: unknown) => { if (!(err instanceof Dht2Error && err.errno === 'ENOENT')) throw err; });
     }
-    if (page.eof) break;
+    if (page.eof || page.entries.length === 0) break;
+    after = page.entries.at(-1)!.name;
   }
   if (path === '/') return;
   await v.rmdir(path).catch(async (e: unknown) => {

@@ -1,9 +1,10 @@
 /**
  * Prometheus metrics of the gateway (prom-client), served at /-/metrics: requests by API,
  * operation and status; latency histograms; bytes in and out; brick RPC latency and errors per
- * brick and FOP (fed by dht2-core's ObservedFops layer); the process's default metrics.
+ * brick and FOP (fed by dht2-core's ObservedFops layer); HTTP/2 streams open toward each brick
+ * (0 at rest: one that stays up is a leaked stream); the process's default metrics.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FopObserver } from '../../dht2-core/layers/observed.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -16,9 +17,22 @@ export class GatewayMetrics {
   readonly bytesOut = new Counter({ name: 'dht2_http_response_bytes_total', help: 'Response bytes written', labelNames: ['api'] as const, registers: [this.registry] });
   readonly rpcLatency = new Histogram({ name: 'dht2_brick_rpc_duration_seconds', help: 'Brick FOP latency until the reply', labelNames: ['brick', 'role', 'fop'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly rpcErrors = new Counter({ name: 'dht2_brick_rpc_errors_total', help: 'Brick FOPs that failed, by errno', labelNames: ['brick', 'role', 'fop', 'errno'] as const, registers: [this.registry] });
+  private brickStreamSource: (() => Array<{ role: string; id: string; open: number }>) | undefined;
+  readonly brickStreams = new Gauge({
+    name: 'dht2_brick_streams_open', help: 'HTTP/2 streams open toward each brick (0 when idle)', labelNames: ['brick', 'role'] as const, registers: [this.registry],
+    collect: () => {
+      if (!this.brickStreamSource) return;
+      for (const b of this.brickStreamSource()) this.brickStreams.set({ brick: b.id, role: b.role }, b.open);
+    },
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'dht2_gateway_' });
+  }
+
+  /** Reports the open brick streams of `source` (Volume.brickStreams) when the metrics are read. */
+  watchBrickStreams(source: () => Array<{ role: string; id: string; open: number }>): void {
+    this.brickStreamSource = source;
   }
 
   /** The observer for one brick's ObservedFops layer. */

@@ -2,7 +2,7 @@
 import { Dht2Error } from '../../dht2-core/errors.js';
 import { checkBucketName, isBucketName, missingBucket } from '../namespace.js';
 import type { S3Deps, S3Reply, S3Request } from './context.js';
-import { xmlReply } from './context.js';
+import { checkedEmptyBody, xmlReply } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
 import { isoTime, xmlDoc } from './xml.js';
 
@@ -43,7 +43,7 @@ export async function listBuckets(d: S3Deps, r: S3Request): Promise<S3Reply> {
 
 export async function createBucket(d: S3Deps, bucket: string, r: S3Request): Promise<S3Reply> {
   checkBucketName(bucket);
-  r.body.resume(); // CreateBucketConfiguration (a region) is accepted and ignored
+  await checkedEmptyBody(r); // CreateBucketConfiguration (a region) is accepted and ignored
   try {
     await d.volume.mkdir(`/${bucket}`, { mode: 0o755 }, { requestId: r.requestId });
   } catch (e) {

@@ -6,6 +6,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Volume } from '../../dht2-core/volume.js';
+import { drainChecked } from '../../dht2-core/util/read-small.js';
+import { S3Error } from './errors.js';
 
 export interface S3Deps {
   volume: Volume;
@@ -29,6 +31,16 @@ export interface S3Reply {
   status: number;
   headers?: Record<string, string | number>;
   body?: string | Readable;
+}
+
+/**
+ * Reads the body of an operation that takes none or ignores it (CreateBucket's
+ * CreateBucketConfiguration, copies, CreateMultipartUpload, Abort) before the operation changes
+ * anything: one that fails its x-amz-content-sha256 or Content-MD5 check is refused with its
+ * 400, never ignored (issue 14). Such bodies are small; past 1 MiB it is MalformedXML.
+ */
+export function checkedEmptyBody(r: S3Request): Promise<void> {
+  return drainChecked(r.body, 1024 * 1024, () => new S3Error('MalformedXML', 'The request body is too large for this operation.'));
 }
 
 /** A header value as one string (first of a list). */

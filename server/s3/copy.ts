@@ -8,7 +8,7 @@ import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import { authorize } from '../auth/index.js';
 import { checkBucketAccessName, keyPath } from '../namespace.js';
 import { requireBucket } from './bucket.js';
-import { header, xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
+import { checkedEmptyBody, header, xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
 import { etagOf, keyParent, statObject } from './object.js';
 import { META_XATTR, encodeMeta, metaFromHeaders, type ObjectMeta } from './object-meta.js';
@@ -67,7 +67,7 @@ export async function copyObject(d: S3Deps, bucket: string, key: string, r: S3Re
   if (dst.marker) throw new S3Error('InvalidRequest', 'A key ending in "/" is a folder and cannot be the target of a copy.');
   const ctx = { requestId: r.requestId, signal: r.signal };
   const bucketDir = { path: `/${bucket}`, gfid: await requireBucket(d, bucket, r) };
-  r.body.resume();
+  await checkedEmptyBody(r);
   const { attrs: srcAttrs, meta: srcMeta, etag, path: srcPath } = await resolveCopySource(d, r);
   const directive = (header(r.headers, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
   if (directive !== 'COPY' && directive !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown metadata directive.');

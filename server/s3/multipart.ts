@@ -16,12 +16,13 @@ import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import type { Volume } from '../../dht2-core/volume.js';
 import { keyPath } from '../namespace.js';
 import { requireBucket } from './bucket.js';
-import { xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
+import { checkedEmptyBody, xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
 import { ifMatchGfid, keyParent, md5Tap } from './object.js';
 import { resolveCopySource } from './copy.js';
 import { META_XATTR, encodeMeta, metaFromHeaders, type ObjectMeta } from './object-meta.js';
 import { isoTime, parseXml, xmlDoc } from './xml.js';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { readSmall } from '../../dht2-core/util/read-small.js';
 
@@ -79,7 +80,7 @@ export async function createMultipartUpload(d: S3Deps, bucket: string, key: stri
   const kp = keyPath(bucket, key);
   if (kp.marker) throw new S3Error('InvalidRequest', 'A key ending in "/" is a folder and cannot be a multipart object.');
   await requireBucket(d, bucket, r);
-  r.body.resume();
+  await checkedEmptyBody(r);
   const id = randomBytes(16).toString('hex');
   const info: UploadInfo = { bucket, key, meta: metaFromHeaders(r.headers), low16: randomInt(0x10000), initiated: Date.now() };
   try {
@@ -116,7 +117,7 @@ export async function uploadPartCopy(d: S3Deps, bucket: string, key: string, r: 
   const n = Number(r.query.get('partNumber'));
   if (!Number.isInteger(n) || n < 1 || n > MAX_PARTS) throw new S3Error('InvalidArgument', `Part number must be an integer between 1 and ${MAX_PARTS}, inclusive`);
   const { dir, info } = await loadUpload(d, bucket, key, r);
-  r.body.resume();
+  await checkedEmptyBody(r);
   const { attrs: a } = await resolveCopySource(d, r);
   const rangeHeader = r.headers['x-amz-copy-source-range'];
   let range: { offset: number; length: number } | undefined;
@@ -128,14 +129,19 @@ export async function uploadPartCopy(d: S3Deps, bucket: string, key: string, r: 
     range = { offset: Number(m[1]), length: Number(m[2]) - Number(m[1]) + 1 };
   }
   const tap = md5Tap();
+  let body: Readable | undefined;
   try {
-    const body = await d.volume.readAt(a, range ?? {}, ctxOf(r));
+    body = await d.volume.readAt(a, range ?? {}, ctxOf(r));
     pipeline(body, tap.stream).catch((e: unknown) => tap.stream.destroy(e as Error));
     await d.volume.writeFileAt(dir.gfid, partName(n), tap.stream, {
       low16: info.low16, xattrs: () => ({ [PART_XATTR]: b64({ etag: tap.digest(), size: tap.size() } satisfies PartInfo) }),
     }, ctxOf(r));
   } catch (e) {
     throw s3ErrorOf(e, `/${bucket}/${key}`);
+  } finally {
+    // The source's brick stream is closed also when the part's write failed before reading it
+    // all (its DS unreachable): a stream left open wedges that brick's session (issue 14).
+    body?.destroy();
   }
   return xmlReply(xmlDoc('CopyPartResult', { LastModified: isoTime(Date.now()), ETag: `"${tap.digest()}"` }));
 }
@@ -206,20 +212,36 @@ export async function completeMultipartUpload(d: S3Deps, bucket: string, key: st
   return xmlReply(xmlDoc('CompleteMultipartUploadResult', { Location: `/${bucket}/${key}`, Bucket: bucket, Key: key, ETag: `"${etag}"` }));
 }
 
-/** Removes an upload's parts (inodes and data) and its directory. */
+/**
+ * Removes an upload's parts (inodes and data) and its directory. The listing is walked once
+ * with a cursor, so the walk ends however many parts there are; a part that cannot be removed
+ * is passed over and reported: the upload then stays (Abort or the expiry sweep can try again)
+ * and this fails with the first such error, never re-reading the same page forever (issue 14).
+ */
 export async function removeUpload(v: Volume, id: string, ctx: { requestId?: string; signal?: AbortSignal }): Promise<void> {
   const path = `${UPLOADS_DIR}/${id}`;
+  let after: string | undefined;
+  let failed: { name: string; error: unknown; count: number } | undefined;
   for (;;) {
-    const page = await v.readdir(path, { limit: 1000 }, ctx);
-    for (const e of page.entries) await v.unlink(`${path}/${e.name}`, ctx).catch(() => undefined);
-    if (page.eof) break;
+    const page = await v.readdir(path, { after, limit: 1000 }, ctx);
+    for (const e of page.entries) {
+      await v.unlink(`${path}/${e.name}`, ctx).catch((error: unknown) => {
+        if (error instanceof Dht2Error && error.errno === 'ENOENT') return; // removed meanwhile (a racing Abort)
+        if (failed) failed.count++;
+        else failed = { name: e.name, error, count: 1 };
+      });
+    }
+    if (page.eof || page.entries.length === 0) break;
+    after = page.entries.at(-1)!.name;
   }
+  // EIO (an S3 InternalError): the upload's folder holds what the gateway cannot remove.
+  if (failed) throw new Dht2Error('EIO', `upload ${id}: ${failed.count} entries could not be removed, ${failed.name} first (${String(failed.error)})`, { cause: failed.error });
   await v.rmdir(path, ctx);
 }
 
 export async function abortMultipartUpload(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
   const { id } = await loadUpload(d, bucket, key, r);
-  r.body.resume();
+  await checkedEmptyBody(r);
   await removeUpload(d.volume, id, ctxOf(r)).catch((e: unknown) => { throw s3ErrorOf(e, `/${bucket}/${key}`); });
   return { status: 204 };
 }
@@ -261,8 +283,12 @@ export async function listMultipartUploads(d: S3Deps, bucket: string, r: S3Reque
   }));
 }
 
-/** Removes uploads older than `maxAgeMs` (abandoned ones); returns how many. */
-export async function expireUploads(v: Volume, maxAgeMs: number): Promise<number> {
+/**
+ * Removes uploads older than `maxAgeMs` (abandoned ones); returns how many. One pass with a
+ * cursor; an upload that cannot be removed is reported to `onFailure` and passed over (the
+ * next sweep tries again), so the sweep always ends.
+ */
+export async function expireUploads(v: Volume, maxAgeMs: number, onFailure?: (uploadId: string, e: unknown) => void): Promise<number> {
   let n = 0;
   let after: string | undefined;
   const now = Date.now();
@@ -273,7 +299,7 @@ export async function expireUploads(v: Volume, maxAgeMs: number): Promise<number
       const info = unb64<UploadInfo>(e.attrs?.xattrs?.[UPLOAD_XATTR]);
       const born = info?.initiated ?? e.attrs?.btimeMs ?? now;
       if (now - born > maxAgeMs) {
-        await removeUpload(v, e.name, {}).then(() => n++, () => undefined);
+        await removeUpload(v, e.name, {}).then(() => n++, (err: unknown) => onFailure?.(e.name, err));
       }
     }
     if (page.eof || page.entries.length === 0) return n;
