@@ -51,6 +51,10 @@ export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
   metrics.watchBrickStreams(() => volume.brickStreams());
   const app = createApp({ volume, credentials, rootAccessKey: o.accessKey, region: o.region, domain: o.domain, logger: o.logger, metrics });
   const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, app);
+  // An expectation other than 100-continue: RFC 9110 §10.1.1 lets a server ignore it, and Node's
+  // own answer (a bare 417 that then dropped the keep-alive connection) was neither the API's
+  // error format nor a connection the client could reuse. Serve the request as if it had none.
+  server.on('checkExpectation', app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host, () => { server.off('error', reject); resolve(); });
