@@ -195,6 +195,11 @@ export function decodeMeta(b64: string | undefined): ObjectMeta | undefined {
   } catch {
     return undefined;
   }
+  return metaOfStored(raw);
+}
+
+/** The metadata of a parsed stored value (its `v` says how its user metadata is kept), as `decodeMeta` reads it. */
+export function metaOfStored(raw: unknown): ObjectMeta | undefined {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
   const r = raw as Record<string, unknown>;
   const old = r.v !== META_VERSION;

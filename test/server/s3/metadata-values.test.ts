@@ -134,6 +134,35 @@ describe('metadata values: whatever is stored can be sent back (issue 14)', func
     assert.equal(f.headers['content-disposition'], disposition);
   });
 
+  it('multipart: raw UTF-8 metadata of CreateMultipartUpload is on the completed object; an upload begun by an older gateway too', async () => {
+    const city = 'Zürich 東京';
+    async function upload(key: string, old: boolean): Promise<Reply> {
+      const init = await signed('POST', `/${BUCKET}/${key}?uploads`, undefined, { 'x-amz-meta-city': rawUtf8(city) });
+      assert.equal(init.status, 200, init.body);
+      const id = /<UploadId>([^<]+)</.exec(init.body)![1]!;
+      if (old) {
+        // What an older gateway stored: the header's bytes as a latin1 string, no metadata version.
+        const path = `/.dht2/uploads/${id}`;
+        const info = JSON.parse((await t.gw.volume.getxattr(path, 's3upload')).toString('utf8')) as { meta: { meta: Record<string, string> }; metaV?: number };
+        assert.equal(info.meta.meta.city, city);
+        info.meta.meta.city = rawUtf8(city);
+        delete info.metaV;
+        await t.gw.volume.setxattr(path, 's3upload', Buffer.from(JSON.stringify(info), 'utf8'));
+      }
+      const part = await signed('PUT', `/${BUCKET}/${key}?partNumber=1&uploadId=${id}`, 'one part');
+      assert.equal(part.status, 200, part.body);
+      const done = await signed('POST', `/${BUCKET}/${key}?uploadId=${id}`,
+        `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>${part.headers.etag}</ETag></Part></CompleteMultipartUpload>`);
+      assert.equal(done.status, 200, done.body);
+      return signed('HEAD', `/${BUCKET}/${key}`);
+    }
+    for (const old of [false, true]) {
+      const h = await upload(`mpu-${old ? 'old' : 'new'}`, old);
+      assert.equal(h.status, 200);
+      assert.equal(h.headers['x-amz-meta-city'], b64word(city), old ? 'an upload begun before' : 'a new upload');
+    }
+  });
+
   it('CR, LF, NUL in user metadata → 400 InvalidArgument and nothing stored (PutObject, CopyObject REPLACE, CreateMultipartUpload, /fs/ PUT)', async () => {
     // Node's parser refuses raw control characters in a header itself; encoded words carry them past it.
     for (const [i, bad] of [b64word('a\r\nb'), b64word('a\nSet-Cookie: x=1'), b64word('nul\0'), '=?UTF-8?Q?a=0Db?=', b64word('del\x7f')].entries()) {
