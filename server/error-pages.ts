@@ -12,12 +12,14 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { fileError } from './files/errors.js';
 import { sendJson } from './files/http.js';
-import { requestTarget } from './request-target.js';
-import { S3Error, s3ErrorOf } from './s3/errors.js';
+import { parseTarget, requestTarget } from './request-target.js';
+import { S3Error, s3ErrorOf, type S3Code } from './s3/errors.js';
 import { sendS3Error } from './s3/handler.js';
+import { xmlPlain } from './s3/xml.js';
 
 /** An error that carries an HTTP status of its own (http-errors, body-parser, the router's URIError). */
 interface StatusError { status?: unknown; statusCode?: unknown; expose?: unknown; message?: unknown }
@@ -89,3 +91,56 @@ export function finalResponder(log: Pick<Logger, 'error'>): (req: IncomingMessag
     sendJson(res, j.status, j.body);
   };
 }
+
+/** What Node's HTTP parser refused, in each API's terms (Node answers 431, 413, 408 or 400 itself). */
+const PARSE_ERRORS: Record<string, { s3: S3Code; status: number; errno: string; message: string }> = {
+  HPE_HEADER_OVERFLOW: { s3: 'RequestHeaderSectionTooLarge', status: 431, errno: 'E2BIG', message: 'the request header section is too large' },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: { s3: 'InvalidRequest', status: 413, errno: 'E2BIG', message: 'the chunk extensions are too large' },
+  ERR_HTTP_REQUEST_TIMEOUT: { s3: 'RequestTimeout', status: 408, errno: 'ETIMEDOUT', message: 'the request was not received in time' },
+};
+const BAD_REQUEST = { s3: 'InvalidRequest' as S3Code, status: 400, errno: 'EINVAL', message: 'the request is not valid HTTP/1.1' };
+
+/**
+ * The server's `clientError` listener: a request Node's parser refused before any route could
+ * see it (a header section over the limit, a malformed request line or header, a request not
+ * received in time). Node's own answer is a bare status line; this one is that API's error
+ * body, the API being the one server/request-target.ts gives the request line's target when
+ * it can be read (S3 otherwise, the API of every other path). The socket is then closed, as
+ * Node does.
+ */
+export function clientErrorResponder(log: Pick<Logger, 'debug'>): (err: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex) => void {
+  return (err, socket) => {
+    const s = socket as Duplex & { bytesWritten?: number };
+    if (err.code === 'ECONNRESET' || !s.writable || (s.bytesWritten ?? 0) > 0) {
+      s.destroy();
+      return;
+    }
+    const kind = PARSE_ERRORS[err.code ?? ''] ?? BAD_REQUEST;
+    const target = /^[A-Za-z]+ (\S+) HTTP\//.exec(err.rawPacket?.toString('latin1') ?? '')?.[1];
+    const t = target !== undefined ? parseTarget(target) : undefined;
+    const requestId = randomBytes(8).toString('hex').toUpperCase();
+    log.debug({ code: err.code, requestId }, 'request refused by the HTTP parser');
+    let status: number;
+    let type: string;
+    let body: string;
+    if (t === undefined || t.api === 's3') {
+      const e = new S3Error(kind.s3);
+      status = e.status;
+      type = 'application/xml';
+      body = xmlPlain('Error', { Code: e.code, Message: e.message, Resource: t?.rawPath ?? '/', RequestId: requestId });
+    } else {
+      status = kind.status;
+      type = 'application/json';
+      body = JSON.stringify({ error: kind.errno, message: kind.message, path: t.path });
+    }
+    const head = [
+      `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Bad Request'}`, `content-type: ${type}`, `content-length: ${Buffer.byteLength(body)}`,
+      'x-content-type-options: nosniff', `x-amz-request-id: ${requestId}`, 'connection: close',
+    ].join('\r\n');
+    s.end(`${head}\r\n\r\n${body}`);
+    // A client that never reads must not hold the socket: it goes once the answer is flushed, or soon.
+    setTimeout(() => s.destroy(), 5000).unref();
+  };
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Payload Too Large', 431: 'Request Header Fields Too Large' };
