@@ -85,6 +85,7 @@ function textOfBytes(bytes: string): string {
 
 function decodeWord(charset: string, enc: string, text: string): string | undefined {
   const cs = charset.toLowerCase();
+  if (enc.toUpperCase() === 'B' && !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined; // not base64: left as sent
   const bytes = enc.toUpperCase() === 'B'
     ? Buffer.from(text, 'base64')
     : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
