@@ -6,7 +6,7 @@
  * (pino) with its request id, which also travels to the bricks, and counted in the metrics.
  */
 import { randomPooled } from '../dht2-core/util/random-pool.js';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Volume } from '../dht2-core/volume.js';
@@ -15,6 +15,7 @@ import { fileApiHandler } from './files/routes.js';
 import { openApiDocument, openApiValidator } from './files/validation.js';
 import type { GatewayMetrics } from './ops/metrics.js';
 import { opsHandler } from './ops/routes.js';
+import { finalResponder } from './error-pages.js';
 import { normalizeRequest, requestTarget } from './request-target.js';
 import { s3Handler } from './s3/handler.js';
 
@@ -30,6 +31,9 @@ export interface AppOptions {
   metrics: GatewayMetrics;
 }
 
+/** Express's `app.handle` (not in its types): runs the router, then `done` (finalhandler when none is given). */
+type ExpressHandle = (req: IncomingMessage, res: ServerResponse, done?: (err?: unknown) => void) => void;
+
 /** Operation names the handlers set for logs and metrics. */
 const opOf = new WeakMap<ServerResponse, string>();
 
@@ -41,8 +45,22 @@ export function createApp(o: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  // One normalized request target decides the API, the access and the route (server/request-target.ts).
-  app.use((req, _res, next) => { normalizeRequest(req); next(); });
+  // Every request goes through here before Express's router sees it, and ends in
+  // server/error-pages.ts, never in Express's finalhandler (an HTML page, with the stack trace
+  // outside production): an error that escapes a route and a request no route answered are
+  // told in the API's own format (issue 14).
+  const final = finalResponder(o.logger);
+  const handle = (app as unknown as { handle: ExpressHandle }).handle.bind(app);
+  (app as unknown as { handle: ExpressHandle }).handle = (req, res, done) => {
+    // One normalized request target decides the API, the access and the route
+    // (server/request-target.ts); normalized first, so the router never sees an absolute-form
+    // target (`GET http://host/...`, which it fails to parse and answers with its own 404).
+    normalizeRequest(req);
+    // Never let a browser take object bytes (or an error) for another type than the one sent:
+    // every response of every API says so (issue 14; https://fetch.spec.whatwg.org/#x-content-type-options-header).
+    res.setHeader('x-content-type-options', 'nosniff');
+    handle(req, res, done ?? ((err?: unknown) => final(req, res, err)));
+  };
 
   // One log line and one set of metrics per request.
   app.use((req, res, next) => {

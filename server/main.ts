@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { Volume } from '../dht2-core/volume.js';
 import { StaticCredentials, loadCredentialsFile, type CredentialStore } from './auth/index.js';
 import { createApp } from './app.js';
+import { clientErrorResponder } from './error-pages.js';
 import { GatewayMetrics } from './ops/metrics.js';
 import { ObservedFops } from '../dht2-core/layers/observed.js';
 import { expireUploads } from './s3/multipart.js';
@@ -55,6 +56,8 @@ export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
   // own answer (a bare 417 that then dropped the keep-alive connection) was neither the API's
   // error format nor a connection the client could reuse. Serve the request as if it had none.
   server.on('checkExpectation', app);
+  // What Node's parser refuses (headers too large, not HTTP) is answered in the API's error format too.
+  server.on('clientError', clientErrorResponder(o.logger));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host, () => { server.off('error', reject); resolve(); });

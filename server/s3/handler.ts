@@ -91,7 +91,7 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       const err = s3ErrorOf(e, resource);
       if (err.code === 'InternalError') o.log.error({ err: e, requestId, method, path: rawPath }, 's3 request failed');
       else o.log.debug({ code: err.code, requestId, method, path: rawPath, msg: err.message }, 's3 error');
-      sendError(res, method, err, requestId, resource);
+      sendS3Error(res, method, err, requestId, resource);
     });
 
     async function handle(): Promise<void> {
@@ -198,7 +198,8 @@ async function send(res: ServerResponse, method: string, reply: S3Reply): Promis
   });
 }
 
-function sendError(res: ServerResponse, method: string, e: S3Error, requestId: string, resource: string): void {
+/** Writes an S3 XML error (or destroys a response already under way); server/error-pages.ts writes its own with it. */
+export function sendS3Error(res: ServerResponse, method: string, e: S3Error, requestId: string, resource: string): void {
   if (res.headersSent) {
     res.destroy();
     return;

@@ -20,7 +20,7 @@ import { checkedEmptyBody, xmlReply, type S3Deps, type S3Reply, type S3Request }
 import { S3Error, s3ErrorOf } from './errors.js';
 import { ifMatchGfid, keyParent, md5Tap } from './object.js';
 import { resolveCopySource } from './copy.js';
-import { META_XATTR, encodeMeta, metaFromHeaders, type ObjectMeta } from './object-meta.js';
+import { DEFAULT_CONTENT_TYPE, META_VERSION, META_XATTR, encodeMeta, metaFromHeaders, metaOfStored, type ObjectMeta } from './object-meta.js';
 import { isoTime, parseXml, xmlDoc } from './xml.js';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -36,6 +36,8 @@ interface UploadInfo {
   bucket: string;
   key: string;
   meta: Omit<ObjectMeta, 'etag'>;
+  /** How `meta` keeps user metadata (object-meta.ts META_VERSION); absent in uploads begun before version 2. */
+  metaV?: number;
   low16: number;
   initiated: number;
 }
@@ -82,7 +84,7 @@ export async function createMultipartUpload(d: S3Deps, bucket: string, key: stri
   await requireBucket(d, bucket, r);
   await checkedEmptyBody(r);
   const id = randomBytes(16).toString('hex');
-  const info: UploadInfo = { bucket, key, meta: metaFromHeaders(r.headers), low16: randomInt(0x10000), initiated: Date.now() };
+  const info: UploadInfo = { bucket, key, meta: metaFromHeaders(r.headers), metaV: META_VERSION, low16: randomInt(0x10000), initiated: Date.now() };
   try {
     const uploads = await d.volume.mkdir(UPLOADS_DIR, { parents: true, mode: 0o700 }, ctxOf(r));
     await d.volume.mkdirAt(uploads.gfid, id, { mode: 0o700 }, ctxOf(r));
@@ -196,7 +198,8 @@ export async function completeMultipartUpload(d: S3Deps, bucket: string, key: st
   try {
     const parent = await keyParent(d, kp, ctxOf(r), bucketDir);
     await d.volume.concatAt(parent, kp.name, chosen.map((p) => p.attrs.gfid), {
-      xattrs: { [META_XATTR]: encodeMeta({ ...info.meta, etag, parts: chosen.length }) },
+      // An upload begun by an older gateway kept its metadata the old way: read as decodeMeta reads it.
+      xattrs: { [META_XATTR]: encodeMeta(metaOfStored({ ...info.meta, v: info.metaV, etag, parts: chosen.length }) ?? { contentType: DEFAULT_CONTENT_TYPE, etag, parts: chosen.length }) },
       createOnly: ifNoneMatch === '*',
       ifGfid,
       intoDir: true,

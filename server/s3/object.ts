@@ -16,7 +16,7 @@ import { keyPath, type KeyPath } from '../namespace.js';
 import { requireBucket } from './bucket.js';
 import { header, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
-import { META_XATTR, decodeMeta, encodeMeta, metaFromHeaders, metaHeaders, type ObjectMeta } from './object-meta.js';
+import { META_XATTR, asHeaderBytes, checkedHeaderValue, decodeMeta, encodeMeta, metaFromHeaders, metaHeaders, type ObjectMeta } from './object-meta.js';
 
 const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 
@@ -194,14 +194,31 @@ const OVERRIDES: Record<string, string> = {
   'response-cache-control': 'cache-control', 'response-content-disposition': 'content-disposition', 'response-content-encoding': 'content-encoding',
 };
 
+/**
+ * The `response-*` overrides of a GET/HEAD
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html#API_GetObject_RequestSyntax)
+ * as header values: the query's text as UTF-8 bytes, and a value no header can carry (a
+ * control character: `%7F`, `%00`, `%0A`) refused with InvalidArgument before the object is
+ * even looked up, so no brick stream is ever opened for a reply that cannot be sent (issue 14).
+ */
+function responseOverrides(q: URLSearchParams): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [p, h] of Object.entries(OVERRIDES)) {
+    const v = q.get(p);
+    if (v !== null) out[h] = checkedHeaderValue(p, asHeaderBytes(v));
+  }
+  return out;
+}
+
 async function getOrHead(d: S3Deps, bucket: string, key: string, r: S3Request, head: boolean): Promise<S3Reply> {
+  const overrides = responseOverrides(r.query);
   const { attrs, meta } = await statObject(d, bucket, key, r);
   const etag = etagOf(attrs, meta);
   const headers: Record<string, string | number> = {
     ...metaHeaders(meta), etag, 'last-modified': new Date(attrs.mtimeMs).toUTCString(), 'accept-ranges': 'bytes',
   };
   if (meta?.parts) headers['x-amz-mp-parts-count'] = meta.parts;
-  for (const [q, h] of Object.entries(OVERRIDES)) { const v = r.query.get(q); if (v !== null) headers[h] = v; }
+  Object.assign(headers, overrides);
   const pre = preconditions(r, etag, attrs.mtimeMs);
   if (pre === 412) throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
   if (pre === 304) return { status: 304, headers: { etag, 'last-modified': headers['last-modified']! } };

@@ -16,7 +16,7 @@ import multer, { type StorageEngine } from 'multer';
 import { authenticatePostForm, contentMd5Verifier, missingField, type CredentialStore } from '../auth/index.js';
 import { header, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, authErrorIn } from './errors.js';
-import { STORED_HEADERS } from './object-meta.js';
+import { STORED_HEADERS, asHeaderBytes } from './object-meta.js';
 import { putObject } from './object.js';
 import { checkPostPolicy, parsePostPolicy, type FormValue } from './post-policy.js';
 import { xmlPlain } from './xml.js';
@@ -101,9 +101,12 @@ export async function postObject(d: S3Deps, credentials: CredentialStore, bucket
     const form = new Map<string, FormValue>();
     for (const [k, v] of fields) form.set(k, { value: v.replaceAll('${filename}', name), sent: v });
     checkPostPolicy(policy, form, bucket);
+    // The fields that become stored headers and user metadata, in the form a request's headers
+    // have (their UTF-8 bytes, object-meta.ts): checked and stored as a PUT's headers are, so a
+    // field with a CR or LF is refused (400) and a non-ASCII one can be sent back (issue 14).
     const headers: IncomingHttpHeaders = {};
     for (const [k, v] of form) {
-      if (k === 'content-type' || k.startsWith('x-amz-meta-') || (STORED_HEADERS as readonly string[]).includes(k)) headers[k] = v.value;
+      if (k === 'content-type' || k.startsWith('x-amz-meta-') || (STORED_HEADERS as readonly string[]).includes(k)) headers[k] = asHeaderBytes(v.value);
     }
     const md5 = fields.get('content-md5');
     return {

@@ -125,12 +125,14 @@ describe('brick streams are closed on every failure path (issue 14)', function (
   });
 
   it(`${N} GETs whose stored metadata cannot be sent as headers: every brick stream closed, the DS still serves`, async () => {
-    // Metadata stored by an older gateway that did not check it (Node refuses DEL in a header value).
+    // Metadata stored by an older gateway that did not check it (Node refuses DEL in a header
+    // value): the unservable value is left out and the object served (object-meta.ts).
     const bad = encodeMeta({ etag: 'x', contentType: 'text/plain\x7f' });
     await t.gw.volume.setxattr('/streams/small', META_XATTR, Buffer.from(bad, 'base64'));
     await inBatches(N, async () => {
       const r = await signed('GET', '/streams/small');
-      assert.ok(r.status >= 400, `status ${r.status}`);
+      assert.equal(r.status, 200);
+      assert.equal(r.body.length, small.length);
     });
     await t.gw.volume.setxattr('/streams/small', META_XATTR, Buffer.from(encodeMeta({ etag: 'x', contentType: 'text/plain' }), 'base64'));
     await stillServes();
