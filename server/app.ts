@@ -17,6 +17,8 @@ import type { GatewayMetrics } from './ops/metrics.js';
 import { opsHandler } from './ops/routes.js';
 import { normalizeRequest, requestTarget } from './request-target.js';
 import { s3Handler } from './s3/handler.js';
+import { DEFAULT_HTTP_LIMITS } from './http-limits.js';
+import { discardBody, setRefusedBodyLimit } from './refused-body.js';
 
 export interface AppOptions {
   volume: Volume;
@@ -28,6 +30,8 @@ export interface AppOptions {
   domain?: string;
   logger: Logger;
   metrics: GatewayMetrics;
+  /** At most this many bytes of a refused request's remaining body are read (server/refused-body.ts). */
+  refusedBodyBytes?: number;
 }
 
 /** Operation names the handlers set for logs and metrics. */
@@ -43,6 +47,15 @@ export function createApp(o: AppOptions): Express {
   app.set('etag', false);
   // One normalized request target decides the API, the access and the route (server/request-target.ts).
   app.use((req, _res, next) => { normalizeRequest(req); next(); });
+  // A body nobody read by the time the answer is complete is read only up to a bound: Node would
+  // otherwise read it all to keep the connection (server/refused-body.ts). Prepended, so that it
+  // runs before Node's own end-of-response handling.
+  const bodyBound = o.refusedBodyBytes ?? DEFAULT_HTTP_LIMITS.refusedBodyBytes;
+  app.use((req, res, next) => {
+    setRefusedBodyLimit(req, bodyBound);
+    res.prependListener('finish', () => discardBody(req, res));
+    next();
+  });
 
   // One log line and one set of metrics per request.
   app.use((req, res, next) => {

@@ -14,6 +14,7 @@ import { authenticate, payloadVerifier, type AuthResult, type CredentialStore } 
 import { constantTimeEqual } from '../auth/common.js';
 import { isReservedPath, refuseReservedWrite } from '../namespace.js';
 import { requestTarget } from '../request-target.js';
+import { discardBody } from '../refused-body.js';
 import { etagOf, parseRange } from '../s3/object.js';
 import { fileError } from './errors.js';
 import { objectHeaders, objectMetaOf, withObjectMeta } from './object-meta.js';
@@ -80,7 +81,7 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
     const { rawPath, rawQuery, path: normalized } = requestTarget(req);
     let path = '/';
     handle().catch((e: unknown) => {
-      if (!req.complete) req.unpipe().resume(); // drained, not left piped into a stage nobody reads
+      discardBody(req, res); // not left piped into a stage nobody reads; read up to a bound (server/refused-body.ts)
       if (res.headersSent) { res.destroy(); return; }
       if (e instanceof HttpError) {
         if (e.status === 401) res.setHeader('www-authenticate', 'Basic realm="dht2"');
@@ -103,7 +104,6 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
       refuseReserved(path, req.method ?? 'GET');
       const methods: Partial<Record<string, string>> = FILE_OPERATIONS[templateOf(path)];
       if (!methods[(req.method ?? '').toLowerCase()]) {
-        req.resume();
         const allow = Object.keys(methods).map((m) => m.toUpperCase()).join(', ');
         throw new HttpError(405, 'EINVAL', `${req.method} is not supported here`, allow);
       }

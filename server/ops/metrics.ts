@@ -15,6 +15,7 @@ export class GatewayMetrics {
   readonly latency = new Histogram({ name: 'dht2_http_request_duration_seconds', help: 'HTTP request latency until the response ends', labelNames: ['api', 'op'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly bytesIn = new Counter({ name: 'dht2_http_request_bytes_total', help: 'Request body bytes (Content-Length)', labelNames: ['api'] as const, registers: [this.registry] });
   readonly bytesOut = new Counter({ name: 'dht2_http_response_bytes_total', help: 'Response bytes written', labelNames: ['api'] as const, registers: [this.registry] });
+  readonly connectionsDropped = new Counter({ name: 'dht2_http_connections_dropped_total', help: 'Connections closed on accept: the connection cap (--max-connections) was reached', registers: [this.registry] });
   readonly rpcLatency = new Histogram({ name: 'dht2_brick_rpc_duration_seconds', help: 'Brick FOP latency until the reply', labelNames: ['brick', 'role', 'fop'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly rpcErrors = new Counter({ name: 'dht2_brick_rpc_errors_total', help: 'Brick FOPs that failed, by errno', labelNames: ['brick', 'role', 'fop', 'errno'] as const, registers: [this.registry] });
   private brickStreamSource: (() => Array<{ role: string; id: string; open: number }>) | undefined;
