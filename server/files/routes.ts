@@ -36,6 +36,8 @@ export interface FileApiOptions {
    * rejects with an error that has `status`, `code` and `message` to refuse it.
    */
   validate?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** Records the operation of a request (its operationId in FILE_OPERATIONS, or 'unknown'), for logs and metrics. */
+  tag?: (res: ServerResponse, op: string) => void;
 }
 
 /**
@@ -100,9 +102,10 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
       } catch {
         throw new HttpError(400, 'EINVAL', 'the path is not valid percent-encoding');
       }
+      const methods: Partial<Record<string, string>> = FILE_OPERATIONS[templateOf(path)];
+      o.tag?.(res, methods[(req.method ?? '').toLowerCase()] ?? 'unknown');
       const auth = authorize(req, rawPath, rawQuery, o.credentials);
       refuseReserved(path, req.method ?? 'GET');
-      const methods: Partial<Record<string, string>> = FILE_OPERATIONS[templateOf(path)];
       if (!methods[(req.method ?? '').toLowerCase()]) {
         const allow = Object.keys(methods).map((m) => m.toUpperCase()).join(', ');
         throw new HttpError(405, 'EINVAL', `${req.method} is not supported here`, allow);

@@ -1,8 +1,10 @@
 /**
  * Prometheus metrics of the gateway (prom-client), served at /-/metrics: requests by API,
- * operation and status; latency histograms; bytes in and out; brick RPC latency and errors per
+ * operation and status (label values only from fixed sets, server/app.ts OP_LABELS: never
+ * from the request, issue 14); latency histograms; bytes in and out; brick RPC latency and errors per
  * brick and FOP (fed by dht2-core's ObservedFops layer); HTTP/2 streams open toward each brick
- * (0 at rest: one that stays up is a leaked stream); the process's default metrics.
+ * (0 at rest: one that stays up is a leaked stream); connections dropped at the cap; the
+ * process's default metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FopObserver } from '../../dht2-core/layers/observed.js';

@@ -110,10 +110,10 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       // The operation is chosen from the method, path and query only: headers are not known to be
       // signed before authentication (x-amz-copy-source is looked at in `authenticated`).
       const unsigned = route(method, bk.bucket, bk.key, query);
+      o.tag?.(res, unsigned.op); // refined after authentication (a signed x-amz-copy-source makes a copy)
       // A browser-based upload is not signed, its form is: post-object.ts authenticates that, on the raw body.
       let reply: S3Reply;
       if (unsigned.op === 'PostObject') {
-        o.tag?.(res, unsigned.op);
         reply = await dispatch(o, unsigned, { method, query, headers: req.headers, body: req, requestId, signal: ac.signal, accessKeyId: '' });
       } else {
         reply = await authenticated(bk, query, vhost);
