@@ -8,6 +8,7 @@ import { Dht2Error } from '../dht2-core/errors.js';
 import { Volume } from '../dht2-core/volume.js';
 import { parseVolumeFile, writeVolumeFile } from '../dht2-core/volfile.js';
 import { registerBenchCommand } from '../bench/s3-bench.js';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../server/http-limits.js';
 
 /** Documented defaults for local use only (README); the printed banner says so. */
 const DEFAULT_ACCESS_KEY = 'dht2admin';
@@ -17,6 +18,47 @@ function port(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number 0-65535');
   return n;
+}
+
+function seconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a number of seconds > 0');
+  return n;
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number >= 1');
+  return n;
+}
+
+function byteCount(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('must be a number of bytes >= 0');
+  return n;
+}
+
+interface HttpLimitFlags { headersTimeout: number; idleTimeout: number; keepAliveTimeout: number; maxConnections: number; refusedBodyLimit: number }
+
+/** The gateway's HTTP limits (server/http-limits.ts) as flags, with their DHT2_* variables as defaults. */
+function addHttpLimitOptions(c: Command): Command {
+  const d = DEFAULT_HTTP_LIMITS;
+  // Option.env: the variable's value goes through the same parser as the flag (refused alike).
+  const opt = (flags: string, help: string, env: string, parse: (v: string) => number, def: number): Option =>
+    new Option(flags, help).env(env).argParser(parse).default(def);
+  return c
+    .addOption(opt('--headers-timeout <seconds>', 'a request head must arrive within this', 'DHT2_HEADERS_TIMEOUT', seconds, d.headersTimeoutMs / 1000))
+    .addOption(opt('--idle-timeout <seconds>', 'close a connection where no byte moved for this long while the client owed one (never a total request time limit)', 'DHT2_IDLE_TIMEOUT', seconds, d.idleTimeoutMs / 1000))
+    .addOption(opt('--keep-alive-timeout <seconds>', 'close an idle connection between requests after this', 'DHT2_KEEP_ALIVE_TIMEOUT', seconds, d.keepAliveTimeoutMs / 1000))
+    .addOption(opt('--max-connections <n>', 'close connections beyond this many as soon as they are accepted', 'DHT2_MAX_CONNECTIONS', positiveInt, d.maxConnections))
+    .addOption(opt('--refused-body-limit <bytes>', 'read at most this much of a refused request\'s body, then close the connection', 'DHT2_REFUSED_BODY_LIMIT', byteCount, d.refusedBodyBytes));
+}
+
+function httpLimits(o: HttpLimitFlags): HttpLimits {
+  return {
+    headersTimeoutMs: Math.round(o.headersTimeout * 1000), idleTimeoutMs: Math.round(o.idleTimeout * 1000),
+    keepAliveTimeoutMs: Math.round(o.keepAliveTimeout * 1000), maxConnections: o.maxConnections, refusedBodyBytes: o.refusedBodyLimit,
+  };
 }
 
 const program = new Command();
@@ -72,8 +114,8 @@ function inheritedFd(v: string): number {
   return n;
 }
 
-program
-  .command('local')
+addHttpLimitOptions(program
+  .command('local'))
   .description('run a whole volume on this machine (2 MDS + 3 DS bricks by default), data in one folder')
   .option('--data-dir <path>', 'data folder', process.env.DHT2_DATA_DIR ?? './data')
   .option('--mds <n>', 'number of MDS bricks', (v) => count(v), 2)
@@ -89,7 +131,7 @@ program
   .action(async (o: {
     dataDir: string; mds: number; ds: number; brickPortBase: number; host: string; sync: boolean; logLevel: string;
     port: number; accessKey: string; secretKey: string; region: string;
-  }) => {
+  } & HttpLimitFlags) => {
     const logger = pino({ name: 'dht2-local', level: o.logLevel });
     const { runLocalCluster } = await import('./local-cluster.js');
     const { runGateway } = await import('../server/main.js');
@@ -100,7 +142,7 @@ program
     try {
       gw = await runGateway({
         volfile: cluster.volfile, port: o.port, host: o.host, region: o.region, accessKey: o.accessKey, secretKey: o.secretKey,
-        logger: logger.child({ name: 'dht2-gateway' }),
+        limits: httpLimits(o), logger: logger.child({ name: 'dht2-gateway' }),
       });
     } catch (e) {
       await cluster.stop();
@@ -132,8 +174,8 @@ function count(v: string): number {
   return n;
 }
 
-program
-  .command('gateway')
+addHttpLimitOptions(program
+  .command('gateway'))
   .description('serve the S3 API for a volume')
   .option('--volfile <path>', 'volume file', process.env.DHT2_VOLFILE ?? './data/volume.json')
   .option('--port <n>', 'port', port, Number(process.env.DHT2_PORT ?? 9000))
@@ -145,11 +187,11 @@ program
   .option('--domain <name>', 'also accept virtual-host style requests to <bucket>.<name>', process.env.DHT2_DOMAIN)
   .option('--upload-expiry-hours <n>', 'remove multipart uploads older than this', (v) => Number(v), Number(process.env.DHT2_UPLOAD_EXPIRY_HOURS ?? 168))
   .option('--log-level <level>', 'pino log level', process.env.DHT2_LOG_LEVEL ?? 'info')
-  .action(async (o: { volfile: string; port: number; host: string; region: string; accessKey: string; secretKey: string; credentialsFile?: string; domain?: string; uploadExpiryHours: number; logLevel: string }) => {
+  .action(async (o: { volfile: string; port: number; host: string; region: string; accessKey: string; secretKey: string; credentialsFile?: string; domain?: string; uploadExpiryHours: number; logLevel: string } & HttpLimitFlags) => {
     const logger = pino({ name: 'dht2-gateway', level: o.logLevel });
     // Loaded on demand: a brick process never loads the gateway's code.
     const { runGateway } = await import('../server/main.js');
-    const gw = await runGateway({ ...o, uploadExpiryMs: o.uploadExpiryHours * 3600_000, logger });
+    const gw = await runGateway({ ...o, uploadExpiryMs: o.uploadExpiryHours * 3600_000, limits: httpLimits(o), logger });
     const stop = (sig: string): void => {
       logger.info({ signal: sig }, 'gateway stopping');
       gw.close().then(() => process.exit(0), () => process.exit(1));

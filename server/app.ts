@@ -6,18 +6,21 @@
  * (pino) with its request id, which also travels to the bricks, and counted in the metrics.
  */
 import { randomPooled } from '../dht2-core/util/random-pool.js';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Volume } from '../dht2-core/volume.js';
 import type { CredentialStore } from './auth/index.js';
-import { fileApiHandler } from './files/routes.js';
+import { FILE_OPERATIONS, fileApiHandler } from './files/routes.js';
 import { openApiDocument, openApiValidator } from './files/validation.js';
 import type { GatewayMetrics } from './ops/metrics.js';
-import { opsHandler } from './ops/routes.js';
+import { OPS_ROUTES, opsHandler } from './ops/routes.js';
 import { finalResponder } from './error-pages.js';
 import { normalizeRequest, requestTarget } from './request-target.js';
 import { s3Handler } from './s3/handler.js';
+import { S3_OPERATIONS } from './s3/router.js';
+import { DEFAULT_HTTP_LIMITS } from './http-limits.js';
+import { discardBody, setRefusedBodyLimit } from './refused-body.js';
 
 export interface AppOptions {
   volume: Volume;
@@ -29,6 +32,8 @@ export interface AppOptions {
   domain?: string;
   logger: Logger;
   metrics: GatewayMetrics;
+  /** At most this many bytes of a refused request's remaining body are read (server/refused-body.ts). */
+  refusedBodyBytes?: number;
 }
 
 /** Express's `app.handle` (not in its types): runs the router, then `done` (finalhandler when none is given). */
@@ -36,6 +41,24 @@ type ExpressHandle = (req: IncomingMessage, res: ServerResponse, done?: (err?: u
 
 /** Operation names the handlers set for logs and metrics. */
 const opOf = new WeakMap<ServerResponse, string>();
+
+/**
+ * The only values the metrics' `op` label takes: the S3 router's operations, the file API's and
+ * the /-/ table's operationIds, and 'unknown' (a path no route has, a request refused before it
+ * was routed). A label from the request itself (its path) would let anyone grow the label set,
+ * and the memory and /-/metrics with it, without bound (issue 14).
+ */
+export const OP_LABELS: ReadonlySet<string> = new Set<string>([
+  ...S3_OPERATIONS,
+  ...Object.values(FILE_OPERATIONS).flatMap((m) => Object.values(m)),
+  ...Object.values(OPS_ROUTES).map((r) => r.get),
+  'unknown',
+]);
+
+/** The `status` label: a status code Node knows (or 499, the client went first), else 'other'. */
+function statusLabel(status: number): string {
+  return status === 499 || (Number.isInteger(status) && STATUS_CODES[status] !== undefined) ? String(status) : 'other';
+}
 
 export function tagOperation(res: ServerResponse, op: string): void {
   opOf.set(res, op);
@@ -61,11 +84,20 @@ export function createApp(o: AppOptions): Express {
     res.setHeader('x-content-type-options', 'nosniff');
     handle(req, res, done ?? ((err?: unknown) => final(req, res, err)));
   };
+  // A body nobody read by the time the answer is complete is read only up to a bound: Node would
+  // otherwise read it all to keep the connection (server/refused-body.ts). Prepended, so that it
+  // runs before Node's own end-of-response handling.
+  const bodyBound = o.refusedBodyBytes ?? DEFAULT_HTTP_LIMITS.refusedBodyBytes;
+  app.use((req, res, next) => {
+    setRefusedBodyLimit(req, bodyBound);
+    res.prependListener('finish', () => discardBody(req, res));
+    next();
+  });
 
   // One log line and one set of metrics per request.
   app.use((req, res, next) => {
     const t0 = process.hrtime.bigint();
-    const api = req.url.startsWith('/-/') ? 'ops' : req.url === '/fs' || req.url.startsWith('/fs/') || req.url.startsWith('/fs?') ? 'fs' : 's3';
+    const api = requestTarget(req).api;
     const len = Number(req.headers['content-length'] ?? 0);
     if (len > 0) o.metrics.bytesIn.inc({ api }, len);
     let out = 0;
@@ -76,9 +108,10 @@ export function createApp(o: AppOptions): Express {
     }) as typeof res.write;
     res.on('close', () => {
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const op = opOf.get(res) ?? (api === 'ops' ? req.path : req.method ?? 'GET');
+      const tagged = opOf.get(res);
+      const op = tagged !== undefined && OP_LABELS.has(tagged) ? tagged : 'unknown';
       const status = res.writableFinished ? res.statusCode : 499;
-      o.metrics.requests.inc({ api, op, status: String(status) });
+      o.metrics.requests.inc({ api, op, status: statusLabel(status) });
       o.metrics.latency.observe({ api, op }, seconds);
       o.metrics.bytesOut.inc({ api }, out);
       if (api !== 'ops' || status >= 500) {
@@ -96,7 +129,7 @@ export function createApp(o: AppOptions): Express {
     volume: o.volume, metrics: o.metrics, credentials: o.credentials, rootAccessKey: o.rootAccessKey,
     spec: openApiDocument(), validate, tag: tagOperation,
   }));
-  const files = fileApiHandler({ volume: o.volume, credentials: o.credentials, validate, log: o.logger });
+  const files = fileApiHandler({ volume: o.volume, credentials: o.credentials, validate, log: o.logger, tag: tagOperation });
   app.use((req, res, next) => {
     if (requestTarget(req).api === 'fs') files(req, res);
     else next();

@@ -9,6 +9,7 @@ import { clientErrorResponder } from './error-pages.js';
 import { GatewayMetrics } from './ops/metrics.js';
 import { ObservedFops } from '../dht2-core/layers/observed.js';
 import { expireUploads } from './s3/multipart.js';
+import { DEFAULT_HTTP_LIMITS, applyHttpLimits, checkHttpLimits, serverOptions, type HttpLimits } from './http-limits.js';
 
 export interface GatewayOptions {
   volfile: string;
@@ -24,6 +25,8 @@ export interface GatewayOptions {
   domain?: string;
   /** Multipart uploads older than this are removed (abandoned); default 7 days. */
   uploadExpiryMs?: number;
+  /** Timeouts, connection cap and refused-body bound (server/http-limits.ts); DEFAULT_HTTP_LIMITS otherwise. */
+  limits?: Partial<HttpLimits>;
   logger: Logger;
 }
 
@@ -31,6 +34,8 @@ export interface RunningGateway {
   url: string;
   port: number;
   volume: Volume;
+  /** The HTTP server (tests look at its connections). */
+  server: http.Server;
   /** Stops accepting, lets requests in flight finish for up to `graceMs`, closes brick sessions. */
   close(graceMs?: number): Promise<void>;
 }
@@ -50,8 +55,14 @@ export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
     wrap: (b, fops) => new ObservedFops(fops, metrics.brickObserver(b.id, b.role)),
   });
   metrics.watchBrickStreams(() => volume.brickStreams());
-  const app = createApp({ volume, credentials, rootAccessKey: o.accessKey, region: o.region, domain: o.domain, logger: o.logger, metrics });
-  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, app);
+  const limits = checkHttpLimits({ ...DEFAULT_HTTP_LIMITS, ...o.limits });
+  const app = createApp({
+    volume, credentials, rootAccessKey: o.accessKey, region: o.region, domain: o.domain, logger: o.logger, metrics,
+    refusedBodyBytes: limits.refusedBodyBytes,
+  });
+  const server = http.createServer(serverOptions(limits));
+  applyHttpLimits(server, limits, () => metrics.connectionsDropped.inc());
+  server.on('request', app);
   // An expectation other than 100-continue: RFC 9110 §10.1.1 lets a server ignore it, and Node's
   // own answer (a bare 417 that then dropped the keep-alive connection) was neither the API's
   // error format nor a connection the client could reuse. Serve the request as if it had none.
@@ -64,7 +75,7 @@ export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
-  o.logger.info({ url, volume: volume.file?.name }, 'gateway listening');
+  o.logger.info({ url, volume: volume.file?.name, limits }, 'gateway listening');
   // Abandoned multipart uploads expire: swept at start and every hour.
   const expiry = o.uploadExpiryMs ?? 7 * 24 * 3600_000;
   const sweep = (): void => {
@@ -75,7 +86,7 @@ export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
   const timer = setInterval(sweep, Math.min(expiry, 3600_000));
   timer.unref();
   return {
-    url, port, volume,
+    url, port, volume, server,
     async close(graceMs = 10_000) {
       clearInterval(timer);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

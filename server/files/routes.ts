@@ -14,6 +14,7 @@ import { authenticate, payloadVerifier, type AuthResult, type CredentialStore } 
 import { constantTimeEqual } from '../auth/common.js';
 import { isReservedPath, refuseReservedWrite } from '../namespace.js';
 import { requestTarget } from '../request-target.js';
+import { discardBody } from '../refused-body.js';
 import { etagOf, parseRange } from '../s3/object.js';
 import { fileError } from './errors.js';
 import { objectHeaders, objectMetaOf, withObjectMeta } from './object-meta.js';
@@ -35,6 +36,8 @@ export interface FileApiOptions {
    * rejects with an error that has `status`, `code` and `message` to refuse it.
    */
   validate?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** Records the operation of a request (its operationId in FILE_OPERATIONS, or 'unknown'), for logs and metrics. */
+  tag?: (res: ServerResponse, op: string) => void;
 }
 
 /**
@@ -80,7 +83,7 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
     const { rawPath, rawQuery, path: normalized } = requestTarget(req);
     let path = '/';
     handle().catch((e: unknown) => {
-      if (!req.complete) req.unpipe().resume(); // drained, not left piped into a stage nobody reads
+      discardBody(req, res); // not left piped into a stage nobody reads; read up to a bound (server/refused-body.ts)
       if (res.headersSent) { res.destroy(); return; }
       if (e instanceof HttpError) {
         if (e.status === 401) res.setHeader('www-authenticate', 'Basic realm="dht2"');
@@ -99,11 +102,11 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
       } catch {
         throw new HttpError(400, 'EINVAL', 'the path is not valid percent-encoding');
       }
+      const methods: Partial<Record<string, string>> = FILE_OPERATIONS[templateOf(path)];
+      o.tag?.(res, methods[(req.method ?? '').toLowerCase()] ?? 'unknown');
       const auth = authorize(req, rawPath, rawQuery, o.credentials);
       refuseReserved(path, req.method ?? 'GET');
-      const methods: Partial<Record<string, string>> = FILE_OPERATIONS[templateOf(path)];
       if (!methods[(req.method ?? '').toLowerCase()]) {
-        req.resume();
         const allow = Object.keys(methods).map((m) => m.toUpperCase()).join(', ');
         throw new HttpError(405, 'EINVAL', `${req.method} is not supported here`, allow);
       }

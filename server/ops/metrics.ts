@@ -1,8 +1,10 @@
 /**
  * Prometheus metrics of the gateway (prom-client), served at /-/metrics: requests by API,
- * operation and status; latency histograms; bytes in and out; brick RPC latency and errors per
+ * operation and status (label values only from fixed sets, server/app.ts OP_LABELS: never
+ * from the request, issue 14); latency histograms; bytes in and out; brick RPC latency and errors per
  * brick and FOP (fed by dht2-core's ObservedFops layer); HTTP/2 streams open toward each brick
- * (0 at rest: one that stays up is a leaked stream); the process's default metrics.
+ * (0 at rest: one that stays up is a leaked stream); connections dropped at the cap; the
+ * process's default metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FopObserver } from '../../dht2-core/layers/observed.js';
@@ -15,6 +17,7 @@ export class GatewayMetrics {
   readonly latency = new Histogram({ name: 'dht2_http_request_duration_seconds', help: 'HTTP request latency until the response ends', labelNames: ['api', 'op'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly bytesIn = new Counter({ name: 'dht2_http_request_bytes_total', help: 'Request body bytes (Content-Length)', labelNames: ['api'] as const, registers: [this.registry] });
   readonly bytesOut = new Counter({ name: 'dht2_http_response_bytes_total', help: 'Response bytes written', labelNames: ['api'] as const, registers: [this.registry] });
+  readonly connectionsDropped = new Counter({ name: 'dht2_http_connections_dropped_total', help: 'Connections closed on accept: the connection cap (--max-connections) was reached', registers: [this.registry] });
   readonly rpcLatency = new Histogram({ name: 'dht2_brick_rpc_duration_seconds', help: 'Brick FOP latency until the reply', labelNames: ['brick', 'role', 'fop'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly rpcErrors = new Counter({ name: 'dht2_brick_rpc_errors_total', help: 'Brick FOPs that failed, by errno', labelNames: ['brick', 'role', 'fop', 'errno'] as const, registers: [this.registry] });
   private brickStreamSource: (() => Array<{ role: string; id: string; open: number }>) | undefined;

@@ -10,6 +10,7 @@ import type { Volume } from '../../dht2-core/volume.js';
 import type { CredentialStore } from '../auth/index.js';
 import { HttpError, sendBytes, sendJson } from '../files/http.js';
 import { requestTarget } from '../request-target.js';
+import { discardBody } from '../refused-body.js';
 import { adminVolume, isRootRequest } from './admin.js';
 import type { GatewayMetrics } from './metrics.js';
 
@@ -80,7 +81,7 @@ export function opsHandler(o: OpsOptions): (req: IncomingMessage, res: ServerRes
     };
     serve().catch((e: unknown) => {
       if (!(e instanceof HttpError)) { next(e); return; }
-      if (!req.complete) req.resume();
+      discardBody(req, res);
       if (e.status === 401) res.setHeader('www-authenticate', 'Basic realm="dht2 admin"');
       if (e.allow) res.setHeader('allow', e.allow);
       sendJson(res, e.status, { error: e.code, message: e.message, path });

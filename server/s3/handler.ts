@@ -21,6 +21,7 @@ import { copyObject } from './copy.js';
 import { postObject } from './post-object.js';
 import { route, splitBucketKey, type S3Endpoint } from './router.js';
 import { xmlPlain } from './xml.js';
+import { discardBody } from '../refused-body.js';
 
 export interface S3HandlerOptions extends S3Deps {
   credentials: CredentialStore;
@@ -85,9 +86,9 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
     const method = (req.method ?? 'GET').toUpperCase();
     let resource = rawPath;
     handle().catch((e: unknown) => {
-      // A body left half-read by a failed stage (bad signature, a brick gone mid-upload) is
-      // drained like an unread one, so the connection can carry the answer and the next request.
-      if (!req.complete) req.unpipe().resume();
+      // A body left unread or half-read by a failed stage (bad signature, a brick gone
+      // mid-upload) is read up to a bound, then the connection closes (server/refused-body.ts).
+      discardBody(req, res);
       const err = s3ErrorOf(e, resource);
       if (err.code === 'InternalError') o.log.error({ err: e, requestId, method, path: rawPath }, 's3 request failed');
       else o.log.debug({ code: err.code, requestId, method, path: rawPath, msg: err.message }, 's3 error');
@@ -109,15 +110,15 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       // The operation is chosen from the method, path and query only: headers are not known to be
       // signed before authentication (x-amz-copy-source is looked at in `authenticated`).
       const unsigned = route(method, bk.bucket, bk.key, query);
+      o.tag?.(res, unsigned.op); // refined after authentication (a signed x-amz-copy-source makes a copy)
       // A browser-based upload is not signed, its form is: post-object.ts authenticates that, on the raw body.
       let reply: S3Reply;
       if (unsigned.op === 'PostObject') {
-        o.tag?.(res, unsigned.op);
         reply = await dispatch(o, unsigned, { method, query, headers: req.headers, body: req, requestId, signal: ac.signal, accessKeyId: '' });
       } else {
         reply = await authenticated(bk, query, vhost);
       }
-      if (!req.complete) req.unpipe().resume(); // an unread body (errors, HEAD) must not stall the connection
+      discardBody(req, res); // an unread body (HEAD, GET) must not stall the connection, nor be read without bound
       await send(res, method, reply);
     }
 

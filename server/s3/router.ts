@@ -12,6 +12,17 @@ export type S3Endpoint =
       | 'UploadPart' | 'UploadPartCopy'; bucket: string; key: string }
   | { op: 'NotImplemented'; what: string };
 
+/** Every operation name the router can give (the metrics' `op` label values for S3). */
+export const S3_OPERATIONS = [
+  'ListBuckets', 'CreateBucket', 'HeadBucket', 'DeleteBucket', 'GetBucketLocation', 'GetBucketVersioning', 'ListObjects',
+  'ListObjectsV2', 'ListObjectVersions', 'DeleteObjects', 'ListMultipartUploads', 'PostObject', 'PutObject', 'GetObject',
+  'HeadObject', 'DeleteObject', 'CopyObject', 'CreateMultipartUpload', 'CompleteMultipartUpload', 'AbortMultipartUpload',
+  'ListParts', 'UploadPart', 'UploadPartCopy', 'NotImplemented',
+] as const satisfies ReadonlyArray<S3Endpoint['op']>;
+// Compile-time check that the list has every operation of S3Endpoint.
+const everyS3Operation: Exclude<S3Endpoint['op'], (typeof S3_OPERATIONS)[number]> extends never ? true : never = true;
+void everyS3Operation;
+
 /** Sub-resources of buckets and objects that S3 has and we do not (yet). */
 const UNSUPPORTED = new Set([
   'acl', 'policy', 'policyStatus', 'cors', 'lifecycle', 'logging', 'notification', 'replication', 'tagging', 'website',

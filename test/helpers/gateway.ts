@@ -6,6 +6,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { pino } from 'pino';
 import { DHT2_BIN } from '../../brick/spawn.js';
 import { runGateway, type RunningGateway } from '../../server/main.js';
+import type { HttpLimits } from '../../server/http-limits.js';
 import { startCluster, type TestCluster } from './cluster.js';
 
 export const ACCESS_KEY = 'test-access-key';
@@ -27,12 +28,17 @@ export function sdkClient(url: string): S3Client {
   return new S3Client({ endpoint: url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY } });
 }
 
-export async function startGateway(o: { domain?: string } = {}): Promise<TestGateway> {
-  const cluster = await startCluster();
-  const gw = await runGateway({
-    volfile: cluster.volfile, port: 0, host: '127.0.0.1', region: 'us-east-1',
-    accessKey: ACCESS_KEY, secretKey: SECRET_KEY, domain: o.domain, logger: pino({ level: process.env.DHT2_TEST_LOG ?? 'silent' }),
+/** A gateway over `volfile` in this process, with the test credentials. */
+export function runTestGateway(volfile: string, o: { domain?: string; limits?: Partial<HttpLimits> } = {}): Promise<RunningGateway> {
+  return runGateway({
+    volfile, port: 0, host: '127.0.0.1', region: 'us-east-1',
+    accessKey: ACCESS_KEY, secretKey: SECRET_KEY, domain: o.domain, limits: o.limits, logger: pino({ level: process.env.DHT2_TEST_LOG ?? 'silent' }),
   });
+}
+
+export async function startGateway(o: { domain?: string; limits?: Partial<HttpLimits> } = {}): Promise<TestGateway> {
+  const cluster = await startCluster();
+  const gw = await runTestGateway(cluster.volfile, o);
   return {
     cluster, gw, url: gw.url,
     async aws(...args) {
@@ -68,11 +74,11 @@ export interface GatewayProcess {
  * hanging (a livelock would freeze an in-process gateway and mocha with it) or that measure
  * its CPU from /proc.
  */
-export async function spawnGateway(volfile: string): Promise<GatewayProcess> {
+export async function spawnGateway(volfile: string, o: { args?: string[]; env?: Record<string, string> } = {}): Promise<GatewayProcess> {
   // Log level info: the url is read from the 'gateway listening' record.
   const child = spawn(process.execPath, [DHT2_BIN, 'gateway', '--volfile', volfile, '--port', '0', '--host', '127.0.0.1',
-    '--access-key', ACCESS_KEY, '--log-level', 'info'], {
-    env: { ...process.env, DHT2_SECRET_KEY: SECRET_KEY },
+    '--access-key', ACCESS_KEY, '--log-level', 'info', ...(o.args ?? [])], {
+    env: { ...process.env, DHT2_SECRET_KEY: SECRET_KEY, ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

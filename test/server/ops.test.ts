@@ -22,7 +22,7 @@ describe('operations: /-/metrics, /-/ready, /-/admin/volume, dht2 status', funct
     assert.match(r.headers.get('content-type') ?? '', /text\/plain/);
     const text = await r.text();
     assert.match(text, /dht2_http_requests_total\{api="s3",op="CreateBucket",status="200"\} 1/);
-    assert.match(text, /dht2_http_requests_total\{api="fs",op="PUT",status="201"\} 1/);
+    assert.match(text, /dht2_http_requests_total\{api="fs",op="putPath",status="201"\} 1/);
     assert.match(text, /dht2_http_request_duration_seconds_bucket\{le="[^"]+",api="s3",op="CreateBucket"\}/);
     assert.match(text, /dht2_brick_rpc_duration_seconds_count\{brick="ds\d",role="ds",fop="dput"\} [1-9]/);
     assert.match(text, /dht2_http_request_bytes_total\{api="fs"\} 1/);

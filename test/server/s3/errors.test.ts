@@ -70,7 +70,7 @@ describe('S3 errors and safety', function () {
     assert.equal(await tmpFiles(), 0);
   });
 
-  it('a request refused before its body is read still leaves the connection usable (the body is drained)', async () => {
+  it('a request refused before its body is read: a small body is drained and the connection kept, a large one closes it (issue 14)', async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const sockets = new Set<unknown>();
     const onAgent = (method: string, path: string, body?: Buffer): Promise<Reply> => {
@@ -88,14 +88,25 @@ describe('S3 errors and safety', function () {
       });
     };
     try {
-      // 8 MiB: far more than the socket buffers hold, so an undrained body would stall the connection.
-      const refused = await onAgent('PUT', '/no-such-bucket/obj', Buffer.alloc(8 * 1024 * 1024, 7));
-      assert.equal(refused.status, 404);
-      assert.equal(code(refused), 'NoSuchBucket');
+      // 16 KiB, within the refused-body bound (64 KiB): read whole, the connection serves the next request.
+      const small = await onAgent('PUT', '/no-such-bucket/obj', Buffer.alloc(16 * 1024, 7));
+      assert.equal(small.status, 404);
+      assert.equal(code(small), 'NoSuchBucket');
+      assert.notEqual(small.headers.connection, 'close');
       const next = await onAgent('GET', '/err-bucket/obj');
       assert.equal(next.status, 200);
       assert.equal(next.body, 'original');
       assert.equal(sockets.size, 1, 'both requests went over one keep-alive connection');
+      // 8 MiB: far more than the bound. The answer still arrives, says `Connection: close`, and
+      // the next request goes over a new connection (server/refused-body.ts).
+      const large = await onAgent('PUT', '/no-such-bucket/obj', Buffer.alloc(8 * 1024 * 1024, 7));
+      assert.equal(large.status, 404);
+      assert.equal(code(large), 'NoSuchBucket');
+      assert.equal(large.headers.connection, 'close');
+      const after = await onAgent('GET', '/err-bucket/obj');
+      assert.equal(after.status, 200);
+      assert.equal(after.body, 'original');
+      assert.equal(sockets.size, 2, 'the connection of the large refused body was closed');
     } finally {
       agent.destroy();
     }
