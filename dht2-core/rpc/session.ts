@@ -142,6 +142,9 @@ export class BrickSession {
       req.on('response', (h) => { status = Number(h[':status']); });
       req.on('data', (c: string) => { if (text.length < 64 * 1024) text += c; });
       req.on('error', (e: Error) => reject(err('EHOSTDOWN', `brick ${this.o.url}: hello failed (${e.message})`, { cause: e })));
+      // Closed without its end (the connect timeout destroyed the session, a reset): settled here,
+      // or nothing would ever settle it. (After 'end', this reject does nothing.)
+      req.on('close', () => reject(err('EHOSTDOWN', `brick ${this.o.url}: hello cut short (code ${req.rstCode ?? '?'})`)));
       req.on('end', () => {
         if (status !== 200) { reject(err('EHOSTDOWN', `brick ${this.o.url}: /-/health answered ${status}`)); return; }
         let h: { epoch?: unknown; brickId?: unknown };
