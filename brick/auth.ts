@@ -1,19 +1,26 @@
 /**
  * Request authentication on the brick: every FOP carries an HMAC-SHA256 signature with the
- * cluster secret over method, path, the target brick's id, date, nonce, request id and the hash of its arguments
- * (dht2-core/protocol/wire.ts). A request whose date is off by more than MAX_CLOCK_SKEW_MS is
- * refused, and a nonce is accepted once within twice that window, so a captured request cannot
- * be replayed.
+ * cluster secret over method, path, the target brick's id, the brick's boot epoch, date, nonce,
+ * request id and the hash of its arguments (dht2-core/protocol/wire.ts). A request whose date
+ * is off by more than MAX_CLOCK_SKEW_MS is refused, and a nonce is accepted once within twice
+ * that window. The nonces live in memory, so they alone would let a request captured before a
+ * restart through once more after it: the epoch, drawn at random at every start, makes every
+ * request signed for an earlier boot fail (docs/PROTOCOL.md §3).
  */
-import { MAX_CLOCK_SKEW_MS, checkAuthorization, type SignedParts } from '../dht2-core/protocol/wire.js';
+import { MAX_CLOCK_SKEW_MS, checkAuthorization, newEpoch, type SignedParts } from '../dht2-core/protocol/wire.js';
 
-export type AuthVerdict = { ok: true } | { ok: false; status: 401 | 403; reason: string };
+export type AuthVerdict = { ok: true } | { ok: false; status: 401 | 403; reason: string; staleEpoch?: boolean };
 
 export class RequestAuthenticator {
   /** nonce → time seen; a Map iterates in insertion order, so pruning pops from the front. */
   private readonly seen = new Map<string, number>();
 
-  constructor(private readonly secret: string, private readonly now: () => number = Date.now) {}
+  /** This boot's epoch: new at every start, never stored. */
+  readonly epoch: string;
+
+  constructor(private readonly secret: string, private readonly now: () => number = Date.now, epoch: string = newEpoch()) {
+    this.epoch = epoch;
+  }
 
   check(authHeader: string | undefined, parts: SignedParts): AuthVerdict {
     if (!authHeader) return { ok: false, status: 401, reason: 'missing authorization' };
@@ -23,7 +30,12 @@ export class RequestAuthenticator {
       return { ok: false, status: 403, reason: 'request date outside the allowed clock skew' };
     }
     if (!/^[0-9a-f]{32}$/.test(parts.nonce)) return { ok: false, status: 403, reason: 'malformed nonce' };
-    if (!checkAuthorization(this.secret, authHeader, parts)) return { ok: false, status: 403, reason: 'signature does not match' };
+    // The epoch the request names (its header) must be this boot's; the signature is then
+    // checked over this boot's epoch, so the header cannot say one thing and the MAC another.
+    if (parts.epoch !== this.epoch) {
+      return { ok: false, status: 403, reason: 'request signed for another brick epoch (the brick restarted)', staleEpoch: true };
+    }
+    if (!checkAuthorization(this.secret, authHeader, { ...parts, epoch: this.epoch })) return { ok: false, status: 403, reason: 'signature does not match' };
     this.prune(now);
     if (this.seen.has(parts.nonce)) return { ok: false, status: 403, reason: 'replayed request' };
     this.seen.set(parts.nonce, now);

@@ -6,14 +6,15 @@
  */
 import http2, { type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { toDht2Error } from '../dht2-core/errors.js';
+import { err, toDht2Error } from '../dht2-core/errors.js';
 import { FOPS, PROTOCOL_VERSION, isFopName, parseFopArgs } from '../dht2-core/protocol/fops.js';
 import type { BrickFops } from '../dht2-core/protocol/layer.js';
 import {
-  H2_WINDOW, H_ARGS, H_DATE, H_NONCE, H_REQUEST_ID, H_RESULT, H_VERSION, MAX_ARGS_HEADER, MAX_CONTROL_BODY,
-  decodeArgsHeader, encodeArgsHeader, sha256Hex, statusOfErrno, type WireError,
+  H2_WINDOW, H_ARGS, H_DATE, H_EPOCH, H_NONCE, H_REQUEST_ID, H_RESULT, H_VERSION, MAX_ARGS_HEADER, MAX_CONTROL_BODY,
+  T_BODY_MAC, bodyMac, decodeArgsHeader, encodeArgsHeader, sameMac, sha256Hex, signatureOf, statusOfErrno, type WireError,
 } from '../dht2-core/protocol/wire.js';
 import { RequestAuthenticator } from './auth.js';
 import { readSmall } from '../dht2-core/util/read-small.js';
@@ -37,7 +38,7 @@ export interface RunningBrickServer {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, readonly body: WireError) {
+  constructor(readonly status: number, readonly body: WireError, readonly headers: Record<string, string> = {}) {
     super(body.message);
   }
 }
@@ -69,7 +70,8 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
     const path = String(headers[':path']);
     if (path === '/-/health' && (method === 'GET' || method === 'HEAD')) {
       const id = opts.identity;
-      const body = { status: 'ok', role: id.role, volumeId: id.volumeId, brickId: id.brickId, format: id.format, protocol: PROTOCOL_VERSION };
+      // The epoch is no secret: it only names this boot, so that requests signed for another fail.
+      const body = { status: 'ok', role: id.role, volumeId: id.volumeId, brickId: id.brickId, format: id.format, protocol: PROTOCOL_VERSION, epoch: auth.epoch };
       if (method === 'HEAD') {
         stream.respond({ ':status': 200, 'content-type': 'application/json' }, { endStream: true });
         return;
@@ -80,7 +82,7 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
     try {
       await serveFop(stream, headers, method, path, requestId);
     } catch (e) {
-      if (e instanceof HttpError) return replyJson(stream, e.status, e.body);
+      if (e instanceof HttpError) return replyJson(stream, e.status, e.body, e.headers);
       const de = toDht2Error(e);
       if (de.errno === 'EIO') log.error({ err: e, path, requestId }, 'FOP failed with EIO');
       const body: WireError = { errno: de.errno, message: de.message };
@@ -122,13 +124,16 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
       payload = h;
     }
     const verdict = auth.check(authHeader, {
-      method, path, brickId: opts.identity.brickId, date: String(headers[H_DATE] ?? ''),
+      method, path, brickId: opts.identity.brickId, epoch: String(headers[H_EPOCH] ?? ''), date: String(headers[H_DATE] ?? ''),
       nonce: String(headers[H_NONCE] ?? ''), requestId, payloadHash: sha256Hex(payload),
     });
     if (!verdict.ok) {
       stream.resume();
       log.warn({ path, reason: verdict.reason }, 'brick request refused');
-      throw new HttpError(verdict.status, { errno: 'EACCES', message: verdict.reason });
+      // A request for another boot learns this one's epoch (no secret, /-/health tells it too):
+      // a client whose connection outlived a restart of the brick behind it (a proxy between
+      // them) signs its next requests for this boot.
+      throw new HttpError(verdict.status, { errno: 'EACCES', message: verdict.reason }, verdict.staleEpoch ? { [H_EPOCH]: auth.epoch } : {});
     }
     const argsJson = typeof payload === 'string' ? safe(() => decodeArgsHeader(payload)) : parseJson(payload.toString('utf8'));
     const args = parseFopArgs(fop, argsJson);
@@ -143,7 +148,8 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
         // The store may await (mkdir, open) before it pipes the stream; a reset in that window
         // must not be an unhandled 'error' that kills the brick. The pipeline sees it anyway.
         stream.on('error', (e: Error) => log.debug({ err: e, fop, requestId }, 'upload stream failed'));
-        const res = await opts.store.upload(fop as never, args as never, stream);
+        const body = checkBodyMac(stream, signatureOf(authHeader) ?? '', (reason) => log.warn({ fop, requestId, reason }, 'upload body refused'));
+        const res = await opts.store.upload(fop as never, args as never, body);
         return replyJson(stream, 200, res);
       }
       case 'download': {
@@ -156,6 +162,37 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
         return;
       }
     }
+  }
+
+  /**
+   * The upload body as the store reads it: the same bytes, but the stream fails instead of
+   * ending unless the request's trailer carries the MAC of exactly these bytes (wire.ts
+   * bodyMac). The store commits nothing (no rename, no in-place write) before its body ends,
+   * so a body changed on the way, or cut and ended early, never becomes visible.
+   */
+  function checkBodyMac(stream: ServerHttp2Stream, requestSignature: string, refused: (reason: string) => void): Transform {
+    const mac = bodyMac(opts.secret, requestSignature);
+    let trailer: string | undefined;
+    // node:http2 emits 'trailers' before it ends the stream, so before the flush below.
+    stream.once('trailers', (t: IncomingHttpHeaders) => {
+      const v = t[T_BODY_MAC];
+      trailer = typeof v === 'string' ? v : '';
+    });
+    const checked = new Transform({
+      transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+        mac.update(chunk);
+        cb(null, chunk);
+      },
+      flush(cb: TransformCallback) {
+        const reason = trailer === undefined ? 'data body without its MAC trailer'
+          : !sameMac(mac.digest('hex'), trailer) ? 'data body MAC does not match' : undefined;
+        if (reason === undefined) { cb(); return; }
+        refused(reason);
+        cb(err('EACCES', reason));
+      },
+    });
+    pipeline(stream, checked).catch((e: unknown) => { if (!checked.destroyed) checked.destroy(e as Error); });
+    return checked;
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -178,11 +215,11 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
   };
 }
 
-function replyJson(stream: ServerHttp2Stream, status: number, body: unknown): void {
+function replyJson(stream: ServerHttp2Stream, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (stream.destroyed || stream.closed) return;
   const data = Buffer.from(JSON.stringify(body));
   if (stream.headersSent) { stream.close(); return; }
-  stream.respond({ ':status': status, 'content-type': 'application/json', 'content-length': data.length });
+  stream.respond({ ':status': status, 'content-type': 'application/json', 'content-length': data.length, ...headers });
   stream.end(data);
 }
 

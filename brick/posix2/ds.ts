@@ -2,7 +2,8 @@
  * The DS half of POSIX2: data objects at their handle paths, keyed by the file's GFID.
  * Replacement (dput, dconcat, dcopy) is write-to-temp, fsync, rename(2), fsync of the handle's
  * directory: a crash leaves the old object or the complete new one, plus garbage in tmp/ that
- * the next start removes. dwrite is an in-place write at an offset, as POSIX write(2).
+ * the next start removes. dwrite is an in-place write at an offset, as POSIX write(2), of a
+ * body staged whole in tmp/ first, so that a body refused at its end never lands.
  */
 import { constants, createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, open, rm, truncate, unlink } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { err, toDht2Error } from '../../dht2-core/errors.js';
 import type { DataStat, FopReq } from '../../dht2-core/protocol/fops.js';
 import { crashPoint } from './crash.js';
-import { HandleDirs, fsyncPath, syncHandle } from './fsutil.js';
+import { HandleDirs, fsyncPath, handleWriter, syncHandle } from './fsutil.js';
 import { handleParent, handlePath, tmpPath } from './handles.js';
 import { KeyedLocks } from './locks.js';
 import { lstat, rename } from './meta-fs.js';
@@ -165,7 +166,7 @@ export class DsStore {
       // could otherwise have the temp file created after the cleanup already ran.
       const fh = await open(tmp, 'wx', 0o600).catch((e: unknown) => { body.resume(); throw e; });
       try {
-        await pipeline(body, limitBytes(this.maxObject), createWriteStream('', { fd: fh.fd, autoClose: false }));
+        await pipeline(body, limitBytes(this.maxObject), handleWriter(fh));
         if (this.sync) await syncHandle(fh, tmp); // through this descriptor: no second open just to fsync
       } finally {
         await fh.close();
@@ -173,28 +174,57 @@ export class DsStore {
     }, true);
   }
 
-  /** Writes `body` at `offset` in place (POSIX write semantics), then fsyncs. */
+  /**
+   * Writes `body` at `offset` in place (POSIX write semantics), then fsyncs. The body is staged
+   * first, in a temp file, and only a body that ended whole (on a brick server: whose MAC
+   * trailer matched, brick/server.ts) is written into the object: a body that fails, is cut or
+   * is refused changes nothing, not even the creation of the object (issue 14).
+   */
   async dwrite(r: FopReq<'dwrite'>, body: Readable): Promise<DataStat> {
-    // Appends to one object run one at a time, each body whole: O_APPEND alone would interleave
-    // the chunks of two streamed bodies.
-    return r.append ? this.appends.with([r.gfid], () => this.writeAt(r, body)) : this.writeAt(r, body);
+    if (!r.create) {
+      // Answer a missing object before reading a body that could never be written.
+      await this.statOf(r.gfid).catch((e: unknown) => { body.resume(); throw e; });
+    }
+    const stage = tmpPath(this.dir, 'stage');
+    try {
+      const fh = await open(stage, 'wx', 0o600).catch((e: unknown) => { body.resume(); throw toDht2Error(e); });
+      try {
+        // Not fsynced: it is read back at once and removed; a crash leaves it in tmp/, which
+        // the next start empties, and the object as it was (docs/CRASH-SAFETY.md).
+        await pipeline(body, limitBytes(this.maxObject - (r.append ? 0 : r.offset)), handleWriter(fh));
+      } catch (e) {
+        throw toDht2Error(e);
+      } finally {
+        await fh.close();
+      }
+      crashPoint('dwrite:staged');
+      // Appends to one object run one at a time, each body whole: O_APPEND alone would
+      // interleave two bodies. The lock covers only the copy: bodies stage concurrently.
+      return await (r.append ? this.appends.with([r.gfid], () => this.applyStaged(r, stage)) : this.applyStaged(r, stage));
+    } finally {
+      await rm(stage, { force: true });
+    }
   }
 
-  private async writeAt(r: FopReq<'dwrite'>, body: Readable): Promise<DataStat> {
+  /** Copies a staged body into the object at its offset (or its end), then makes it durable. */
+  private async applyStaged(r: FopReq<'dwrite'>, stage: string): Promise<DataStat> {
+    const size = (await lstat(stage)).size;
     if (r.create) await this.handleDirs.ensure(handleParent(this.dir, r.gfid));
     let fh;
     try {
       const flags = (r.create ? constants.O_RDWR | constants.O_CREAT : constants.O_RDWR) | (r.append ? constants.O_APPEND : 0);
       fh = await open(this.h(r.gfid), flags, 0o600);
     } catch (e) {
-      body.resume();
       throw toDht2Error(e, `data object ${r.gfid}`);
     }
     try {
       const at = r.append ? (await fh.stat()).size : r.offset;
-      // With O_APPEND, write(2) goes to the end whatever the position: no `start`.
-      const out = createWriteStream('', { fd: fh.fd, start: r.append ? undefined : r.offset, autoClose: false });
-      await pipeline(body, limitBytes(this.maxObject - at), out);
+      if (at + size > this.maxObject) throw err('EFBIG', `object larger than ${this.maxObject} bytes`);
+      if (size > 0) {
+        // With O_APPEND, write(2) goes to the end whatever the position: no `start`.
+        const out = handleWriter(fh, r.append ? undefined : r.offset);
+        await pipeline(createReadStream(stage, { highWaterMark: 1024 * 1024 }), out);
+      }
       if (this.sync) await syncHandle(fh, this.h(r.gfid));
     } catch (e) {
       throw toDht2Error(e);

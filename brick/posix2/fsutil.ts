@@ -2,6 +2,7 @@
 import { closeSync, fsync, openSync } from 'node:fs';
 import { mkdir, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 
 const fsyncFd = promisify(fsync);
@@ -75,4 +76,36 @@ export class HandleDirs {
     await mkdirDurable(path, this.sync);
     this.known.add(path);
   }
+}
+
+/**
+ * A Writable into an open handle at `start` (or at the file's position, which O_APPEND makes the
+ * end), that never closes the handle: its owner closes it once. (An fs.WriteStream over `fd`
+ * closes that descriptor when a pipeline destroys it on error, even with `autoClose: false`;
+ * the owner's close then failed with EBADF in place of the real error, or closed a descriptor
+ * number another open had been given meanwhile.)
+ */
+export function handleWriter(fh: FileHandle, start?: number): Writable {
+  let pos = start;
+  const writeAll = async (chunks: Buffer[]): Promise<void> => {
+    let left = chunks;
+    while (left.length > 0) {
+      const { bytesWritten } = await fh.writev(left, pos);
+      if (pos !== undefined) pos += bytesWritten;
+      left = skip(left, bytesWritten);
+    }
+  };
+  return new Writable({
+    highWaterMark: 1024 * 1024,
+    write(chunk: Buffer, _enc, cb) { writeAll([chunk]).then(() => cb(), cb); },
+    writev(items, cb) { writeAll(items.map((i) => i.chunk as Buffer)).then(() => cb(), cb); },
+  });
+}
+
+/** `chunks` without their first `n` bytes (after a short write). */
+function skip(chunks: Buffer[], n: number): Buffer[] {
+  let i = 0;
+  while (i < chunks.length && n >= chunks[i]!.length) n -= chunks[i++]!.length;
+  if (i === chunks.length) return [];
+  return n === 0 ? chunks.slice(i) : [chunks[i]!.subarray(n), ...chunks.slice(i + 1)];
 }

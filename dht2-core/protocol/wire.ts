@@ -3,7 +3,7 @@
  * `/v1/<fop>`, arguments as JSON (in the body for control FOPs, in the `x-dht2-args` header
  * for data FOPs whose body is the data), every request signed with the cluster secret.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual, type Hmac } from 'node:crypto';
 import { randomPooled } from '../util/random-pool.js';
 import { PROTOCOL_VERSION } from './fops.js';
 import type { Errno } from '../errors.js';
@@ -15,7 +15,12 @@ export const H_ARGS = 'x-dht2-args';
 export const H_RESULT = 'x-dht2-result';
 export const H_REQUEST_ID = 'x-dht2-request-id';
 export const H_TIMEOUT = 'x-dht2-timeout-ms';
+/** The brick boot a request is signed for (request), and the brick's current one (refusals). */
+export const H_EPOCH = 'x-dht2-epoch';
+/** Trailer of an upload: HMAC of its body (see {@link bodyMac}). */
+export const T_BODY_MAC = 'x-dht2-body-mac';
 export const AUTH_SCHEME = 'DHT2-HMAC-SHA256';
+const BODY_MAC_SCHEME = 'DHT2-BODY-HMAC-SHA256';
 
 /** Path of a FOP on the wire. */
 export function fopPath(fop: string): string {
@@ -55,6 +60,12 @@ export interface SignedParts {
   path: string;
   /** Id of the brick the request is for (its identity's brickId): a request signed for one brick fails on every other. */
   brickId: string;
+  /**
+   * The brick boot the request is for: 32 hex characters the brick draws at random when it
+   * starts and tells on `/-/health`. A request captured before a restart fails after it, when
+   * the brick's nonce cache (memory only) no longer knows it.
+   */
+  epoch: string;
   date: string;
   nonce: string;
   requestId: string;
@@ -62,7 +73,7 @@ export interface SignedParts {
 }
 
 function stringToSign(p: SignedParts): string {
-  return [AUTH_SCHEME, String(PROTOCOL_VERSION), p.method, p.path, p.brickId, p.date, p.nonce, p.requestId, p.payloadHash].join('\n');
+  return [AUTH_SCHEME, String(PROTOCOL_VERSION), p.method, p.path, p.brickId, p.epoch, p.date, p.nonce, p.requestId, p.payloadHash].join('\n');
 }
 
 /** HMAC-SHA256 of the request with the cluster secret, hex. */
@@ -81,6 +92,32 @@ export function checkAuthorization(secret: string, header: string, parts: Signed
   if (!m) return false;
   const want = Buffer.from(signature(secret, parts), 'hex');
   return timingSafeEqual(want, Buffer.from(m[1]!, 'hex'));
+}
+
+/** An epoch: 16 random bytes, hex. */
+export function newEpoch(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/**
+ * The MAC of an upload's body: HMAC-SHA256 with the cluster secret over the request's own
+ * signature and then the body bytes, hex. Keyed by the signature, it belongs to that one
+ * request (its brick, epoch, nonce and arguments): it cannot be moved to another request, and
+ * no body but the one the client sent matches it. Fed as the bytes go by, so nothing is held.
+ */
+export function bodyMac(secret: string, requestSignature: string): Hmac {
+  return createHmac('sha256', secret).update(`${BODY_MAC_SCHEME}\n${requestSignature}\n`);
+}
+
+/** The signature (hex) of an `authorization` header value, or undefined when it is not one. */
+export function signatureOf(header: string): string | undefined {
+  return /^DHT2-HMAC-SHA256 ([0-9a-f]{64})$/.exec(header)?.[1];
+}
+
+/** Constant-time comparison of two hex MACs. */
+export function sameMac(a: string, b: string): boolean {
+  if (!/^[0-9a-f]{64}$/.test(a) || !/^[0-9a-f]{64}$/.test(b)) return false;
+  return timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
 }
 
 export function newNonce(): string {

@@ -14,10 +14,10 @@ import {
 } from '../protocol/fops.js';
 import type { BrickFops, CallContext, Download } from '../protocol/layer.js';
 import {
-  H_ARGS, H_DATE, H_NONCE, H_REQUEST_ID, H_RESULT, H_TIMEOUT, H_VERSION, authorization,
-  decodeArgsHeader, encodeArgsHeader, fopPath, newNonce, sha256Hex,
+  H_ARGS, H_DATE, H_EPOCH, H_NONCE, H_REQUEST_ID, H_RESULT, H_TIMEOUT, H_VERSION, authorization, bodyMac,
+  decodeArgsHeader, encodeArgsHeader, fopPath, newNonce, sha256Hex, signatureOf,
 } from '../protocol/wire.js';
-import { BrickSession, wasRefused, type H2Reply } from './session.js';
+import { BrickSession, refusal, wasRefused, type BrickHello, type H2Reply, type H2Request } from './session.js';
 
 export interface BrickClientOptions {
   /** `http://host:port` (h2c) or `https://host:port` (h2 over TLS). */
@@ -27,7 +27,7 @@ export interface BrickClientOptions {
   timeoutMs?: number;
   /** TLS options (ca, rejectUnauthorized) for https bricks. */
   tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
-  /** The brick's id (from the volume file); asked from the brick's /-/health when omitted. */
+  /** The brick's id (from the volume file); taken from the brick's /-/health on each connection when omitted. */
   brickId?: string;
 }
 
@@ -38,18 +38,18 @@ export interface BrickHealth {
   brickId: string;
   format: number;
   protocol: number;
+  /** This boot of the brick (docs/PROTOCOL.md §3): new at every start. */
+  epoch: string;
 }
 
 export class BrickClient implements BrickFops {
   private readonly session: BrickSession;
   private readonly timeoutMs: number;
-  private brickId: Promise<string> | undefined;
 
   constructor(private readonly opts: BrickClientOptions) {
     const u = new URL(opts.url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw err('EINVAL', `brick URL must be http: or https:, not ${u.protocol}`);
     this.timeoutMs = opts.timeoutMs ?? 30_000;
-    if (opts.brickId !== undefined) this.brickId = Promise.resolve(opts.brickId);
     this.session = new BrickSession({ url: u.origin, connectTimeoutMs: Math.min(this.timeoutMs, 5000), tls: opts.tls });
   }
 
@@ -57,37 +57,45 @@ export class BrickClient implements BrickFops {
     return this.opts.url;
   }
 
-  /** The id every request is signed for; learned once from the brick when not configured. */
-  private id(): Promise<string> {
-    this.brickId ??= this.health().then((h) => h.brickId, (e: unknown) => { this.brickId = undefined; throw e; });
-    return this.brickId;
-  }
-
-  private headers(fop: FopName, brickId: string, payloadHash: string, ctx: CallContext | undefined): Record<string, string> {
-    const date = String(Date.now());
-    const nonce = newNonce();
-    const requestId = ctx?.requestId ?? randomUUID();
-    const path = fopPath(fop);
-    return {
-      ':path': path,
-      authorization: authorization(this.opts.secret, { method: 'POST', path, brickId, date, nonce, requestId, payloadHash }),
-      [H_VERSION]: String(PROTOCOL_VERSION),
-      [H_DATE]: date,
-      [H_NONCE]: nonce,
-      [H_REQUEST_ID]: requestId,
-      [H_TIMEOUT]: String(ctx?.timeoutMs ?? this.timeoutMs),
+  /**
+   * Signed headers of one request, for the connection it goes on: the brick id configured (the
+   * volume file's), else the one the brick named in that connection's hello, and that hello's
+   * boot epoch.
+   */
+  private headers(fop: FopName, payloadHash: string, ctx: CallContext | undefined): (hello: BrickHello) => Record<string, string> {
+    return (hello) => {
+      const date = String(Date.now());
+      const nonce = newNonce();
+      const requestId = ctx?.requestId ?? randomUUID();
+      const path = fopPath(fop);
+      const brickId = this.opts.brickId ?? hello.brickId;
+      return {
+        ':path': path,
+        authorization: authorization(this.opts.secret, { method: 'POST', path, brickId, epoch: hello.epoch, date, nonce, requestId, payloadHash }),
+        [H_VERSION]: String(PROTOCOL_VERSION),
+        [H_EPOCH]: hello.epoch,
+        [H_DATE]: date,
+        [H_NONCE]: nonce,
+        [H_REQUEST_ID]: requestId,
+        [H_TIMEOUT]: String(ctx?.timeoutMs ?? this.timeoutMs),
+      };
     };
   }
 
-  private async send(fop: FopName, build: (brickId: string) => { headers: Record<string, string>; body?: string | Readable }, ctx?: CallContext): Promise<H2Reply> {
+  private async send(fop: FopName, req: Pick<H2Request, 'headers' | 'body' | 'mac'>, ctx?: CallContext): Promise<H2Reply> {
     const attempts = FOPS[fop].idempotent ? 2 : 1;
-    const brickId = await this.id();
+    const replayable = req.body === undefined || typeof req.body === 'string';
     for (let attempt = 1; ; attempt++) {
-      const { headers, body } = build(brickId);
       try {
-        return await this.session.request({ headers, body, timeoutMs: ctx?.timeoutMs ?? this.timeoutMs, signal: ctx?.signal });
+        // Signed afresh on every attempt (new date and nonce, and the epoch of its connection).
+        const r = await this.session.request({ ...req, timeoutMs: ctx?.timeoutMs ?? this.timeoutMs, signal: ctx?.signal });
+        if (r.status !== 403 || r.headers[H_EPOCH] === undefined) return r;
+        // Refused unprocessed, as signed for an earlier boot of the brick (the session learned
+        // the new one): sent again when the body can be, else the caller may send it again.
+        r.stream.resume();
+        if (attempt === 1 && replayable) continue;
+        throw refusal(err('ENOTCONN', `${fop} on ${this.opts.url}: the brick restarted behind this connection; not applied, send it again`));
       } catch (e) {
-        const replayable = body === undefined || typeof body === 'string';
         const errno = (e as { errno?: string }).errno;
         if (attempt < attempts && replayable && (errno === 'ENOTCONN' || errno === 'EHOSTDOWN')) continue;
         if (attempt === 1 && replayable && wasRefused(e)) continue; // never processed (session.ts retire)
@@ -132,22 +140,27 @@ export class BrickClient implements BrickFops {
   async call<F extends ControlFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<FopRes<F>> {
     const json = JSON.stringify(req);
     const hash = sha256Hex(json);
-    const r = await this.send(fop, (id) => ({ headers: { ...this.headers(fop, id, hash, ctx), 'content-type': 'application/json' }, body: json }), ctx);
+    const sign = this.headers(fop, hash, ctx);
+    const r = await this.send(fop, { headers: (hello) => ({ ...sign(hello), 'content-type': 'application/json' }), body: json }, ctx);
     return this.json<FopRes<F>>(fop, r);
   }
 
   async upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable, ctx?: CallContext): Promise<FopRes<F>> {
     const args = encodeArgsHeader(req);
-    const r = await this.send(fop, (id) => ({
-      headers: { ...this.headers(fop, id, sha256Hex(args), ctx), [H_ARGS]: args, 'content-type': 'application/octet-stream' },
+    const sign = this.headers(fop, sha256Hex(args), ctx);
+    const r = await this.send(fop, {
+      headers: (hello) => ({ ...sign(hello), [H_ARGS]: args, 'content-type': 'application/octet-stream' }),
       body,
-    }), ctx);
+      // The body's MAC, in a trailer, keyed by this request's signature (wire.ts bodyMac).
+      mac: (headers) => bodyMac(this.opts.secret, signatureOf(headers.authorization!)!),
+    }, ctx);
     return this.json<FopRes<F>>(fop, r);
   }
 
   async download<F extends DownloadFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<Download<FopRes<F>>> {
     const args = encodeArgsHeader(req);
-    const r = await this.send(fop, (id) => ({ headers: { ...this.headers(fop, id, sha256Hex(args), ctx), [H_ARGS]: args } }), ctx);
+    const sign = this.headers(fop, sha256Hex(args), ctx);
+    const r = await this.send(fop, { headers: (hello) => ({ ...sign(hello), [H_ARGS]: args }) }, ctx);
     if (r.status !== 200) return this.json(fop, r);
     const h = r.headers[H_RESULT];
     if (typeof h !== 'string') {

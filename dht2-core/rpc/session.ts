@@ -11,10 +11,11 @@
  * keeps moving is never cut. The socket is unref'd while no call is in flight, so an idle
  * client does not keep a process alive.
  */
+import type { Hmac } from 'node:crypto';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { finished, type Readable } from 'node:stream';
 import { Dht2Error, err } from '../errors.js';
-import { H2_WINDOW } from '../protocol/wire.js';
+import { H2_WINDOW, H_EPOCH, T_BODY_MAC } from '../protocol/wire.js';
 
 export interface SessionOptions {
   url: string;
@@ -29,16 +30,35 @@ export interface H2Reply {
   stream: ClientHttp2Stream;
 }
 
+/**
+ * What the brick said on `GET /-/health` when this connection opened: the boot epoch (and
+ * brick id) that requests on this connection are signed for. A brick that restarts has a new
+ * epoch and a new connection, so a request is never signed for a boot other than the one of
+ * the connection it goes on.
+ */
+export interface BrickHello {
+  epoch: string;
+  brickId: string;
+}
+
 export interface H2Request {
-  headers: Record<string, string>;
+  /** The headers, or a function that builds them for the hello of the connection the request goes on. */
+  headers: Record<string, string> | ((hello: BrickHello) => Record<string, string>);
   body?: string | Readable;
+  /**
+   * For a streamed body: the MAC to send in the `x-dht2-body-mac` trailer once the body has
+   * ended, made from the built headers (it is keyed by the request's signature) and fed with
+   * every byte of the body. A body that fails or is cut never gets its trailer: the stream is
+   * reset instead, and the brick commits nothing.
+   */
+  mac?: (headers: Record<string, string>) => Hmac;
   timeoutMs: number;
   signal?: AbortSignal;
 }
 
 const REFUSED = new WeakSet<Error>();
 
-function refusal(e: Dht2Error): Dht2Error {
+export function refusal(e: Dht2Error): Dht2Error {
   REFUSED.add(e);
   return e;
 }
@@ -53,6 +73,7 @@ export class BrickSession {
   private connecting: Promise<ClientHttp2Session> | undefined;
   private active = 0;
   private closed = false;
+  private readonly hellos = new WeakMap<ClientHttp2Session, BrickHello>();
 
   constructor(private readonly o: SessionOptions) {}
 
@@ -76,11 +97,21 @@ export class BrickSession {
         reject(err('EHOSTDOWN', `brick ${this.o.url}: connect timed out`));
       }, this.o.connectTimeoutMs);
       s.once('connect', () => {
-        clearTimeout(timer);
         s.setLocalWindowSize(H2_WINDOW);
-        this.session = s;
-        this.idle();
-        resolve(s);
+        // Nothing goes on a connection before its hello: the signature of every request names
+        // the epoch of the brick boot at the other end (docs/PROTOCOL.md §3).
+        this.hello(s).then((hello) => {
+          clearTimeout(timer);
+          if (s.closed || s.destroyed) { reject(err('EHOSTDOWN', `brick ${this.o.url}: connection closed during its hello`)); return; }
+          this.hellos.set(s, hello);
+          this.session = s;
+          this.idle();
+          resolve(s);
+        }, (e: unknown) => {
+          clearTimeout(timer);
+          s.destroy();
+          reject(e);
+        });
       });
       // on, not once: a session can emit 'error' more than once (while connecting, then when the
       // connection breaks), and an 'error' without a listener would end the gateway's process.
@@ -93,6 +124,43 @@ export class BrickSession {
       s.once('goaway', () => { if (this.session === s) this.session = undefined; });
     }).finally(() => { this.connecting = undefined; });
     return this.connecting;
+  }
+
+  /** `GET /-/health` on a new connection: the epoch and brick id requests on it are signed for. */
+  private hello(s: ClientHttp2Session): Promise<BrickHello> {
+    return new Promise<BrickHello>((resolve, reject) => {
+      let req: ClientHttp2Stream;
+      try {
+        req = s.request({ ':method': 'GET', ':path': '/-/health' }, { endStream: true });
+      } catch (e) {
+        reject(err('EHOSTDOWN', `brick ${this.o.url}: hello failed (${(e as Error).message})`, { cause: e }));
+        return;
+      }
+      let status = 0;
+      let text = '';
+      req.setEncoding('utf8');
+      req.on('response', (h) => { status = Number(h[':status']); });
+      req.on('data', (c: string) => { if (text.length < 64 * 1024) text += c; });
+      req.on('error', (e: Error) => reject(err('EHOSTDOWN', `brick ${this.o.url}: hello failed (${e.message})`, { cause: e })));
+      // Closed without its end (the connect timeout destroyed the session, a reset): settled here,
+      // or nothing would ever settle it. (After 'end', this reject does nothing.)
+      req.on('close', () => reject(err('EHOSTDOWN', `brick ${this.o.url}: hello cut short (code ${req.rstCode ?? '?'})`)));
+      req.on('end', () => {
+        if (status !== 200) { reject(err('EHOSTDOWN', `brick ${this.o.url}: /-/health answered ${status}`)); return; }
+        let h: { epoch?: unknown; brickId?: unknown };
+        try {
+          h = JSON.parse(text) as typeof h;
+        } catch {
+          reject(err('EPROTO', `brick ${this.o.url}: /-/health is not JSON`));
+          return;
+        }
+        if (typeof h.epoch !== 'string' || !/^[0-9a-f]{32}$/.test(h.epoch) || typeof h.brickId !== 'string') {
+          reject(err('EPROTO', `brick ${this.o.url} names no boot epoch on /-/health: it speaks an older protocol`));
+          return;
+        }
+        resolve({ epoch: h.epoch, brickId: h.brickId });
+      });
+    });
   }
 
   /** Keeps the process alive only while calls are in flight. */
@@ -110,8 +178,11 @@ export class BrickSession {
     this.active++;
     this.idle();
     let stream: ClientHttp2Stream;
+    let mac: Hmac | undefined;
     try {
-      stream = session.request({ ':method': 'POST', ...r.headers }, { endStream: r.body === undefined });
+      const headers = typeof r.headers === 'function' ? r.headers(this.hellos.get(session)!) : r.headers;
+      mac = typeof r.body === 'object' && r.mac ? r.mac(headers) : undefined;
+      stream = session.request({ ':method': 'POST', ...headers }, { endStream: r.body === undefined, waitForTrailers: mac !== undefined });
     } catch (e) {
       this.done();
       throw err('ENOTCONN', `brick ${this.o.url}: ${(e as Error).message}`, { cause: e });
@@ -173,6 +244,14 @@ export class BrickSession {
         fail(refused() ? refusal(failure) : failure);
       });
       stream.once('response', (headers) => {
+        // The brick refused a request signed for another of its boots and named its own: this
+        // connection outlived a restart behind it (a proxy between), so its next requests are
+        // signed for the new boot (brick/server.ts). The caller decides about this one.
+        const epoch = headers[H_EPOCH];
+        if (typeof epoch === 'string' && /^[0-9a-f]{32}$/.test(epoch)) {
+          const hello = this.hellos.get(session);
+          if (hello) this.hellos.set(session, { ...hello, epoch });
+        }
         if (settled) return;
         settled = true;
         resolve({ status: Number(headers[':status']), headers, stream });
@@ -187,6 +266,20 @@ export class BrickSession {
         finished(body, { writable: false }, (e) => {
           if (e) fail(err('ECANCELED', `upload to ${this.o.url} aborted: ${e.message}`, { cause: e }));
         });
+        if (mac) {
+          // A listener beside the pipe sees exactly the chunks the pipe writes, in order, and
+          // leaves the pipe (and its unpipe on abort, above) as it is. 'wantTrailers' comes only
+          // after the body ended and its last DATA frame was queued: never for a failed body.
+          const m = mac;
+          body.on('data', (c: Buffer) => m.update(c));
+          stream.once('wantTrailers', () => {
+            try {
+              stream.sendTrailers({ [T_BODY_MAC]: m.digest('hex') });
+            } catch (e) {
+              failOrDestroy(err('ENOTCONN', `brick ${this.o.url}: ${(e as Error).message}`, { cause: e }));
+            }
+          });
+        }
         body.pipe(stream);
       }
     });

@@ -181,5 +181,16 @@ describe('brick crash safety', function () {
     // Killed after the new data is durable but before the rename: still the previous object.
     await crashAt(dir, 'ds', 'ds:before-rename', (c) => c.upload('dput', { gfid: g }, pattern(16, 4).stream));
     await withBrick(dir, 'ds', async (c) => { assert.equal(await readHash(c, g), newHash); });
+    // An in-place write killed once its body is staged, before any of it is copied into place:
+    // the object as it was, the staged body removed at start (docs/ON-DISK-FORMAT.md, dwrite).
+    await crashAt(dir, 'ds', 'dwrite:staged', (c) => c.upload('dwrite', { gfid: g, offset: 1024 }, pattern(8, 5).stream));
+    await crashAt(dir, 'ds', 'dwrite:staged', (c) => c.upload('dwrite', { gfid: g, offset: 0, append: true }, pattern(8, 6).stream));
+    const fresh = newGfid();
+    await crashAt(dir, 'ds', 'dwrite:staged', (c) => c.upload('dwrite', { gfid: fresh, offset: 0, create: true }, pattern(1, 7).stream));
+    await withBrick(dir, 'ds', async (c) => {
+      assert.deepEqual(await readdir(join(dir, '.dht2', 'tmp')), [], 'the staged bodies were removed at start');
+      assert.equal(await readHash(c, g), newHash);
+      await assert.rejects(c.call('dstat', { gfid: fresh }), (e: { errno?: string }) => e.errno === 'ENOENT');
+    });
   });
 });

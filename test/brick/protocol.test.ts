@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ROOT_GFID, newGfid } from '../../dht2-core/gfid.js';
 import { BrickClient } from '../../dht2-core/rpc/brick-client.js';
-import { H_DATE, H_NONCE, H_REQUEST_ID, authorization, fopPath, newNonce, sha256Hex } from '../../dht2-core/protocol/wire.js';
+import { H_DATE, H_EPOCH, H_NONCE, H_REQUEST_ID, authorization, fopPath, newNonce, sha256Hex } from '../../dht2-core/protocol/wire.js';
 import { spawnBrick, type BrickProcess } from '../../brick/spawn.js';
 import { rejectsErrno, text } from '../helpers/assert-errno.js';
 import { rawH2 } from '../helpers/raw-h2.js';
@@ -59,18 +59,20 @@ async function sha256Of(stream: AsyncIterable<Buffer>): Promise<{ hash: string; 
   return { hash: h.digest('hex'), size };
 }
 
-/** Brick ids by URL, filled in as the test bricks start (requests are signed for a brick id). */
+/** Brick ids and boot epochs by URL, filled in as the test bricks start (requests are signed for both). */
 const brickIds = new Map<string, string>();
+const epochs = new Map<string, string>();
 
-function signedHeaders(url: string, fop: string, body: string, opts: { secret?: string; date?: number; nonce?: string } = {}): Record<string, string> {
+function signedHeaders(url: string, fop: string, body: string, opts: { secret?: string; date?: number; nonce?: string; epoch?: string } = {}): Record<string, string> {
   const path = fopPath(fop);
   const date = String(opts.date ?? Date.now());
   const nonce = opts.nonce ?? newNonce();
+  const epoch = opts.epoch ?? epochs.get(url) ?? '';
   const requestId = 'test';
   return {
     ':path': path,
-    authorization: authorization(opts.secret ?? SECRET, { method: 'POST', path, brickId: brickIds.get(url) ?? '', date, nonce, requestId, payloadHash: sha256Hex(body) }),
-    [H_DATE]: date, [H_NONCE]: nonce, [H_REQUEST_ID]: requestId, 'content-type': 'application/json',
+    authorization: authorization(opts.secret ?? SECRET, { method: 'POST', path, brickId: brickIds.get(url) ?? '', epoch, date, nonce, requestId, payloadHash: sha256Hex(body) }),
+    [H_EPOCH]: epoch, [H_DATE]: date, [H_NONCE]: nonce, [H_REQUEST_ID]: requestId, 'content-type': 'application/json',
   };
 }
 
@@ -88,8 +90,11 @@ describe('brick protocol over HTTP/2', function () {
     ds = await spawnBrick({ dir: join(dir.path, 'ds'), role: 'ds', secret: SECRET, volumeId: 'pv' });
     m = new BrickClient({ url: mds.url, secret: SECRET });
     d = new BrickClient({ url: ds.url, secret: SECRET });
-    brickIds.set(mds.url, (await m.health()).brickId);
-    brickIds.set(ds.url, (await d.health()).brickId);
+    for (const [url, c] of [[mds.url, m], [ds.url, d]] as const) {
+      const h = await c.health();
+      brickIds.set(url, h.brickId);
+      epochs.set(url, h.epoch);
+    }
   });
   after(async () => {
     await m.close();
@@ -104,7 +109,8 @@ describe('brick protocol over HTTP/2', function () {
     assert.equal(h.status, 'ok');
     assert.equal(h.role, 'mds');
     assert.equal(h.volumeId, 'pv');
-    assert.equal(h.protocol, 1);
+    assert.equal(h.protocol, 2);
+    assert.match(h.epoch, /^[0-9a-f]{32}$/);
     assert.equal((await d.health()).role, 'ds');
   });
 
@@ -157,6 +163,10 @@ describe('brick protocol over HTTP/2', function () {
     const tampered = args.replace('intruder', 'intruder2');
     assert.equal((await rawH2(mds.url, signedHeaders(mds.url, 'create', args), tampered)).status, 403);
     assert.equal((await rawH2(mds.url, signedHeaders(mds.url, 'create', args, { date: Date.now() - 10 * 60_000 }), args)).status, 403);
+    // Signed for another boot of this brick (test/brick/replay.test.ts restarts one).
+    const otherBoot = await rawH2(mds.url, signedHeaders(mds.url, 'create', args, { epoch: '0'.repeat(32) }), args);
+    assert.equal(otherBoot.status, 403);
+    assert.match(otherBoot.body, /another brick epoch/);
     const once = signedHeaders(mds.url, 'create', args);
     const first = await rawH2(mds.url, once, args);
     assert.equal(first.status, 200, first.body);
@@ -202,10 +212,11 @@ describe('brick protocol over HTTP/2', function () {
     const otherVersion = await rawH2(mds.url, { ...signedHeaders(mds.url, 'statfs', '{}'), 'x-dht2-proto': '9' }, '{}');
     assert.equal(otherVersion.status, 400);
     assert.match(otherVersion.body, /EPROTO/);
-    assert.equal((await rawH2(mds.url, { ':path': '/v1/nosuchfop' }, '{}')).status, 404);
-    const v2 = await rawH2(mds.url, { ':path': '/v2/lookup' }, '{}');
-    assert.equal(v2.status, 400);
-    assert.equal((JSON.parse(v2.body) as { errno: string }).errno, 'EPROTO');
+    assert.equal((await rawH2(mds.url, { ':path': fopPath('nosuchfop') }, '{}')).status, 404);
+    // Version 1 signed no epoch and sent no body MAC: a brick of version 2 refuses it.
+    const v1 = await rawH2(mds.url, { ':path': '/v1/lookup' }, '{}');
+    assert.equal(v1.status, 400);
+    assert.equal((JSON.parse(v1.body) as { errno: string }).errno, 'EPROTO');
     const big = JSON.stringify({ gfid: ROOT_GFID, name: 'user.big', value: 'A'.repeat(2 * 1024 * 1024) });
     const r = await rawH2(mds.url, signedHeaders(mds.url, 'setxattr', big), big);
     assert.equal(r.status, 413);

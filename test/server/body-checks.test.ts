@@ -124,5 +124,13 @@ describe('a body that fails its check is refused at once by every operation (iss
         await refused(signed(op.method, op.path, op.body, op.headers ?? {}, op.sent ?? tampered(op.body)), 'XAmzContentSHA256Mismatch');
       });
     }
+    it('nothing was changed by the refused requests (a request refused for any reason changes nothing on disk)', async () => {
+      assert.equal((await signed('GET', '/fs/checks/fs-put')).status, 404);
+      assert.equal((await signed('GET', '/fs/checks/a?xattr=user.x')).status, 404);
+      assert.equal((await signed('GET', '/fs/checks/up.txt')).status, 404);
+      // The PATCHes (bodies this small rarely reach the brick before the check fails; the
+      // 2 MiB ones of test/server/files/patch-refused.test.ts do).
+      assert.equal((await signed('GET', '/fs/checks/p')).body, 'p');
+    });
   });
 });
