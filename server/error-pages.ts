@@ -108,15 +108,28 @@ const BAD_REQUEST = { s3: 'InvalidRequest' as S3Code, status: 400, errno: 'EINVA
  * it can be read (S3 otherwise, the API of every other path). The socket is then closed, as
  * Node does.
  */
-export function clientErrorResponder(log: Pick<Logger, 'debug'>): (err: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex) => void {
+export function clientErrorResponder(log: Pick<Logger, 'debug'>): (err: Error & { code?: string; rawPacket?: Buffer; bytesParsed?: number }, socket: Duplex) => void {
   return (err, socket) => {
-    const s = socket as Duplex & { bytesWritten?: number };
-    if (err.code === 'ECONNRESET' || !s.writable || (s.bytesWritten ?? 0) > 0) {
+    // Node's own handler answers only on a connection that has written nothing yet; but a
+    // keep-alive connection whose earlier answers are all out can take one more, and a client
+    // that sent a bad second request learns why instead of seeing the connection drop. Only an
+    // answer still being written (`_httpMessage`, Node's current response on the socket) rules it out.
+    const s = socket as Duplex & { _httpMessage?: { writableFinished?: boolean } | null };
+    const answering = s._httpMessage != null && s._httpMessage.writableFinished !== true;
+    if (err.code === 'ECONNRESET' || !s.writable || answering) {
       s.destroy();
       return;
     }
     const kind = PARSE_ERRORS[err.code ?? ''] ?? BAD_REQUEST;
-    const target = /^[A-Za-z]+ (\S+) HTTP\//.exec(err.rawPacket?.toString('latin1') ?? '')?.[1];
+    // The packet can hold earlier requests of the same connection: the one refused is the last
+    // request line that starts before the byte the parser stopped at.
+    const packet = err.rawPacket?.toString('latin1') ?? '';
+    const stop = typeof err.bytesParsed === 'number' ? err.bytesParsed : packet.length;
+    const line = [...packet.matchAll(/(?:^|\r\n)([A-Za-z]+) (\S+) HTTP\//g)].filter((m) => m.index < stop).pop();
+    const target = line?.[2];
+    // A HEAD's answer has no body (RFC 9110 §9.3.2): bytes after its head would be read as the
+    // start of a next response.
+    const head = line?.[1]?.toUpperCase() === 'HEAD';
     const t = target !== undefined ? parseTarget(target) : undefined;
     const requestId = randomBytes(8).toString('hex').toUpperCase();
     log.debug({ code: err.code, requestId }, 'request refused by the HTTP parser');
@@ -133,11 +146,11 @@ export function clientErrorResponder(log: Pick<Logger, 'debug'>): (err: Error & 
       type = 'application/json';
       body = JSON.stringify({ error: kind.errno, message: kind.message, path: t.path });
     }
-    const head = [
+    const lines = [
       `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Bad Request'}`, `content-type: ${type}`, `content-length: ${Buffer.byteLength(body)}`,
       'x-content-type-options: nosniff', `x-amz-request-id: ${requestId}`, 'connection: close',
     ].join('\r\n');
-    s.end(`${head}\r\n\r\n${body}`);
+    s.end(`${lines}\r\n\r\n${head ? '' : body}`);
     // A client that never reads must not hold the socket: it goes once the answer is flushed, or soon.
     setTimeout(() => s.destroy(), 5000).unref();
   };

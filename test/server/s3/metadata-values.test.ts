@@ -187,6 +187,35 @@ describe('metadata values: whatever is stored can be sent back (issue 14)', func
     await absent('bad-sdk-copy');
   });
 
+  it('metadata too large for the inode → 400 MetadataTooLarge, nothing stored (was 507 InsufficientStorage); the most that is allowed round-trips', async () => {
+    // Found by test/server/fuzz.test.ts: a 9000-byte Expires on CreateMultipartUpload.
+    const huge = { expires: 'x'.repeat(9000) };
+    const tooLarge = (r: Reply, what: string): void => {
+      assert.equal(r.status, 400, `${what}: ${r.status} ${r.body}`);
+      assert.equal(code(r), 'MetadataTooLarge', `${what}: ${r.body}`);
+    };
+    tooLarge(await signed('PUT', `/${BUCKET}/big-put`, 'data', huge), 'PutObject');
+    await absent('big-put');
+    tooLarge(await signed('POST', `/${BUCKET}/big-mpu?uploads`, undefined, { 'cache-control': 'c'.repeat(4000) }), 'CreateMultipartUpload');
+    tooLarge(await signed('PUT', `/${BUCKET}/big-copy`, undefined, {
+      'x-amz-copy-source': `/${BUCKET}/source`, 'x-amz-metadata-directive': 'REPLACE', 'content-disposition': 'd'.repeat(5000),
+    }), 'CopyObject REPLACE');
+    await absent('big-copy');
+    tooLarge(await signed('PUT', `/${BUCKET}/big-user`, 'data', { 'x-amz-meta-a': 'u'.repeat(2100) }), 'PutObject, over 2 KB of x-amz-meta-*');
+    const f = await send('PUT', `/fs/${BUCKET}/big-fs`, { authorization: basic, 'content-disposition': 'd'.repeat(5000) }, 'data');
+    assert.equal(f.status, 400, f.body);
+    await absent('big-fs');
+    const uploads = await signed('GET', `/${BUCKET}?uploads`);
+    assert.doesNotMatch(uploads.body, /big-mpu/, 'no multipart upload was started');
+    // 2 KB of user metadata and about 850 bytes of stored headers: within the limit, and served.
+    const most = { 'x-amz-meta-a': 'u'.repeat(2040), 'cache-control': 'c'.repeat(400), 'content-disposition': 'd'.repeat(400) };
+    assert.equal((await signed('PUT', `/${BUCKET}/most`, 'data', most)).status, 200);
+    const back = await signed('HEAD', `/${BUCKET}/most`);
+    assert.equal(back.status, 200);
+    assert.equal(back.headers['x-amz-meta-a'], 'u'.repeat(2040));
+    assert.equal(back.headers['cache-control'], 'c'.repeat(400));
+  });
+
   it('PostObject: a stored field (x-amz-meta-*, Content-Disposition) with CR or LF → 400 InvalidArgument, nothing stored; UTF-8 fields round-trip', async () => {
     const REGION = 'us-east-1';
     const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).update(data).digest();
