@@ -104,7 +104,8 @@ program
       });
     } catch (e) {
       await cluster.stop();
-      throw e;
+      const why = listenProblem(e) ?? (e instanceof Error ? e.message : String(e));
+      throw new Dht2Error('EIO', `the local cluster did not start: the gateway ${why} (every brick it started was stopped)`, { cause: e });
     }
     process.stdout.write([
       '',
@@ -234,8 +235,22 @@ program
 
 registerBenchCommand(program);
 
+/**
+ * A port that is taken is an operator's mistake, not a bug: say which address, without a stack.
+ * Node's listen errors carry `code`, `address` and `port` (net.Server 'error').
+ */
+function listenProblem(e: unknown): string | undefined {
+  const x = e as { code?: unknown; syscall?: unknown; address?: unknown; port?: unknown };
+  if (typeof x !== 'object' || x === null || x.syscall !== 'listen') return undefined;
+  const where = `${typeof x.address === 'string' && x.address.includes(':') ? `[${x.address}]` : String(x.address)}:${String(x.port)}`;
+  if (x.code === 'EADDRINUSE') return `cannot listen on ${where}: the address is already in use (another process holds it; choose another port)`;
+  if (x.code === 'EADDRNOTAVAIL') return `cannot listen on ${where}: no interface of this machine has that address`;
+  if (x.code === 'EACCES') return `cannot listen on ${where}: permission denied (ports below 1024 need privileges)`;
+  return undefined;
+}
+
 program.parseAsync(process.argv).catch((e: unknown) => {
-  const msg = e instanceof Dht2Error ? e.message : e instanceof Error ? e.stack ?? e.message : String(e);
+  const msg = listenProblem(e) ?? (e instanceof Dht2Error ? e.message : e instanceof Error ? e.stack ?? e.message : String(e));
   process.stderr.write(`dht2: ${msg}\n`);
   process.exit(1);
 });

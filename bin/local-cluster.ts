@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { spawnBrick, type BrickProcess } from '../brick/spawn.js';
 import type { BrickRole } from '../brick/posix2/format.js';
+import { err } from '../dht2-core/errors.js';
 import { loadVolumeFile, writeVolumeFile, type VolumeFile } from '../dht2-core/volfile.js';
 
 export interface LocalClusterOptions {
@@ -91,12 +92,15 @@ export async function runLocalCluster(o: LocalClusterOptions): Promise<LocalClus
       }, 1000);
     });
   };
-  try {
-    await Promise.all(specs.map(start));
-  } catch (e) {
+  // Every start is waited for, not only the first to fail: a brick still starting when another
+  // fails would otherwise be left behind, listening, when this process exits (issue 14).
+  const started = await Promise.allSettled(specs.map(start));
+  const failed = started.flatMap((r, i) => (r.status === 'rejected' ? [{ id: specs[i]!.id, reason: r.reason as unknown }] : []));
+  if (failed.length > 0) {
     stopping = true;
     await Promise.all([...running.values()].map((b) => b.stop()));
-    throw e;
+    const why = failed.map((f) => `brick ${f.id} ${brickFailure(f.reason)}`).join('; ');
+    throw err('EIO', `the local cluster did not start: ${why} (every brick it started was stopped)`);
   }
   o.logger.info({
     volumeId: vf.volumeId, dataDir, volfile,
@@ -110,4 +114,11 @@ export async function runLocalCluster(o: LocalClusterOptions): Promise<LocalClus
       await Promise.all([...running.values()].map((b) => b.stop()));
     },
   };
+}
+
+/** What a brick that did not start said: its own last `dht2: ...` line when it printed one. */
+function brickFailure(reason: unknown): string {
+  const text = reason instanceof Error ? reason.message : String(reason);
+  const said = /^dht2: (.+)$/m.exec(text);
+  return said ? `did not start: ${said[1]}` : text;
 }
