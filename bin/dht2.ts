@@ -6,7 +6,8 @@ import { loadClusterSecret, runBrick } from '../brick/main.js';
 import { ORPHAN_GRACE_MS, watchSupervisorPipe } from '../brick/supervisor-pipe.js';
 import { Dht2Error } from '../dht2-core/errors.js';
 import { Volume } from '../dht2-core/volume.js';
-import { parseVolumeFile, writeVolumeFile } from '../dht2-core/volfile.js';
+import { parseVolumeFile, resolveSecret, writeVolumeFile } from '../dht2-core/volfile.js';
+import { checkClusterSecret } from '../dht2-core/cluster-secret.js';
 import { registerBenchCommand } from '../bench/s3-bench.js';
 
 /** Documented defaults for local use only (README); the printed banner says so. */
@@ -171,7 +172,8 @@ volume
   .option('--tls-ca <path>', 'PEM CA for https bricks')
   .option('-o, --out <path>', 'volume file to write', 'volume.json')
   .option('--no-check', 'do not contact the bricks')
-  .action(async (o: { name: string; volumeId: string; mds: string[]; ds: string[]; secretFile?: string; tlsCa?: string; out: string; check: boolean }) => {
+  .option('--allow-short-secret', 'the bricks already exist and use a secret of 16-31 bytes: accept it with a warning (rotate it: docs/VOLUME-FILE.md)')
+  .action(async (o: { name: string; volumeId: string; mds: string[]; ds: string[]; secretFile?: string; tlsCa?: string; out: string; check: boolean; allowShortSecret?: boolean }) => {
     const refs = (list: string[], role: string) => list.map((s) => {
       const i = s.indexOf('=');
       if (i <= 0) throw new InvalidArgumentError(`--${role} ${s}: expected id=url`);
@@ -182,6 +184,10 @@ volume
       secret: o.secretFile ? { file: o.secretFile } : { env: 'DHT2_CLUSTER_SECRET' },
       mds: refs(o.mds, 'mds'), ds: refs(o.ds, 'ds'), ...(o.tlsCa ? { tlsCa: o.tlsCa } : {}),
     }, 'volume');
+    // A volume file written here is a new volume unless told otherwise: its secret is held to
+    // the new volume's rule before anything is written (cluster-secret.ts).
+    const { warning } = checkClusterSecret(await resolveSecret(vf, o.out), { newVolume: o.allowShortSecret !== true });
+    if (warning !== undefined) process.stderr.write(`dht2: warning: ${warning}\n`);
     await writeVolumeFile(o.out, vf);
     if (o.check) {
       const v = await Volume.open(o.out);

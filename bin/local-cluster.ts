@@ -6,11 +6,13 @@
  * reported and restarted.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { spawnBrick, type BrickProcess } from '../brick/spawn.js';
 import type { BrickRole } from '../brick/posix2/format.js';
+import { checkClusterSecret, MIN_NEW_SECRET_BYTES } from '../dht2-core/cluster-secret.js';
 import { err } from '../dht2-core/errors.js';
 import { loadVolumeFile, writeVolumeFile, type VolumeFile } from '../dht2-core/volfile.js';
 
@@ -31,14 +33,25 @@ export interface LocalCluster {
   stop(): Promise<void>;
 }
 
-async function loadOrCreateSecret(dataDir: string): Promise<string> {
+/**
+ * The data folder's secret: made on the first start (32 random bytes, hex), else read. One
+ * written by hand is checked as a new volume's when there is no volume file yet, else as an
+ * existing one's (a warning when short; the bricks and the gateway log it too).
+ */
+async function loadOrCreateSecret(dataDir: string, newVolume: boolean): Promise<string> {
   const path = join(dataDir, 'cluster.secret');
   try {
-    return (await readFile(path, 'utf8')).trim();
+    const secret = (await readFile(path, 'utf8')).split('\n')[0]!.trim();
+    try {
+      checkClusterSecret(secret, { newVolume });
+    } catch (e) {
+      throw err('EINVAL', `${path}: ${(e as Error).message.replace(/^EINVAL: /, '')}`);
+    }
+    return secret;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  const secret = randomBytes(24).toString('hex');
+  const secret = randomBytes(MIN_NEW_SECRET_BYTES).toString('hex');
   await writeFile(path, secret + '\n', { mode: 0o600, flag: 'wx' });
   return secret;
 }
@@ -68,7 +81,7 @@ async function loadOrCreateVolume(o: LocalClusterOptions, dataDir: string): Prom
 export async function runLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
   const dataDir = resolve(o.dataDir);
   await mkdir(dataDir, { recursive: true });
-  const secret = await loadOrCreateSecret(dataDir);
+  const secret = await loadOrCreateSecret(dataDir, !existsSync(join(dataDir, 'volume.json')));
   const { path: volfile, vf } = await loadOrCreateVolume(o, dataDir);
   const specs: Array<{ id: string; role: BrickRole; port: number }> = [
     ...vf.mds.map((b) => ({ id: b.id, role: 'mds' as const, port: Number(new URL(b.url).port) })),

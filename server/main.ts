@@ -48,6 +48,7 @@ export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
   const volume = await Volume.open(o.volfile, {
     wrap: (b, fops) => new ObservedFops(fops, metrics.brickObserver(b.id, b.role)),
   });
+  if (volume.secretWarning !== undefined) o.logger.warn({ volfile: o.volfile }, volume.secretWarning);
   metrics.watchBrickStreams(() => volume.brickStreams());
   const app = createApp({ volume, credentials, rootAccessKey: o.accessKey, region: o.region, domain: o.domain, logger: o.logger, metrics });
   const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, app);
