@@ -6,7 +6,8 @@ import { loadClusterSecret, runBrick } from '../brick/main.js';
 import { ORPHAN_GRACE_MS, watchSupervisorPipe } from '../brick/supervisor-pipe.js';
 import { Dht2Error } from '../dht2-core/errors.js';
 import { Volume } from '../dht2-core/volume.js';
-import { parseVolumeFile, writeVolumeFile } from '../dht2-core/volfile.js';
+import { parseVolumeFile, resolveSecret, writeVolumeFile } from '../dht2-core/volfile.js';
+import { checkClusterSecret } from '../dht2-core/cluster-secret.js';
 import { registerBenchCommand } from '../bench/s3-bench.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../server/http-limits.js';
 
@@ -146,7 +147,8 @@ addHttpLimitOptions(program
       });
     } catch (e) {
       await cluster.stop();
-      throw e;
+      const why = listenProblem(e) ?? (e instanceof Error ? e.message : String(e));
+      throw new Dht2Error('EIO', `the local cluster did not start: the gateway ${why} (every brick it started was stopped)`, { cause: e });
     }
     process.stdout.write([
       '',
@@ -212,7 +214,8 @@ volume
   .option('--tls-ca <path>', 'PEM CA for https bricks')
   .option('-o, --out <path>', 'volume file to write', 'volume.json')
   .option('--no-check', 'do not contact the bricks')
-  .action(async (o: { name: string; volumeId: string; mds: string[]; ds: string[]; secretFile?: string; tlsCa?: string; out: string; check: boolean }) => {
+  .option('--allow-short-secret', 'the bricks already exist and use a secret of 16-31 bytes: accept it with a warning (rotate it: docs/VOLUME-FILE.md)')
+  .action(async (o: { name: string; volumeId: string; mds: string[]; ds: string[]; secretFile?: string; tlsCa?: string; out: string; check: boolean; allowShortSecret?: boolean }) => {
     const refs = (list: string[], role: string) => list.map((s) => {
       const i = s.indexOf('=');
       if (i <= 0) throw new InvalidArgumentError(`--${role} ${s}: expected id=url`);
@@ -223,6 +226,10 @@ volume
       secret: o.secretFile ? { file: o.secretFile } : { env: 'DHT2_CLUSTER_SECRET' },
       mds: refs(o.mds, 'mds'), ds: refs(o.ds, 'ds'), ...(o.tlsCa ? { tlsCa: o.tlsCa } : {}),
     }, 'volume');
+    // A volume file written here is a new volume unless told otherwise: its secret is held to
+    // the new volume's rule before anything is written (cluster-secret.ts).
+    const { warning } = checkClusterSecret(await resolveSecret(vf, o.out), { newVolume: o.allowShortSecret !== true });
+    if (warning !== undefined) process.stderr.write(`dht2: warning: ${warning}\n`);
     await writeVolumeFile(o.out, vf);
     if (o.check) {
       const v = await Volume.open(o.out);
@@ -276,8 +283,22 @@ program
 
 registerBenchCommand(program);
 
+/**
+ * A port that is taken is an operator's mistake, not a bug: say which address, without a stack.
+ * Node's listen errors carry `code`, `address` and `port` (net.Server 'error').
+ */
+function listenProblem(e: unknown): string | undefined {
+  const x = e as { code?: unknown; syscall?: unknown; address?: unknown; port?: unknown };
+  if (typeof x !== 'object' || x === null || x.syscall !== 'listen') return undefined;
+  const where = `${typeof x.address === 'string' && x.address.includes(':') ? `[${x.address}]` : String(x.address)}:${String(x.port)}`;
+  if (x.code === 'EADDRINUSE') return `cannot listen on ${where}: the address is already in use (another process holds it; choose another port)`;
+  if (x.code === 'EADDRNOTAVAIL') return `cannot listen on ${where}: no interface of this machine has that address`;
+  if (x.code === 'EACCES') return `cannot listen on ${where}: permission denied (ports below 1024 need privileges)`;
+  return undefined;
+}
+
 program.parseAsync(process.argv).catch((e: unknown) => {
-  const msg = e instanceof Dht2Error ? e.message : e instanceof Error ? e.stack ?? e.message : String(e);
+  const msg = listenProblem(e) ?? (e instanceof Dht2Error ? e.message : e instanceof Error ? e.stack ?? e.message : String(e));
   process.stderr.write(`dht2: ${msg}\n`);
   process.exit(1);
 });

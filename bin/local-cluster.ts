@@ -6,11 +6,14 @@
  * reported and restarted.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { spawnBrick, type BrickProcess } from '../brick/spawn.js';
 import type { BrickRole } from '../brick/posix2/format.js';
+import { checkClusterSecret, MIN_NEW_SECRET_BYTES } from '../dht2-core/cluster-secret.js';
+import { err } from '../dht2-core/errors.js';
 import { loadVolumeFile, writeVolumeFile, type VolumeFile } from '../dht2-core/volfile.js';
 
 export interface LocalClusterOptions {
@@ -30,14 +33,25 @@ export interface LocalCluster {
   stop(): Promise<void>;
 }
 
-async function loadOrCreateSecret(dataDir: string): Promise<string> {
+/**
+ * The data folder's secret: made on the first start (32 random bytes, hex), else read. One
+ * written by hand is checked as a new volume's when there is no volume file yet, else as an
+ * existing one's (a warning when short; the bricks and the gateway log it too).
+ */
+async function loadOrCreateSecret(dataDir: string, newVolume: boolean): Promise<string> {
   const path = join(dataDir, 'cluster.secret');
   try {
-    return (await readFile(path, 'utf8')).trim();
+    const secret = (await readFile(path, 'utf8')).split('\n')[0]!.trim();
+    try {
+      checkClusterSecret(secret, { newVolume });
+    } catch (e) {
+      throw err('EINVAL', `${path}: ${(e as Error).message.replace(/^EINVAL: /, '')}`);
+    }
+    return secret;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  const secret = randomBytes(24).toString('hex');
+  const secret = randomBytes(MIN_NEW_SECRET_BYTES).toString('hex');
   await writeFile(path, secret + '\n', { mode: 0o600, flag: 'wx' });
   return secret;
 }
@@ -67,7 +81,7 @@ async function loadOrCreateVolume(o: LocalClusterOptions, dataDir: string): Prom
 export async function runLocalCluster(o: LocalClusterOptions): Promise<LocalCluster> {
   const dataDir = resolve(o.dataDir);
   await mkdir(dataDir, { recursive: true });
-  const secret = await loadOrCreateSecret(dataDir);
+  const secret = await loadOrCreateSecret(dataDir, !existsSync(join(dataDir, 'volume.json')));
   const { path: volfile, vf } = await loadOrCreateVolume(o, dataDir);
   const specs: Array<{ id: string; role: BrickRole; port: number }> = [
     ...vf.mds.map((b) => ({ id: b.id, role: 'mds' as const, port: Number(new URL(b.url).port) })),
@@ -91,12 +105,15 @@ export async function runLocalCluster(o: LocalClusterOptions): Promise<LocalClus
       }, 1000);
     });
   };
-  try {
-    await Promise.all(specs.map(start));
-  } catch (e) {
+  // Every start is waited for, not only the first to fail: a brick still starting when another
+  // fails would otherwise be left behind, listening, when this process exits (issue 14).
+  const started = await Promise.allSettled(specs.map(start));
+  const failed = started.flatMap((r, i) => (r.status === 'rejected' ? [{ id: specs[i]!.id, reason: r.reason as unknown }] : []));
+  if (failed.length > 0) {
     stopping = true;
     await Promise.all([...running.values()].map((b) => b.stop()));
-    throw e;
+    const why = failed.map((f) => `brick ${f.id} ${brickFailure(f.reason)}`).join('; ');
+    throw err('EIO', `the local cluster did not start: ${why} (every brick it started was stopped)`);
   }
   o.logger.info({
     volumeId: vf.volumeId, dataDir, volfile,
@@ -110,4 +127,11 @@ export async function runLocalCluster(o: LocalClusterOptions): Promise<LocalClus
       await Promise.all([...running.values()].map((b) => b.stop()));
     },
   };
+}
+
+/** What a brick that did not start said: its own last `dht2: ...` line when it printed one. */
+function brickFailure(reason: unknown): string {
+  const text = reason instanceof Error ? reason.message : String(reason);
+  const said = /^dht2: (.+)$/m.exec(text);
+  return said ? `did not start: ${said[1]}` : text;
 }

@@ -1,9 +1,10 @@
 /** The brick process: opens the store on its directory and serves it over HTTP/2 until told to stop. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import { checkClusterSecret, MAKE_A_SECRET } from '../dht2-core/cluster-secret.js';
 import { err } from '../dht2-core/errors.js';
-import { MIN_SECRET_LENGTH } from '../dht2-core/protocol/wire.js';
-import type { BrickRole } from './posix2/format.js';
+import { metaDir, type BrickRole } from './posix2/format.js';
 import { PosixStore } from './posix2/store.js';
 import { startBrickServer, type RunningBrickServer } from './server.js';
 
@@ -28,17 +29,20 @@ export interface RunningBrick {
   close(): Promise<void>;
 }
 
-/** Reads the cluster secret from a file (first line) or the environment; refuses short ones. */
+/** Reads the cluster secret from a file (first line) or the environment; runBrick checks it. */
 export function loadClusterSecret(file: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   const secret = file !== undefined ? readFileSync(file, 'utf8').split('\n')[0]!.trim() : env.DHT2_CLUSTER_SECRET;
-  if (!secret) throw err('EINVAL', 'no cluster secret: set DHT2_CLUSTER_SECRET or pass --secret-file');
-  if (secret.length < MIN_SECRET_LENGTH) throw err('EINVAL', `the cluster secret must be at least ${MIN_SECRET_LENGTH} characters`);
+  if (!secret) throw err('EINVAL', `no cluster secret: set DHT2_CLUSTER_SECRET or pass --secret-file; ${MAKE_A_SECRET}`);
   return secret;
 }
 
 export async function runBrick(o: BrickOptions): Promise<RunningBrick> {
   const logger = o.logger ?? pino({ name: 'dht2-brick' });
-  if (o.secret.length < MIN_SECRET_LENGTH) throw err('EINVAL', `the cluster secret must be at least ${MIN_SECRET_LENGTH} characters`);
+  // A directory without an identity is about to be formatted: a new volume, held to the new
+  // volume's rule (cluster-secret.ts); checked before anything is written to it.
+  const formatted = existsSync(join(metaDir(o.dir), 'identity.json'));
+  const secretCheck = checkClusterSecret(o.secret, { newVolume: !formatted });
+  if (secretCheck.warning !== undefined) logger.warn({ dir: o.dir }, secretCheck.warning);
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw err('EINVAL', 'TLS needs both a certificate and a key');
   const store = await PosixStore.open({ dir: o.dir, role: o.role, volumeId: o.volumeId, brickId: o.brickId, sync: o.sync });
   let server: RunningBrickServer;

@@ -9,7 +9,6 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { BUCKET_COUNT } from './gfid.js';
 import { err } from './errors.js';
-import { MIN_SECRET_LENGTH } from './protocol/wire.js';
 
 const BrickRef = z.strictObject({
   /** The brick's id (its identity file's brickId). */
@@ -75,7 +74,10 @@ export async function loadVolumeFile(path: string): Promise<VolumeFile> {
   return parseVolumeFile(doc, path);
 }
 
-/** The cluster secret a volume file points to (`file` is relative to the volume file's folder). */
+/**
+ * The cluster secret a volume file points to (`file` is relative to the volume file's folder).
+ * It is not judged here: the caller knows whether the volume is new (checkClusterSecret).
+ */
 export async function resolveSecret(v: VolumeFile, volfilePath?: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   let secret: string | undefined;
   if ('env' in v.secret) {
@@ -86,7 +88,6 @@ export async function resolveSecret(v: VolumeFile, volfilePath?: string, env: No
     secret = (await readFile(p, 'utf8').catch((e: Error) => { throw err('ENOENT', `cannot read cluster secret file ${p}: ${e.message}`); }))
       .split('\n')[0]!.trim();
   }
-  if (secret.length < MIN_SECRET_LENGTH) throw err('EINVAL', `the cluster secret must be at least ${MIN_SECRET_LENGTH} characters`);
   return secret;
 }
 

@@ -12,6 +12,7 @@ import type { BrickFops, CallContext } from './protocol/layer.js';
 import { BrickClient } from './rpc/brick-client.js';
 import { identityProblem, loadVolumeFile, resolveSecret, type VolumeFile } from './volfile.js';
 import { err } from './errors.js';
+import { checkClusterSecret } from './cluster-secret.js';
 import { VolumeCore, atPath, type KnownDir } from './fops/core.js';
 import * as entry from './fops/entry.js';
 import * as data from './fops/data.js';
@@ -52,6 +53,8 @@ export class Volume {
   private readonly core: VolumeCore;
   /** The HTTP/2 clients under any layers (health checks talk to them directly). */
   private clients: BrickClient[] = [];
+  /** Set by open() when the cluster secret is accepted but too short for a new volume: log it. */
+  secretWarning: string | undefined;
 
   /** A volume over the given brick layers (clients, or in-process stores in tests). */
   constructor(mds: readonly BrickFops[], ds: readonly BrickFops[], readonly file?: VolumeFile) {
@@ -62,6 +65,8 @@ export class Volume {
   static async open(volfilePath: string, o: OpenVolumeOptions = {}): Promise<Volume> {
     const vf = await loadVolumeFile(volfilePath);
     const secret = await resolveSecret(vf, volfilePath, o.env);
+    // Opening a volume file never makes a volume: an existing volume's rule, with its warning.
+    const { warning: secretWarning } = checkClusterSecret(secret, { newVolume: false });
     const ca = vf.tlsCa ? await readFile(isAbsolute(vf.tlsCa) ? vf.tlsCa : resolvePath(dirname(volfilePath), vf.tlsCa)) : undefined;
     const mk = (b: { id: string; url: string }) => new BrickClient({ url: b.url, secret, brickId: b.id, timeoutMs: o.timeoutMs, tls: ca ? { ca } : undefined });
     const mdsClients = vf.mds.map(mk);
@@ -70,6 +75,7 @@ export class Volume {
       cs.map((c, i) => (o.wrap ? o.wrap({ role, id: refs[i]!.id, url: refs[i]!.url }, c) : c));
     const vol = new Volume(wrap('mds', vf.mds, mdsClients), wrap('ds', vf.ds, dsClients), vf);
     vol.clients = [...mdsClients, ...dsClients];
+    vol.secretWarning = secretWarning;
     if (o.checkBricks ?? true) {
       try {
         const problems = (await vol.brickHealth()).map((h) => h.problem).filter((p): p is string => p !== undefined);

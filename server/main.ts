@@ -54,6 +54,7 @@ export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
   const volume = await Volume.open(o.volfile, {
     wrap: (b, fops) => new ObservedFops(fops, metrics.brickObserver(b.id, b.role)),
   });
+  if (volume.secretWarning !== undefined) o.logger.warn({ volfile: o.volfile }, volume.secretWarning);
   metrics.watchBrickStreams(() => volume.brickStreams());
   const limits = checkHttpLimits({ ...DEFAULT_HTTP_LIMITS, ...o.limits });
   const app = createApp({

@@ -65,7 +65,7 @@ describe('brick format and identity', () => {
     const first = await spawnBrick({ dir: b, role: 'mds', secret: SECRET, volumeId: 'v1' });
     await first.stop();
     await assert.rejects(spawnBrick({ dir: b, role: 'mds', secret: SECRET, volumeId: 'v2' }), /belongs to volume v1, not v2/);
-    await assert.rejects(spawnBrick({ dir: b, role: 'mds', secret: 'short' }), /at least 16 characters/);
+    await assert.rejects(spawnBrick({ dir: b, role: 'mds', secret: 'short' }), /the cluster secret is 5 bytes; it must be at least 16/);
   });
 
   it('issue 13: a lock naming a zombie process (state Z, not yet reaped) is stale', async () => {

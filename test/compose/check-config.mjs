@@ -48,6 +48,9 @@ for (const [name, role] of Object.entries(bricks)) {
   check(Array.isArray(s.healthcheck?.test) && s.healthcheck.test.join(' ').includes(`:${port}/-/health`),
     `${name}: a healthcheck on its /-/health (port ${port})`);
   check(s.environment?.DHT2_CLUSTER_SECRET !== undefined, `${name}: DHT2_CLUSTER_SECRET from the env file`);
+  // Issue 14: on the host's network a brick listens only where the gateway reaches it, on
+  // loopback; never on every interface (its h2c is not encrypted).
+  if (mode === 'host') check(/^127\.\d+\.\d+\.\d+$|^::1$/.test(arg('--host') ?? ''), `${name}: --host is a loopback address with host networking (got ${arg('--host')})`);
 }
 for (const v of volumes) check(cfg.volumes && v in cfg.volumes, `named volume ${v} is declared under volumes:`);
 
@@ -68,6 +71,10 @@ for (const entry of list) {
   const brickPort = (services[id]?.command ?? []).map(String)[(services[id]?.command ?? []).map(String).indexOf('--port') + 1];
   check(u.port === brickPort, `gateway: ${id} URL port ${u.port} matches the brick's --port ${brickPort}`);
   check(u.hostname === (mode === 'host' ? '127.0.0.1' : id), `gateway: ${id} addressed as ${mode === 'host' ? '127.0.0.1' : id} (got ${u.hostname})`);
+  if (mode === 'host') {
+    const cmd = (services[id]?.command ?? []).map(String);
+    check(cmd[cmd.indexOf('--host') + 1] === u.hostname, `${id}: listens on ${cmd[cmd.indexOf('--host') + 1]}, the address the volume file names is ${u.hostname}`);
+  }
 }
 if (mode === 'host') {
   // Every service, the parked gateway too: a service left on the default network would make

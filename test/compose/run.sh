@@ -138,7 +138,7 @@ ACCESS_KEY="ct$(rand_hex 6)"
 SECRET_KEY="$(rand_hex 16)"
 IMAGE="${DHT2_TEST_IMAGE:-dht2-gateway:compose-test}"
 # The test's env file: .env.example with fresh secrets, loopback only, free ports.
-sed -e "s|^DHT2_CLUSTER_SECRET=.*|DHT2_CLUSTER_SECRET=$(rand_hex 24)|" \
+sed -e "s|^DHT2_CLUSTER_SECRET=.*|DHT2_CLUSTER_SECRET=$(rand_hex 32)|" \
     -e "s|^DHT2_ACCESS_KEY=.*|DHT2_ACCESS_KEY=$ACCESS_KEY|" \
     -e "s|^DHT2_SECRET_KEY=.*|DHT2_SECRET_KEY=$SECRET_KEY|" \
     -e "s|^COMPOSE_PROJECT_NAME=.*|COMPOSE_PROJECT_NAME=$PROJECT_NAME|" \
@@ -176,10 +176,25 @@ validate() {   # validate MODE FILES...
 }
 validate bridge docker-compose.yml
 validate host docker-compose.yml docker-compose.host.yml
-# The example env file as a user would use it (cp .env.example .env; here read in place).
-DHT2_ENV_FILE=.env.example timeout 60 "${COMPOSE[@]}" --env-file .env.example -f docker-compose.yml config -q 2>"$WORK/example.err" \
-  || { cat "$WORK/example.err"; die "docker-compose.yml does not validate with .env.example"; }
-log "validation passed: docker-compose.yml, docker-compose.yml + docker-compose.host.yml, .env.example"
+# Issue 14: with the example's DHT2_BIND_HOST=0.0.0.0 (the gateway on every interface), the
+# bricks on the host's network still listen on loopback only (check-config.mjs host).
+sed -e "s|^DHT2_BIND_HOST=.*|DHT2_BIND_HOST=0.0.0.0|" "$ENV_FILE" >"$WORK/bind-all.env"
+DHT2_ENV_FILE="$WORK/bind-all.env" timeout 60 "${COMPOSE[@]}" --env-file "$WORK/bind-all.env" -f docker-compose.yml -f docker-compose.host.yml config \
+  >"$WORK/config-bind-all.yml" 2>"$WORK/config-bind-all.err" || { cat "$WORK/config-bind-all.err"; die "compose config rejects DHT2_BIND_HOST=0.0.0.0"; }
+node test/compose/check-config.mjs host <"$WORK/config-bind-all.yml"
+[ $? = 1 ] && die "with DHT2_BIND_HOST=0.0.0.0 the host-network bricks do not listen on loopback only"
+# The example env file as a user would use it (cp .env.example .env; here read in place): its
+# DHT2_CLUSTER_SECRET is empty, and compose must refuse to start until one is set, saying how
+# (issue 14); with one set (the test's env file above is that) it validates.
+for files in "docker-compose.yml" "docker-compose.yml docker-compose.host.yml"; do
+  fargs=(); for f in $files; do fargs+=(-f "$f"); done
+  if DHT2_ENV_FILE=.env.example timeout 60 "${COMPOSE[@]}" --env-file .env.example "${fargs[@]}" config -q 2>"$WORK/example.err"; then
+    die "$files accepts .env.example with no DHT2_CLUSTER_SECRET"
+  fi
+  grep -q 'set DHT2_CLUSTER_SECRET in .env to 32+ random bytes, e.g. openssl rand -hex 32' "$WORK/example.err" \
+    || { cat "$WORK/example.err"; die "$files refuses .env.example, but not for its missing DHT2_CLUSTER_SECRET"; }
+done
+log "validation passed: docker-compose.yml, docker-compose.yml + docker-compose.host.yml; .env.example refused until DHT2_CLUSTER_SECRET is set"
 
 if [ "${DHT2_COMPOSE_VALIDATE_ONLY:-0}" = 1 ]; then
   log "DHT2_COMPOSE_VALIDATE_ONLY=1: not starting anything"

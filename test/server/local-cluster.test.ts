@@ -7,12 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DHT2_BIN } from '../../brick/spawn.js';
-import { running } from '../helpers/proc.js';
+import { running, runningWithArgs } from '../helpers/proc.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const run = promisify(execFile);
@@ -202,6 +203,63 @@ describe('dht2 local (npm start)', function () {
         second.child.kill('SIGTERM');
         await once(second.child, 'exit');
       }
+    }
+  });
+
+  /** Runs `dht2 local` to its end (it is expected to fail); exit code, output, and the bricks still running at that moment. */
+  async function failedStart(dataDir: string, port: number, brickBase: number): Promise<{ code: number | null; out: string; left: number[] }> {
+    const child = spawn(process.execPath, [DHT2_BIN, 'local'], {
+      env: { ...process.env, DHT2_DATA_DIR: dataDir, DHT2_PORT: String(port), DHT2_BRICK_PORT_BASE: String(brickBase), DHT2_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    const [code] = await once(child, 'exit') as [number | null];
+    // At the very moment it exited: a brick still running now has lost its supervisor (PPID 1).
+    const left = runningWithArgs(`brick --dir ${dataDir}/`);
+    return { code, out, left };
+  }
+
+  /** Holds a TCP port on 127.0.0.1, as another program would. */
+  async function occupy(port: number): Promise<Server> {
+    const s = createServer();
+    await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(port, '127.0.0.1', resolve); });
+    return s;
+  }
+
+  it('a start whose gateway port is taken stops every brick it started and exits non-zero with a clear message', async () => {
+    const port = 20000 + Math.floor(Math.random() * 8000);
+    const held = await occupy(port);
+    try {
+      const data = join(tmp.path, 'gateway-port-taken');
+      const r = await failedStart(data, port, port + 1);
+      assert.notEqual(r.code, 0, r.out);
+      assert.equal(brickPids(r.out).length, 5, `the bricks started before the gateway: ${r.out}`);
+      assert.deepEqual(r.left, [], `bricks left running: ${r.left.join(', ')}`);
+      assert.match(r.out, new RegExp(`dht2: EIO: the local cluster did not start: the gateway cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use`));
+      assert.match(r.out, /every brick it started was stopped/);
+      assert.doesNotMatch(r.out, /^\s+at /m, 'a message, not a stack trace');
+    } finally {
+      held.close();
+    }
+  });
+
+  it('a start where one brick cannot start stops every other brick, started or starting, and exits non-zero naming it', async () => {
+    const port = 20000 + Math.floor(Math.random() * 8000);
+    // The port of ds1 (mds0, mds1, ds0, ds1, ds2 take brickBase..brickBase+4).
+    const held = await occupy(port + 4);
+    try {
+      const data = join(tmp.path, 'brick-port-taken');
+      const r = await failedStart(data, port, port + 1);
+      assert.notEqual(r.code, 0, r.out);
+      assert.deepEqual(r.left, [], `bricks left running: ${r.left.join(', ')}`);
+      assert.match(r.out, new RegExp(`dht2: EIO: the local cluster did not start: brick ds1 .*cannot listen on 127\\.0\\.0\\.1:${port + 4}: the address is already in use`));
+      assert.match(r.out, /every brick it started was stopped/);
+      assert.doesNotMatch(r.out, /^\s+at /m, 'a message, not a stack trace');
+      assert.doesNotMatch(r.out, /DHT2 Gateway is ready/);
+    } finally {
+      held.close();
     }
   });
 
