@@ -34,6 +34,8 @@ export interface AppOptions {
   metrics: GatewayMetrics;
   /** At most this many bytes of a refused request's remaining body are read (server/refused-body.ts). */
   refusedBodyBytes?: number;
+  /** The rest of a refused request's body must arrive within this (ms): the headers timeout. */
+  refusedBodyMs?: number;
 }
 
 /** Express's `app.handle` (not in its types): runs the router, then `done` (finalhandler when none is given). */
@@ -88,8 +90,9 @@ export function createApp(o: AppOptions): Express {
   // otherwise read it all to keep the connection (server/refused-body.ts). Prepended, so that it
   // runs before Node's own end-of-response handling.
   const bodyBound = o.refusedBodyBytes ?? DEFAULT_HTTP_LIMITS.refusedBodyBytes;
+  const bodyDeadline = o.refusedBodyMs ?? DEFAULT_HTTP_LIMITS.headersTimeoutMs;
   app.use((req, res, next) => {
-    setRefusedBodyLimit(req, bodyBound);
+    setRefusedBodyLimit(req, bodyBound, bodyDeadline);
     res.prependListener('finish', () => discardBody(req, res));
     next();
   });

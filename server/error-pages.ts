@@ -16,6 +16,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { fileError } from './files/errors.js';
 import { sendJson } from './files/http.js';
+import { discardBody } from './refused-body.js';
 import { parseTarget, requestTarget } from './request-target.js';
 import { S3Error, s3ErrorOf, type S3Code } from './s3/errors.js';
 import { sendS3Error } from './s3/handler.js';
@@ -61,8 +62,9 @@ function jsonError(e: unknown, path: string): { status: number; body: { error: s
  */
 export function finalResponder(log: Pick<Logger, 'error'>): (req: IncomingMessage, res: ServerResponse, err?: unknown) => void {
   return (req, res, err) => {
-    // A body nobody read must not stall the connection that carries the answer.
-    if (!req.complete) req.resume();
+    // A body nobody read must not stall the connection that carries the answer, nor be read
+    // without bound (server/refused-body.ts; before the answer, so it can say Connection: close).
+    discardBody(req, res);
     if (res.headersSent) {
       // Answered already: an error after that can only cut the reply short, so the client
       // sees it was not whole; a route that answered and then passed on changes nothing.

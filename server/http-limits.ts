@@ -13,7 +13,8 @@
  *    written yet: a CopyObject of a large object, a recursive delete) the client is not at fault.
  *  - keep-alive timeout: an idle connection between requests is closed after this.
  *  - connection cap: connections beyond it are closed as soon as they are accepted.
- *  - refused body bound: see server/refused-body.ts.
+ *  - refused body bound: see server/refused-body.ts; the rest of a refused body must also arrive
+ *    within the headers timeout.
  *
  * There is deliberately no total request timeout (`requestTimeout` stays 0): it would cut a slow
  * multi-GiB PUT that is making progress.
@@ -95,7 +96,10 @@ export function applyHttpLimits(server: Server, l: HttpLimits, onDrop?: () => vo
   // read or written; with a 'timeout' listener, closing is ours to decide.
   server.timeout = l.idleTimeoutMs;
   // The exchange in progress on each connection (replaced by the next; gone with the socket).
-  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => { current.set(req.socket, { req, res }); });
+  const track = (req: IncomingMessage, res: ServerResponse): void => { current.set(req.socket, { req, res }); };
+  server.prependListener('request', track);
+  // server/main.ts serves a request with an unknown expectation too: the same exchange.
+  server.prependListener('checkExpectation', track);
   server.on('timeout', (socket: Socket) => {
     if (gatewayOwes(socket)) socket.setTimeout(l.idleTimeoutMs); // not the client's fault: wait again
     else socket.destroy();

@@ -59,7 +59,7 @@ export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
   const limits = checkHttpLimits({ ...DEFAULT_HTTP_LIMITS, ...o.limits });
   const app = createApp({
     volume, credentials, rootAccessKey: o.accessKey, region: o.region, domain: o.domain, logger: o.logger, metrics,
-    refusedBodyBytes: limits.refusedBodyBytes,
+    refusedBodyBytes: limits.refusedBodyBytes, refusedBodyMs: limits.headersTimeoutMs,
   });
   const server = http.createServer(serverOptions(limits));
   applyHttpLimits(server, limits, () => metrics.connectionsDropped.inc());

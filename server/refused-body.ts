@@ -14,9 +14,15 @@ const discarding = new WeakSet<IncomingMessage>();
 
 /** The bound the app was configured with (server/app.ts sets it per request). */
 const limits = new WeakMap<IncomingMessage, number>();
+/** How long the rest of a refused body may take to arrive (server/app.ts sets it per request). */
+const deadlines = new WeakMap<IncomingMessage, number>();
 
-export function setRefusedBodyLimit(req: IncomingMessage, limit: number): void {
+/** The default time a refused body's rest may take: the headers timeout's default (server/http-limits.ts). */
+export const REFUSED_BODY_DEADLINE_MS = 20_000;
+
+export function setRefusedBodyLimit(req: IncomingMessage, limit: number, deadlineMs = REFUSED_BODY_DEADLINE_MS): void {
   limits.set(req, limit);
+  deadlines.set(req, deadlineMs);
 }
 
 /** The declared length of the body, when there is one (no Transfer-Encoding). */
@@ -60,5 +66,14 @@ export function discardBody(req: IncomingMessage, res: ServerResponse, limit = l
     else res.once('finish', () => socket.destroySoon());
   };
   req.on('data', onData);
+  // A bound on the time too: else a client that was refused (no credentials needed) could send
+  // its ≤ 64 KiB one byte a minute, each byte re-arming the idle timer, and hold the connection
+  // for weeks; a thousand such would fill the connection cap. The body of a refused request gets
+  // as long as a request head does (the headers timeout); then the connection goes.
+  const timer = setTimeout(() => socket.destroy(), deadlines.get(req) ?? REFUSED_BODY_DEADLINE_MS);
+  timer.unref();
+  const done = (): void => clearTimeout(timer);
+  req.once('end', done);
+  req.once('close', done);
   req.resume();
 }

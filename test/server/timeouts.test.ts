@@ -165,13 +165,13 @@ describe('gateway connection limits (issue 14)', function () {
     assert.match(head, new RegExp(`"ContentLength": ${chunks * size}`));
   });
 
-  it('does not cut a GET while the gateway waits on a stopped data brick for longer than the idle timeout', async () => {
+  for (const expect of [undefined, 'something-else']) it(`does not cut a GET while the gateway waits on a stopped data brick for longer than the idle timeout${expect ? ' (Expect: something-else, served as if it had none)' : ''}`, async () => {
     const body = Buffer.alloc(300 * 1024, 'g');
     const u = new URL(t.url);
     const put = aws4.sign({ host: u.host, method: 'PUT', path: '/limits-b/waited', service: 's3', region: 'us-east-1', body }, { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY });
     const stored = await httpRequest(port, put as http.RequestOptions & { body: Buffer });
     assert.equal(stored.status, 200);
-    const get = aws4.sign({ host: u.host, method: 'GET', path: '/limits-b/waited', service: 's3', region: 'us-east-1' }, { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY });
+    const get = aws4.sign({ host: u.host, method: 'GET', path: '/limits-b/waited', service: 's3', region: 'us-east-1', headers: expect ? { expect } : {} }, { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY });
     for (const b of t.cluster.ds) process.kill(b.pid, 'SIGSTOP');
     let resumed = false;
     const resume = (): void => {
@@ -228,6 +228,24 @@ describe('gateway connection limits (issue 14)', function () {
     c.sock.write('GET /-/health HTTP/1.1\r\nHost: a\r\n\r\n');
     assert.ok(await c.waitFor(/HTTP\/1\.1 200 [^]*\{"status":"ok"\}/), c.text());
     c.sock.destroy();
+  });
+
+  it('closes a connection whose small refused body trickles in past the headers timeout (review)', async () => {
+    // A byte every 400 ms keeps the 1.5 s idle timer from ever firing: without a bound on the
+    // time, an unauthenticated client held the connection for as long as it kept dripping.
+    const c = await connect(port);
+    c.sock.write('PUT /limits-b/drip HTTP/1.1\r\nHost: a\r\nContent-Length: 65536\r\n\r\n');
+    assert.ok(await c.waitFor(/^HTTP\/1\.1 403 [^]*<\/Error>/), c.text());
+    const t0 = Date.now();
+    const drip = setInterval(() => { if (!c.sock.destroyed) c.sock.write('a'); }, 400);
+    try {
+      const ms = await c.closedWithin(6000, t0);
+      assert.notEqual(ms, undefined, 'the connection must be closed once the refused body took longer than the headers timeout');
+      assert.ok(ms! <= 3000, `closed after ${ms} ms; the headers timeout is 1000 ms`);
+    } finally {
+      clearInterval(drip);
+      c.sock.destroy();
+    }
   });
 
   it('closes connections beyond the cap as soon as they are accepted, and counts them', async () => {
