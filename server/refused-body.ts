@@ -9,6 +9,34 @@
  * read, and the connection is closed once the answer has been flushed.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** How long, and for how many more bytes, a closing connection keeps reading after its answer. */
+export const LINGER_MS = 2000;
+export const LINGER_BYTES = 1024 * 1024;
+
+const lingering = new WeakSet<Socket>();
+
+/**
+ * A lingering close (RFC 9112 §9.6): the answer is out, so end our side (the client reads the
+ * answer, then the end) and keep reading and dropping what the client still sends, for at most
+ * LINGER_MS and LINGER_BYTES, so that no reset overtakes the answer; then destroy.
+ */
+function lingerClose(req: IncomingMessage, socket: Socket): void {
+  if (lingering.has(socket) || socket.destroyed) return;
+  lingering.add(socket);
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  let extra = 0;
+  req.removeAllListeners('data');
+  req.on('data', (c: Buffer) => {
+    extra += c.length;
+    if (extra > LINGER_BYTES) socket.destroy();
+  });
+  req.resume();
+  socket.end();
+}
 
 const discarding = new WeakSet<IncomingMessage>();
 
@@ -57,14 +85,18 @@ export function discardBody(req: IncomingMessage, res: ServerResponse, limit = l
   const onData = (chunk: Buffer): void => {
     read += chunk.length;
     if (read <= limit || whole) return;
-    // Past the bound: read nothing more; the connection closes once the answer is out (Node
-    // closes it itself after a `Connection: close` answer).
+    // Past the bound: read nothing more until the answer is out; then the connection closes,
+    // lingering (below).
     req.off('data', onData);
     req.pause();
-    if (closing) return;
-    if (res.writableFinished) socket.destroySoon();
-    else res.once('finish', () => socket.destroySoon());
+    if (res.writableFinished) lingerClose(req, socket);
+    else res.once('finish', () => lingerClose(req, socket));
   };
+  // Node ends a `Connection: close` answer with socket.destroySoon(): at once, while the client
+  // may still be sending. Bytes that then arrive at a closed socket make the kernel answer with a
+  // reset, which can reach the client before it has read our answer: it sees EPIPE or a reset
+  // instead of the 4xx/503 it should act on (RFC 9112 §9.6 asks for a lingering close).
+  if (closing) (socket as Socket & { destroySoon: () => void }).destroySoon = () => lingerClose(req, socket);
   req.on('data', onData);
   // A bound on the time too: else a client that was refused (no credentials needed) could send
   // its ≤ 64 KiB one byte a minute, each byte re-arming the idle timer, and hold the connection
