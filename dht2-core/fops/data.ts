@@ -12,7 +12,7 @@
  *  - with `intoDir`, a whole-object write onto a directory's name becomes the object the
  *    directory carries (dirobj.ts).
  */
-import { Readable } from 'node:stream';
+import { Readable, Transform, pipeline } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Dht2Error, err } from '../errors.js';
 import { gfidBucket, gfidLow16, newGfid } from '../gfid.js';
@@ -217,12 +217,40 @@ export async function openRead(
  */
 export async function readGfid(v: VolumeCore, a: Attrs, r: ReadRange = {}, ctx?: CallContext): Promise<Readable> {
   if (a.type !== 'file') throw err(a.type === 'dir' ? 'EISDIR' : 'EINVAL', 'not a regular file');
+  // The bytes of the stat `a`, exactly: a caller announced them (Content-Length) from it. A write
+  // in place racing the read (append, truncate, PATCH) must neither add bytes past what was
+  // announced (the client would read them as its next response; found by the fuzz loop) nor
+  // end short silently (the client would wait for the rest): short is ESTALE, read again.
+  const offset = r.offset ?? 0;
+  const length = r.length ?? Math.max(0, a.size - offset);
   try {
-    return (await v.ds(a.gfid).download('dread', { gfid: a.gfid, offset: r.offset, length: r.length }, ctx)).body;
+    const body = (await v.ds(a.gfid).download('dread', { gfid: a.gfid, offset, length }, ctx)).body;
+    return exactly(body, Math.min(length, Math.max(0, a.size - offset)), a.gfid);
   } catch (e) {
     if (!isErr(e, 'ENOENT')) throw e;
     return noData(await stillThere(v, a, ctx));
   }
+}
+
+/**
+ * `body`, failing with ESTALE if it ends before `n` bytes; a longer one is cut at `n`. Destroying
+ * the result destroys `body` (a brick stream must close on every path; issue 14).
+ */
+function exactly(body: Readable, n: number, gfid: string): Readable {
+  let seen = 0;
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      const room = n - seen;
+      seen += chunk.length;
+      if (room <= 0) { cb(); return; }
+      cb(null, chunk.length > room ? chunk.subarray(0, room) : chunk);
+    },
+    flush(cb) {
+      cb(seen < n ? err('ESTALE', `${gfid} became shorter while being read (${seen} of ${n} bytes)`, { gfid }) : null);
+    },
+  });
+  pipeline(body, out, () => undefined);
+  return out;
 }
 
 /** The inode `a` as it is now; ESTALE when it is gone (replaced or removed since `a` was read). */

@@ -269,6 +269,22 @@ describe('dht2-core Volume over real bricks', function () {
     await rejectsErrno(v.getattr(a.gfid), 'ENOENT');
   });
 
+  it('readAt sends the bytes of the stat it was given: an append racing the read is not sent, a truncate fails the read', async () => {
+    // Found by test/server/fuzz.test.ts: a /fs/ GET set Content-Length from its stat, then a
+    // PATCH ?append landed before the read and the gateway sent more bytes than it had announced;
+    // the client read the surplus as the start of the next response.
+    await v.mkdir('/race');
+    await v.writeFile('/race/f', body('0123456789'));
+    const a = await v.stat('/race/f');
+    await v.append('/race/f', body('ABCDEF'));
+    assert.equal(await text(await v.readAt(a)), '0123456789', 'the bytes of the stat, not the appended ones');
+    assert.equal(await text(await v.readAt(a, { offset: 4 })), '456789');
+    const b = await v.stat('/race/f');
+    assert.equal(b.size, 16);
+    await v.truncate('/race/f', 3);
+    await rejectsErrno(text(await v.readAt(b)), 'ESTALE');
+  });
+
   it('two gateways on one volume see each other\'s writes at once', async () => {
     const other = await Volume.open(c.volfile);
     try {
