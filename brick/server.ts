@@ -13,8 +13,8 @@ import { err, toDht2Error } from '../dht2-core/errors.js';
 import { FOPS, PROTOCOL_VERSION, isFopName, parseFopArgs } from '../dht2-core/protocol/fops.js';
 import type { BrickFops } from '../dht2-core/protocol/layer.js';
 import {
-  H2_WINDOW, H_ARGS, H_DATE, H_EPOCH, H_NONCE, H_REQUEST_ID, H_RESULT, H_VERSION, MAX_ARGS_HEADER, MAX_CONTROL_BODY,
-  T_BODY_MAC, bodyMac, decodeArgsHeader, encodeArgsHeader, sameMac, sha256Hex, signatureOf, statusOfErrno, type WireError,
+  H2_WINDOW, H_ARGS, H_DATE, H_EPOCH, H_EPOCH_MAC, H_NONCE, H_REQUEST_ID, H_RESULT, H_VERSION, MAX_ARGS_HEADER, MAX_CONTROL_BODY,
+  T_BODY_MAC, bodyMac, decodeArgsHeader, encodeArgsHeader, sameMac, sha256Hex, signatureOf, staleEpochMac, statusOfErrno, type WireError,
 } from '../dht2-core/protocol/wire.js';
 import { RequestAuthenticator } from './auth.js';
 import { readSmall } from '../dht2-core/util/read-small.js';
@@ -82,12 +82,16 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
     try {
       await serveFop(stream, headers, method, path, requestId);
     } catch (e) {
-      if (e instanceof HttpError) return replyJson(stream, e.status, e.body, e.headers);
-      const de = toDht2Error(e);
-      if (de.errno === 'EIO') log.error({ err: e, path, requestId }, 'FOP failed with EIO');
-      const body: WireError = { errno: de.errno, message: de.message };
-      if (de.gfid) body.gfid = de.gfid;
-      replyJson(stream, statusOfErrno(de.errno), body);
+      if (e instanceof HttpError) {
+        replyJson(stream, e.status, e.body, e.headers);
+      } else {
+        const de = toDht2Error(e);
+        if (de.errno === 'EIO') log.error({ err: e, path, requestId }, 'FOP failed with EIO');
+        const body: WireError = { errno: de.errno, message: de.message };
+        if (de.gfid) body.gfid = de.gfid;
+        replyJson(stream, statusOfErrno(de.errno), body);
+      }
+      stopReading(stream);
     }
   }
 
@@ -133,7 +137,12 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
       // A request for another boot learns this one's epoch (no secret, /-/health tells it too):
       // a client whose connection outlived a restart of the brick behind it (a proxy between
       // them) signs its next requests for this boot.
-      throw new HttpError(verdict.status, { errno: 'EACCES', message: verdict.reason }, verdict.staleEpoch ? { [H_EPOCH]: auth.epoch } : {});
+      // The refusal carries a MAC over this request's signature and the epoch (wire.ts
+      // staleEpochMac): the client believes no unauthenticated refusal, as anyone between could
+      // forge one for a FOP that ran, to have it sent again (issue 14).
+      throw new HttpError(verdict.status, { errno: 'EACCES', message: verdict.reason }, verdict.staleEpoch
+        ? { [H_EPOCH]: auth.epoch, [H_EPOCH_MAC]: staleEpochMac(opts.secret, signatureOf(authHeader) ?? '', auth.epoch) }
+        : {});
     }
     const argsJson = typeof payload === 'string' ? safe(() => decodeArgsHeader(payload)) : parseJson(payload.toString('utf8'));
     const args = parseFopArgs(fop, argsJson);
@@ -213,6 +222,20 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * After an error reply, a request body not read to its end is not drained without bound (a
+ * refused upload would otherwise be read for as long as the client sends, issue 14): what has
+ * arrived is discarded, and once the reply is written the stream is closed with RST_STREAM
+ * NO_ERROR, the way RFC 9113 §8.1 gives a server to ask a client to stop sending a request whose
+ * complete response it has sent (Node submits it only after the reply's last frame: closeStream
+ * in lib/internal/http2/core.js waits for 'finish' on NO_ERROR).
+ */
+function stopReading(stream: ServerHttp2Stream): void {
+  if (stream.destroyed || stream.closed || stream.readableEnded) return;
+  stream.resume();
+  stream.close(http2.constants.NGHTTP2_NO_ERROR);
 }
 
 function replyJson(stream: ServerHttp2Stream, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -17,6 +17,8 @@ export const H_REQUEST_ID = 'x-dht2-request-id';
 export const H_TIMEOUT = 'x-dht2-timeout-ms';
 /** The brick boot a request is signed for (request), and the brick's current one (refusals). */
 export const H_EPOCH = 'x-dht2-epoch';
+/** On a stale-epoch refusal: the brick's MAC of that refusal (see {@link staleEpochMac}). */
+export const H_EPOCH_MAC = 'x-dht2-epoch-mac';
 /** Trailer of an upload: HMAC of its body (see {@link bodyMac}). */
 export const T_BODY_MAC = 'x-dht2-body-mac';
 export const AUTH_SCHEME = 'DHT2-HMAC-SHA256';
@@ -107,6 +109,17 @@ export function newEpoch(): string {
  */
 export function bodyMac(secret: string, requestSignature: string): Hmac {
   return createHmac('sha256', secret).update(`${BODY_MAC_SCHEME}\n${requestSignature}\n`);
+}
+
+/**
+ * The MAC a brick puts on its refusal of a request signed for another of its boots: HMAC-SHA256
+ * with the cluster secret over `STALE`, the refused request's signature and the epoch the brick
+ * names, hex. The refusal travels in the clear on h2c: without it anyone between the client and
+ * the brick could make the client sign for an epoch of their choosing (or answer a request the
+ * brick ran with a fake refusal). Keyed by the signature, it belongs to that one request.
+ */
+export function staleEpochMac(secret: string, requestSignature: string, epoch: string): string {
+  return createHmac('sha256', secret).update(`STALE\n${requestSignature}\n${epoch}`).digest('hex');
 }
 
 /** The signature (hex) of an `authorization` header value, or undefined when it is not one. */

@@ -2,11 +2,14 @@
  * The brick RPC client: the FOP interface over one multiplexed HTTP/2 session per brick
  * (rpc/session.ts). Every call is signed with the cluster secret and has an idle deadline;
  * idempotent FOPs (FOPS[f].idempotent) with a replayable body are retried once on a
- * connection failure, the others never (RFC 9113 §8.7: a request on a broken connection may
- * or may not have been processed). A brick that cannot be reached gives EHOSTDOWN, a
+ * connection failure or a refused stream, the others never (RFC 9113 §8.7: a request on a broken
+ * connection may or may not have been processed, and a refused stream's reset is not
+ * authenticated on h2c). Any FOP with a replayable body is sent again after the brick's
+ * authenticated refusal of a request signed for another of its boots (staleEpoch below). A brick that cannot be reached gives EHOSTDOWN, a
  * connection lost mid-call ENOTCONN, a call without progress ETIMEDOUT.
  */
 import { randomUUID } from 'node:crypto';
+import http2, { type IncomingHttpHeaders } from 'node:http2';
 import type { Readable } from 'node:stream';
 import { err, isErrno } from '../errors.js';
 import {
@@ -14,8 +17,8 @@ import {
 } from '../protocol/fops.js';
 import type { BrickFops, CallContext, Download } from '../protocol/layer.js';
 import {
-  H_ARGS, H_DATE, H_EPOCH, H_NONCE, H_REQUEST_ID, H_RESULT, H_TIMEOUT, H_VERSION, authorization, bodyMac,
-  decodeArgsHeader, encodeArgsHeader, fopPath, newNonce, sha256Hex, signatureOf,
+  H_ARGS, H_DATE, H_EPOCH, H_EPOCH_MAC, H_NONCE, H_REQUEST_ID, H_RESULT, H_TIMEOUT, H_VERSION, authorization, bodyMac,
+  decodeArgsHeader, encodeArgsHeader, fopPath, newNonce, sameMac, sha256Hex, signatureOf, staleEpochMac,
 } from '../protocol/wire.js';
 import { BrickSession, refusal, wasRefused, type BrickHello, type H2Reply, type H2Request } from './session.js';
 
@@ -82,23 +85,58 @@ export class BrickClient implements BrickFops {
     };
   }
 
+  /**
+   * The brick's current epoch when `reply` is its refusal of a request signed for another of its
+   * boots, else undefined. Such a refusal is proof that the request did not run (the brick runs
+   * only what is signed for its own boot) only when the epoch it names differs from the one the
+   * request was signed with, and it is believed only with the brick's MAC over this request's
+   * signature and that epoch (wire.ts staleEpochMac): on h2c anyone between could swap the reply
+   * of a FOP the brick ran for a 403 naming the brick's epoch (public on /-/health), and a resend
+   * would run a non-idempotent FOP twice (issue 14).
+   */
+  private staleEpoch(reply: IncomingHttpHeaders, sent: Record<string, string>): string | undefined {
+    const epoch = reply[H_EPOCH];
+    const mac = reply[H_EPOCH_MAC];
+    if (Number(reply[':status']) !== 403 || typeof epoch !== 'string' || typeof mac !== 'string') return undefined;
+    if (!/^[0-9a-f]{32}$/.test(epoch) || epoch === sent[H_EPOCH]) return undefined;
+    const signature = signatureOf(sent.authorization ?? '');
+    if (signature === undefined || !sameMac(staleEpochMac(this.opts.secret, signature, epoch), mac)) return undefined;
+    return epoch;
+  }
+
   private async send(fop: FopName, req: Pick<H2Request, 'headers' | 'body' | 'mac'>, ctx?: CallContext): Promise<H2Reply> {
-    const attempts = FOPS[fop].idempotent ? 2 : 1;
+    const idempotent = FOPS[fop].idempotent;
+    const attempts = idempotent ? 2 : 1;
     const replayable = req.body === undefined || typeof req.body === 'string';
+    const staleEpoch = (reply: IncomingHttpHeaders, sent: Record<string, string>): string | undefined => this.staleEpoch(reply, sent);
     for (let attempt = 1; ; attempt++) {
       try {
         // Signed afresh on every attempt (new date and nonce, and the epoch of its connection).
-        const r = await this.session.request({ ...req, timeoutMs: ctx?.timeoutMs ?? this.timeoutMs, signal: ctx?.signal });
-        if (r.status !== 403 || r.headers[H_EPOCH] === undefined) return r;
+        const r = await this.session.request({ ...req, staleEpoch, timeoutMs: ctx?.timeoutMs ?? this.timeoutMs, signal: ctx?.signal });
+        // Any other reply, a 403 naming the epoch the request was signed for or without the
+        // brick's MAC included, is the FOP's answer (a refusal of that kind is EACCES): never
+        // a reason to send it again.
+        if (this.staleEpoch(r.headers, r.sent) === undefined) return r;
         // Refused unprocessed, as signed for an earlier boot of the brick (the session learned
         // the new one): sent again when the body can be, else the caller may send it again.
+        // The reply is read away (a stream closes only once its reply has ended). An upload's
+        // brick answered on the headers, maybe before its body was sent whole: the body is
+        // unpiped and the stream reset, or it would stay open, holding its window and a stream
+        // slot, until the body ends or the idle deadline (issue 14).
         r.stream.resume();
+        if (typeof req.body === 'object') {
+          req.body.unpipe(r.stream);
+          if (!r.stream.destroyed) r.stream.close(http2.constants.NGHTTP2_CANCEL);
+        }
         if (attempt === 1 && replayable) continue;
         throw refusal(err('ENOTCONN', `${fop} on ${this.opts.url}: the brick restarted behind this connection; not applied, send it again`));
       } catch (e) {
         const errno = (e as { errno?: string }).errno;
         if (attempt < attempts && replayable && (errno === 'ENOTCONN' || errno === 'EHOSTDOWN')) continue;
-        if (attempt === 1 && replayable && wasRefused(e)) continue; // never processed (session.ts retire)
+        // A stream reset as refused (REFUSED_STREAM, ENHANCE_YOUR_CALM) was not processed per
+        // RFC 9113 §8.7, but the reset is not authenticated: someone between can inject it after
+        // the brick ran the FOP. So only an idempotent FOP is sent again on its account.
+        if (attempt === 1 && replayable && idempotent && wasRefused(e)) continue;
         throw e;
       }
     }

@@ -15,7 +15,7 @@ import type { Hmac } from 'node:crypto';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { finished, type Readable } from 'node:stream';
 import { Dht2Error, err } from '../errors.js';
-import { H2_WINDOW, H_EPOCH, T_BODY_MAC } from '../protocol/wire.js';
+import { H2_WINDOW, T_BODY_MAC } from '../protocol/wire.js';
 
 export interface SessionOptions {
   url: string;
@@ -28,6 +28,8 @@ export interface H2Reply {
   headers: IncomingHttpHeaders;
   /** The response body; the caller must consume or destroy it. */
   stream: ClientHttp2Stream;
+  /** The request headers as built and sent on this stream (the epoch the request was signed for). */
+  sent: Record<string, string>;
 }
 
 /**
@@ -52,6 +54,12 @@ export interface H2Request {
    * reset instead, and the brick commits nothing.
    */
   mac?: (headers: Record<string, string>) => Hmac;
+  /**
+   * Whether the reply is the brick's refusal of a request signed for another of its boots:
+   * the brick's current epoch if so (checked by the caller, who holds the secret), and the
+   * connection's next requests are then signed for it. Without it no reply changes the epoch.
+   */
+  staleEpoch?: (reply: IncomingHttpHeaders, sent: Record<string, string>) => string | undefined;
   timeoutMs: number;
   signal?: AbortSignal;
 }
@@ -63,7 +71,12 @@ export function refusal(e: Dht2Error): Dht2Error {
   return e;
 }
 
-/** True for a call the brick refused before processing it: safe to send again, whatever the FOP. */
+/**
+ * True for a call refused before processing (a stale-epoch 403, or a stream reset with
+ * REFUSED_STREAM / ENHANCE_YOUR_CALM). RFC 9113 §8.7 says a REFUSED_STREAM was not processed,
+ * but the reset is not authenticated: on h2c a man in the middle can inject it after the brick
+ * ran the FOP, so the client sends only idempotent FOPs again on its account (brick-client.ts).
+ */
 export function wasRefused(e: unknown): boolean {
   return e instanceof Error && REFUSED.has(e);
 }
@@ -179,8 +192,9 @@ export class BrickSession {
     this.idle();
     let stream: ClientHttp2Stream;
     let mac: Hmac | undefined;
+    let headers: Record<string, string>;
     try {
-      const headers = typeof r.headers === 'function' ? r.headers(this.hellos.get(session)!) : r.headers;
+      headers = typeof r.headers === 'function' ? r.headers(this.hellos.get(session)!) : r.headers;
       mac = typeof r.body === 'object' && r.mac ? r.mac(headers) : undefined;
       stream = session.request({ ':method': 'POST', ...headers }, { endStream: r.body === undefined, waitForTrailers: mac !== undefined });
     } catch (e) {
@@ -243,18 +257,20 @@ export class BrickSession {
         const failure = err('ENOTCONN', `brick ${this.o.url}: ${e.message}`, { cause: e });
         fail(refused() ? refusal(failure) : failure);
       });
-      stream.once('response', (headers) => {
+      stream.once('response', (reply) => {
         // The brick refused a request signed for another of its boots and named its own: this
         // connection outlived a restart behind it (a proxy between), so its next requests are
-        // signed for the new boot (brick/server.ts). The caller decides about this one.
-        const epoch = headers[H_EPOCH];
-        if (typeof epoch === 'string' && /^[0-9a-f]{32}$/.test(epoch)) {
+        // signed for the new boot (brick/server.ts). Only a refusal the caller authenticated
+        // (r.staleEpoch): on h2c anyone between could name an epoch. The caller decides about
+        // this request.
+        const epoch = r.staleEpoch?.(reply, headers);
+        if (epoch !== undefined) {
           const hello = this.hellos.get(session);
           if (hello) this.hellos.set(session, { ...hello, epoch });
         }
         if (settled) return;
         settled = true;
-        resolve({ status: Number(headers[':status']), headers, stream });
+        resolve({ status: Number(reply[':status']), headers: reply, stream, sent: headers });
       });
       if (typeof r.body === 'string') stream.end(r.body);
       else if (body) {

@@ -7,12 +7,16 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import http2 from 'node:http2';
+import { PassThrough, Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { spawnBrick, type BrickProcess } from '../../brick/spawn.js';
 import { tmpDir as brickTmpDir } from '../../brick/posix2/format.js';
 import { handlePath } from '../../brick/posix2/handles.js';
 import { newGfid } from '../../dht2-core/gfid.js';
 import { BrickClient } from '../../dht2-core/rpc/brick-client.js';
+import { H_ARGS, H_DATE, H_EPOCH, H_NONCE, encodeArgsHeader, fopPath, newNonce } from '../../dht2-core/protocol/wire.js';
 import { rejectsErrno, text } from '../helpers/assert-errno.js';
 import { replay, startH2Mitm, type CapturedRequest, type H2Mitm } from '../helpers/h2-mitm.js';
 import { SECRET, tmpDir } from '../helpers/tmp.js';
@@ -29,6 +33,13 @@ describe('brick requests: no replay, no tampered body', function () {
 
   const content = (gfid: string): Promise<string> => readFile(handlePath(brickDir, gfid), 'utf8');
   const tmpFiles = (): Promise<string[]> => readdir(brickTmpDir(brickDir));
+  const count = (fop: string): number => mitm.captured.filter((q) => q.headers[':path'] === fopPath(fop)).length;
+  /** Waits up to `ms` for a client's streams to close; the count left open. */
+  const settled = async (client: BrickClient, ms: number): Promise<number> => {
+    const until = Date.now() + ms;
+    while (client.openStreams > 0 && Date.now() < until) await delay(25);
+    return client.openStreams;
+  };
   const last = (fop: string): CapturedRequest => {
     const r = mitm.captured.filter((q) => q.headers[':path']?.endsWith(`/${fop}`)).at(-1);
     assert.ok(r, `no ${fop} captured`);
@@ -45,6 +56,8 @@ describe('brick requests: no replay, no tampered body', function () {
   afterEach(() => {
     mitm.tamper = undefined;
     mitm.dropTrailers = false;
+    mitm.forgeReply = undefined;
+    mitm.streaming = false;
   });
   after(async () => {
     await c.close();
@@ -97,6 +110,7 @@ describe('brick requests: no replay, no tampered body', function () {
     // The upload's body cannot be sent twice: refused unapplied, as ENOTCONN (the gateway's 503).
     const e = await rejectsErrno(c.upload('dput', { gfid: g }, body('after')), 'ENOTCONN');
     assert.match(e.message, /send it again/);
+    assert.equal(await settled(c, 2000), 0, 'the refused upload\'s stream is still open');
     assert.equal(await content(g), 'before');
     await c.upload('dput', { gfid: g }, body('after'));
     assert.equal(await content(g), 'after');
@@ -136,5 +150,96 @@ describe('brick requests: no replay, no tampered body', function () {
     await rejectsErrno(c.upload('dwrite', { gfid: g, offset: 0 }, body('LOST')), 'EACCES');
     assert.equal(await content(g), 'kept');
     assert.deepEqual(await tmpFiles(), []);
+  });
+
+  // Issue 14 review: the refusal of a request signed for another boot travels unauthenticated on
+  // h2c. Someone between swaps the reply of a FOP the brick ran for such a refusal naming the
+  // brick's epoch (public on /-/health): the client must not send it again, or a non-idempotent
+  // FOP (here dcreate, exclusive) runs twice.
+  it('never sends a FOP again on a forged refusal: the brick ran it once, the error surfaces', async () => {
+    const real = (await c.health()).epoch;
+    const stale = { errno: 'EACCES', message: 'request signed for another brick epoch (the brick restarted)' };
+    for (const epoch of [real, 'f'.repeat(32)]) {
+      const g = newGfid();
+      const before = count('dcreate');
+      mitm.forgeReply = (h) => (h[':path'] === fopPath('dcreate') ? { status: 403, headers: { [H_EPOCH]: epoch }, body: JSON.stringify(stale) } : undefined);
+      await rejectsErrno(c.call('dcreate', { gfid: g }), 'EACCES');
+      assert.equal(count('dcreate') - before, 1, `a 403 naming epoch ${epoch === real ? 'the real' : 'a fake'} one made the client send dcreate again`);
+      assert.equal(await content(g), '', 'the dcreate did not run');
+      // The forged epoch was not taken: the next request is signed for the real boot, sent once.
+      mitm.forgeReply = undefined;
+      const sent = count('dstat');
+      assert.equal((await c.call('dstat', { gfid: g })).size, 0);
+      assert.equal(count('dstat') - sent, 1, 'the next request was refused first (a forged epoch was taken)');
+    }
+  });
+
+  it('never sends a non-idempotent FOP again after a forged REFUSED_STREAM (RFC 9113 §8.7 is not authenticated)', async () => {
+    const g = newGfid();
+    const before = count('dcreate');
+    mitm.forgeReply = (h) => (h[':path'] === fopPath('dcreate') ? { reset: http2.constants.NGHTTP2_REFUSED_STREAM } : undefined);
+    await rejectsErrno(c.call('dcreate', { gfid: g }), 'ENOTCONN');
+    assert.equal(count('dcreate') - before, 1, 'dcreate sent again after a refused stream');
+    assert.equal(await content(g), '', 'the dcreate did not run');
+    // An idempotent FOP still is: the first reply is reset, the second goes through.
+    let resets = 1;
+    mitm.forgeReply = (h) => (h[':path'] === fopPath('dstat') && resets-- > 0 ? { reset: http2.constants.NGHTTP2_REFUSED_STREAM } : undefined);
+    const sent = count('dstat');
+    assert.equal((await c.call('dstat', { gfid: g })).size, 0);
+    assert.equal(count('dstat') - sent, 2);
+  });
+
+  // Issue 14 review: an upload refused as signed for a boot that is gone used to stay open with
+  // its body still piped into it until the body ended or the 30 s idle deadline.
+  it('closes an upload refused for a boot that is gone at once, its body still coming', async () => {
+    mitm.streaming = true;
+    const client = new BrickClient({ url: mitm.url, secret: SECRET });
+    const src = new PassThrough();
+    try {
+      const g = newGfid();
+      await client.upload('dput', { gfid: g }, body('before'));
+      await brick.stop();
+      brick = await spawnBrick({ dir: brickDir, role: 'ds', secret: SECRET, port: brick.port });
+      src.write(randomBytes(2 * 1024 * 1024)); // and never ended, as a gateway's client still sending
+      const e = await rejectsErrno(client.upload('dput', { gfid: g }, src), 'ENOTCONN');
+      assert.match(e.message, /send it again/);
+      assert.equal(await settled(client, 2000), 0, 'the refused upload\'s stream is still open');
+      assert.equal(await content(g), 'before');
+      assert.deepEqual(await tmpFiles(), []);
+      await client.upload('dput', { gfid: g }, body('after'));
+      assert.equal(await content(g), 'after');
+    } finally {
+      src.destroy();
+      await client.close();
+    }
+  });
+
+  it('stops reading a refused upload: answers, then closes the stream (no drain without bound)', async () => {
+    const session = http2.connect(brick.url);
+    session.on('error', () => undefined);
+    try {
+      // The brick's epoch, as anyone can learn it: the refusal here is of the signature.
+      const health = session.request({ ':method': 'GET', ':path': '/-/health' });
+      const epoch = (JSON.parse(await text(health)) as { epoch: string }).epoch;
+      const req = session.request({
+        ':method': 'POST', ':path': fopPath('dput'), authorization: `DHT2-HMAC-SHA256 ${'0'.repeat(64)}`,
+        [H_ARGS]: encodeArgsHeader({ gfid: newGfid() }), [H_DATE]: String(Date.now()), [H_NONCE]: newNonce(),
+        [H_EPOCH]: epoch,
+      });
+      req.on('error', () => undefined);
+      let status = 0;
+      let reply = '';
+      req.on('response', (h) => { status = Number(h[':status']); });
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => { reply += d; });
+      const closed = new Promise<void>((resolve) => req.once('close', () => resolve()));
+      req.write(randomBytes(2 * 1024 * 1024)); // and never ended
+      const timer = delay(2000).then(() => 'open');
+      assert.equal(await Promise.race([closed.then(() => 'closed'), timer]), 'closed', 'the brick kept reading a refused body');
+      assert.equal(status, 403);
+      assert.match(reply, /signature does not match/);
+    } finally {
+      session.destroy();
+    }
   });
 });
