@@ -18,8 +18,8 @@ import { tmpDir } from '../helpers/tmp.js';
 
 const run = promisify(execFile);
 
-/** Starts `dht2 local` and resolves once its banner says it is ready. */
-async function startLocal(dataDir: string, port: number, brickBase: number): Promise<{ child: ChildProcess; out: () => string }> {
+/** Spawns `dht2 local` on these ports and data folder; `out()` is all it printed so far. */
+function spawnLocal(dataDir: string, port: number, brickBase: number): { child: ChildProcess; out: () => string } {
   const child = spawn(process.execPath, [DHT2_BIN, 'local'], {
     env: { ...process.env, DHT2_DATA_DIR: dataDir, DHT2_PORT: String(port), DHT2_BRICK_PORT_BASE: String(brickBase), DHT2_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -27,11 +27,17 @@ async function startLocal(dataDir: string, port: number, brickBase: number): Pro
   let out = '';
   child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  await new Promise<void>((resolve, reject) => {
-    const t = setInterval(() => { if (out.includes('DHT2 Gateway is ready')) { clearInterval(t); resolve(); } }, 100);
-    child.once('exit', (c) => { clearInterval(t); reject(new Error(`dht2 local exited ${c}: ${out}`)); });
-  });
   return { child, out: () => out };
+}
+
+/** Starts `dht2 local` and resolves once its banner says it is ready. */
+async function startLocal(dataDir: string, port: number, brickBase: number): Promise<{ child: ChildProcess; out: () => string }> {
+  const { child, out } = spawnLocal(dataDir, port, brickBase);
+  await new Promise<void>((resolve, reject) => {
+    const t = setInterval(() => { if (out().includes('DHT2 Gateway is ready')) { clearInterval(t); resolve(); } }, 100);
+    child.once('exit', (c) => { clearInterval(t); reject(new Error(`dht2 local exited ${c}: ${out()}`)); });
+  });
+  return { child, out };
 }
 
 /** Pids of every brick process the cluster started, from its 'brick started' log lines. */
@@ -208,17 +214,11 @@ describe('dht2 local (npm start)', function () {
 
   /** Runs `dht2 local` to its end (it is expected to fail); exit code, output, and the bricks still running at that moment. */
   async function failedStart(dataDir: string, port: number, brickBase: number): Promise<{ code: number | null; out: string; left: number[] }> {
-    const child = spawn(process.execPath, [DHT2_BIN, 'local'], {
-      env: { ...process.env, DHT2_DATA_DIR: dataDir, DHT2_PORT: String(port), DHT2_BRICK_PORT_BASE: String(brickBase), DHT2_LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    const { child, out: printed } = spawnLocal(dataDir, port, brickBase);
     const [code] = await once(child, 'exit') as [number | null];
     // At the very moment it exited: a brick still running now has lost its supervisor (PPID 1).
     const left = runningWithArgs(`brick --dir ${dataDir}/`);
-    return { code, out, left };
+    return { code, out: printed(), left };
   }
 
   /** Holds a TCP port on 127.0.0.1, as another program would. */
