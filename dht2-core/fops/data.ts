@@ -217,26 +217,23 @@ export async function openRead(
  */
 export async function readGfid(v: VolumeCore, a: Attrs, r: ReadRange = {}, ctx?: CallContext): Promise<Readable> {
   if (a.type !== 'file') throw err(a.type === 'dir' ? 'EISDIR' : 'EINVAL', 'not a regular file');
-  // The bytes of the stat `a`, exactly: a caller announced them (Content-Length) from it. A write
-  // in place racing the read (append, truncate, PATCH) must neither add bytes past what was
-  // announced (the client would read them as its next response; found by the fuzz loop) nor
-  // end short silently (the client would wait for the rest): short is ESTALE, read again.
+  // At most the bytes of the stat `a`: a caller announced them (Content-Length) from it, and an
+  // append racing the read must not add bytes past them (the client read the surplus as its next
+  // response; found by the fuzz loop). A file found shorter is sent as it is: after a crash
+  // between dtruncate and the inode's size (docs/CRASH-SAFETY.md) the data brick holds the truth.
   const offset = r.offset ?? 0;
   const length = r.length ?? Math.max(0, a.size - offset);
   try {
     const body = (await v.ds(a.gfid).download('dread', { gfid: a.gfid, offset, length }, ctx)).body;
-    return exactly(body, Math.min(length, Math.max(0, a.size - offset)), a.gfid);
+    return atMost(body, Math.min(length, Math.max(0, a.size - offset)));
   } catch (e) {
     if (!isErr(e, 'ENOENT')) throw e;
     return noData(await stillThere(v, a, ctx));
   }
 }
 
-/**
- * `body`, failing with ESTALE if it ends before `n` bytes; a longer one is cut at `n`. Destroying
- * the result destroys `body` (a brick stream must close on every path; issue 14).
- */
-function exactly(body: Readable, n: number, gfid: string): Readable {
+/** `body` cut at `n` bytes. Destroying the result destroys `body` (a brick stream closes on every path; issue 14). */
+function atMost(body: Readable, n: number): Readable {
   let seen = 0;
   const out = new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -244,9 +241,6 @@ function exactly(body: Readable, n: number, gfid: string): Readable {
       seen += chunk.length;
       if (room <= 0) { cb(); return; }
       cb(null, chunk.length > room ? chunk.subarray(0, room) : chunk);
-    },
-    flush(cb) {
-      cb(seen < n ? err('ESTALE', `${gfid} became shorter while being read (${seen} of ${n} bytes)`, { gfid }) : null);
     },
   });
   pipeline(body, out, () => undefined);

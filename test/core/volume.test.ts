@@ -269,7 +269,7 @@ describe('dht2-core Volume over real bricks', function () {
     await rejectsErrno(v.getattr(a.gfid), 'ENOENT');
   });
 
-  it('readAt sends the bytes of the stat it was given: an append racing the read is not sent, a truncate fails the read', async () => {
+  it('readAt sends at most the bytes of the stat it was given: an append racing the read is not sent', async () => {
     // Found by test/server/fuzz.test.ts: a /fs/ GET set Content-Length from its stat, then a
     // PATCH ?append landed before the read and the gateway sent more bytes than it had announced;
     // the client read the surplus as the start of the next response.
@@ -281,8 +281,10 @@ describe('dht2-core Volume over real bricks', function () {
     assert.equal(await text(await v.readAt(a, { offset: 4 })), '456789');
     const b = await v.stat('/race/f');
     assert.equal(b.size, 16);
+    // Shorter than the stat (a truncate meanwhile, or a crash between dtruncate and the inode):
+    // what the data brick holds, as before.
     await v.truncate('/race/f', 3);
-    await rejectsErrno(text(await v.readAt(b)), 'ESTALE');
+    assert.equal(await text(await v.readAt(b)), '012');
   });
 
   it('two gateways on one volume see each other\'s writes at once', async () => {
