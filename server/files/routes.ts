@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import { pipeWhole } from '../whole-body.js';
 import type { Logger } from 'pino';
 import { Dht2Error } from '../../dht2-core/errors.js';
 import type { Volume } from '../../dht2-core/volume.js';
@@ -172,7 +173,7 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
             throw e instanceof Dht2Error && e.errno === 'ESTALE' ? new Dht2Error('EAGAIN', `${path} changed while being read; read it again`) : e;
           });
           res.once('close', () => data.destroy());
-          await pipeline(data, res).catch(() => { data.destroy(); res.destroy(); });
+          await pipeWhole(data, res);
           return;
         }
         case 'PUT': {

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, type Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { pipeWhole } from '../whole-body.js';
 import { authenticate, contentMd5Verifier, payloadVerifier, type CredentialStore } from '../auth/index.js';
 import { checkBucketAccessName } from '../namespace.js';
 import * as bucketOps from './bucket.js';
@@ -192,11 +192,7 @@ async function send(res: ServerResponse, method: string, reply: S3Reply): Promis
     res.end(reply.body);
     return;
   }
-  await pipeline(reply.body, res).catch(() => {
-    // The client went away or the brick failed mid-body: the response is cut, as it must be.
-    stream?.destroy();
-    res.destroy();
-  });
+  await pipeWhole(reply.body, res);
 }
 
 /** Writes an S3 XML error (or destroys a response already under way); server/error-pages.ts writes its own with it. */
