@@ -366,7 +366,11 @@ describe(`fuzz: mutated S3, /fs/ and /-/ requests get clean answers (issue 14; s
     const statuses = new Map<number, number>();
     let next = 0;
     let rssAfterWarmup = 0;
-    const warmup = Math.min(300, Math.floor(COUNT / 10));
+    // Memory is compared over the second half of the run: in the first the heap grows to its
+    // working size (V8 sizes its generations lazily: about 60 MiB on Node 20, 120 MiB on Node 24
+    // over the first 2500 requests, then flat), while a leak keeps growing (the stream leak this
+    // issue names took the gateway from 135 to 850 MB in a few hundred requests).
+    const warmup = Math.floor(COUNT / 2);
     const worker = async (): Promise<void> => {
       while (next < COUNT && failures.length < 20) {
         const i = next++;
@@ -399,7 +403,7 @@ describe(`fuzz: mutated S3, /fs/ and /-/ requests get clean answers (issue 14; s
     }
     assert.equal(open, 0, 'every brick stream is closed once the load is over');
     const growth = (await rss(gw.pid)) - rssAfterWarmup;
-    assert.ok(growth < 96 * 2 ** 20, `the gateway's RSS grew ${(growth / 2 ** 20).toFixed(0)} MiB after warm-up`);
+    assert.ok(growth < 80 * 2 ** 20, `the gateway's RSS grew ${(growth / 2 ** 20).toFixed(0)} MiB over the second half of the run`);
     // Most requests reach past the parser: the run is not only 400s.
     assert.ok((statuses.get(200) ?? 0) + (statuses.get(204) ?? 0) + (statuses.get(206) ?? 0) > COUNT / 20, JSON.stringify([...statuses]));
   });
