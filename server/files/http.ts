@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
-import { META_XATTR, decodeMeta } from '../s3/object-meta.js';
+import { META_XATTR, decodeMeta } from '../objects/index.js';
 
 /** A refusal of the API itself (not an errno of the volume): status, error code, message; `allow` for a 405. */
 export class HttpError extends Error {

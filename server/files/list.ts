@@ -8,7 +8,7 @@
 import { Dht2Error } from '../../dht2-core/errors.js';
 import type { DirEntry } from '../../dht2-core/protocol/fops.js';
 import type { Volume } from '../../dht2-core/volume.js';
-import { RESERVED_NAMES } from '../namespace.js';
+import { RESERVED_NAMES } from '../objects/index.js';
 import { statJson } from './http.js';
 
 export interface ListOptions {

@@ -1,7 +1,7 @@
 /**
  * The S3 side of a file written through the file API (issue 4: "content type and user metadata
  * kept where both sides have them"). A PUT or an uploaded form part stores the same metadata
- * xattr an S3 PutObject stores (server/s3/object-meta.ts): Content-Type as sent, the stored
+ * xattr an S3 PutObject stores (server/objects/meta.ts): Content-Type as sent, the stored
  * response headers, `x-amz-meta-*`, and the MD5 of the bytes as the ETag, so S3 GET/HEAD/LIST
  * show them. A read through the file API answers with them too. A write in place (offset,
  * append, truncate) makes the stored MD5 wrong, so it is dropped: both APIs then derive the
@@ -11,9 +11,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import type { Volume } from '../../dht2-core/volume.js';
-import { S3Error } from '../s3/errors.js';
-import { META_XATTR, decodeMeta, encodeMeta, metaFromHeaders, metaHeaders, type ObjectMeta } from '../s3/object-meta.js';
-import { md5Tap, through } from '../s3/object.js';
+import { META_XATTR, ObjectError, decodeMeta, encodeMeta, md5Tap, metaFromHeaders, metaHeaders, through, type ObjectMeta } from '../objects/index.js';
 import { HttpError } from './http.js';
 
 /** Taps the MD5 of `body`; `xattrs()` (called once it is stored) is the metadata xattr to write with it. */
@@ -23,7 +21,7 @@ export function withObjectMeta(body: Readable, headers: IncomingHttpHeaders): { 
     base = metaFromHeaders(headers);
   } catch (e) {
     body.resume();
-    throw e instanceof S3Error ? new HttpError(400, 'EINVAL', e.message) : e;
+    throw e instanceof ObjectError ? new HttpError(400, 'EINVAL', e.message) : e;
   }
   const tap = md5Tap();
   return { body: through(body, tap.stream), xattrs: () => ({ [META_XATTR]: encodeMeta({ ...base, etag: tap.digest() }) }) };

@@ -8,8 +8,7 @@ import type { Readable } from 'node:stream';
 import { Dht2Error } from '../../dht2-core/errors.js';
 import type { Attrs, SetAttrs } from '../../dht2-core/protocol/fops.js';
 import type { Volume, VolumeStatFs } from '../../dht2-core/volume.js';
-import { refuseReservedWrite } from '../namespace.js';
-import { META_XATTR } from '../s3/object-meta.js';
+import { META_XATTR, refuseReservedWrite } from '../objects/index.js';
 import { forgetEtag } from './object-meta.js';
 import { bad, byteCount, flag, parseMode, parseTime, readSmall, required, splitLast, volumePath } from './http.js';
 

@@ -13,13 +13,11 @@ import { Dht2Error } from '../../dht2-core/errors.js';
 import type { Volume } from '../../dht2-core/volume.js';
 import { authenticate, payloadVerifier, type AuthResult, type CredentialStore } from '../auth/index.js';
 import { constantTimeEqual } from '../auth/common.js';
-import { isReservedPath, refuseReservedWrite } from '../namespace.js';
+import { META_XATTR, etagOf, evaluateConditions, isReservedPath, parseRange, refuseReservedWrite } from '../objects/index.js';
 import { requestTarget } from '../request-target.js';
 import { discardBody } from '../refused-body.js';
-import { etagOf, parseRange } from '../s3/object.js';
 import { fileError } from './errors.js';
 import { objectHeaders, objectMetaOf, withObjectMeta } from './object-meta.js';
-import { META_XATTR } from '../s3/object-meta.js';
 import { HttpError, flag, isMultipart, parseQuery, sendBytes, sendJson, statJson } from './http.js';
 import { listing } from './list.js';
 import { listXattrs, patch, patchMode, postOp, statfsJson, xattrEncoding, xattrFlag, xattrName, xattrValue } from './ops.js';
@@ -151,10 +149,13 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
           res.setHeader('accept-ranges', 'bytes');
           for (const [k, val] of Object.entries(objectHeaders(meta))) res.setHeader(k, val);
           res.setHeader('x-dht2-type', a.type);
-          const inm = req.headers['if-none-match'];
-          if (inm !== undefined && inm.split(',').map((s) => s.trim()).includes(etag)) { res.statusCode = 304; res.end(); return; }
-          const ims = req.headers['if-modified-since'];
-          if (inm === undefined && ims && Math.floor(a.mtimeMs / 1000) <= Math.floor(Date.parse(ims) / 1000)) { res.statusCode = 304; res.end(); return; }
+          // The same evaluation as S3's GET (server/objects/conditions.ts, RFC 9110 §13.2.2).
+          const pre = evaluateConditions({
+            ifMatch: req.headers['if-match'], ifNoneMatch: req.headers['if-none-match'],
+            ifModifiedSince: req.headers['if-modified-since'], ifUnmodifiedSince: req.headers['if-unmodified-since'],
+          }, etag, a.mtimeMs);
+          if (pre === 'failed') throw new HttpError(412, 'ESTALE', 'precondition failed: the file is not the one If-Match or If-Unmodified-Since names');
+          if (pre === 'not-modified') { res.statusCode = 304; res.end(); return; }
           const range = parseRange(req.headers.range, a.size);
           if (range === 'unsatisfiable') {
             res.setHeader('content-range', `bytes */${a.size}`);

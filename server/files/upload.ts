@@ -15,7 +15,7 @@ import { Dht2Error } from '../../dht2-core/errors.js';
 import { checkName } from '../../dht2-core/gfid.js';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import type { Volume } from '../../dht2-core/volume.js';
-import { refuseReservedWrite } from '../namespace.js';
+import { refuseReservedWrite } from '../objects/index.js';
 import { authErrorIn } from '../s3/errors.js';
 import { HttpError } from './http.js';
 

@@ -1,16 +1,19 @@
 /**
- * What an S3 handler sees: the parsed request (no express types) and the Volume API; what it
+ * What an S3 handler sees: the parsed request (no express types) and the object layer; what it
  * returns: status, headers and a body (string or stream). The app writes the reply.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Volume } from '../../dht2-core/volume.js';
+import type { CallContext } from '../../dht2-core/protocol/layer.js';
+import type { ObjectLayer, Uploads } from '../objects/index.js';
 import { drainChecked } from '../../dht2-core/util/read-small.js';
 import { S3Error } from './errors.js';
 
+/** What every S3 operation may use: the object layer (never the Volume API itself), the region, the log. */
 export interface S3Deps {
-  volume: Volume;
+  objects: ObjectLayer;
+  uploads: Uploads;
   region: string;
   log: Logger;
 }
@@ -24,6 +27,8 @@ export interface S3Request {
   requestId: string;
   /** Aborted when the client goes away. */
   signal: AbortSignal;
+  /** The context every volume call of this request carries: request id and abort signal. */
+  ctx: CallContext;
   accessKeyId: string;
 }
 

@@ -1,19 +1,17 @@
 /**
  * DeleteObjects (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html): up
- * to 1000 keys in one request, per-key errors, Quiet mode. Each key is deleted as DeleteObject.
+ * to 1000 keys in one request, per-key errors, Quiet mode. Each key is deleted as DeleteObject,
+ * in the bucket the router resolved once.
  */
+import { readSmall } from '../../dht2-core/util/read-small.js';
+import type { BucketRef } from '../objects/index.js';
 import { xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
-import { deleteObject } from './object.js';
 import { parseXml, xmlDoc } from './xml.js';
-import { requireBucket } from './bucket.js';
-import { readSmall } from '../../dht2-core/util/read-small.js';
 
 const MAX_BODY = 2 * 1024 * 1024;
 
-
-export async function deleteObjects(d: S3Deps, bucket: string, r: S3Request): Promise<S3Reply> {
-  await requireBucket(d, bucket, r);
+export async function deleteObjects(d: S3Deps, bucket: BucketRef, r: S3Request): Promise<S3Reply> {
   const doc = parseXml((await readSmall(r.body, MAX_BODY, () => new S3Error('MalformedXML', 'The XML you provided was too large.'))).toString('utf8'));
   const del = doc?.Delete as { Object?: Array<{ Key?: unknown; VersionId?: unknown }>; Quiet?: unknown } | undefined;
   if (!del || !Array.isArray(del.Object)) throw new S3Error('MalformedXML');
@@ -30,10 +28,10 @@ export async function deleteObjects(d: S3Deps, bucket: string, r: S3Request): Pr
       continue;
     }
     try {
-      await deleteObject(d, bucket, key, r);
+      await d.objects.delete(bucket, key, r.ctx);
       if (!quiet) deleted.push(version !== undefined ? { Key: key, VersionId: version } : { Key: key });
     } catch (e) {
-      const s = s3ErrorOf(e, `/${bucket}/${key}`);
+      const s = s3ErrorOf(e, `/${bucket.name}/${key}`);
       errors.push({ Key: key, Code: s.code, Message: s.message });
     }
   }

@@ -5,6 +5,7 @@
  */
 import { Dht2Error } from '../../dht2-core/errors.js';
 import { isS3AuthError, type S3AuthError } from '../auth/errors.js';
+import { ObjectError, type ObjectErrorKind } from '../objects/errors.js';
 
 export const S3_ERRORS = {
   AccessDenied: [403, 'Access Denied'],
@@ -82,9 +83,44 @@ export function authErrorIn(e: unknown): S3AuthError | undefined {
   return undefined;
 }
 
+/**
+ * The S3 code of each object-layer refusal (server/objects/errors.ts), checked complete by the
+ * compiler; the layer's message, when it has one, replaces the code's default text.
+ */
+export const OBJECT_ERROR_CODES: Record<ObjectErrorKind, S3Code> = {
+  BucketNotFound: 'NoSuchBucket',
+  BucketNameInvalid: 'InvalidBucketName',
+  BucketExists: 'BucketAlreadyOwnedByYou',
+  BucketNotEmpty: 'BucketNotEmpty',
+  ObjectNotFound: 'NoSuchKey',
+  ObjectNameInvalid: 'InvalidArgument',
+  ObjectNameTooLong: 'KeyTooLongError',
+  FolderHoldsNoData: 'InvalidRequest',
+  PreconditionFailed: 'PreconditionFailed',
+  RangeNotSatisfiable: 'InvalidRange',
+  MetadataInvalid: 'InvalidArgument',
+  MetadataTooLarge: 'MetadataTooLarge',
+  ObjectKeepsChanging: 'SlowDown',
+  UploadNotFound: 'NoSuchUpload',
+  PartInvalid: 'InvalidPart',
+  PartOrderInvalid: 'InvalidPartOrder',
+  PartTooSmall: 'EntityTooSmall',
+  ArgumentInvalid: 'InvalidArgument',
+};
+
+/** An S3 error with a Content-Range header (InvalidRange: RFC 9110 §15.5.17). */
+export type S3ErrorWithRange = S3Error & { contentRange?: string };
+
+function fromObjectError(e: ObjectError, resource: string | undefined): S3Error {
+  const out: S3ErrorWithRange = new S3Error(OBJECT_ERROR_CODES[e.kind], e.detail, e.resource ?? resource, { cause: e, details: { ...e.details } });
+  if (e.contentRange !== undefined) out.contentRange = e.contentRange;
+  return out;
+}
+
 /** What an errno means for an object request (ENOENT is NoSuchKey; a bucket caller maps it first). */
 export function s3ErrorOf(e: unknown, resource?: string): S3Error {
   if (e instanceof S3Error) return e;
+  if (e instanceof ObjectError) return fromObjectError(e, resource);
   const auth = authErrorIn(e);
   if (auth) return new S3Error(auth.code, auth.message, resource, { cause: e, details: { ...auth.details } }); // auth codes are S3 codes
   if (!(e instanceof Dht2Error)) return new S3Error('InternalError', undefined, resource, { cause: e });

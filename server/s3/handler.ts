@@ -9,7 +9,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, type Transform } from 'node:stream';
 import { pipeWhole } from '../whole-body.js';
 import { authenticate, contentMd5Verifier, payloadVerifier, type CredentialStore } from '../auth/index.js';
-import { checkBucketAccessName } from '../namespace.js';
+import type { Logger } from 'pino';
+import type { Volume } from '../../dht2-core/volume.js';
+import { ObjectLayer, Uploads, checkBucketAccessName, through } from '../objects/index.js';
 import * as bucketOps from './bucket.js';
 import type { S3Deps, S3Reply, S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
@@ -23,7 +25,10 @@ import { route, splitBucketKey, type S3Endpoint } from './router.js';
 import { xmlPlain } from './xml.js';
 import { discardBody } from '../refused-body.js';
 
-export interface S3HandlerOptions extends S3Deps {
+export interface S3HandlerOptions {
+  volume: Volume;
+  region: string;
+  log: Logger;
   credentials: CredentialStore;
   /** Virtual-host style: requests to `<bucket>.<domain>` address that bucket. Path style always works. */
   domain?: string;
@@ -31,30 +36,37 @@ export interface S3HandlerOptions extends S3Deps {
   tag?: (res: ServerResponse, op: string) => void;
 }
 
-async function dispatch(d: S3HandlerOptions, ep: S3Endpoint, r: S3Request): Promise<S3Reply> {
+/**
+ * Calls the operation's module. The bucket is looked up here, once, for the operations that
+ * work in it (they walk from its GFID); GET and HEAD of an object look it up only when the key
+ * is missing (NoSuchBucket wins over NoSuchKey), an upload's own record names its bucket, and
+ * CreateBucket, DeleteBucket and PostObject (after its form authenticates) need none first.
+ */
+async function dispatch(d: S3Deps & { credentials: CredentialStore }, ep: S3Endpoint, r: S3Request): Promise<S3Reply> {
+  const inBucket = (name: string) => d.objects.bucket(name, r.ctx);
   switch (ep.op) {
     case 'ListBuckets': return bucketOps.listBuckets(d, r);
     case 'CreateBucket': return bucketOps.createBucket(d, ep.bucket, r);
-    case 'HeadBucket': return bucketOps.headBucket(d, ep.bucket, r);
+    case 'HeadBucket': return bucketOps.headBucket(d, await inBucket(ep.bucket));
     case 'DeleteBucket': return bucketOps.deleteBucket(d, ep.bucket, r);
-    case 'GetBucketLocation': return bucketOps.getBucketLocation(d, ep.bucket, r);
-    case 'GetBucketVersioning': return bucketOps.getBucketVersioning(d, ep.bucket, r);
-    case 'ListObjectsV2': return list.listObjectsV2(d, ep.bucket, r);
-    case 'ListObjects': return list.listObjectsV1(d, ep.bucket, r);
-    case 'ListObjectVersions': return list.listObjectVersions(d, ep.bucket, r);
-    case 'DeleteObjects': return deleteObjects(d, ep.bucket, r);
+    case 'GetBucketLocation': return bucketOps.getBucketLocation(d, await inBucket(ep.bucket));
+    case 'GetBucketVersioning': return bucketOps.getBucketVersioning(d, await inBucket(ep.bucket));
+    case 'ListObjectsV2': return list.listObjectsV2(d, await inBucket(ep.bucket), r);
+    case 'ListObjects': return list.listObjectsV1(d, await inBucket(ep.bucket), r);
+    case 'ListObjectVersions': return list.listObjectVersions(d, await inBucket(ep.bucket), r);
+    case 'DeleteObjects': return deleteObjects(d, await inBucket(ep.bucket), r);
     case 'PostObject': return postObject(d, d.credentials, ep.bucket, r);
-    case 'PutObject': return obj.putObject(d, ep.bucket, ep.key, r);
+    case 'PutObject': return obj.putObject(d, await inBucket(ep.bucket), ep.key, r);
     case 'GetObject': return obj.getObject(d, ep.bucket, ep.key, r);
     case 'HeadObject': return obj.headObject(d, ep.bucket, ep.key, r);
-    case 'DeleteObject': return obj.deleteObject(d, ep.bucket, ep.key, r);
-    case 'CreateMultipartUpload': return mp.createMultipartUpload(d, ep.bucket, ep.key, r);
+    case 'DeleteObject': return obj.deleteObject(d, await inBucket(ep.bucket), ep.key, r);
+    case 'CreateMultipartUpload': return mp.createMultipartUpload(d, await inBucket(ep.bucket), ep.key, r);
     case 'UploadPart': return mp.uploadPart(d, ep.bucket, ep.key, r);
-    case 'CompleteMultipartUpload': return mp.completeMultipartUpload(d, ep.bucket, ep.key, r);
+    case 'CompleteMultipartUpload': return mp.completeMultipartUpload(d, await inBucket(ep.bucket), ep.key, r);
     case 'AbortMultipartUpload': return mp.abortMultipartUpload(d, ep.bucket, ep.key, r);
     case 'ListParts': return mp.listParts(d, ep.bucket, ep.key, r);
-    case 'ListMultipartUploads': return mp.listMultipartUploads(d, ep.bucket, r);
-    case 'CopyObject': return copyObject(d, ep.bucket, ep.key, r);
+    case 'ListMultipartUploads': return mp.listMultipartUploads(d, await inBucket(ep.bucket), r);
+    case 'CopyObject': return copyObject(d, await inBucket(ep.bucket), ep.key, r);
     case 'UploadPartCopy': return mp.uploadPartCopy(d, ep.bucket, ep.key, r);
     case 'NotImplemented': throw new S3Error('NotImplemented', `${ep.what} is not implemented.`);
     default: return assertNever(ep);
@@ -72,6 +84,8 @@ function checkVersionId(q: URLSearchParams, resource: string): void {
 }
 
 export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const objects = new ObjectLayer(o.volume);
+  const deps = { objects, uploads: new Uploads(objects), region: o.region, log: o.log, credentials: o.credentials };
   return (req, res) => {
     const requestId = String(res.getHeader('x-amz-request-id') ?? randomBytes(8).toString('hex').toUpperCase());
     res.setHeader('x-amz-request-id', requestId);
@@ -114,7 +128,7 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       // A browser-based upload is not signed, its form is: post-object.ts authenticates that, on the raw body.
       let reply: S3Reply;
       if (unsigned.op === 'PostObject') {
-        reply = await dispatch(o, unsigned, { method, query, headers: req.headers, body: req, requestId, signal: ac.signal, accessKeyId: '' });
+        reply = await dispatch(deps, unsigned, { method, query, headers: req.headers, body: req, requestId, signal: ac.signal, ctx: { requestId, signal: ac.signal }, accessKeyId: '' });
       } else {
         reply = await authenticated(bk, query, vhost);
       }
@@ -133,9 +147,9 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       const md5 = req.headers['content-md5'];
       const stages: NodeJS.ReadWriteStream[] = [verification.stream];
       if (typeof md5 === 'string') stages.push(contentMd5Verifier(md5));
-      const body = stages.reduce<Readable>((src, t) => obj.through(src, t as unknown as Transform), req);
-      return dispatch(o, ep, {
-        method, query, headers: req.headers, body, requestId, signal: ac.signal, accessKeyId: auth.accessKeyId,
+      const body = stages.reduce<Readable>((src, t) => through(src, t as unknown as Transform), req);
+      return dispatch(deps, ep, {
+        method, query, headers: req.headers, body, requestId, signal: ac.signal, ctx: { requestId, signal: ac.signal }, accessKeyId: auth.accessKeyId,
       });
     }
   };

@@ -1,51 +1,17 @@
 /**
  * ListObjectsV2, ListObjects (v1) and ListObjectVersions on an unversioned bucket
  * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html). The walk over the
- * bucket's directories, in S3 key order and O(page), is list-walk.ts; this module reads the
- * parameters, feeds it the volume, and writes the XML. Object metadata (ETag) comes with each
+ * bucket's directories, in S3 key order and O(page), is the object layer's
+ * (server/objects/list-walk.ts); this module reads the parameters and writes the XML. Object metadata (ETag) comes with each
  * directory page (readdirp with wanted xattrs), so a page costs O(page) round trips at most.
  */
 import type { Attrs, DirEntry } from '../../dht2-core/protocol/fops.js';
-import { requireBucket } from './bucket.js';
+import { META_XATTR, decodeMeta, etagOf, type BucketRef, type ListResult } from '../objects/index.js';
 import { xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
-import { S3Error, s3ErrorOf } from './errors.js';
-import { listKeys, type ListEntry, type ListIo, type ListResult } from './list-walk.js';
-import { etagOf } from './object.js';
-import { META_XATTR, decodeMeta } from './object-meta.js';
+import { S3Error } from './errors.js';
 import { isoTime, xmlDoc } from './xml.js';
-import { Dht2Error } from '../../dht2-core/errors.js';
 
 const OWNER = { ID: 'dht2', DisplayName: 'dht2' };
-
-function io(d: S3Deps, bucket: string, r: S3Request): ListIo {
-  const ctx = { requestId: r.requestId, signal: r.signal };
-  const base = `/${bucket}`;
-  return {
-    async readdir(dirPath, after, limit) {
-      try {
-        const page = await d.volume.readdir(dirPath ? `${base}/${dirPath}` : base, { after, limit: Math.min(limit, 10000), plus: true, want: [META_XATTR] }, ctx);
-        const entries = await Promise.all(page.entries.map(async (e): Promise<ListEntry> => {
-          const carried = e.attrs ? await d.volume.carriedObject(e.attrs, ctx, [META_XATTR]) : undefined;
-          if (!carried) return { name: e.name, type: e.type, info: e };
-          const object: ListEntry = { name: e.name, type: 'file', info: { name: e.name, gfid: carried.gfid, type: 'file', attrs: carried } satisfies DirEntry };
-          return { name: e.name, type: e.type, info: e, object };
-        }));
-        return { entries, eof: page.eof };
-      } catch (e) {
-        if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) return { entries: [], eof: true };
-        throw e;
-      }
-    },
-    async isMarker(dirPath) {
-      try {
-        const a = await d.volume.stat(`${base}/${dirPath}`, ctx, [META_XATTR]);
-        return a.type === 'dir' && a.xattrs?.[META_XATTR] !== undefined;
-      } catch {
-        return false;
-      }
-    },
-  };
-}
 
 interface Params {
   prefix: string;
@@ -90,16 +56,29 @@ function objectXml(key: string, attrs: Attrs | undefined, enc: (s: string) => st
   return o;
 }
 
-async function walk(d: S3Deps, bucket: string, r: S3Request, p: Params, startAfter: string | undefined): Promise<ListResult> {
-  await requireBucket(d, bucket, r);
-  try {
-    return await listKeys(io(d, bucket, r), { prefix: p.prefix, delimiter: p.delimiter, startAfter, maxKeys: p.maxKeys });
-  } catch (e) {
-    throw s3ErrorOf(e, `/${bucket}`);
-  }
+function walk(d: S3Deps, bucket: BucketRef, r: S3Request, p: Params, startAfter: string | undefined): Promise<ListResult> {
+  return d.objects.list(bucket, { prefix: p.prefix, delimiter: p.delimiter, startAfter, maxKeys: p.maxKeys }, r.ctx);
 }
 
-export async function listObjectsV2(d: S3Deps, bucket: string, r: S3Request): Promise<S3Reply> {
+/**
+ * The body the three listings share, in S3's element order: Name, Prefix, the listing's own
+ * markers, MaxKeys, Delimiter, IsTruncated, its continuation, EncodingType, its items, CommonPrefixes.
+ */
+function listBody(
+  bucket: BucketRef, p: Params, res: ListResult, enc: (s: string) => string,
+  markers: Record<string, unknown>, next: Record<string, unknown>, items: [string, unknown[]],
+): Record<string, unknown> {
+  const body: Record<string, unknown> = { Name: bucket.name, Prefix: enc(p.prefix), ...markers, MaxKeys: p.maxKeys };
+  if (p.delimiter !== undefined) body.Delimiter = enc(p.delimiter);
+  body.IsTruncated = res.isTruncated;
+  Object.assign(body, next);
+  if (p.urlEncode) body.EncodingType = 'url';
+  body[items[0]] = items[1];
+  body.CommonPrefixes = res.commonPrefixes.map((cp) => ({ Prefix: enc(cp) }));
+  return body;
+}
+
+export async function listObjectsV2(d: S3Deps, bucket: BucketRef, r: S3Request): Promise<S3Reply> {
   const p = params(r);
   const token = r.query.get('continuation-token');
   let after = r.query.get('start-after') ?? undefined;
@@ -113,52 +92,38 @@ export async function listObjectsV2(d: S3Deps, bucket: string, r: S3Request): Pr
   const res = await walk(d, bucket, r, p, after);
   const enc = encoder(p.urlEncode);
   const owner = r.query.get('fetch-owner') === 'true';
-  const body: Record<string, unknown> = {
-    Name: bucket, Prefix: enc(p.prefix), KeyCount: res.contents.length + res.commonPrefixes.length, MaxKeys: p.maxKeys,
-  };
-  if (p.delimiter !== undefined) body.Delimiter = enc(p.delimiter);
-  body.IsTruncated = res.isTruncated;
-  if (token !== null) body.ContinuationToken = token;
-  if (res.isTruncated && res.next !== undefined) body.NextContinuationToken = Buffer.from(res.next, 'utf8').toString('base64url');
-  if (r.query.get('start-after') !== null) body.StartAfter = enc(r.query.get('start-after')!);
-  if (p.urlEncode) body.EncodingType = 'url';
-  body.Contents = res.contents.map((c) => { const x = contentOf(c); return objectXml(x.key, x.attrs, enc, owner); });
-  body.CommonPrefixes = res.commonPrefixes.map((cp) => ({ Prefix: enc(cp) }));
+  const next: Record<string, unknown> = {};
+  if (token !== null) next.ContinuationToken = token;
+  if (res.isTruncated && res.next !== undefined) next.NextContinuationToken = Buffer.from(res.next, 'utf8').toString('base64url');
+  if (r.query.get('start-after') !== null) next.StartAfter = enc(r.query.get('start-after')!);
+  const body = listBody(bucket, p, res, enc, { KeyCount: res.contents.length + res.commonPrefixes.length }, next,
+    ['Contents', res.contents.map((c) => { const x = contentOf(c); return objectXml(x.key, x.attrs, enc, owner); })]);
   return xmlReply(xmlDoc('ListBucketResult', body));
 }
 
-export async function listObjectsV1(d: S3Deps, bucket: string, r: S3Request): Promise<S3Reply> {
+export async function listObjectsV1(d: S3Deps, bucket: BucketRef, r: S3Request): Promise<S3Reply> {
   const p = params(r);
   const marker = r.query.get('marker') ?? '';
   const res = await walk(d, bucket, r, p, marker || undefined);
   const enc = encoder(p.urlEncode);
-  const body: Record<string, unknown> = { Name: bucket, Prefix: enc(p.prefix), Marker: enc(marker), MaxKeys: p.maxKeys };
-  if (p.delimiter !== undefined) body.Delimiter = enc(p.delimiter);
-  body.IsTruncated = res.isTruncated;
   // NextMarker is returned only with a delimiter; without one clients use the last key (AWS docs).
-  if (res.isTruncated && p.delimiter !== undefined && res.next !== undefined) body.NextMarker = enc(res.next);
-  if (p.urlEncode) body.EncodingType = 'url';
-  body.Contents = res.contents.map((c) => { const x = contentOf(c); return objectXml(x.key, x.attrs, enc, true); });
-  body.CommonPrefixes = res.commonPrefixes.map((cp) => ({ Prefix: enc(cp) }));
+  const next = res.isTruncated && p.delimiter !== undefined && res.next !== undefined ? { NextMarker: enc(res.next) } : {};
+  const body = listBody(bucket, p, res, enc, { Marker: enc(marker) }, next,
+    ['Contents', res.contents.map((c) => { const x = contentOf(c); return objectXml(x.key, x.attrs, enc, true); })]);
   return xmlReply(xmlDoc('ListBucketResult', body));
 }
 
 /** Every object once, with VersionId "null" (the bucket is not versioned). */
-export async function listObjectVersions(d: S3Deps, bucket: string, r: S3Request): Promise<S3Reply> {
+export async function listObjectVersions(d: S3Deps, bucket: BucketRef, r: S3Request): Promise<S3Reply> {
   const p = params(r);
   const keyMarker = r.query.get('key-marker') ?? '';
   const res = await walk(d, bucket, r, p, keyMarker || undefined);
   const enc = encoder(p.urlEncode);
-  const body: Record<string, unknown> = { Name: bucket, Prefix: enc(p.prefix), KeyMarker: enc(keyMarker), VersionIdMarker: '', MaxKeys: p.maxKeys };
-  if (p.delimiter !== undefined) body.Delimiter = enc(p.delimiter);
-  body.IsTruncated = res.isTruncated;
-  if (res.isTruncated && res.next !== undefined) { body.NextKeyMarker = enc(res.next); body.NextVersionIdMarker = 'null'; }
-  if (p.urlEncode) body.EncodingType = 'url';
-  body.Version = res.contents.map((c) => {
+  const next = res.isTruncated && res.next !== undefined ? { NextKeyMarker: enc(res.next), NextVersionIdMarker: 'null' } : {};
+  const body = listBody(bucket, p, res, enc, { KeyMarker: enc(keyMarker), VersionIdMarker: '' }, next, ['Version', res.contents.map((c) => {
     const x = contentOf(c);
     const o = objectXml(x.key, x.attrs, enc, true);
     return { Key: o.Key, VersionId: 'null', IsLatest: true, LastModified: o.LastModified, ETag: o.ETag, Size: o.Size, StorageClass: o.StorageClass, Owner: OWNER };
-  });
-  body.CommonPrefixes = res.commonPrefixes.map((cp) => ({ Prefix: enc(cp) }));
+  })]);
   return xmlReply(xmlDoc('ListVersionsResult', body));
 }

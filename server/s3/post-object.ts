@@ -16,7 +16,7 @@ import multer, { type StorageEngine } from 'multer';
 import { authenticatePostForm, contentMd5Verifier, missingField, type CredentialStore } from '../auth/index.js';
 import { header, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, authErrorIn } from './errors.js';
-import { STORED_HEADERS, asHeaderBytes } from './object-meta.js';
+import { STORED_HEADERS, asHeaderBytes } from '../objects/index.js';
 import { putObject } from './object.js';
 import { checkPostPolicy, parsePostPolicy, type FormValue } from './post-policy.js';
 import { xmlPlain } from './xml.js';
@@ -166,7 +166,8 @@ export async function postObject(d: S3Deps, credentials: CredentialStore, bucket
       body = body.pipe(s);
     }
     try {
-      const put = await putObject(d, bucket, a.key, { ...r, headers: a.headers, body, query: new URLSearchParams(), accessKeyId: a.auth.accessKeyId });
+      // The bucket is looked up only once the form's policy has authenticated the request.
+      const put = await putObject(d, await d.objects.bucket(bucket, r.ctx), a.key, { ...r, headers: a.headers, body, query: new URLSearchParams(), accessKeyId: a.auth.accessKeyId });
       return { key: a.key, etag: String(put.headers?.etag), ...(a.status !== undefined ? { status: a.status } : {}), ...(a.redirect !== undefined ? { redirect: a.redirect } : {}) };
     } catch (e) {
       fail(e as Error);

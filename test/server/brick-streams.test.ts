@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import aws4 from 'aws4';
-import { META_XATTR, encodeMeta } from '../../server/s3/object-meta.js';
+import { META_XATTR, encodeMeta } from '../../server/objects/index.js';
 import { ACCESS_KEY, SECRET_KEY, startGateway, type TestGateway } from '../helpers/gateway.js';
 
 interface Reply { status: number; body: Buffer }

@@ -179,6 +179,14 @@ describe('openapi.yaml: the running gateway answers as documented', function () 
     assert.equal((await call('GET', '/fs/docs/2026/notes.txt', { headers: { 'if-none-match': '"0000"' } })).res.status, 200);
     const later = new Date(Date.now() + 3_600_000).toUTCString();
     assert.equal((await call('GET', '/fs/docs/2026/notes.txt', { headers: { 'if-modified-since': later } })).res.status, 304);
+    // Issue 15: S3's evaluation (RFC 9110 §13.1.1): If-None-Match weak (W/ and * match, quotes optional), If-Match strong.
+    assert.equal((await call('GET', '/fs/docs/2026/notes.txt', { headers: { 'if-none-match': `W/${etag}` } })).res.status, 304);
+    assert.equal((await call('GET', '/fs/docs/2026/notes.txt', { headers: { 'if-none-match': '*' } })).res.status, 304);
+    assert.equal((await call('GET', '/fs/docs/2026/notes.txt', { headers: { 'if-match': etag.replaceAll('"', '') } })).res.status, 200);
+    const weak = await call('GET', '/fs/docs/2026/notes.txt', { headers: { 'if-match': `W/${etag}` } });
+    assert.deepEqual([weak.res.status, weak.json?.error], [412, 'ESTALE']);
+    const earlier = new Date(Date.now() - 3_600_000).toUTCString();
+    assert.equal((await call('GET', '/fs/docs/2026/notes.txt', { headers: { 'if-unmodified-since': earlier } })).res.status, 412);
     const part = await call('GET', '/fs/docs/2026/notes.txt', { headers: { range: 'bytes=7-' } });
     assert.deepEqual([part.res.status, part.res.headers.get('content-range'), part.text], [206, 'bytes 7-14/15', 'file api']);
     const suffix = await call('GET', '/fs/docs/2026/notes.txt', { headers: { range: 'bytes=-3' } });
@@ -218,6 +226,7 @@ describe('openapi.yaml: the running gateway answers as documented', function () 
     assert.deepEqual([head.res.status, head.res.headers.get('content-length'), head.res.headers.get('x-dht2-type')], [200, '15', 'file']);
     assert.equal((await call('HEAD', '/fs/docs/2026/notes.txt', { headers: { range: 'bytes=0-4' } })).res.status, 206);
     assert.equal((await call('HEAD', '/fs/docs/2026/notes.txt', { headers: { 'if-none-match': etag } })).res.status, 304);
+    assert.equal((await call('HEAD', '/fs/docs/2026/notes.txt', { headers: { 'if-match': '"0000"' } })).res.status, 412);
     assert.equal((await call('HEAD', '/fs/docs')).res.headers.get('x-dht2-type'), 'dir');
     assert.equal((await call('HEAD', '/fs/docs/2026/notes.txt?stat=1')).res.status, 200);
 

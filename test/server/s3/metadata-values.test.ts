@@ -15,7 +15,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { CopyObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import aws4 from 'aws4';
-import { META_XATTR, encodeMeta } from '../../../server/s3/object-meta.js';
+import { META_XATTR, encodeMeta } from '../../../server/objects/index.js';
 import { ACCESS_KEY, SECRET_KEY, sdkClient, startGateway, type TestGateway } from '../../helpers/gateway.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';

@@ -1,15 +1,15 @@
 /**
  * S3 names on a DHT2 volume (docs/ARCHITECTURE.md "Object-and-file semantics"): bucket `b` is
  * the directory `/b`; key `a/b/c` is the file `/b/a/b/c`; a key ending in `/` is a directory
- * marker. Keys a path cannot hold are refused with an S3 error, never renamed.
+ * marker. Keys a path cannot hold are refused (ObjectError), never renamed.
  */
-import { Dht2Error } from '../dht2-core/errors.js';
-import { NAME_MAX, checkName } from '../dht2-core/gfid.js';
-import { S3Error } from './s3/errors.js';
+import { Dht2Error } from '../../dht2-core/errors.js';
+import { NAME_MAX, checkName } from '../../dht2-core/gfid.js';
+import { ObjectError } from './errors.js';
 
 /**
  * Top-level names the gateway keeps for itself: `/.dht2` holds the multipart staging
- * (server/s3/multipart.ts). They are invisible and unwritable from every API: no bucket can
+ * (server/objects/uploads.ts). They are invisible and unwritable from every API: no bucket can
  * have such a name (isBucketName), and the file API answers them as docs/FILE-API.md says.
  */
 export const RESERVED_NAMES: ReadonlySet<string> = new Set(['.dht2']);
@@ -64,12 +64,12 @@ export function checkBucketAccessName(name: string): void {
  * have (its rules, or the legacy us-east-1 ones: 3 to 255 letters of either case, digits, `.`,
  * `-`, `_`), else InvalidBucketName, as S3 answers for a name that can never be a bucket.
  */
-export function missingBucket(name: string): S3Error {
-  return /^[A-Za-z0-9][A-Za-z0-9._-]{2,254}$/.test(name) ? new S3Error('NoSuchBucket', undefined, `/${name}`) : invalidBucket(name);
+export function missingBucket(name: string): ObjectError {
+  return /^[A-Za-z0-9][A-Za-z0-9._-]{2,254}$/.test(name) ? new ObjectError('BucketNotFound', undefined, { bucket: name }) : invalidBucket(name);
 }
 
-function invalidBucket(name: string): S3Error {
-  return new S3Error('InvalidBucketName', `The specified bucket is not valid: ${name}`, `/${name}`);
+function invalidBucket(name: string): ObjectError {
+  return new ObjectError('BucketNameInvalid', `The specified bucket is not valid: ${name}`, { bucket: name });
 }
 
 /** Longest key S3 accepts, in UTF-8 bytes. */
@@ -88,17 +88,17 @@ export interface KeyPath {
 
 /** Maps a key to its volume path, or explains why a path cannot hold it. */
 export function keyPath(bucket: string, key: string): KeyPath {
-  const resource = `/${bucket}/${key}`;
-  if (key.length === 0) throw new S3Error('InvalidArgument', 'The key must not be empty.', resource);
-  if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new S3Error('KeyTooLongError', undefined, resource);
+  const at = { bucket, key };
+  if (key.length === 0) throw new ObjectError('ObjectNameInvalid', 'The key must not be empty.', at);
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new ObjectError('ObjectNameTooLong', undefined, at);
   const marker = key.endsWith('/');
   const segs = (marker ? key.slice(0, -1) : key).split('/');
   for (const s of segs) {
-    if (s === '') throw new S3Error('InvalidArgument', 'Keys with empty path segments ("//" or a leading "/") are not supported.', resource);
-    if (s === '.' || s === '..') throw new S3Error('InvalidArgument', 'Keys with "." or ".." path segments are not supported.', resource);
-    if (s.includes('\0')) throw new S3Error('InvalidArgument', 'Keys must not contain NUL.', resource);
-    if (Buffer.byteLength(s) > NAME_MAX) throw new S3Error('KeyTooLongError', `Each "/"-separated part of a key must be at most ${NAME_MAX} bytes.`, resource);
-    if (!s.isWellFormed()) throw new S3Error('InvalidArgument', 'Keys must be valid UTF-8.', resource);
+    if (s === '') throw new ObjectError('ObjectNameInvalid', 'Keys with empty path segments ("//" or a leading "/") are not supported.', at);
+    if (s === '.' || s === '..') throw new ObjectError('ObjectNameInvalid', 'Keys with "." or ".." path segments are not supported.', at);
+    if (s.includes('\0')) throw new ObjectError('ObjectNameInvalid', 'Keys must not contain NUL.', at);
+    if (Buffer.byteLength(s) > NAME_MAX) throw new ObjectError('ObjectNameTooLong', `Each "/"-separated part of a key must be at most ${NAME_MAX} bytes.`, at);
+    if (!s.isWellFormed()) throw new ObjectError('ObjectNameInvalid', 'Keys must be valid UTF-8.', at);
   }
   const name = segs.at(-1)!;
   const parent = ['', bucket, ...segs.slice(0, -1)].join('/');

@@ -30,8 +30,10 @@
  * entries without `v` (written before) kept them as the header's bytes in a latin1 string and
  * are read back into text by `decodeMeta`. `encodeMeta` always writes version 2.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { S3Error } from './errors.js';
+import type { Attrs } from '../../dht2-core/protocol/fops.js';
+import { ObjectError } from './errors.js';
 
 export const META_XATTR = 's3';
 
@@ -133,8 +135,8 @@ export function encodeRfc2047(text: string): string {
   return PLAIN.test(text) ? text : `=?UTF-8?B?${Buffer.from(text, 'utf8').toString('base64')}?=`;
 }
 
-const invalid = (name: string): S3Error =>
-  new S3Error('InvalidArgument', `The value of ${name} holds a control character (CR, LF, NUL, DEL, …) that no HTTP header can carry.`, undefined, {
+const invalid = (name: string): ObjectError =>
+  new ObjectError('MetadataInvalid', `The value of ${name} holds a control character (CR, LF, NUL, DEL, …) that no HTTP header can carry.`, {
     details: { ArgumentName: name },
   });
 
@@ -159,7 +161,7 @@ export function metaFromHeaders(h: IncomingHttpHeaders): Omit<ObjectMeta, 'etag'
     if (!k.startsWith('x-amz-meta-') || v === undefined) continue;
     const name = k.slice('x-amz-meta-'.length);
     if (!TOKEN.test(k)) {
-      throw new S3Error('InvalidArgument', `${JSON.stringify(k)} is not a valid header name.`, undefined, { details: { ArgumentName: k } });
+      throw new ObjectError('MetadataInvalid', `${JSON.stringify(k)} is not a valid header name.`, { details: { ArgumentName: k } });
     }
     const value = decodeRfc2047(textOfBytes(Array.isArray(v) ? v.join(',') : v));
     if (CONTROL.test(value)) throw invalid(k);
@@ -168,7 +170,7 @@ export function metaFromHeaders(h: IncomingHttpHeaders): Omit<ObjectMeta, 'etag'
   }
   // https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html: 2 KB of user
   // metadata, "the sum of the number of bytes in the UTF-8 encoding of each key and value".
-  if (size > 2048) throw new S3Error('MetadataTooLarge', 'Your metadata headers exceed the maximum allowed metadata size (2 KB of x-amz-meta-*).');
+  if (size > 2048) throw new ObjectError('MetadataTooLarge', 'Your metadata headers exceed the maximum allowed metadata size (2 KB of x-amz-meta-*).');
   const type = one('content-type');
   const out: Omit<ObjectMeta, 'etag'> = { contentType: type !== undefined ? checkedHeaderValue('content-type', type) : DEFAULT_CONTENT_TYPE };
   if (Object.keys(headers).length > 0) out.headers = headers;
@@ -178,7 +180,7 @@ export function metaFromHeaders(h: IncomingHttpHeaders): Omit<ObjectMeta, 'etag'
   // spare (found by test/server/fuzz.test.ts). S3's own limit on the stored headers is its 8 KB
   // request header limit; ours is the room the xattr has, told as S3 tells a metadata excess.
   if (Buffer.byteLength(JSON.stringify(out)) > STORED_META_MAX) {
-    throw new S3Error('MetadataTooLarge', `Your metadata headers exceed the maximum allowed metadata size (${STORED_META_MAX} bytes of stored headers and x-amz-meta-* together).`);
+    throw new ObjectError('MetadataTooLarge', `Your metadata headers exceed the maximum allowed metadata size (${STORED_META_MAX} bytes of stored headers and x-amz-meta-* together).`);
   }
   return out;
 }
@@ -247,4 +249,10 @@ export function metaHeaders(m: ObjectMeta | undefined, defaultType = DEFAULT_CON
     if (TOKEN.test(name)) out[name] = encodeRfc2047(v);
   }
   return out;
+}
+
+/** The quoted ETag of an object; files written through the file API get one from their identity. */
+export function etagOf(a: Attrs, m: ObjectMeta | undefined): string {
+  if (m?.etag) return `"${m.etag}"`;
+  return `"${createHash('md5').update(`${a.gfid}:${a.size}:${a.mtimeMs}`).digest('hex')}"`;
 }

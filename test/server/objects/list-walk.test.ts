@@ -5,7 +5,7 @@
  * Reproduce a property failure with LIST_WALK_SEED=<seed>.
  */
 import assert from 'node:assert/strict';
-import { compareUtf8, cursorAtOrAfter, listKeys, type ListEntry, type ListIo, type ListParams, type ListResult } from '../../../server/s3/list-walk.js';
+import { compareUtf8, cursorAtOrAfter, listKeys, type ListEntry, type ListIo, type ListParams, type ListResult } from '../../../server/objects/list-walk.js';
 import { rng } from '../../helpers/rng.js';
 
 
