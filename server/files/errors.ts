@@ -20,7 +20,7 @@ export function fileError(e: unknown, path: string): FileApiError {
   const auth = authErrorIn(e);
   if (auth) return { status: auth.httpStatus, body: { error: auth.code, message: auth.message, path } };
   if (e instanceof Dht2Error) {
-    return { status: ERRNO_STATUS[e.errno] ?? 500, body: { error: e.errno, message: e.message.replace(/^E[A-Z0-9]+: /, ''), path: e.path ?? path } };
+    return { status: ERRNO_STATUS[e.errno] ?? 500, body: { error: e.errno, message: e.detail, path: e.path ?? path } };
   }
   return { status: 500, body: { error: 'EIO', message: 'internal error', path } };
 }

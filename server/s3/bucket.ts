@@ -1,5 +1,5 @@
 /** Bucket operations: a bucket is a directory under the volume root. */
-import { Dht2Error } from '../../dht2-core/errors.js';
+import { isErr } from '../../dht2-core/errors.js';
 import { checkBucketName, isBucketName, missingBucket } from '../namespace.js';
 import type { S3Deps, S3Reply, S3Request } from './context.js';
 import { checkedEmptyBody, xmlReply } from './context.js';
@@ -18,7 +18,7 @@ export async function requireBucket(d: S3Deps, bucket: string, r: S3Request): Pr
   try {
     return await d.volume.dirGfid(`/${bucket}`, { requestId: r.requestId, signal: r.signal });
   } catch (e) {
-    if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR' || e.errno === 'EINVAL' || e.errno === 'ENAMETOOLONG')) {
+    if (isErr(e, 'ENOENT', 'ENOTDIR', 'EINVAL', 'ENAMETOOLONG')) {
       throw missingBucket(bucket);
     }
     throw s3ErrorOf(e, `/${bucket}`);
@@ -47,7 +47,7 @@ export async function createBucket(d: S3Deps, bucket: string, r: S3Request): Pro
   try {
     await d.volume.mkdir(`/${bucket}`, { mode: 0o755 }, { requestId: r.requestId });
   } catch (e) {
-    if (e instanceof Dht2Error && e.errno === 'EEXIST') throw new S3Error('BucketAlreadyOwnedByYou', undefined, `/${bucket}`);
+    if (isErr(e, 'EEXIST')) throw new S3Error('BucketAlreadyOwnedByYou', undefined, `/${bucket}`);
     throw s3ErrorOf(e, `/${bucket}`);
   }
   return { status: 200, headers: { location: `/${bucket}` } };
@@ -62,8 +62,8 @@ export async function deleteBucket(d: S3Deps, bucket: string, r: S3Request): Pro
   try {
     await d.volume.rmdir(`/${bucket}`, { requestId: r.requestId });
   } catch (e) {
-    if (e instanceof Dht2Error && e.errno === 'ENOTEMPTY') throw new S3Error('BucketNotEmpty', undefined, `/${bucket}`);
-    if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR' || e.errno === 'EINVAL')) throw missingBucket(bucket);
+    if (isErr(e, 'ENOTEMPTY')) throw new S3Error('BucketNotEmpty', undefined, `/${bucket}`);
+    if (isErr(e, 'ENOENT', 'ENOTDIR', 'EINVAL')) throw missingBucket(bucket);
     throw s3ErrorOf(e, `/${bucket}`);
   }
   return { status: 204 };

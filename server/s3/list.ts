@@ -13,7 +13,7 @@ import { listKeys, type ListEntry, type ListIo, type ListResult } from './list-w
 import { etagOf } from './object.js';
 import { META_XATTR, decodeMeta } from './object-meta.js';
 import { isoTime, xmlDoc } from './xml.js';
-import { Dht2Error } from '../../dht2-core/errors.js';
+import { isErr } from '../../dht2-core/errors.js';
 
 const OWNER = { ID: 'dht2', DisplayName: 'dht2' };
 
@@ -32,7 +32,7 @@ function io(d: S3Deps, bucket: string, r: S3Request): ListIo {
         }));
         return { entries, eof: page.eof };
       } catch (e) {
-        if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) return { entries: [], eof: true };
+        if (isErr(e, 'ENOENT', 'ENOTDIR')) return { entries: [], eof: true };
         throw e;
       }
     },

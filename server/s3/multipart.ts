@@ -11,7 +11,7 @@
  * it, leftover parts that Abort, a retried Complete or the expiry sweep remove.
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { Dht2Error } from '../../dht2-core/errors.js';
+import { Dht2Error, isErr } from '../../dht2-core/errors.js';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import type { Volume } from '../../dht2-core/volume.js';
 import { keyPath } from '../namespace.js';
@@ -70,7 +70,7 @@ async function loadUpload(d: S3Deps, bucket: string, key: string, r: S3Request):
   try {
     dir = await d.volume.stat(`${UPLOADS_DIR}/${id}`, ctxOf(r), [UPLOAD_XATTR]);
   } catch (e) {
-    if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) throw none;
+    if (isErr(e, 'ENOENT', 'ENOTDIR')) throw none;
     throw s3ErrorOf(e);
   }
   const info = unb64<UploadInfo>(dir.xattrs?.[UPLOAD_XATTR]);
@@ -208,7 +208,7 @@ export async function completeMultipartUpload(d: S3Deps, bucket: string, key: st
       reparent: () => keyParent(d, kp, ctxOf(r), bucketDir),
     }, ctxOf(r));
   } catch (e) {
-    if (e instanceof Dht2Error && e.errno === 'EEXIST') throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
+    if (isErr(e, 'EEXIST')) throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
     throw s3ErrorOf(e, `/${bucket}/${key}`);
   }
   await removeUpload(d.volume, id, ctxOf(r)).catch((e: unknown) => d.log.warn({ err: e, uploadId: id }, 'leftover upload after complete'));
@@ -229,7 +229,7 @@ export async function removeUpload(v: Volume, id: string, ctx: { requestId?: str
     const page = await v.readdir(path, { after, limit: 1000 }, ctx);
     for (const e of page.entries) {
       await v.unlink(`${path}/${e.name}`, ctx).catch((error: unknown) => {
-        if (error instanceof Dht2Error && error.errno === 'ENOENT') return; // removed meanwhile (a racing Abort)
+        if (isErr(error, 'ENOENT')) return; // removed meanwhile (a racing Abort)
         if (failed) failed.count++;
         else failed = { name: e.name, error, count: 1 };
       });
@@ -271,7 +271,7 @@ export async function listMultipartUploads(d: S3Deps, bucket: string, r: S3Reque
   let after: string | undefined;
   for (;;) {
     const page = await d.volume.readdir(UPLOADS_DIR, { after, limit: 1000, plus: true, want: [UPLOAD_XATTR] }, ctxOf(r))
-      .catch((e: unknown) => { if (e instanceof Dht2Error && e.errno === 'ENOENT') return { entries: [], eof: true }; throw e; });
+      .catch((e: unknown) => { if (isErr(e, 'ENOENT')) return { entries: [], eof: true }; throw e; });
     for (const e of page.entries) {
       const info = unb64<UploadInfo>(e.attrs?.xattrs?.[UPLOAD_XATTR]);
       if (info && info.bucket === bucket && info.key.startsWith(prefix)) uploads.push({ Key: info.key, UploadId: e.name, Initiated: isoTime(info.initiated) });
@@ -297,7 +297,7 @@ export async function expireUploads(v: Volume, maxAgeMs: number, onFailure?: (up
   const now = Date.now();
   for (;;) {
     const page = await v.readdir(UPLOADS_DIR, { after, limit: 1000, plus: true, want: [UPLOAD_XATTR] })
-      .catch((e: unknown) => { if (e instanceof Dht2Error && e.errno === 'ENOENT') return { entries: [], eof: true }; throw e; });
+      .catch((e: unknown) => { if (isErr(e, 'ENOENT')) return { entries: [], eof: true }; throw e; });
     for (const e of page.entries) {
       const info = unb64<UploadInfo>(e.attrs?.xattrs?.[UPLOAD_XATTR]);
       const born = info?.initiated ?? e.attrs?.btimeMs ?? now;

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { PassThrough, Transform, finished, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Dht2Error } from '../../dht2-core/errors.js';
+import { isErr } from '../../dht2-core/errors.js';
 import type { KnownDir } from '../../dht2-core/volume.js';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import { keyPath, type KeyPath } from '../namespace.js';
@@ -76,7 +76,7 @@ export async function statObject(d: S3Deps, bucket: string, key: string, r: S3Re
   try {
     attrs = await d.volume.stat(kp.path, ctxOf(r), [META_XATTR]);
   } catch (e) {
-    if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) {
+    if (isErr(e, 'ENOENT', 'ENOTDIR')) {
       await requireBucket(d, bucket, r); // NoSuchBucket wins over NoSuchKey
       throw new S3Error('NoSuchKey', undefined, `/${bucket}/${key}`);
     }
@@ -144,7 +144,7 @@ export async function putObject(d: S3Deps, bucket: string, key: string, r: S3Req
       reparent: () => keyParent(d, kp, ctx, bucketDir),
     }, ctx);
   } catch (e) {
-    if (e instanceof Dht2Error && e.errno === 'EEXIST' && ifNoneMatch === '*') throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
+    if (isErr(e, 'EEXIST') && ifNoneMatch === '*') throw new S3Error('PreconditionFailed', undefined, `/${bucket}/${key}`);
     throw s3ErrorOf(e, `/${bucket}/${key}`);
   }
   return { status: 200, headers: { etag: `"${tap.digest()}"` } };
@@ -232,7 +232,7 @@ async function getOrHead(d: S3Deps, bucket: string, key: string, r: S3Request, h
   headers['content-length'] = range ? range.end - range.start + 1 : size;
   if (head || attrs.type !== 'file' || headers['content-length'] === 0) return { status, headers };
   const body = await d.volume.readAt(attrs, range ? { offset: range.start, length: range.end - range.start + 1 } : {}, ctxOf(r))
-    .catch((e: unknown) => { throw e instanceof Dht2Error && e.errno === 'ESTALE' ? new ReplacedWhileRead() : s3ErrorOf(e, `/${bucket}/${key}`); });
+    .catch((e: unknown) => { throw isErr(e, 'ESTALE') ? new ReplacedWhileRead() : s3ErrorOf(e, `/${bucket}/${key}`); });
   return { status, headers, body };
 }
 
@@ -264,7 +264,7 @@ export async function deleteObject(d: S3Deps, bucket: string, key: string, r: S3
   try {
     if (kp.marker) {
       await d.volume.removexattr(kp.path, META_XATTR, ctx).catch((e: unknown) => {
-        if (!(e instanceof Dht2Error && ['ENOENT', 'ENODATA', 'ENOTDIR'].includes(e.errno))) throw e;
+        if (!isErr(e, 'ENOENT', 'ENODATA', 'ENOTDIR')) throw e;
       });
       await pruneEmpty(d, bucket, kp.path, ctx);
     } else {
@@ -276,7 +276,7 @@ export async function deleteObject(d: S3Deps, bucket: string, key: string, r: S3
           break;
         } catch (e) {
           // ENOENT: the directory is turning back into the file it carries (pruneEmpty).
-          if (!(e instanceof Dht2Error && ['EISDIR', 'ENOTDIR', 'ENOENT'].includes(e.errno)) || attempt >= 5) throw e;
+          if (!isErr(e, 'EISDIR', 'ENOTDIR', 'ENOENT') || attempt >= 5) throw e;
           await sleep(5 * (attempt + 1));
         }
       }
@@ -299,15 +299,15 @@ async function deleteKeyAt(d: S3Deps, bucket: string, kp: KeyPath, ctx: { reques
     try {
       parent = await d.volume.dirGfid(kp.parent, ctx, bucketDir);
     } catch (e) {
-      if (e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR')) return; // no such folder: no such key
+      if (isErr(e, 'ENOENT', 'ENOTDIR')) return; // no such folder: no such key
       throw e;
     }
   }
   try {
     await d.volume.unlinkAt(parent, kp.name, ctx);
   } catch (e) {
-    if (e instanceof Dht2Error && e.errno === 'ENOENT') return; // absent (or its folder just pruned): S3 answers 204
-    if (!(e instanceof Dht2Error && e.errno === 'EISDIR')) throw e;
+    if (isErr(e, 'ENOENT')) return; // absent (or its folder just pruned): S3 answers 204
+    if (!isErr(e, 'EISDIR')) throw e;
     // Key `a` carried by directory `a`: the directory goes too once nothing else needs it.
     if (await d.volume.dropCarriedObject(kp.path, ctx)) await pruneEmpty(d, bucket, kp.path, ctx);
     return;
