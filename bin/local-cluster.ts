@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { spawnBrick, type BrickProcess } from '../brick/spawn.js';
 import type { BrickRole } from '../brick/posix2/format.js';
 import { checkClusterSecret, MIN_NEW_SECRET_BYTES } from '../dht2-core/cluster-secret.js';
-import { err } from '../dht2-core/errors.js';
+import { Dht2Error, err } from '../dht2-core/errors.js';
 import { loadVolumeFile, writeVolumeFile, type VolumeFile } from '../dht2-core/volfile.js';
 
 export interface LocalClusterOptions {
@@ -45,7 +45,7 @@ async function loadOrCreateSecret(dataDir: string, newVolume: boolean): Promise<
     try {
       checkClusterSecret(secret, { newVolume });
     } catch (e) {
-      throw err('EINVAL', `${path}: ${(e as Error).message.replace(/^EINVAL: /, '')}`);
+      throw err('EINVAL', `${path}: ${e instanceof Dht2Error ? e.detail : (e as Error).message}`);
     }
     return secret;
   } catch (e) {

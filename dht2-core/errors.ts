@@ -36,13 +36,28 @@ export class Dht2Error extends Error {
   readonly errno: Errno;
   readonly gfid: string | undefined;
   readonly path: string | undefined;
+  /**
+   * The message without its errno prefix: what users read next to the errno (the file API's
+   * `message`, a wrapping error's text). `message` keeps the prefix, for logs and stack traces.
+   */
+  readonly detail: string;
 
   constructor(errno: Errno, message: string, details: Dht2ErrorDetails = {}) {
     super(`${errno}: ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
     this.errno = errno;
+    this.detail = message;
     this.gfid = details.gfid;
     this.path = details.path;
   }
+}
+
+/**
+ * True when `e` is a Dht2Error with one of `errnos`: the one test callers use instead of
+ * spelling out `instanceof` and errno comparisons. At least one errno, so a call cannot
+ * silently mean "never".
+ */
+export function isErr(e: unknown, ...errnos: [Errno, ...Errno[]]): e is Dht2Error {
+  return e instanceof Dht2Error && errnos.includes(e.errno);
 }
 
 /** Shorthand used at call sites: `throw err('ENOENT', 'no such entry', {path})`. */

@@ -4,7 +4,7 @@ export type {
   MkdirOptions, CreateOptions, WriteFileOptions, ReadRange, RenameOptions, ReaddirOptions, ReaddirPage, FsckOptions, FsckReport,
 } from './volume.js';
 export { Layout } from './layout.js';
-export { Dht2Error, type Errno, ERRNOS, isErrno } from './errors.js';
+export { Dht2Error, type Errno, ERRNOS, isErr, isErrno } from './errors.js';
 export { ROOT_GFID, BUCKET_COUNT, newGfid, gfidBucket, checkName, compareNames } from './gfid.js';
 export type { Attrs, DirEntry, SetAttrs, InodeType } from './protocol/fops.js';
 export type { BrickFops, CallContext } from './protocol/layer.js';

@@ -4,7 +4,7 @@
  * No caching: every path is resolved against the MDSs, so two gateways on one volume never
  * read stale names (issue 3, "No stale reads").
  */
-import { Dht2Error, err } from '../errors.js';
+import { Dht2Error, err, isErr } from '../errors.js';
 import { ROOT_GFID, checkName } from '../gfid.js';
 import type { Layout } from '../layout.js';
 import type { Attrs, InodeFate } from '../protocol/fops.js';
@@ -40,12 +40,12 @@ export class VolumeCore {
     try {
       return await this.mds(parent).call('lookup', want ? { parent, name, want } : { parent, name }, ctx);
     } catch (e) {
-      if (!(e instanceof Dht2Error) || e.errno !== 'EREMOTE' || !e.gfid) throw e;
+      if (!isErr(e, 'EREMOTE') || !e.gfid) throw e;
       try {
         return await this.getattr(e.gfid, ctx, want);
       } catch (e2) {
         // A name whose inode is nowhere: report it as absent (fsck lists it as dangling).
-        if (e2 instanceof Dht2Error && e2.errno === 'ENOENT') throw err('ENOENT', `${name}: inode ${e.gfid} not found`, { gfid: e.gfid });
+        if (isErr(e2, 'ENOENT')) throw err('ENOENT', `${name}: inode ${e.gfid} not found`, { gfid: e.gfid });
         throw e2;
       }
     }
@@ -115,7 +115,7 @@ export class VolumeCore {
     try {
       await this.ds(gfid).call('dunlink', { gfid }, ctx);
     } catch (e) {
-      if (!(e instanceof Dht2Error) || e.errno !== 'ENOENT') throw e;
+      if (!isErr(e, 'ENOENT')) throw e;
     }
   }
 }
@@ -151,14 +151,10 @@ export async function atPath<T>(path: string, fn: () => Promise<T>): Promise<T> 
     return await fn();
   } catch (e) {
     if (e instanceof Dht2Error && e.path === undefined) {
-      throw new Dht2Error(e.errno, `${path}: ${e.message.replace(/^E[A-Z0-9]+: /, '')}`, { path, gfid: e.gfid, cause: e });
+      throw new Dht2Error(e.errno, `${path}: ${e.detail}`, { path, gfid: e.gfid, cause: e });
     }
     throw e;
   }
-}
-
-export function isErr(e: unknown, ...errnos: string[]): e is Dht2Error {
-  return e instanceof Dht2Error && errnos.includes(e.errno);
 }
 
 /**

@@ -14,11 +14,11 @@
  */
 import { Readable, Transform, pipeline } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Dht2Error, err } from '../errors.js';
+import { err, isErr } from '../errors.js';
 import { gfidBucket, gfidLow16, newGfid } from '../gfid.js';
 import type { Attrs, DataStat } from '../protocol/fops.js';
 import type { CallContext } from '../protocol/layer.js';
-import { commitStep, isErr, isUnsettled, type VolumeCore } from './core.js';
+import { commitStep, isUnsettled, type VolumeCore } from './core.js';
 import { commitIntoDir } from './dirobj.js';
 
 export interface WriteFileOptions {
@@ -297,7 +297,7 @@ export async function truncate(v: VolumeCore, path: string, size: number, ctx?: 
   try {
     st = await v.ds(a.gfid).call('dtruncate', { gfid: a.gfid, size }, ctx);
   } catch (e) {
-    if (!(e instanceof Dht2Error) || e.errno !== 'ENOENT') throw e;
+    if (!isErr(e, 'ENOENT')) throw e;
     await v.ds(a.gfid).upload('dwrite', { gfid: a.gfid, offset: 0, create: true }, Readable.from([]), ctx);
     st = await v.ds(a.gfid).call('dtruncate', { gfid: a.gfid, size }, ctx);
   }

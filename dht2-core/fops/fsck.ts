@@ -18,10 +18,11 @@
  * Only objects older than `graceMs` count as orphans, so FOPs in flight are not mistaken for
  * garbage. Runs against live bricks through the `scan` and `readdir` FOPs.
  */
+import { isErr } from '../errors.js';
 import { ROOT_GFID } from '../gfid.js';
 import type { FopRes } from '../protocol/fops.js';
 import type { BrickFops, CallContext } from '../protocol/layer.js';
-import { isErr, type VolumeCore } from './core.js';
+import type { VolumeCore } from './core.js';
 
 export interface FsckOptions {
   /** Remove what was found (default: report only). */

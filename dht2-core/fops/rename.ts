@@ -10,11 +10,11 @@
  *    so replacing a remote directory is not atomic; POSIX rules (empty, types) still hold.
  *  - Moving a directory under itself is EINVAL, found by walking parent pointers up.
  */
-import { err } from '../errors.js';
+import { err, isErr } from '../errors.js';
 import { ROOT_GFID } from '../gfid.js';
 import type { Attrs, InodeFate } from '../protocol/fops.js';
 import type { CallContext } from '../protocol/layer.js';
-import { isErr, type VolumeCore } from './core.js';
+import type { VolumeCore } from './core.js';
 import { removeRemoteDir } from './entry.js';
 
 export interface RenameOptions {

@@ -161,6 +161,8 @@ export class BrickClient implements BrickFops {
     if (r.status === 200) return body as T;
     const b = (body ?? {}) as { errno?: unknown; message?: unknown; gfid?: unknown };
     const errno = isErrno(b.errno) ? b.errno : r.status === 401 || r.status === 403 ? 'EACCES' : 'EIO';
+    // The brick sends a Dht2Error's `message`, errno prefix included (its own refusals have none):
+    // the prefix goes, so the rebuilt error's `detail` is the bare text and `message` has one prefix.
     const message = typeof b.message === 'string' ? b.message.replace(/^E[A-Z0-9]+: /, '') : `HTTP ${r.status}`;
     // The brick's message is about the FOP's arguments; which brick answered matters only for
     // transport errors (session.ts), not for an errno the brick chose. No stack: it would only

@@ -3,10 +3,14 @@
  *
  * The codes are the ones Amazon S3 itself returns (Amazon S3 API Reference, "Error responses" /
  * "List of error codes"), so the gateway can put `code` straight into the `<Code>` element of the
- * XML error body and `httpStatus` into the response status line.
+ * XML error body and take the response status from the S3 table.
  */
 
-/** Every error code this layer can raise. */
+/**
+ * Every error code this layer can raise. They are S3 codes (s3ErrorOf hands them to S3Error,
+ * so the compiler checks that), and their HTTP status is the one in the S3 table
+ * (server/s3/errors.ts `S3_ERRORS`), not restated here.
+ */
 export type S3AuthCode =
   | 'AccessDenied'
   | 'InvalidAccessKeyId'
@@ -23,25 +27,6 @@ export type S3AuthCode =
   | 'InvalidArgument'
   | 'MissingSecurityHeader'
   | 'NotImplemented';
-
-/** HTTP status S3 uses for each code ("List of error codes" in the S3 API Reference). */
-export const S3_AUTH_HTTP_STATUS: Readonly<Record<S3AuthCode, number>> = Object.freeze({
-  AccessDenied: 403,
-  InvalidAccessKeyId: 403,
-  SignatureDoesNotMatch: 403,
-  RequestTimeTooSkewed: 403,
-  AuthorizationHeaderMalformed: 400,
-  AuthorizationQueryParametersError: 400,
-  ExpiredToken: 400,
-  XAmzContentSHA256Mismatch: 400,
-  BadDigest: 400,
-  InvalidDigest: 400,
-  IncompleteBody: 400,
-  InvalidRequest: 400,
-  InvalidArgument: 400,
-  MissingSecurityHeader: 400,
-  NotImplemented: 501,
-});
 
 /**
  * An authentication / payload-integrity failure.
@@ -62,11 +47,6 @@ export class S3AuthError extends Error {
     super(message);
     this.name = 'S3AuthError';
     this.details = details;
-  }
-
-  /** The HTTP status S3 answers with for this code. */
-  get httpStatus(): number {
-    return S3_AUTH_HTTP_STATUS[this.code];
   }
 }
 

@@ -3,12 +3,18 @@
  * table (documented in openapi.yaml and docs/FILE-API.md).
  */
 import { Dht2Error, type Errno } from '../../dht2-core/errors.js';
-import { authErrorIn } from '../s3/errors.js';
+import { S3_ERRORS, authErrorIn } from '../s3/errors.js';
 
-export const ERRNO_STATUS: Partial<Record<Errno, number>> = {
+/**
+ * One HTTP status per errno, so a new errno does not compile until it has one. 500 are the
+ * unexpected ones (documented as "any other errno"); the S3 table (server/s3/errors.ts
+ * ERRNO_S3) agrees except where test/server/s3/errors.test.ts lists why not.
+ */
+export const ERRNO_STATUS: Readonly<Record<Errno, number>> = {
   ENOENT: 404, EEXIST: 409, ENOTEMPTY: 409, ENOTDIR: 409, EISDIR: 409, EINVAL: 400, ENAMETOOLONG: 400,
   EACCES: 403, EPERM: 403, ENOSPC: 507, EDQUOT: 507, EFBIG: 413, ENODATA: 404, ESTALE: 412, ELOOP: 400, EXDEV: 400,
   EHOSTDOWN: 503, ENOTCONN: 503, ETIMEDOUT: 503, EAGAIN: 503, ECANCELED: 400, ERANGE: 400, E2BIG: 413,
+  EIO: 500, EREMOTE: 500, EMLINK: 500, ENOTSUP: 500, EPROTO: 500, EROFS: 500, EBUSY: 500, EMSGSIZE: 500,
 };
 
 export interface FileApiError {
@@ -18,9 +24,9 @@ export interface FileApiError {
 
 export function fileError(e: unknown, path: string): FileApiError {
   const auth = authErrorIn(e);
-  if (auth) return { status: auth.httpStatus, body: { error: auth.code, message: auth.message, path } };
+  if (auth) return { status: S3_ERRORS[auth.code][0], body: { error: auth.code, message: auth.message, path } };
   if (e instanceof Dht2Error) {
-    return { status: ERRNO_STATUS[e.errno] ?? 500, body: { error: e.errno, message: e.message.replace(/^E[A-Z0-9]+: /, ''), path: e.path ?? path } };
+    return { status: ERRNO_STATUS[e.errno], body: { error: e.errno, message: e.detail, path: e.path ?? path } };
   }
   return { status: 500, body: { error: 'EIO', message: 'internal error', path } };
 }

@@ -5,7 +5,7 @@
  * `name` is its path relative to the listed directory (`2026/notes.txt`); the cursor is the
  * last such name, and a walk resumes from it by descending along its components.
  */
-import { Dht2Error } from '../../dht2-core/errors.js';
+import { isErr } from '../../dht2-core/errors.js';
 import type { DirEntry } from '../../dht2-core/protocol/fops.js';
 import type { Volume } from '../../dht2-core/volume.js';
 import { RESERVED_NAMES } from '../objects/index.js';
@@ -47,7 +47,7 @@ export async function listing(v: Volume, path: string, dir: string, o: ListOptio
   return { path, entries };
 }
 
-const gone = (e: unknown) => e instanceof Dht2Error && (e.errno === 'ENOENT' || e.errno === 'ENOTDIR' || e.errno === 'ESTALE');
+const gone = (e: unknown) => isErr(e, 'ENOENT', 'ENOTDIR', 'ESTALE');
 
 /**
  * The entries below the directory `dir`, depth first, names prefixed with `prefix`. `resume` is

@@ -5,7 +5,7 @@
  * (Dht2Error from the volume, HttpError for the API's own refusals).
  */
 import type { Readable } from 'node:stream';
-import { Dht2Error } from '../../dht2-core/errors.js';
+import { Dht2Error, isErr } from '../../dht2-core/errors.js';
 import type { Attrs, SetAttrs } from '../../dht2-core/protocol/fops.js';
 import type { Volume, VolumeStatFs } from '../../dht2-core/volume.js';
 import { META_XATTR, refuseReservedWrite } from '../objects/index.js';
@@ -95,7 +95,7 @@ async function atTo<T>(to: string, fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (e) {
     if (e instanceof Dht2Error && e.path !== to) {
-      const msg = e.message.replace(/^E[A-Z0-9]+: /, '').replace(/^[^/:]*: /, '');
+      const msg = e.detail.replace(/^[^/:]*: /, '');
       throw new Dht2Error(e.errno, `${to}: ${msg}`, { path: to, gfid: e.gfid, cause: e });
     }
     throw e;
@@ -172,7 +172,7 @@ export async function listXattrs(v: Volume, path: string, withValues: boolean): 
     try {
       values[n] = (await v.getxattr(path, n)).toString('base64');
     } catch (e) {
-      if (!(e instanceof Dht2Error && e.errno === 'ENODATA')) throw e; // removed meanwhile
+      if (!isErr(e, 'ENODATA')) throw e; // removed meanwhile
     }
   }));
   return { path, xattrs: names.filter((n) => n in values), values };

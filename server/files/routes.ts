@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { pipeWhole } from '../whole-body.js';
 import type { Logger } from 'pino';
-import { Dht2Error } from '../../dht2-core/errors.js';
+import { Dht2Error, isErr } from '../../dht2-core/errors.js';
 import type { Volume } from '../../dht2-core/volume.js';
 import { authenticate, payloadVerifier, type AuthResult, type CredentialStore } from '../auth/index.js';
 import { constantTimeEqual } from '../auth/common.js';
@@ -171,7 +171,7 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
           const gone = new AbortController();
           res.once('close', () => { if (!res.writableFinished) gone.abort(); });
           const data = await v.readAt(a, range ? { offset: range.start, length: range.end - range.start + 1 } : {}, { signal: gone.signal }).catch((e: unknown) => {
-            throw e instanceof Dht2Error && e.errno === 'ESTALE' ? new Dht2Error('EAGAIN', `${path} changed while being read; read it again`) : e;
+            throw isErr(e, 'ESTALE') ? new Dht2Error('EAGAIN', `${path} changed while being read; read it again`) : e;
           });
           res.once('close', () => data.destroy());
           await pipeWhole(data, res);
@@ -203,7 +203,7 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
           const m = withObjectMeta(body(), req.headers);
           const a = await v.writeFileAt(parent.gfid, name, m.body, { createOnly, xattrs: m.xattrs }).catch((e: unknown) => {
             // A failed precondition header is 412 (RFC 9110 §13.1.2); the create-only flag stays 409.
-            if (ifNoneMatch && !flag(q, 'create-only') && e instanceof Dht2Error && e.errno === 'EEXIST') {
+            if (ifNoneMatch && !flag(q, 'create-only') && isErr(e, 'EEXIST')) {
               throw new HttpError(412, 'EEXIST', `${path}: exists (If-None-Match: *)`);
             }
             throw e;
@@ -281,7 +281,7 @@ async function removeTree(v: Volume, path: string): Promise<void> {
       const p = `${path === '/' ? '' : path}/${e.name}`;
       if (isReservedPath(p)) continue;
       if (e.type === 'dir') await removeTree(v, p);
-      else await v.unlink(p).catch((err: unknown) => { if (!(err instanceof Dht2Error && err.errno === 'ENOENT')) throw err; });
+      else await v.unlink(p).catch((err: unknown) => { if (!isErr(err, 'ENOENT')) throw err; });
     }
     if (page.eof || page.entries.length === 0) break;
     after = page.entries.at(-1)!.name;
@@ -289,7 +289,7 @@ async function removeTree(v: Volume, path: string): Promise<void> {
   if (path === '/') return;
   await v.rmdir(path).catch(async (e: unknown) => {
     // Empty but carrying an S3 object at its own name (key `a` beside `a/b`): that goes too.
-    if (!(e instanceof Dht2Error && e.errno === 'ENOTEMPTY') || !(await v.dropCarriedObject(path))) throw e;
+    if (!isErr(e, 'ENOTEMPTY') || !(await v.dropCarriedObject(path))) throw e;
     await v.rmdir(path);
   });
 }

@@ -11,7 +11,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import multer, { type StorageEngine } from 'multer';
 import { withObjectMeta } from './object-meta.js';
-import { Dht2Error } from '../../dht2-core/errors.js';
+import { Dht2Error, isErr } from '../../dht2-core/errors.js';
 import { checkName } from '../../dht2-core/gfid.js';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import type { Volume } from '../../dht2-core/volume.js';
@@ -75,7 +75,7 @@ class VolumeStorage implements StorageEngine {
       let created = true;
       if (!this.createOnly) {
         created = await this.v.lookup(this.dir.gfid, name).then(() => false, (e: unknown) => {
-          if (e instanceof Dht2Error && e.errno === 'ENOENT') return true;
+          if (isErr(e, 'ENOENT')) return true;
           throw e;
         });
       }
@@ -86,7 +86,7 @@ class VolumeStorage implements StorageEngine {
     } catch (e) {
       fail(e as Error);
       if (e instanceof Dht2Error && e.path !== path) {
-        const msg = e.message.replace(/^E[A-Z0-9]+: /, '').replace(`${name}: `, '');
+        const msg = e.detail.replace(`${name}: `, '');
         throw new Dht2Error(e.errno, `${path}: ${msg}`, { path, gfid: e.gfid, cause: e });
       }
       throw e;

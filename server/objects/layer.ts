@@ -12,7 +12,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isErr } from '../../dht2-core/fops/core.js';
+import { isErr } from '../../dht2-core/index.js';
 import type { Attrs, DirEntry } from '../../dht2-core/protocol/fops.js';
 import type { CallContext } from '../../dht2-core/protocol/layer.js';
 import type { KnownDir, Volume } from '../../dht2-core/volume.js';

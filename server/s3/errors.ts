@@ -3,7 +3,7 @@
  * default message (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html), and
  * the one place where a dht2-core errno becomes an S3 code.
  */
-import { Dht2Error } from '../../dht2-core/errors.js';
+import { Dht2Error, type Errno } from '../../dht2-core/errors.js';
 import { isS3AuthError, type S3AuthError } from '../auth/errors.js';
 import { ObjectError, type ObjectErrorKind } from '../objects/errors.js';
 
@@ -117,26 +117,46 @@ function fromObjectError(e: ObjectError, resource: string | undefined): S3Error 
   return out;
 }
 
-/** What an errno means for an object request (ENOENT is NoSuchKey; a bucket caller maps it first). */
+const KEY_FOLDER_CONFLICT = 'The key conflicts with a folder of the same name in this bucket (a key and its "key/" prefix cannot both hold data yet).';
+const BRICK_UNREACHABLE = 'A storage brick is unreachable; try again.';
+
+/**
+ * What each errno means for an object request (ENOENT is NoSuchKey; a bucket caller maps it
+ * first): a code, or a code and the message to answer instead of its default. Typed over every
+ * errno, so a new one does not compile until it has an answer. The file API's table
+ * (server/files/errors.ts) gives the same HTTP status except where test/server/s3/errors.test.ts
+ * lists why not (S3 fixes the status of its codes; S3 never asks for xattrs or links).
+ */
+export const ERRNO_S3: Readonly<Record<Errno, S3Code | readonly [S3Code, string | ((e: Dht2Error) => string)]>> = {
+  ENOENT: 'NoSuchKey', ENOTDIR: 'NoSuchKey',
+  ENAMETOOLONG: 'KeyTooLongError',
+  EEXIST: 'PreconditionFailed', ESTALE: 'PreconditionFailed',
+  EISDIR: ['InvalidRequest', KEY_FOLDER_CONFLICT], ENOTEMPTY: ['InvalidRequest', KEY_FOLDER_CONFLICT],
+  EINVAL: ['InvalidArgument', (e) => e.message],
+  EFBIG: 'EntityTooLarge',
+  ENOSPC: 'InsufficientStorage', EDQUOT: 'InsufficientStorage',
+  EACCES: 'AccessDenied', EPERM: 'AccessDenied',
+  EHOSTDOWN: ['ServiceUnavailable', BRICK_UNREACHABLE], ENOTCONN: ['ServiceUnavailable', BRICK_UNREACHABLE],
+  ETIMEDOUT: ['ServiceUnavailable', BRICK_UNREACHABLE],
+  // A brick that gave up under concurrent changes of one directory: a client retries later, as
+  // SDKs do after S3's SlowDown (503), not after an InternalError.
+  EAGAIN: 'SlowDown',
+  ECANCELED: 'IncompleteBody',
+  EIO: 'InternalError', EREMOTE: 'InternalError', EXDEV: 'InternalError', ELOOP: 'InternalError',
+  ENODATA: 'InternalError', E2BIG: 'InternalError', ERANGE: 'InternalError', EMLINK: 'InternalError',
+  ENOTSUP: 'InternalError', EPROTO: 'InternalError', EROFS: 'InternalError', EBUSY: 'InternalError',
+  EMSGSIZE: 'InternalError',
+};
+
+/** What an errno means for an object request, by {@link ERRNO_S3}. */
 export function s3ErrorOf(e: unknown, resource?: string): S3Error {
   if (e instanceof S3Error) return e;
   if (e instanceof ObjectError) return fromObjectError(e, resource);
   const auth = authErrorIn(e);
   if (auth) return new S3Error(auth.code, auth.message, resource, { cause: e, details: { ...auth.details } }); // auth codes are S3 codes
   if (!(e instanceof Dht2Error)) return new S3Error('InternalError', undefined, resource, { cause: e });
-  switch (e.errno) {
-    case 'ENOENT': case 'ENOTDIR': return new S3Error('NoSuchKey', undefined, resource, { cause: e });
-    case 'ENAMETOOLONG': return new S3Error('KeyTooLongError', undefined, resource, { cause: e });
-    case 'EEXIST': case 'ESTALE': return new S3Error('PreconditionFailed', undefined, resource, { cause: e });
-    case 'EISDIR': case 'ENOTEMPTY':
-      return new S3Error('InvalidRequest', 'The key conflicts with a folder of the same name in this bucket (a key and its "key/" prefix cannot both hold data yet).', resource, { cause: e });
-    case 'EINVAL': return new S3Error('InvalidArgument', e.message, resource, { cause: e });
-    case 'EFBIG': return new S3Error('EntityTooLarge', undefined, resource, { cause: e });
-    case 'ENOSPC': case 'EDQUOT': return new S3Error('InsufficientStorage', undefined, resource, { cause: e });
-    case 'EACCES': case 'EPERM': return new S3Error('AccessDenied', undefined, resource, { cause: e });
-    case 'EHOSTDOWN': case 'ENOTCONN': case 'ETIMEDOUT':
-      return new S3Error('ServiceUnavailable', 'A storage brick is unreachable; try again.', resource, { cause: e });
-    case 'ECANCELED': return new S3Error('IncompleteBody', undefined, resource, { cause: e });
-    default: return new S3Error('InternalError', undefined, resource, { cause: e });
-  }
+  const answer = ERRNO_S3[e.errno];
+  if (typeof answer === 'string') return new S3Error(answer, undefined, resource, { cause: e });
+  const [code, message] = answer;
+  return new S3Error(code, typeof message === 'string' ? message : message(e), resource, { cause: e });
 }

@@ -126,6 +126,9 @@ describe('brick protocol over HTTP/2', function () {
     assert.equal(await text(got.body), 'brick');
     const e = await rejectsErrno(m.call('rmdir', { parent: ROOT_GFID, name: 'docs' }), 'ENOTEMPTY');
     assert.match(e.message, /not empty/);
+    // Rebuilt from the wire: `message` has the errno prefix once, `detail` is the bare text.
+    assert.equal(e.message, `ENOTEMPTY: ${e.detail}`);
+    assert.doesNotMatch(e.detail, /E[A-Z0-9]+: /);
     await rejectsErrno(d.download('dread', { gfid: newGfid() }), 'ENOENT');
     await rejectsErrno(m.call('dstat', { gfid: f.gfid }), 'ENOTSUP');
     const st = await d.call('statfs', {});

@@ -217,6 +217,10 @@ describe('dht2-core Volume over real bricks', function () {
     assert.ok(st.sizeBytes > 0 && st.availBytes > 0 && st.files > 0);
     const e = await rejectsErrno(v.stat('/t8/nope/deeper'), 'ENOENT');
     assert.equal(e.path, '/t8/nope/deeper');
+    // The path is put in front of the brick's text, not of its errno: one prefix, in `message` only.
+    assert.equal(e.message, `ENOENT: ${e.detail}`);
+    assert.match(e.detail, /^\/t8\/nope\/deeper: /);
+    assert.doesNotMatch(e.detail, /E[A-Z0-9]+: /);
     await rejectsErrno(v.stat('/t8/f/under-a-file'), 'ENOTDIR');
     await rejectsErrno(v.stat('/t8/../etc'), 'EINVAL');
     await rejectsErrno(v.mkdir(`/t8/${'x'.repeat(256)}`), 'ENAMETOOLONG');

@@ -23,6 +23,7 @@ import {
   type AuthResult,
   type CredentialStore,
 } from '../../../server/auth/index.js';
+import { S3_ERRORS } from '../../../server/s3/errors.js';
 
 export interface Captured {
   method: string;
@@ -83,7 +84,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, creds: Credenti
       }
     });
     const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${err.code}</Code><Message>${xmlEscape(err.message)}</Message></Error>`;
-    res.writeHead(err.httpStatus, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+    res.writeHead(S3_ERRORS[err.code][0], { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
     res.end(record.method === 'HEAD' ? undefined : body);
     return;
   }
