@@ -134,7 +134,7 @@ addHttpLimitOptions(program
     port: number; accessKey: string; secretKey: string; region: string;
   } & HttpLimitFlags) => {
     const logger = pino({ name: 'dht2-local', level: o.logLevel });
-    const { runLocalCluster } = await import('./local-cluster.js');
+    const { runLocalCluster } = await import('../brick/local-cluster.js');
     const { runGateway } = await import('../server/main.js');
     const cluster = await runLocalCluster({
       dataDir: o.dataDir, mdsCount: o.mds, dsCount: o.ds, brickPortBase: o.brickPortBase, host: o.host, sync: o.sync, logger,
