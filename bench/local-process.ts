@@ -13,7 +13,8 @@ import { promisify } from 'node:util';
 import { DHT2_BIN } from '../brick/spawn.js';
 import type { FsckReport } from '../dht2-core/fops/fsck.js';
 import type { Incarnation } from './fault-ledger.js';
-import { freePort, freePortRange, startChild, waitReady, type Child } from './servers.js';
+import { startNodeChild, waitReady, type NodeChild } from '../brick/node-child.js';
+import { freePort, freePortRange } from './servers.js';
 import { Agent, request } from './undici.js';
 
 const run = promisify(execFile);
@@ -73,7 +74,7 @@ export class LocalProcess {
   private readonly brickPids = new Set<number>();
   private readonly log: WriteStream;
   private readonly probe = new Agent({ connections: 2 });
-  private child?: Child;
+  private child?: NodeChild;
   private banner = false;
 
   private readonly o: LocalProcessOptions;
@@ -118,8 +119,8 @@ export class LocalProcess {
   async startAgain(): Promise<void> {
     this.banner = false;
     this.log.write(`\n===== dht2 local start at ${(this.o.clock() / 1000).toFixed(2)} s\n`);
-    const child = startChild([DHT2_BIN, 'local', '--data-dir', this.o.dataDir, '--port', String(this.port),
-      '--brick-port-base', String(this.brickPortBase), '--log-level', 'info'], (line) => this.onLine(line));
+    const child = startNodeChild([DHT2_BIN, 'local', '--data-dir', this.o.dataDir, '--port', String(this.port),
+      '--brick-port-base', String(this.brickPortBase), '--log-level', 'info'], { onLine: (line) => this.onLine(line) });
     const inc: Incarnation = { start: this.o.clock() };
     this.incarnations.push(inc);
     this.child = child;

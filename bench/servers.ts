@@ -13,19 +13,18 @@
  *
  * A {@link Workspace} owns the temp dir and every child, and removes both on Ctrl-C.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Agent, request } from './undici.js';
 import { DHT2_BIN } from '../brick/spawn.js';
-import { runLocalCluster, type LocalCluster } from '../bin/local-cluster.js';
+import { runLocalCluster, type LocalCluster } from '../brick/local-cluster.js';
+import { startNodeChild, waitReady, type NodeChild } from '../brick/node-child.js';
 
 export const BENCH_ACCESS_KEY = 'bench-access';
 export const BENCH_SECRET_KEY = 'bench-secret-0123456789-abcdefghij';
@@ -80,54 +79,6 @@ export async function freePortRange(n: number): Promise<number> {
   throw new Error(`no ${n} consecutive free ports found`);
 }
 
-// ------------------------------------------------------------------ child processes
-
-/** A child process with the tail of its output kept for error messages. */
-export interface Child {
-  proc: ChildProcess;
-  pid: number;
-  exited: Promise<number | string>;
-  tail(): string;
-  stop(): Promise<void>;
-}
-
-/** Starts `node <args>`; `onLine` sees every line of its stdout and stderr. */
-export function startChild(args: string[], onLine?: (line: string) => void): Child {
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const keep = (line: string): void => {
-    lines.push(line);
-    if (lines.length > 20) lines.shift();
-    onLine?.(line);
-  };
-  createInterface({ input: proc.stdout! }).on('line', keep);
-  createInterface({ input: proc.stderr! }).on('line', keep);
-  const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
-  return {
-    proc, pid: proc.pid!, exited,
-    tail: () => lines.join('\n'),
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-}
-
-/** Resolves once `probe` succeeds; fails when the child exits first or after `timeoutMs`. */
-export async function waitReady(what: string, child: Child, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  let gone: number | string | undefined;
-  void child.exited.then((c) => { gone = c; });
-  const t0 = Date.now();
-  for (;;) {
-    if (gone !== undefined) throw new Error(`${what} exited (${gone}) before it was ready:\n${child.tail()}`);
-    if (await probe().catch(() => false)) return;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`${what} not ready after ${timeoutMs / 1000} s:\n${child.tail()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Pids of this process's children whose command line contains `word` (the bricks of runLocalCluster). */
 function childPids(word: string): number[] {
   const out: number[] = [];
@@ -150,7 +101,7 @@ function childPids(word: string): number[] {
 
 /** A temp dir and the processes a scenario started in it; {@link close} stops and removes them all. */
 export class Workspace {
-  private readonly children: Child[] = [];
+  private readonly children: NodeChild[] = [];
   private readonly clusters: LocalCluster[] = [];
   private readonly onSigint = (): void => {
     for (const c of this.children) c.proc.kill('SIGTERM');
@@ -202,9 +153,9 @@ export class Workspace {
   }
 
   /** The gateway over `cluster` as its own process, ready; returns the {@link System} (gateway + the cluster's bricks). */
-  async gateway(cluster: LocalCluster): Promise<System & { child: Child }> {
+  async gateway(cluster: LocalCluster): Promise<System & { child: NodeChild }> {
     const port = await freePort();
-    const child = this.track(startChild([DHT2_BIN, 'gateway', '--volfile', cluster.volfile, '--port', String(port), '--host', '127.0.0.1',
+    const child = this.track(startNodeChild([DHT2_BIN, 'gateway', '--volfile', cluster.volfile, '--port', String(port), '--host', '127.0.0.1',
       '--region', BENCH_REGION, '--access-key', BENCH_ACCESS_KEY, '--secret-key', BENCH_SECRET_KEY, '--log-level', 'warn']));
     const url = `http://127.0.0.1:${port}`;
     const probe = new Agent();
@@ -233,8 +184,8 @@ export class Workspace {
     await mkdir(dir, { recursive: true });
     const port = await freePort();
     let listening = false;
-    const child = this.track(startChild(['--openssl-legacy-provider', s3rverBin(), '-d', dir, '-a', '127.0.0.1', '-p', String(port), '--silent'],
-      (line) => { if (line.includes('S3rver listening')) listening = true; }));
+    const child = this.track(startNodeChild(['--openssl-legacy-provider', s3rverBin(), '-d', dir, '-a', '127.0.0.1', '-p', String(port), '--silent'],
+      { onLine: (line) => { if (line.includes('S3rver listening')) listening = true; } }));
     await waitReady('s3rver', child, async () => listening);
     return {
       name: 's3rver', tag: 's3rver', endpoint: `http://127.0.0.1:${port}`, accessKey: 'S3RVER', secretKey: 'S3RVER',
@@ -245,8 +196,8 @@ export class Workspace {
   /** The bare HTTP/1.1 sink (bench/http-sink.ts) in its own process. */
   async httpSink(): Promise<System> {
     let url: string | undefined;
-    const child = this.track(startChild([fileURLToPath(new URL('./http-sink.js', import.meta.url))],
-      (line) => { url ??= /^http-sink listening (http:\S+)/.exec(line)?.[1]; }));
+    const child = this.track(startNodeChild([fileURLToPath(new URL('./http-sink.js', import.meta.url))],
+      { onLine: (line) => { url ??= /^http-sink listening (http:\S+)/.exec(line)?.[1]; } }));
     await waitReady('http sink', child, async () => url !== undefined);
     return {
       name: 'bare HTTP/1.1', tag: 'sink', endpoint: url!, accessKey: 'sink', secretKey: 'sink',
@@ -255,13 +206,13 @@ export class Workspace {
   }
 
   /** Stops a child started here (e.g. the gateway, to start a fresh one). */
-  async stopChild(child: Child): Promise<void> {
+  async stopChild(child: NodeChild): Promise<void> {
     const i = this.children.indexOf(child);
     if (i >= 0) this.children.splice(i, 1);
     await child.stop();
   }
 
-  private track(c: Child): Child {
+  private track(c: NodeChild): NodeChild {
     this.children.push(c);
     return c;
   }

@@ -8,7 +8,8 @@ import { Dht2Error } from '../dht2-core/errors.js';
 import { Volume } from '../dht2-core/volume.js';
 import { parseVolumeFile, resolveSecret, writeVolumeFile } from '../dht2-core/volfile.js';
 import { checkClusterSecret } from '../dht2-core/cluster-secret.js';
-import { registerBenchCommand } from '../bench/s3-bench.js';
+import { registerBenchCommand } from './bench-command.js';
+import { wholeNumber } from './cli-args.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../server/http-limits.js';
 
 /** Documented defaults for local use only (README); the printed banner says so. */
@@ -24,12 +25,6 @@ function port(v: string): number {
 function seconds(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a number of seconds > 0');
-  return n;
-}
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number >= 1');
   return n;
 }
 
@@ -51,7 +46,7 @@ function addHttpLimitOptions(c: Command): Command {
     .addOption(opt('--headers-timeout <seconds>', 'a request head must arrive within this', 'DHT2_HEADERS_TIMEOUT', seconds, d.headersTimeoutMs / 1000))
     .addOption(opt('--idle-timeout <seconds>', 'close a connection where no byte moved for this long while the client owed one (never a total request time limit)', 'DHT2_IDLE_TIMEOUT', seconds, d.idleTimeoutMs / 1000))
     .addOption(opt('--keep-alive-timeout <seconds>', 'close an idle connection between requests after this', 'DHT2_KEEP_ALIVE_TIMEOUT', seconds, d.keepAliveTimeoutMs / 1000))
-    .addOption(opt('--max-connections <n>', 'close connections beyond this many as soon as they are accepted', 'DHT2_MAX_CONNECTIONS', positiveInt, d.maxConnections))
+    .addOption(opt('--max-connections <n>', 'close connections beyond this many as soon as they are accepted', 'DHT2_MAX_CONNECTIONS', wholeNumber(1), d.maxConnections))
     .addOption(opt('--refused-body-limit <bytes>', 'read at most this much of a refused request\'s body, then close the connection', 'DHT2_REFUSED_BODY_LIMIT', byteCount, d.refusedBodyBytes));
 }
 
@@ -134,7 +129,7 @@ addHttpLimitOptions(program
     port: number; accessKey: string; secretKey: string; region: string;
   } & HttpLimitFlags) => {
     const logger = pino({ name: 'dht2-local', level: o.logLevel });
-    const { runLocalCluster } = await import('./local-cluster.js');
+    const { runLocalCluster } = await import('../brick/local-cluster.js');
     const { runGateway } = await import('../server/main.js');
     const cluster = await runLocalCluster({
       dataDir: o.dataDir, mdsCount: o.mds, dsCount: o.ds, brickPortBase: o.brickPortBase, host: o.host, sync: o.sync, logger,

@@ -12,33 +12,20 @@ import { pipeline } from 'node:stream/promises';
 import { err, toDht2Error } from '../../dht2-core/errors.js';
 import type { DataStat, FopReq } from '../../dht2-core/protocol/fops.js';
 import { crashPoint } from './crash.js';
-import { HandleDirs, fsyncPath, handleWriter, syncHandle } from './fsutil.js';
-import { handleParent, handlePath, tmpPath } from './handles.js';
+import { fsyncPath, handleWriter, syncHandle } from './fsutil.js';
+import { HandleStore } from './handle-store.js';
+import { handleParent, tmpPath } from './handles.js';
 import { KeyedLocks } from './locks.js';
 import { lstat, rename } from './meta-fs.js';
 
 /** Largest data object a brick accepts (bounded so a runaway client cannot fill the disk in one go). */
 export const DEFAULT_MAX_OBJECT = 5 * 1024 ** 4;
 
-export class DsStore {
+export class DsStore extends HandleStore {
   private readonly appends = new KeyedLocks();
 
-  private readonly handleDirs: HandleDirs;
-
-  constructor(
-    private readonly dir: string,
-    private readonly sync: boolean,
-    private readonly maxObject = DEFAULT_MAX_OBJECT,
-  ) {
-    this.handleDirs = new HandleDirs(sync);
-  }
-
-  private h(gfid: string): string {
-    return handlePath(this.dir, gfid);
-  }
-
-  private async fsync(path: string): Promise<void> {
-    if (this.sync) await fsyncPath(path);
+  constructor(dir: string, sync: boolean, private readonly maxObject = DEFAULT_MAX_OBJECT) {
+    super(dir, sync);
   }
 
   private async statOf(gfid: string): Promise<DataStat> {

@@ -11,35 +11,23 @@ import { err, toDht2Error } from '../../dht2-core/errors.js';
 import { ROOT_GFID } from '../../dht2-core/gfid.js';
 import type { FopReq, InodeFate, InodeType } from '../../dht2-core/protocol/fops.js';
 import { crashPoint } from './crash.js';
-import { HandleDirs, codeOf, fsyncPath } from './fsutil.js';
-import { entryTarget, handleParent, handlePath, newMeta, parseEntryTarget, readMeta, tmpPath, writeMeta, type InodeMeta } from './handles.js';
+import { codeOf } from './fsutil.js';
+import { HandleStore } from './handle-store.js';
+import { entryTarget, handleParent, newMeta, parseEntryTarget, readMeta, tmpPath, writeMeta, type InodeMeta } from './handles.js';
 import { KeyedLocks } from './locks.js';
 import { exists, rmdirHandle, setUserXattr } from './mds-util.js';
 import type { NameIndex } from './name-index.js';
 
 export type NewInode = Omit<FopReq<'icreate'>, never>;
 
-export class MdsBase {
+export class MdsBase extends HandleStore {
   protected readonly locks = new KeyedLocks();
-  protected readonly handleDirs: HandleDirs;
 
-  constructor(
-    protected readonly dir: string,
-    protected readonly index: NameIndex,
-    protected readonly sync: boolean,
-  ) {
-    this.handleDirs = new HandleDirs(sync);
+  constructor(dir: string, protected readonly index: NameIndex, sync: boolean) {
+    super(dir, sync);
   }
 
   // ---------------------------------------------------------------- helpers
-
-  protected h(gfid: string): string {
-    return handlePath(this.dir, gfid);
-  }
-
-  protected async fsync(path: string): Promise<void> {
-    if (this.sync) await fsyncPath(path);
-  }
 
   /** The inode's metadata, creating the root directory on first use; ENOENT when absent. */
   protected async meta(gfid: string): Promise<InodeMeta> {

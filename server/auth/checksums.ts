@@ -44,40 +44,33 @@ export interface Checksummer {
   digestBase64(): Promise<string>;
 }
 
-class Crc32Checksummer implements Checksummer {
-  readonly algorithm = 'crc32' as const;
-  private value = 0;
-  update(data: Uint8Array): void {
-    this.value = crc32(data, this.value);
-  }
-  digestBase64(): Promise<string> {
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE(this.value >>> 0);
-    return Promise.resolve(b.toString('base64'));
-  }
+/** A running CRC as each implementation offers it: fed chunks, then the value (a number, or big-endian bytes). */
+interface Crc {
+  update(data: Uint8Array): unknown;
+  digest(): number | Promise<Uint8Array>;
 }
 
-class Crc32cChecksummer implements Checksummer {
-  readonly algorithm = 'crc32c' as const;
-  private readonly impl = new Crc32c();
-  update(data: Uint8Array): void {
-    this.impl.update(data);
-  }
-  digestBase64(): Promise<string> {
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE(this.impl.digest() >>> 0);
-    return Promise.resolve(b.toString('base64'));
-  }
+/** node:zlib's CRC32 (a function over the running value) in the shape of the others. */
+function zlibCrc32(): Crc {
+  let value = 0;
+  return {
+    update(data) { value = crc32(data, value); },
+    digest: () => value,
+  };
 }
 
-class Crc64NvmeChecksummer implements Checksummer {
-  readonly algorithm = 'crc64nvme' as const;
-  private readonly impl = new Crc64Nvme();
+/** The three CRCs: a 32-bit value goes out as its 4 big-endian bytes, CRC64NVME's digest as it is. */
+class CrcChecksummer implements Checksummer {
+  constructor(readonly algorithm: 'crc32' | 'crc32c' | 'crc64nvme', private readonly crc: Crc) {}
   update(data: Uint8Array): void {
-    this.impl.update(data);
+    this.crc.update(data);
   }
   async digestBase64(): Promise<string> {
-    return Buffer.from(await this.impl.digest()).toString('base64');
+    const d = await this.crc.digest();
+    if (typeof d !== 'number') return Buffer.from(d).toString('base64');
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(d >>> 0);
+    return b.toString('base64');
   }
 }
 
@@ -97,11 +90,11 @@ class HashChecksummer implements Checksummer {
 export function createChecksummer(alg: ChecksumAlgorithm): Checksummer {
   switch (alg) {
     case 'crc32':
-      return new Crc32Checksummer();
+      return new CrcChecksummer(alg, zlibCrc32());
     case 'crc32c':
-      return new Crc32cChecksummer();
+      return new CrcChecksummer(alg, new Crc32c());
     case 'crc64nvme':
-      return new Crc64NvmeChecksummer();
+      return new CrcChecksummer(alg, new Crc64Nvme());
     case 'sha1':
     case 'sha256':
       return new HashChecksummer(alg);

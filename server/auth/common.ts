@@ -3,12 +3,31 @@
  * comparison and the byte-exact URI encoding AWS signatures are defined over.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { S3AuthError } from './errors.js';
 
 /** SHA-256 of the empty string, hex: used in chunk string-to-sign and as a payload hash. */
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 /** 15 minutes: the clock skew S3 tolerates for header-signed requests. */
 export const MAX_SKEW_MS = 15 * 60 * 1000;
+
+/**
+ * The time stamp rule of a header-signed request, SigV2 and SigV4 alike: a time (x-amz-date or
+ * Date, parsed by the caller: `when`, undefined when absent or unreadable) must be there, and
+ * within {@link MAX_SKEW_MS} of `now`. `sent` is the header as sent, for the error's RequestTime.
+ */
+export function checkRequestTime(when: Date | undefined, sent: string, now: Date): asserts when is Date {
+  if (when === undefined) {
+    throw new S3AuthError('AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
+  }
+  if (Math.abs(now.getTime() - when.getTime()) > MAX_SKEW_MS) {
+    throw new S3AuthError('RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.', {
+      RequestTime: sent,
+      ServerTime: now.toISOString(),
+      MaxAllowedSkewMilliseconds: String(MAX_SKEW_MS),
+    });
+  }
+}
 
 /**
  * One header's value. Node joins most repeated headers with ", " and gives string[] only for a

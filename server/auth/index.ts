@@ -17,12 +17,11 @@ export {
   type CredentialsFileKey,
 } from './credentials.js';
 export type { AuthRequest, AuthResult, ChunkSigningContext, PayloadKind, PayloadMode } from './types.js';
+export { authenticate } from './authenticate.js';
+export { authenticateV4Query, MAX_PRESIGNED_EXPIRES_SECONDS } from './presigned.js';
 export {
-  authenticate,
   authenticateV4Header,
-  authenticateV4Query,
   deriveSigningKey,
-  MAX_PRESIGNED_EXPIRES_SECONDS,
   STREAMING_SIGNED,
   STREAMING_SIGNED_TRAILER,
   STREAMING_UNSIGNED_TRAILER,

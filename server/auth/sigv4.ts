@@ -1,5 +1,6 @@
 /**
- * AWS Signature Version 4 verification for S3, plus the top-level `authenticate` dispatcher.
+ * AWS Signature Version 4 verification for S3: the building blocks and the Authorization header
+ * (presigned URLs: presigned.ts; the dispatcher over every scheme: authenticate.ts).
  *
  * References (Amazon S3 API Reference):
  *  - "Authenticating Requests (AWS Signature Version 4)"
@@ -13,8 +14,8 @@
  */
 import {
   EMPTY_SHA256,
-  MAX_SKEW_MS,
   canonicalPathCandidates,
+  checkRequestTime,
   constantTimeEqual,
   headerValue,
   hmac,
@@ -29,65 +30,14 @@ import {
 } from './common.js';
 import type { CredentialStore } from './credentials.js';
 import { S3AuthError, type S3AuthCode } from './errors.js';
-import { authenticateV2Header, authenticateV2Query } from './sigv2.js';
 import type { AuthRequest, AuthResult, ChunkSigningContext, PayloadMode } from './types.js';
 
 export const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256';
-/** Presigned URLs may live at most seven days ("Query Parameters", X-Amz-Expires). */
-export const MAX_PRESIGNED_EXPIRES_SECONDS = 7 * 24 * 60 * 60;
-
 /** The literal x-amz-content-sha256 values of the table in "Using the Authorization Header". */
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
 export const STREAMING_SIGNED = 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD';
 export const STREAMING_SIGNED_TRAILER = 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER';
 export const STREAMING_UNSIGNED_TRAILER = 'STREAMING-UNSIGNED-PAYLOAD-TRAILER';
-
-// ---------------------------------------------------------------------------------------------
-// Dispatcher
-// ---------------------------------------------------------------------------------------------
-
-/**
- * Authenticate an S3 request with whichever scheme it uses:
- *  - `Authorization: AWS4-HMAC-SHA256 ...`          SigV4, header
- *  - `X-Amz-Algorithm=AWS4-HMAC-SHA256` in query    SigV4, presigned
- *  - `Authorization: AWS AKID:signature`            SigV2, header
- *  - `AWSAccessKeyId`/`Signature`/`Expires` query   SigV2, presigned (`aws s3 presign` of
- *                                                   aws-cli v1 in us-east-1, boto "s3" signer)
- * Throws S3AuthError; returns who signed and how the body must be verified.
- */
-export function authenticate(
-  req: AuthRequest,
-  creds: CredentialStore,
-  now: Date = new Date(),
-  opts: LenientV4 = {},
-): AuthResult {
-  const authorization = headerValue(req.headers, 'authorization');
-  const params = parseQuery(req.rawQuery);
-  const hasV4Query = params.some(
-    (p) => p.key === 'X-Amz-Algorithm' || p.key === 'X-Amz-Credential' || p.key === 'X-Amz-Signature',
-  );
-  const hasV2Query = params.some((p) => p.key === 'AWSAccessKeyId' || p.key === 'Signature');
-  const mechanisms = (authorization !== undefined ? 1 : 0) + (hasV4Query ? 1 : 0) + (hasV2Query ? 1 : 0);
-  if (mechanisms > 1) {
-    // S3's own wording for a request that mixes schemes.
-    throw new S3AuthError(
-      'InvalidArgument',
-      'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified',
-    );
-  }
-  if (authorization !== undefined) {
-    const scheme = authorization.trimStart();
-    if (scheme.startsWith(SIGV4_ALGORITHM + ' ')) return authenticateV4Header(req, creds, now, opts);
-    if (scheme.startsWith('AWS ')) return authenticateV2Header(req, creds, now);
-    if (scheme.startsWith('AWS4-ECDSA-P256-SHA256')) {
-      throw new S3AuthError('NotImplemented', 'SigV4a (AWS4-ECDSA-P256-SHA256) is not supported');
-    }
-    throw new S3AuthError('InvalidArgument', 'Unsupported Authorization Type');
-  }
-  if (hasV4Query) return authenticateV4Query(req, creds, now, params);
-  if (hasV2Query) return authenticateV2Query(req, creds, now, params);
-  throw new S3AuthError('AccessDenied', 'Access Denied: anonymous requests are not allowed');
-}
 
 /**
  * What the REST file API also accepts from generic SigV4 signers that are not S3 clients, such
@@ -228,7 +178,8 @@ export function parseCredential(value: string, code: S3AuthCode, prefix: string)
   return { accessKeyId, date, region, scope: `${date}/${region}/${service}/${terminator}` };
 }
 
-function parseSignedHeaders(value: string, code: S3AuthCode, prefix: string): string[] {
+/** The names of X-Amz-SignedHeaders (or SignedHeaders=): well formed, and host among them. */
+export function parseSignedHeaders(value: string, code: S3AuthCode, prefix: string): string[] {
   const names = value.split(';');
   if (names.some((n) => n === '' || /[\s:]/.test(n))) {
     throw new S3AuthError(code, `${prefix} SignedHeaders is mal-formed.`);
@@ -273,7 +224,8 @@ export function lookupSecret(creds: CredentialStore, accessKeyId: string): strin
   return secret;
 }
 
-function rejectSessionToken(present: boolean): void {
+/** Temporary credentials (STS) are not supported: NotImplemented when a session token came. */
+export function rejectSessionToken(present: boolean): void {
   if (present) {
     throw new S3AuthError('NotImplemented', 'Temporary security credentials (x-amz-security-token) are not supported by this gateway');
   }
@@ -284,7 +236,7 @@ function rejectSessionToken(present: boolean): void {
  * normally on success; throws SignatureDoesNotMatch with the first candidate's canonical request
  * and string to sign (what S3 returns too, so client-side debug output can be compared).
  */
-function verifySignature(args: {
+export function verifySignature(args: {
   req: AuthRequest;
   /** Accepted canonical query strings; the first is the standard one (reported on mismatch). */
   canonicalQuery: string | readonly string[];
@@ -373,17 +325,8 @@ export function authenticateV4Header(
   const xAmzDate = headerValue(req.headers, 'x-amz-date');
   const httpDate = headerValue(req.headers, 'date');
   const when = xAmzDate !== undefined ? parseAmzDate(xAmzDate.trim()) : httpDate !== undefined ? parseHttpDate(httpDate) : undefined;
-  if (when === undefined) {
-    throw new S3AuthError('AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
-  }
+  checkRequestTime(when, xAmzDate ?? httpDate ?? '', now);
   const amzDate = xAmzDate !== undefined ? xAmzDate.trim() : toAmzDate(when);
-  if (Math.abs(now.getTime() - when.getTime()) > MAX_SKEW_MS) {
-    throw new S3AuthError('RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.', {
-      RequestTime: xAmzDate ?? httpDate ?? '',
-      ServerTime: now.toISOString(),
-      MaxAllowedSkewMilliseconds: String(MAX_SKEW_MS),
-    });
-  }
   if (credential.date !== amzDate.slice(0, 8)) {
     throw new S3AuthError(M, `${P} Invalid credential date "${credential.date}". This date is not the same as X-Amz-Date: "${amzDate.slice(0, 8)}".`);
   }
@@ -415,105 +358,6 @@ export function authenticateV4Header(
   });
   requireSignedAmzHeaders(req.headers, signedHeaders);
   return { accessKeyId: credential.accessKeyId, payload, scheme: 'sigv4-header' };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Query string (presigned URL)
-// ---------------------------------------------------------------------------------------------
-
-/** Verify a presigned URL (`X-Amz-Algorithm`, `X-Amz-Credential`, ... `X-Amz-Signature`). */
-export function authenticateV4Query(
-  req: AuthRequest,
-  creds: CredentialStore,
-  now: Date = new Date(),
-  params: readonly QueryParam[] = parseQuery(req.rawQuery),
-): AuthResult {
-  const Q = 'AuthorizationQueryParametersError' as const;
-  const P = 'Error parsing the X-Amz-Credential parameter;';
-  const auth = new Map<string, string>();
-  for (const p of params) {
-    if (!p.key.startsWith('X-Amz-')) continue;
-    if (auth.has(p.key)) throw new S3AuthError(Q, `Query-string authentication parameter ${p.key} appears more than once.`);
-    auth.set(p.key, p.value);
-  }
-  const algorithm = auth.get('X-Amz-Algorithm');
-  const credentialField = auth.get('X-Amz-Credential');
-  const dateField = auth.get('X-Amz-Date');
-  const expiresField = auth.get('X-Amz-Expires');
-  const signedField = auth.get('X-Amz-SignedHeaders');
-  const signatureField = auth.get('X-Amz-Signature');
-  if (
-    algorithm === undefined || credentialField === undefined || dateField === undefined ||
-    expiresField === undefined || signedField === undefined || signatureField === undefined
-  ) {
-    throw new S3AuthError(
-      Q,
-      'Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.',
-    );
-  }
-  if (algorithm !== SIGV4_ALGORITHM) {
-    throw new S3AuthError(Q, `X-Amz-Algorithm only supports "${SIGV4_ALGORITHM}"`);
-  }
-  const credential = parseCredential(credentialField, Q, P);
-  const signedHeaders = parseSignedHeaders(signedField, Q, 'Error parsing the X-Amz-SignedHeaders parameter;');
-  if (!/^[0-9a-fA-F]{64}$/.test(signatureField)) {
-    throw new S3AuthError(Q, 'X-Amz-Signature must be 64 hexadecimal characters.');
-  }
-  const provided = signatureField.toLowerCase();
-  const when = parseAmzDate(dateField);
-  if (when === undefined) {
-    throw new S3AuthError(Q, 'X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd\'T\'HHmmss\'Z\'"');
-  }
-  if (!/^\d{1,7}$/.test(expiresField)) {
-    throw new S3AuthError(Q, 'X-Amz-Expires should be a number');
-  }
-  const expires = Number(expiresField);
-  if (expires > MAX_PRESIGNED_EXPIRES_SECONDS) {
-    throw new S3AuthError(Q, `X-Amz-Expires must be less than a week (in seconds) that is ${MAX_PRESIGNED_EXPIRES_SECONDS}`);
-  }
-  if (credential.date !== dateField.slice(0, 8)) {
-    throw new S3AuthError(Q, `${P} Invalid credential date "${credential.date}". This date is not the same as X-Amz-Date: "${dateField.slice(0, 8)}".`);
-  }
-  rejectSessionToken(auth.has('X-Amz-Security-Token'));
-  const secret = lookupSecret(creds, credential.accessKeyId);
-
-  // Presigned URLs are not subject to the 15-minute skew rule, only to their validity window;
-  // a URL dated in the future (beyond the skew allowance) is not valid yet.
-  if (when.getTime() - now.getTime() > MAX_SKEW_MS) {
-    throw new S3AuthError('AccessDenied', 'Request is not valid yet');
-  }
-  if (now.getTime() > when.getTime() + expires * 1000) {
-    throw new S3AuthError('AccessDenied', 'Request has expired', {
-      'X-Amz-Expires': expiresField,
-      Expires: new Date(when.getTime() + expires * 1000).toISOString(),
-      ServerTime: now.toISOString(),
-    });
-  }
-
-  // "Query Parameters": the payload of a presigned request is UNSIGNED-PAYLOAD unless the signer
-  // put an explicit X-Amz-Content-Sha256 in the query.
-  // The SDK v3 presigner hoists its `x-amz-content-sha256: UNSIGNED-PAYLOAD` header into the
-  // query under the lower-case name, so match the name case-insensitively.
-  const payloadHash = params.find((p) => p.key.toLowerCase() === 'x-amz-content-sha256')?.value ?? UNSIGNED_PAYLOAD;
-  const signingKey = deriveSigningKey(secret, credential.date, credential.region);
-  const payload = payloadModeFor(payloadHash, {
-    signingKey,
-    amzDate: dateField,
-    scope: credential.scope,
-    seedSignature: provided,
-  });
-  verifySignature({
-    req,
-    canonicalQuery: canonicalQueryString(params, 'X-Amz-Signature'),
-    signedHeaders,
-    payloadHash,
-    amzDate: dateField,
-    credential,
-    signingKey,
-    provided,
-  });
-  requireSignedAmzHeaders(req.headers, signedHeaders);
-  return { accessKeyId: credential.accessKeyId, payload, scheme: 'sigv4-query' };
 }
 
 /** Re-exported so callers of the chunk decoder need not import common.ts. */

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { Dht2Error, isErr } from '../../dht2-core/errors.js';
 import type { Volume } from '../../dht2-core/volume.js';
 import { authenticate, payloadVerifier, type AuthResult, type CredentialStore } from '../auth/index.js';
-import { constantTimeEqual } from '../auth/common.js';
+import { isBasicAuth, verifyBasicAuth } from '../auth/basic.js';
 import { META_XATTR, etagOf, evaluateConditions, isReservedPath, parseRange, refuseReservedWrite } from '../objects/index.js';
 import { requestTarget } from '../request-target.js';
 import { discardBody } from '../refused-body.js';
@@ -55,12 +55,9 @@ export const templateOf = (path: string): keyof typeof FILE_OPERATIONS => (path.
 /** Basic credentials `access-key:secret`, or any S3 signature; returns the access key. */
 function authorize(req: IncomingMessage, rawPath: string, rawQuery: string, creds: CredentialStore): Pick<AuthResult, 'accessKeyId' | 'payload'> {
   const h = req.headers.authorization;
-  if (typeof h === 'string' && h.startsWith('Basic ')) {
-    const dec = Buffer.from(h.slice(6), 'base64').toString('utf8');
-    const i = dec.indexOf(':');
-    const id = i < 0 ? dec : dec.slice(0, i);
-    const secret = creds.secretFor(id);
-    if (secret === undefined || i < 0 || !constantTimeEqual(secret, dec.slice(i + 1))) throw new HttpError(401, 'EACCES', 'wrong access key or secret');
+  if (isBasicAuth(h)) {
+    const id = verifyBasicAuth(h, creds);
+    if (id === undefined) throw new HttpError(401, 'EACCES', 'wrong access key or secret');
     return { accessKeyId: id, payload: { kind: 'unsigned' } };
   }
   if (h === undefined && !/X-Amz-Signature=|Signature=/.test(rawQuery)) throw new HttpError(401, 'EACCES', 'credentials required (curl -u ACCESS_KEY:SECRET)');

@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Volume } from '../../dht2-core/volume.js';
 import { authenticate, type CredentialStore } from '../auth/index.js';
-import { constantTimeEqual } from '../auth/common.js';
+import { isBasicAuth, verifyBasicAuth } from '../auth/basic.js';
 import type { RequestTarget } from '../request-target.js';
 
 /**
@@ -11,13 +11,7 @@ import type { RequestTarget } from '../request-target.js';
  */
 export function isRootRequest(req: IncomingMessage, target: Pick<RequestTarget, 'rawPath' | 'rawQuery'>, creds: CredentialStore, rootAccessKey: string): boolean {
   const h = req.headers.authorization;
-  if (typeof h === 'string' && h.startsWith('Basic ')) {
-    const dec = Buffer.from(h.slice(6), 'base64').toString('utf8');
-    const i = dec.indexOf(':');
-    if (i < 0 || dec.slice(0, i) !== rootAccessKey) return false;
-    const secret = creds.secretFor(rootAccessKey);
-    return secret !== undefined && constantTimeEqual(secret, dec.slice(i + 1));
-  }
+  if (isBasicAuth(h)) return verifyBasicAuth(h, creds) === rootAccessKey;
   try {
     const a = authenticate({ method: req.method ?? 'GET', rawPath: target.rawPath, rawQuery: target.rawQuery, headers: req.headers }, creds);
     return a.accessKeyId === rootAccessKey;

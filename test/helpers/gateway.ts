@@ -1,9 +1,9 @@
 /** A real gateway over a real volume (brick processes), for S3 and file API tests. */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { pino } from 'pino';
+import { startNodeChild, waitReady } from '../../brick/node-child.js';
 import { DHT2_BIN } from '../../brick/spawn.js';
 import { runGateway, type RunningGateway } from '../../server/main.js';
 import type { HttpLimits } from '../../server/http-limits.js';
@@ -75,37 +75,21 @@ export interface GatewayProcess {
  * its CPU from /proc.
  */
 export async function spawnGateway(volfile: string, o: { args?: string[]; env?: Record<string, string> } = {}): Promise<GatewayProcess> {
+  let url: string | undefined;
   // Log level info: the url is read from the 'gateway listening' record.
-  const child = spawn(process.execPath, [DHT2_BIN, 'gateway', '--volfile', volfile, '--port', '0', '--host', '127.0.0.1',
+  const child = startNodeChild([DHT2_BIN, 'gateway', '--volfile', volfile, '--port', '0', '--host', '127.0.0.1',
     '--access-key', ACCESS_KEY, '--log-level', 'info', ...(o.args ?? [])], {
-    env: { ...process.env, DHT2_SECRET_KEY: SECRET_KEY, ...o.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const lines: string[] = [];
-  const keep = (line: string): void => {
-    lines.push(line);
-    if (lines.length > 30) lines.shift();
-  };
-  createInterface({ input: child.stderr! }).on('line', keep);
-  const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      keep(line);
+    env: { DHT2_SECRET_KEY: SECRET_KEY, ...o.env },
+    onLine: (line) => {
+      if (url !== undefined) return;
       try {
         const rec = JSON.parse(line) as { msg?: string; url?: string };
-        if (rec.msg === 'gateway listening' && rec.url) resolve(rec.url);
+        if (rec.msg === 'gateway listening' && rec.url) url = rec.url;
       } catch {
         /* not a log record */
       }
-    });
-    void exited.then(() => reject(new Error(`gateway exited before listening:\n${lines.join('\n')}`)));
-  });
-  return {
-    url, pid: child.pid!, child,
-    tail: () => lines.join('\n'),
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
     },
-  };
+  });
+  await waitReady('gateway', child, async () => url !== undefined);
+  return { url: url!, pid: child.pid, child: child.proc, tail: child.tail, kill: child.kill };
 }

@@ -1,6 +1,8 @@
 /**
- * `dht2 local`: a whole volume on this machine as child processes, data under one folder.
- * Today it runs the bricks (2 MDS + 3 DS by default); the gateway joins when it exists.
+ * A whole volume's bricks on this machine as child processes, data under one folder: what
+ * `dht2 local` runs (bin/dht2.ts starts the gateway over it) and what the benchmarks start
+ * (bench/servers.ts). It is the supervisor of spawn.ts's bricks, so it lives beside it: the
+ * brick package, not the gateway's, which keeps `server -> dht2-core <- brick` one-way.
  * On the first start it makes the cluster secret (`cluster.secret`, mode 0600) and the volume
  * file (`volume.json`); a second start serves the same data from them. A brick that dies is
  * reported and restarted.
@@ -10,8 +12,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { spawnBrick, type BrickProcess } from '../brick/spawn.js';
-import type { BrickRole } from '../brick/posix2/format.js';
+import { spawnBrick, type BrickProcess } from './spawn.js';
+import type { BrickRole } from './posix2/format.js';
 import { checkClusterSecret, MIN_NEW_SECRET_BYTES } from '../dht2-core/cluster-secret.js';
 import { Dht2Error, err } from '../dht2-core/errors.js';
 import { loadVolumeFile, writeVolumeFile, type VolumeFile } from '../dht2-core/volfile.js';

@@ -1,7 +1,8 @@
 /**
  * `dht2 bench`: the S3 load generator (bench/s3-load.ts) as a CLI command against any S3
- * endpoint. This module is cheap to import (commander only): the load generator, undici, aws4
- * and cli-progress are loaded when the command runs, so other `dht2` commands do not pay for them.
+ * endpoint. It lives with the other commands in bin/, which imports bench/ and never the reverse.
+ * This module is cheap to import (commander only): the load generator, undici, aws4 and
+ * cli-progress are loaded when the command runs, so other `dht2` commands do not pay for them.
  *
  *   dht2 bench --endpoint http://127.0.0.1:9000 --size 4KiB --count 5000 --concurrency 32
  *   dht2 bench --size 64MiB --count 16 --concurrency 4 --phases put,get,delete --json
@@ -10,7 +11,8 @@
  * bad flags.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { S3Phase } from './s3-load.js';
+import type { S3Phase } from '../bench/s3-load.js';
+import { wholeNumber } from './cli-args.js';
 
 const PHASE_NAMES: readonly S3Phase[] = ['put', 'get', 'head', 'list', 'list-delimiter', 'delete'];
 
@@ -41,17 +43,8 @@ export function parseDuration(v: string): number {
   return ms;
 }
 
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number above 0');
-  return n;
-}
-
-function nonNegativeInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number, 0 or more');
-  return n;
-}
+const positiveInt = wholeNumber(1);
+const nonNegativeInt = wholeNumber(0);
 
 /** `put,get,head` → phases (`all` for every one), in the order given by PHASE_NAMES when run. */
 export function parsePhases(v: string): S3Phase[] {
@@ -113,7 +106,7 @@ export function registerBenchCommand(program: Command): Command {
         process.exitCode = 2;
         return;
       }
-      const { runS3Bench, formatS3Results, formatSize } = await import('./s3-load.js');
+      const { runS3Bench, formatS3Results, formatSize } = await import('../bench/s3-load.js');
       const ac = new AbortController();
       const onSigint = (): void => {
         if (ac.signal.aborted) process.exit(130);
