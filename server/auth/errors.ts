@@ -6,10 +6,12 @@
  * XML error body and take the response status from the S3 table.
  */
 
+import { S3_ERRORS } from '../s3/codes.js';
+
 /**
  * Every error code this layer can raise. They are S3 codes (s3ErrorOf hands them to S3Error,
  * so the compiler checks that), and their HTTP status is the one in the S3 table
- * (server/s3/errors.ts `S3_ERRORS`), not restated here.
+ * (server/s3/codes.ts `S3_ERRORS`), not restated here.
  */
 export type S3AuthCode =
   | 'AccessDenied'
@@ -48,9 +50,25 @@ export class S3AuthError extends Error {
     this.name = 'S3AuthError';
     this.details = details;
   }
+
+  /** The HTTP status S3 answers this code with. */
+  get status(): number {
+    return S3_ERRORS[this.code][0];
+  }
 }
 
 /** Type guard usable on anything caught or received in a stream 'error' event. */
 export function isS3AuthError(err: unknown): err is S3AuthError {
   return err instanceof S3AuthError;
+}
+
+/**
+ * The body-verification or signature error behind `e`, if any: a PUT whose body fails its
+ * checksum reaches the handler as the volume's ECANCELED with the verifier's error as cause.
+ */
+export function authErrorIn(e: unknown): S3AuthError | undefined {
+  for (let c: unknown = e, depth = 0; c && depth < 8; c = (c as { cause?: unknown }).cause, depth++) {
+    if (isS3AuthError(c)) return c;
+  }
+  return undefined;
 }

@@ -8,7 +8,7 @@
  *   await pipeline(req, stream, ...maybe contentMd5Verifier(md5)..., sink);     // rejects with S3AuthError
  *   // commit only after pipeline resolved
  */
-export { S3AuthError, isS3AuthError, type S3AuthCode } from './errors.js';
+export { S3AuthError, authErrorIn, isS3AuthError, type S3AuthCode } from './errors.js';
 export {
   StaticCredentials,
   loadCredentialsFile,

@@ -3,7 +3,7 @@
  * table (documented in openapi.yaml and docs/FILE-API.md).
  */
 import { Dht2Error, type Errno } from '../../dht2-core/errors.js';
-import { S3_ERRORS, authErrorIn } from '../s3/errors.js';
+import { authErrorIn } from '../auth/index.js';
 
 /**
  * One HTTP status per errno, so a new errno does not compile until it has one. 500 are the
@@ -24,7 +24,7 @@ export interface FileApiError {
 
 export function fileError(e: unknown, path: string): FileApiError {
   const auth = authErrorIn(e);
-  if (auth) return { status: S3_ERRORS[auth.code][0], body: { error: auth.code, message: auth.message, path } };
+  if (auth) return { status: auth.status, body: { error: auth.code, message: auth.message, path } };
   if (e instanceof Dht2Error) {
     return { status: ERRNO_STATUS[e.errno], body: { error: e.errno, message: e.detail, path: e.path ?? path } };
   }

@@ -16,7 +16,7 @@ import { checkName } from '../../dht2-core/gfid.js';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import type { Volume } from '../../dht2-core/volume.js';
 import { refuseReservedWrite } from '../objects/index.js';
-import { authErrorIn } from '../s3/errors.js';
+import { authErrorIn } from '../auth/index.js';
 import { HttpError } from './http.js';
 
 export interface UploadLimits {

@@ -23,7 +23,6 @@ import {
   type AuthResult,
   type CredentialStore,
 } from '../../../server/auth/index.js';
-import { S3_ERRORS } from '../../../server/s3/errors.js';
 
 export interface Captured {
   method: string;
@@ -84,7 +83,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, creds: Credenti
       }
     });
     const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${err.code}</Code><Message>${xmlEscape(err.message)}</Message></Error>`;
-    res.writeHead(S3_ERRORS[err.code][0], { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+    res.writeHead(err.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
     res.end(record.method === 'HEAD' ? undefined : body);
     return;
   }
