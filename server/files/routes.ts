@@ -14,7 +14,7 @@ import type { Volume } from '../../dht2-core/volume.js';
 import { authenticate, payloadVerifier, type AuthResult, type CredentialStore } from '../auth/index.js';
 import { constantTimeEqual } from '../auth/common.js';
 import { isReservedPath, refuseReservedWrite } from '../namespace.js';
-import { requestTarget } from '../request-target.js';
+import { percentDecode, requestTarget } from '../request-target.js';
 import { discardBody } from '../refused-body.js';
 import { etagOf, parseRange } from '../s3/object.js';
 import { fileError } from './errors.js';
@@ -98,11 +98,9 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
     });
 
     async function handle(): Promise<void> {
-      try {
-        path = decodeURIComponent(normalized.slice('/fs'.length)) || '/';
-      } catch {
-        throw new HttpError(400, 'EINVAL', 'the path is not valid percent-encoding');
-      }
+      const decoded = percentDecode(normalized.slice('/fs'.length));
+      if (decoded === undefined) throw new HttpError(400, 'EINVAL', 'the path is not valid percent-encoding');
+      path = decoded || '/';
       const methods: Partial<Record<string, string>> = FILE_OPERATIONS[templateOf(path)];
       o.tag?.(res, methods[(req.method ?? '').toLowerCase()] ?? 'unknown');
       const auth = authorize(req, rawPath, rawQuery, o.credentials);

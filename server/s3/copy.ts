@@ -6,35 +6,17 @@
  */
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import { authorize } from '../auth/index.js';
-import { checkBucketAccessName, keyPath } from '../namespace.js';
+import { keyPath } from '../namespace.js';
 import { requireBucket } from './bucket.js';
 import { checkedEmptyBody, header, xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
 import { etagOf, keyParent, statObject } from './object.js';
 import { META_XATTR, encodeMeta, metaFromHeaders, type ObjectMeta } from './object-meta.js';
 import { isoTime, xmlDoc } from './xml.js';
+import { parseCopySource } from './router.js';
 
-/** Parses x-amz-copy-source: `[/]bucket/key[?versionId=…]`, percent-encoded. */
-export function parseCopySource(v: string | undefined): { bucket: string; key: string } {
-  if (!v) throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey');
-  let s = v.startsWith('/') ? v.slice(1) : v;
-  const q = s.indexOf('?');
-  if (q >= 0) {
-    const version = new URLSearchParams(s.slice(q + 1)).get('versionId');
-    if (version !== null && version !== 'null') throw new S3Error('InvalidArgument', 'Invalid version id specified');
-    s = s.slice(0, q);
-  }
-  const i = s.indexOf('/');
-  if (i <= 0 || i === s.length - 1) throw new S3Error('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey');
-  let src: { bucket: string; key: string };
-  try {
-    src = { bucket: decodeURIComponent(s.slice(0, i)), key: decodeURIComponent(s.slice(i + 1)) };
-  } catch {
-    throw new S3Error('InvalidArgument', 'Copy Source is not valid percent-encoding');
-  }
-  checkBucketAccessName(src.bucket); // the same rule as the request's own bucket: never /.dht2
-  return src;
-}
+// Parsed by the router now (server/s3/router.ts); re-exported for the callers of this module.
+export { parseCopySource };
 
 export function copyPreconditions(r: S3Request, etag: string, mtimeMs: number): void {
   const im = header(r.headers, 'x-amz-copy-source-if-match');

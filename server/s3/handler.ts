@@ -8,10 +8,10 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, type Transform } from 'node:stream';
 import { pipeWhole } from '../whole-body.js';
-import { authenticate, contentMd5Verifier, payloadVerifier, type CredentialStore } from '../auth/index.js';
+import { authenticate, authorizeAll, contentMd5Verifier, payloadVerifier, type CredentialStore } from '../auth/index.js';
 import { checkBucketAccessName } from '../namespace.js';
 import * as bucketOps from './bucket.js';
-import type { S3Deps, S3Reply, S3Request } from './context.js';
+import { header, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
 import * as list from './list.js';
 import * as obj from './object.js';
@@ -19,9 +19,10 @@ import { deleteObjects } from './delete-objects.js';
 import * as mp from './multipart.js';
 import { copyObject } from './copy.js';
 import { postObject } from './post-object.js';
-import { route, splitBucketKey, type S3Endpoint } from './router.js';
+import { operationOf, permissionsOf, route, type S3Endpoint } from './router.js';
 import { xmlPlain } from './xml.js';
 import { discardBody } from '../refused-body.js';
+import { s3Address, splitTarget, type S3Address } from '../request-target.js';
 
 export interface S3HandlerOptions extends S3Deps {
   credentials: CredentialStore;
@@ -79,10 +80,7 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
     res.setHeader('server', 'DHT2Gateway');
     const ac = new AbortController();
     res.on('close', () => { if (!res.writableFinished) ac.abort(); });
-    const raw = req.url ?? '/';
-    const qi = raw.indexOf('?');
-    const rawPath = qi < 0 ? raw : raw.slice(0, qi);
-    const rawQuery = qi < 0 ? '' : raw.slice(qi + 1);
+    const { rawPath, rawQuery } = splitTarget(req.url ?? '/');
     const method = (req.method ?? 'GET').toUpperCase();
     let resource = rawPath;
     handle().catch((e: unknown) => {
@@ -96,8 +94,7 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
     });
 
     async function handle(): Promise<void> {
-      const vhost = virtualHostBucket(req.headers.host, o.domain);
-      const bk = vhost !== undefined ? keyOnly(vhost, rawPath) : splitBucketKey(rawPath);
+      const bk = s3Address(req.headers.host, o.domain, rawPath);
       if (!bk) throw new S3Error('InvalidArgument', 'The request path is not valid percent-encoding.');
       resource = bk.key !== undefined ? `/${bk.bucket}/${bk.key}` : bk.bucket ? `/${bk.bucket}` : '/';
       // IAM, STS and other services signed for this endpoint: not ours, answered at once.
@@ -109,26 +106,31 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       const query = new URLSearchParams(rawQuery);
       // The operation is chosen from the method, path and query only: headers are not known to be
       // signed before authentication (x-amz-copy-source is looked at in `authenticated`).
-      const unsigned = route(method, bk.bucket, bk.key, query);
-      o.tag?.(res, unsigned.op); // refined after authentication (a signed x-amz-copy-source makes a copy)
-      // A browser-based upload is not signed, its form is: post-object.ts authenticates that, on the raw body.
+      const unsigned = operationOf(method, bk.bucket, bk.key, query);
+      o.tag?.(res, unsigned); // refined after authentication (a signed x-amz-copy-source makes a copy)
+      // A browser-based upload is not signed, its form is: post-object.ts authenticates that, on
+      // the raw body, and then needs s3:PutObject on the bucket (permissionsOf).
       let reply: S3Reply;
-      if (unsigned.op === 'PostObject') {
-        reply = await dispatch(o, unsigned, { method, query, headers: req.headers, body: req, requestId, signal: ac.signal, accessKeyId: '' });
+      if (unsigned === 'PostObject') {
+        const ep = route({ method, bucket: bk.bucket, key: bk.key, query });
+        reply = await dispatch(o, ep, { method, query, headers: req.headers, body: req, requestId, signal: ac.signal, accessKeyId: '' });
       } else {
-        reply = await authenticated(bk, query, vhost);
+        reply = await authenticated(bk, query);
       }
       discardBody(req, res); // an unread body (HEAD, GET) must not stall the connection, nor be read without bound
       await send(res, method, reply);
     }
 
-    async function authenticated(bk: { bucket?: string; key?: string }, query: URLSearchParams, vhost: string | undefined): Promise<S3Reply> {
-      const auth = authenticate({ method, rawPath, rawQuery, headers: req.headers, ...(vhost !== undefined ? { virtualHostedBucket: vhost } : {}) }, o.credentials);
+    async function authenticated(bk: S3Address, query: URLSearchParams): Promise<S3Reply> {
+      const auth = authenticate({ method, rawPath, rawQuery, headers: req.headers, ...(bk.vhost !== undefined ? { virtualHostedBucket: bk.vhost } : {}) }, o.credentials);
       // Now every x-amz-* header is known to be signed (sigv4.ts requireSignedAmzHeaders; SigV2
-      // signs them all): x-amz-copy-source may make a PUT a copy.
-      const ep = route(method, bk.bucket, bk.key, query, req.headers['x-amz-copy-source'] !== undefined);
-      o.tag?.(res, ep.op);
+      // signs them all): x-amz-copy-source may make a PUT a copy, and is parsed as its source.
+      const copySource = header(req.headers, 'x-amz-copy-source');
+      o.tag?.(res, operationOf(method, bk.bucket, bk.key, query, copySource !== undefined));
+      const ep = route({ method, bucket: bk.bucket, key: bk.key, query, copySource });
       if ('key' in ep) checkVersionId(query, resource);
+      // The one permission check of every signed request (server/auth/permissions.ts).
+      authorizeAll({ accessKeyId: auth.accessKeyId }, permissionsOf(ep));
       const verification = payloadVerifier(auth.payload, req.headers);
       const md5 = req.headers['content-md5'];
       const stages: NodeJS.ReadWriteStream[] = [verification.stream];
@@ -146,23 +148,6 @@ function signedService(authorization: string | undefined, rawQuery: string): str
   const m = /Credential=[^/,\s]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/.exec(authorization ?? '')
     ?? /X-Amz-Credential=[^&]+?(?:%2F|\/)\d{8}(?:%2F|\/)[^&%/]+(?:%2F|\/)([^&%/]+)(?:%2F|\/)aws4_request/i.exec(rawQuery);
   return m?.[1]?.toLowerCase();
-}
-
-/** The bucket a Host header names under the configured domain (`photos.s3.example.com`), if any. */
-export function virtualHostBucket(host: string | undefined, domain: string | undefined): string | undefined {
-  if (!host || !domain) return undefined;
-  const h = host.replace(/:\d+$/, '').toLowerCase();
-  const d = domain.toLowerCase();
-  return h.endsWith(`.${d}`) && h.length > d.length + 1 ? h.slice(0, -(d.length + 1)) : undefined;
-}
-
-function keyOnly(bucket: string, rawPath: string): { bucket: string; key?: string } | undefined {
-  try {
-    const key = decodeURIComponent(rawPath.startsWith('/') ? rawPath.slice(1) : rawPath);
-    return key === '' ? { bucket } : { bucket, key };
-  } catch {
-    return undefined;
-  }
 }
 
 /**
