@@ -21,16 +21,35 @@ export interface CopySource {
   key: string;
 }
 
-type BucketOp = 'CreateBucket' | 'HeadBucket' | 'DeleteBucket' | 'GetBucketLocation' | 'GetBucketVersioning'
-  | 'ListObjects' | 'ListObjectsV2' | 'ListObjectVersions' | 'DeleteObjects' | 'ListMultipartUploads' | 'PostObject';
+/** The parameters the three object listings share (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html). */
+export interface ListQuery {
+  prefix: string;
+  /** Undefined when absent or empty (an empty delimiter groups nothing). */
+  delimiter: string | undefined;
+  /** 0 to 1000 (more is taken as 1000, as S3 does). */
+  maxKeys: number;
+  /** encoding-type=url: keys in the reply are percent-encoded. */
+  urlEncode: boolean;
+}
+
+type BucketOp = 'CreateBucket' | 'HeadBucket' | 'DeleteBucket' | 'GetBucketLocation' | 'GetBucketVersioning' | 'DeleteObjects' | 'PostObject';
 
 /** An S3 request, parsed: each operation with the parameters its handler reads. */
 export type S3Endpoint =
   | { op: 'ListBuckets' }
   | { op: BucketOp; bucket: string }
+  | { op: 'ListObjects'; bucket: string; list: ListQuery; marker: string }
+  | {
+      op: 'ListObjectsV2'; bucket: string; list: ListQuery; fetchOwner: boolean; startAfter?: string;
+      /** The token as sent (echoed in the reply) and the key it stands for (the walk starts after it). */
+      continuationToken?: { token: string; key: string };
+    }
+  | { op: 'ListObjectVersions'; bucket: string; list: ListQuery; keyMarker: string }
+  | { op: 'ListMultipartUploads'; bucket: string; prefix: string }
   | { op: 'PutObject' | 'GetObject' | 'HeadObject' | 'DeleteObject' | 'CreateMultipartUpload'; bucket: string; key: string }
   | { op: 'CopyObject'; bucket: string; key: string; copySource: CopySource }
-  | { op: 'CompleteMultipartUpload' | 'AbortMultipartUpload' | 'ListParts'; bucket: string; key: string; uploadId: string }
+  | { op: 'CompleteMultipartUpload' | 'AbortMultipartUpload'; bucket: string; key: string; uploadId: string }
+  | { op: 'ListParts'; bucket: string; key: string; uploadId: string; partNumberMarker: number; maxParts: number }
   | { op: 'UploadPart'; bucket: string; key: string; uploadId: string; partNumber: number }
   | { op: 'UploadPartCopy'; bucket: string; key: string; uploadId: string; partNumber: number; copySource: CopySource }
   | { op: 'NotImplemented'; what: string };
@@ -79,29 +98,56 @@ export interface S3RouteInput {
 
 /**
  * The endpoint of an authenticated request. Throws InvalidArgument for a part number that is
- * not an integer from 1 to 10000 and for a copy source that names no object, and
- * InvalidBucketName for a copy source's bucket no request may name (the reserved .dht2).
+ * not an integer from 1 to 10000, for a copy source that names no object and for a listing's
+ * bad max-keys, encoding-type or continuation-token, and InvalidBucketName for a copy source's
+ * bucket no request may name (the reserved .dht2).
  */
 export function route(r: S3RouteInput): S3Endpoint {
   const c = choose(r.method, r.bucket, r.key, r.query, r.copySource !== undefined);
-  const uploadId = () => r.query.get('uploadId') ?? '';
+  const q = r.query;
+  const uploadId = () => q.get('uploadId') ?? '';
   switch (c.op) {
     case 'CopyObject': return { ...c, copySource: parseCopySource(r.copySource) };
-    case 'UploadPart': return { ...c, uploadId: uploadId(), partNumber: parsePartNumber(r.query.get('partNumber')) };
+    case 'UploadPart': return { ...c, uploadId: uploadId(), partNumber: parsePartNumber(q.get('partNumber')) };
     case 'UploadPartCopy': {
-      const partNumber = parsePartNumber(r.query.get('partNumber'));
+      const partNumber = parsePartNumber(q.get('partNumber'));
       return { ...c, uploadId: uploadId(), partNumber, copySource: parseCopySource(r.copySource) };
     }
-    case 'CompleteMultipartUpload': case 'AbortMultipartUpload': case 'ListParts': return { ...c, uploadId: uploadId() };
+    case 'CompleteMultipartUpload': case 'AbortMultipartUpload': return { ...c, uploadId: uploadId() };
+    case 'ListParts':
+      // Lenient, as S3 is: what is not a number is the default.
+      return {
+        ...c, uploadId: uploadId(),
+        partNumberMarker: Number(q.get('part-number-marker') ?? 0) || 0,
+        maxParts: Math.min(1000, Number(q.get('max-parts') ?? 1000) || 1000),
+      };
+    case 'ListObjects': return { ...c, list: listQuery(q), marker: q.get('marker') ?? '' };
+    case 'ListObjectVersions': return { ...c, list: listQuery(q), keyMarker: q.get('key-marker') ?? '' };
+    case 'ListObjectsV2': {
+      const list = listQuery(q);
+      const token = q.get('continuation-token');
+      const startAfter = q.get('start-after');
+      return {
+        ...c, list, fetchOwner: q.get('fetch-owner') === 'true',
+        ...(startAfter !== null ? { startAfter } : {}),
+        ...(token !== null ? { continuationToken: { token, key: continuationKey(token) } } : {}),
+      };
+    }
+    case 'ListMultipartUploads': return { ...c, prefix: q.get('prefix') ?? '' };
     default: return c;
   }
 }
 
 /** Operations whose endpoint has parameters beyond bucket and key, parsed by `route`. */
-type ParsedOp = 'CopyObject' | 'UploadPart' | 'UploadPartCopy' | 'CompleteMultipartUpload' | 'AbortMultipartUpload' | 'ListParts';
+type ParsedOp = 'CopyObject' | 'UploadPart' | 'UploadPartCopy' | 'CompleteMultipartUpload' | 'AbortMultipartUpload' | 'ListParts'
+  | 'ListObjects' | 'ListObjectsV2' | 'ListObjectVersions' | 'ListMultipartUploads';
+type ParsedField = 'uploadId' | 'partNumber' | 'copySource' | 'partNumberMarker' | 'maxParts' | 'list' | 'marker' | 'keyMarker'
+  | 'fetchOwner' | 'startAfter' | 'continuationToken' | 'prefix';
 
 /** The operation chosen, with its bucket and key only. */
-type Choice = Exclude<S3Endpoint, { op: ParsedOp }> | { [K in ParsedOp]: { op: K; bucket: string; key: string } }[ParsedOp];
+type Choice = Exclude<S3Endpoint, { op: ParsedOp }> | { [K in ParsedOp]: Omit<EndpointOf<K>, ParsedField> & { op: K } }[ParsedOp];
+/** The member of S3Endpoint whose op includes K. */
+type EndpointOf<K extends S3Operation> = S3Endpoint extends infer E ? (E extends { op: infer O } ? (K extends O ? E : never) : never) : never;
 
 function choose(method: string, bucket: string | undefined, key: string | undefined, q: URLSearchParams, copySource: boolean): Choice {
   for (const k of q.keys()) if (UNSUPPORTED.has(k)) return { op: 'NotImplemented', what: `the ?${k} sub-resource` };
@@ -146,6 +192,29 @@ function choose(method: string, bucket: string | undefined, key: string | undefi
       return { op: 'NotImplemented', what: 'POST on an object' };
     default: return { op: 'NotImplemented', what: `${method} on an object` };
   }
+}
+
+/** The listing parameters the three object listings share. */
+function listQuery(q: URLSearchParams): ListQuery {
+  const mk = q.get('max-keys');
+  let maxKeys = 1000;
+  if (mk !== null) {
+    if (!/^\d+$/.test(mk)) throw new S3Error('InvalidArgument', 'max-keys must be a non-negative integer.');
+    maxKeys = Math.min(1000, Number(mk));
+  }
+  const enc = q.get('encoding-type');
+  if (enc !== null && enc !== 'url') throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request');
+  const delimiter = q.get('delimiter') ?? undefined;
+  return { prefix: q.get('prefix') ?? '', delimiter: delimiter === '' ? undefined : delimiter, maxKeys, urlEncode: enc === 'url' };
+}
+
+/** The key a ListObjectsV2 continuation token stands for: ours are the key, base64url (list.ts). */
+function continuationKey(token: string): string {
+  const key = Buffer.from(token, 'base64url').toString('utf8');
+  if (!token || Buffer.from(key, 'utf8').toString('base64url') !== token) {
+    throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect');
+  }
+  return key;
 }
 
 /**

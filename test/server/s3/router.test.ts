@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { s3Address, splitTarget } from '../../../server/request-target.js';
-import { deleteObjectsKeyPermission, operationOf, permissionsOf, route, S3_OPERATIONS, type S3Endpoint } from '../../../server/s3/router.js';
+import { deleteObjectsKeyPermission, operationOf, permissionsOf, route, S3_OPERATIONS, type ListQuery, type S3Endpoint } from '../../../server/s3/router.js';
 import { S3Error } from '../../../server/s3/errors.js';
 
 const DOMAIN = 's3.amazonaws.com';
@@ -26,12 +26,16 @@ interface Row {
   target: string;
   /** x-amz-copy-source, signed. */
   copySource?: string;
-  ep: Expected;
+  /** The endpoint, or the error parsing the request answers. */
+  ep: Expected | { error: string; message: string };
   /** The permissions, `action resource`. */
   permissions: string[];
   /** What the router names before authentication (when x-amz-copy-source is not yet trusted), when it differs. */
   unsigned?: S3Endpoint['op'];
 }
+
+/** A listing's parameters: the defaults, and what the row sets. */
+const L = (p: Partial<ListQuery> = {}): ListQuery => ({ prefix: '', delimiter: undefined, maxKeys: 1000, urlEncode: false, ...p });
 
 const ROWS: Row[] = [
   // Buckets
@@ -41,22 +45,26 @@ const ROWS: Row[] = [
   { doc: `${API}/API_GetBucketLocation.html`, method: 'GET', target: '/?location', ep: { op: 'GetBucketLocation' }, permissions: [`s3:GetBucketLocation ${B}`] },
   { doc: `${API}/API_GetBucketVersioning.html`, method: 'GET', target: '/?versioning', ep: { op: 'GetBucketVersioning' }, permissions: [`s3:GetBucketVersioning ${B}`] },
   // Listings
-  { doc: `${API}/API_ListObjects.html`, method: 'GET', target: '/', ep: { op: 'ListObjects' }, permissions: [`s3:ListBucket ${B}`] },
-  { doc: `${API}/API_ListObjects.html`, method: 'GET', target: '/?prefix=N&marker=Ned&max-keys=40', ep: { op: 'ListObjects' }, permissions: [`s3:ListBucket ${B}`] },
-  { doc: `${API}/API_ListObjects.html`, method: 'GET', target: '/?delimiter=/', ep: { op: 'ListObjects' }, permissions: [`s3:ListBucket ${B}`] },
-  { doc: `${API}/API_ListObjects.html`, method: 'GET', target: '/?prefix=photos/2006/&delimiter=/', ep: { op: 'ListObjects' }, permissions: [`s3:ListBucket ${B}`] },
-  { doc: `${API}/API_ListObjectsV2.html`, method: 'GET', target: '/?list-type=2', ep: { op: 'ListObjectsV2' }, permissions: [`s3:ListBucket ${B}`] },
-  { doc: `${API}/API_ListObjectsV2.html`, method: 'GET', target: '/?list-type=2&max-keys=3&prefix=E&start-after=ExampleGuide.pdf', ep: { op: 'ListObjectsV2' }, permissions: [`s3:ListBucket ${B}`] },
-  { doc: `${API}/API_ListObjectsV2.html`, method: 'GET', target: '/?list-type=2&delimiter=/', ep: { op: 'ListObjectsV2' }, permissions: [`s3:ListBucket ${B}`] },
-  { doc: `${API}/API_ListObjectsV2.html`, method: 'GET', target: '/?list-type=2&prefix=photos/2006/&delimiter=/', ep: { op: 'ListObjectsV2' }, permissions: [`s3:ListBucket ${B}`] },
-  { doc: `${API}/API_ListObjectsV2.html`, method: 'GET', target: '/?list-type=2&continuation-token=1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=', ep: { op: 'ListObjectsV2' }, permissions: [`s3:ListBucket ${B}`] },
-  { doc: `${API}/API_ListObjectVersions.html`, method: 'GET', target: '/?versions', ep: { op: 'ListObjectVersions' }, permissions: [`s3:ListBucketVersions ${B}`] },
-  { doc: `${API}/API_ListObjectVersions.html`, method: 'GET', target: '/?versions&key-marker=key2', ep: { op: 'ListObjectVersions' }, permissions: [`s3:ListBucketVersions ${B}`] },
-  { doc: `${API}/API_ListObjectVersions.html`, method: 'GET', target: '/?versions&key-marker=key3&version-id-marker=t46ZenlYTZBnj', ep: { op: 'ListObjectVersions' }, permissions: [`s3:ListBucketVersions ${B}`] },
-  { doc: `${API}/API_ListObjectVersions.html`, method: 'GET', target: '/?versions&prefix=photos/2006/&delimiter=/', ep: { op: 'ListObjectVersions' }, permissions: [`s3:ListBucketVersions ${B}`] },
-  { doc: `${API}/API_ListMultipartUploads.html`, method: 'GET', target: '/?uploads&max-uploads=3', ep: { op: 'ListMultipartUploads' }, permissions: [`s3:ListBucketMultipartUploads ${B}`] },
-  { doc: `${API}/API_ListMultipartUploads.html`, method: 'GET', target: '/?uploads&delimiter=/', ep: { op: 'ListMultipartUploads' }, permissions: [`s3:ListBucketMultipartUploads ${B}`] },
-  { doc: `${API}/API_ListMultipartUploads.html`, method: 'GET', target: '/?uploads&delimiter=/&prefix=photos/2006/', ep: { op: 'ListMultipartUploads' }, permissions: [`s3:ListBucketMultipartUploads ${B}`] },
+  { doc: `${API}/API_ListObjects.html`, method: 'GET', target: '/', ep: { op: 'ListObjects', list: L(), marker: '' }, permissions: [`s3:ListBucket ${B}`] },
+  { doc: `${API}/API_ListObjects.html`, method: 'GET', target: '/?prefix=N&marker=Ned&max-keys=40', ep: { op: 'ListObjects', list: L({ prefix: 'N', maxKeys: 40 }), marker: 'Ned' }, permissions: [`s3:ListBucket ${B}`] },
+  { doc: `${API}/API_ListObjects.html`, method: 'GET', target: '/?delimiter=/', ep: { op: 'ListObjects', list: L({ delimiter: '/' }), marker: '' }, permissions: [`s3:ListBucket ${B}`] },
+  { doc: `${API}/API_ListObjects.html`, method: 'GET', target: '/?prefix=photos/2006/&delimiter=/', ep: { op: 'ListObjects', list: L({ prefix: 'photos/2006/', delimiter: '/' }), marker: '' }, permissions: [`s3:ListBucket ${B}`] },
+  { doc: `${API}/API_ListObjectsV2.html`, method: 'GET', target: '/?list-type=2', ep: { op: 'ListObjectsV2', list: L(), fetchOwner: false }, permissions: [`s3:ListBucket ${B}`] },
+  { doc: `${API}/API_ListObjectsV2.html`, method: 'GET', target: '/?list-type=2&max-keys=3&prefix=E&start-after=ExampleGuide.pdf', ep: { op: 'ListObjectsV2', list: L({ maxKeys: 3, prefix: 'E' }), fetchOwner: false, startAfter: 'ExampleGuide.pdf' }, permissions: [`s3:ListBucket ${B}`] },
+  { doc: `${API}/API_ListObjectsV2.html`, method: 'GET', target: '/?list-type=2&delimiter=/', ep: { op: 'ListObjectsV2', list: L({ delimiter: '/' }), fetchOwner: false }, permissions: [`s3:ListBucket ${B}`] },
+  { doc: `${API}/API_ListObjectsV2.html`, method: 'GET', target: '/?list-type=2&prefix=photos/2006/&delimiter=/', ep: { op: 'ListObjectsV2', list: L({ prefix: 'photos/2006/', delimiter: '/' }), fetchOwner: false }, permissions: [`s3:ListBucket ${B}`] },
+  // S3's continuation token is S3's own: ours are base64url of the key (list.ts), so this one is refused.
+  {
+    doc: `${API}/API_ListObjectsV2.html`, method: 'GET', target: '/?list-type=2&continuation-token=1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=',
+    ep: { error: 'InvalidArgument', message: 'The continuation token provided is incorrect' }, permissions: [], unsigned: 'ListObjectsV2',
+  },
+  { doc: `${API}/API_ListObjectVersions.html`, method: 'GET', target: '/?versions', ep: { op: 'ListObjectVersions', list: L(), keyMarker: '' }, permissions: [`s3:ListBucketVersions ${B}`] },
+  { doc: `${API}/API_ListObjectVersions.html`, method: 'GET', target: '/?versions&key-marker=key2', ep: { op: 'ListObjectVersions', list: L(), keyMarker: 'key2' }, permissions: [`s3:ListBucketVersions ${B}`] },
+  { doc: `${API}/API_ListObjectVersions.html`, method: 'GET', target: '/?versions&key-marker=key3&version-id-marker=t46ZenlYTZBnj', ep: { op: 'ListObjectVersions', list: L(), keyMarker: 'key3' }, permissions: [`s3:ListBucketVersions ${B}`] },
+  { doc: `${API}/API_ListObjectVersions.html`, method: 'GET', target: '/?versions&prefix=photos/2006/&delimiter=/', ep: { op: 'ListObjectVersions', list: L({ prefix: 'photos/2006/', delimiter: '/' }), keyMarker: '' }, permissions: [`s3:ListBucketVersions ${B}`] },
+  { doc: `${API}/API_ListMultipartUploads.html`, method: 'GET', target: '/?uploads&max-uploads=3', ep: { op: 'ListMultipartUploads', prefix: '' }, permissions: [`s3:ListBucketMultipartUploads ${B}`] },
+  { doc: `${API}/API_ListMultipartUploads.html`, method: 'GET', target: '/?uploads&delimiter=/', ep: { op: 'ListMultipartUploads', prefix: '' }, permissions: [`s3:ListBucketMultipartUploads ${B}`] },
+  { doc: `${API}/API_ListMultipartUploads.html`, method: 'GET', target: '/?uploads&delimiter=/&prefix=photos/2006/', ep: { op: 'ListMultipartUploads', prefix: 'photos/2006/' }, permissions: [`s3:ListBucketMultipartUploads ${B}`] },
   // Objects
   { doc: `${API}/API_PutObject.html`, method: 'PUT', target: '/my-image.jpg', ep: { op: 'PutObject', key: 'my-image.jpg' }, permissions: [`s3:PutObject ${B}/my-image.jpg`] },
   { doc: `${API}/API_PutObject.html`, method: 'PUT', target: '/Key+', ep: { op: 'PutObject', key: 'Key+' }, permissions: [`s3:PutObject ${B}/Key+`] },
@@ -117,7 +125,7 @@ const ROWS: Row[] = [
   },
   {
     doc: `${API}/API_ListParts.html`, method: 'GET', target: '/example-object?uploadId=XXBsb2FkIElEIGZvciBlbHZpbmcncyVcdS1tb3ZpZS5tMnRzEEEwbG9hZA&max-parts=2&part-number-marker=1',
-    ep: { op: 'ListParts', key: 'example-object', uploadId: 'XXBsb2FkIElEIGZvciBlbHZpbmcncyVcdS1tb3ZpZS5tMnRzEEEwbG9hZA' },
+    ep: { op: 'ListParts', key: 'example-object', uploadId: 'XXBsb2FkIElEIGZvciBlbHZpbmcncyVcdS1tb3ZpZS5tMnRzEEEwbG9hZA', partNumberMarker: 1, maxParts: 2 },
     permissions: [`s3:ListMultipartUploadParts ${B}/example-object`],
   },
   // Sub-resources we do not implement: NotImplemented, with no permission asked for.
@@ -170,14 +178,19 @@ function rejects(f: () => unknown, code: string, message?: string): void {
 describe('S3 router: the request lines of AWS\'s documentation, path and virtual-hosted style (issue 15)', () => {
   for (const row of ROWS) {
     for (const s of styles(row.target)) {
-      it(`${row.method} ${s.target} (${s.style}${row.copySource !== undefined ? `, x-amz-copy-source: ${row.copySource}` : ''}) is ${row.ep.op}; ${row.doc}`, () => {
-        const ep = parse(row.method, s.host, s.target, row.copySource);
-        assert.deepEqual(ep, expected(row.ep));
-        assert.deepEqual(permissions(ep), row.permissions);
+      const e = row.ep;
+      it(`${row.method} ${s.target} (${s.style}${row.copySource !== undefined ? `, x-amz-copy-source: ${row.copySource}` : ''}) is ${'op' in e ? e.op : e.error}; ${row.doc}`, () => {
+        if ('op' in e) {
+          const ep = parse(row.method, s.host, s.target, row.copySource);
+          assert.deepEqual(ep, expected(e));
+          assert.deepEqual(permissions(ep), row.permissions);
+        } else {
+          rejects(() => parse(row.method, s.host, s.target, row.copySource), e.error, e.message);
+        }
         // Before authentication the copy source is not trusted: the operation named then.
         const { rawPath, rawQuery } = splitTarget(s.target);
         const a = s3Address(s.host, DOMAIN, rawPath)!;
-        assert.equal(operationOf(row.method, a.bucket, a.key, new URLSearchParams(rawQuery)), row.unsigned ?? row.ep.op);
+        assert.equal(operationOf(row.method, a.bucket, a.key, new URLSearchParams(rawQuery)), row.unsigned ?? ('op' in e ? e.op : undefined));
       });
     }
   }
@@ -224,6 +237,19 @@ describe('S3 router: the request lines of AWS\'s documentation, path and virtual
     }
   });
 
+  it('listing parameters are parsed once: encoding-type, fetch-owner, our continuation tokens; bad ones are InvalidArgument', () => {
+    const token = Buffer.from('photos/2006/b.jpg', 'utf8').toString('base64url');
+    assert.deepEqual(parse('GET', `${B}.${DOMAIN}`, `/?list-type=2&encoding-type=url&fetch-owner=true&max-keys=5000&delimiter=&continuation-token=${token}`), {
+      op: 'ListObjectsV2', bucket: B, list: L({ urlEncode: true }), fetchOwner: true, continuationToken: { token, key: 'photos/2006/b.jpg' },
+    });
+    assert.deepEqual(parse('GET', DOMAIN, `/${B}/k?uploadId=U&max-parts=x&part-number-marker=`), {
+      op: 'ListParts', bucket: B, key: 'k', uploadId: 'U', partNumberMarker: 0, maxParts: 1000,
+    });
+    for (const target of ['/?max-keys=-1', '/?list-type=2&max-keys=1.5', '/?versions&max-keys=', '/?encoding-type=xml', '/?list-type=2&continuation-token=']) {
+      for (const s of styles(target)) rejects(() => parse('GET', s.host, s.target), 'InvalidArgument');
+    }
+  });
+
   it('methods S3 has no operation for are NotImplemented', () => {
     assert.deepEqual(parse('PATCH', `${B}.${DOMAIN}`, '/'), { op: 'NotImplemented', what: 'PATCH on a bucket' });
     assert.deepEqual(parse('PATCH', DOMAIN, `/${B}/k`), { op: 'NotImplemented', what: 'PATCH on an object' });
@@ -231,7 +257,7 @@ describe('S3 router: the request lines of AWS\'s documentation, path and virtual
   });
 
   it('every operation the table names is in S3_OPERATIONS, and every one but ListBuckets is in the table', () => {
-    const named = new Set(ROWS.map((r) => r.ep.op));
+    const named = new Set(ROWS.flatMap((r) => ('op' in r.ep ? [r.ep.op] : [])));
     for (const op of named) assert.ok((S3_OPERATIONS as readonly string[]).includes(op), op);
     assert.deepEqual(S3_OPERATIONS.filter((op) => !named.has(op)), ['ListBuckets']);
   });
