@@ -10,7 +10,7 @@
  * tag and to tell a browser-based upload, which is not signed, from the rest); `route`, called
  * after authentication, parses the endpoint, a signed x-amz-copy-source making a PUT a copy.
  */
-import type { S3Action, S3Permission } from '../auth/permissions.js';
+import { authorizeAll, type Identity, type S3Action, type S3Permission } from '../auth/permissions.js';
 import { checkBucketAccessName } from '../namespace.js';
 import { percentDecode } from '../request-target.js';
 import { S3Error } from './errors.js';
@@ -288,6 +288,14 @@ export function permissionsOf(ep: S3Endpoint): S3Permission[] {
 /** The permission DeleteObjects needs for each key of its body: its handler checks it key by key. */
 export function deleteObjectsKeyPermission(bucket: string, key: string): S3Permission {
   return { action: 's3:DeleteObject', bucket, key };
+}
+
+/**
+ * DeleteObjects' check of one key of its body (the hook its handler calls for each key before
+ * deleting it): AccessDenied, an error of that key alone, unless `who` may delete it.
+ */
+export function authorizeDeleteObjectsKey(who: Identity, bucket: string, key: string): void {
+  authorizeAll(who, [deleteObjectsKeyPermission(bucket, key)]);
 }
 
 function assertNever(x: never): never {

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { s3Address, splitTarget } from '../../../server/request-target.js';
-import { deleteObjectsKeyPermission, operationOf, permissionsOf, route, S3_OPERATIONS, type ListQuery, type S3Endpoint } from '../../../server/s3/router.js';
+import { authorizeDeleteObjectsKey, deleteObjectsKeyPermission, operationOf, permissionsOf, route, S3_OPERATIONS, type ListQuery, type S3Endpoint } from '../../../server/s3/router.js';
 import { S3Error } from '../../../server/s3/errors.js';
 
 const DOMAIN = 's3.amazonaws.com';
@@ -206,6 +206,12 @@ describe('S3 router: the request lines of AWS\'s documentation, path and virtual
 
   it('DeleteObjects is checked key by key: s3:DeleteObject on each key of its body', () => {
     assert.deepEqual(deleteObjectsKeyPermission(B, 'photos/2006/a.jpg'), { action: 's3:DeleteObject', bucket: B, key: 'photos/2006/a.jpg' });
+    authorizeDeleteObjectsKey({ accessKeyId: 'AKIAIOSFODNN7EXAMPLE' }, B, 'photos/2006/a.jpg');
+    assert.throws(() => authorizeDeleteObjectsKey({ accessKeyId: '' }, B, 'photos/2006/a.jpg'), (e: unknown) => {
+      assert.equal((e as { code?: string }).code, 'AccessDenied');
+      assert.match((e as Error).message, /s3:DeleteObject on amzn-s3-demo-bucket\/photos\/2006\/a\.jpg/);
+      return true;
+    });
   });
 
   it('a part number that is not an integer from 1 to 10000 is InvalidArgument, when the request is parsed', () => {
