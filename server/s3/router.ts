@@ -2,7 +2,7 @@
  * Parse, then dispatch (STYLE.md, after Garage's src/api/s3/router.rs): method, bucket, key,
  * the query's sub-resources and the signed x-amz-copy-source header become one typed endpoint
  * that carries what its handler needs, parsed and checked once here (upload id, part number,
- * copy source), and names the permissions it needs as the S3 actions an access policy matches.
+ * copy source, listing parameters), and names the permissions it needs as the S3 actions an access policy matches.
  * Anything we do not implement becomes NotImplemented at once, never a 500 or a hang.
  *
  * Two steps, because headers are not known to be signed before authentication:
@@ -115,7 +115,7 @@ export function route(r: S3RouteInput): S3Endpoint {
     }
     case 'CompleteMultipartUpload': case 'AbortMultipartUpload': return { ...c, uploadId: uploadId() };
     case 'ListParts':
-      // Lenient, as S3 is: what is not a number is the default.
+      // Read as multipart.ts always has: what is not a number is the default.
       return {
         ...c, uploadId: uploadId(),
         partNumberMarker: Number(q.get('part-number-marker') ?? 0) || 0,
