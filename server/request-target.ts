@@ -74,14 +74,80 @@ function originForm(url: string): { authority?: string; rest: string } {
   return { authority: m[1]!.replace(/^.*@/, ''), rest: rest.startsWith('/') ? rest : `/${rest}` };
 }
 
+/**
+ * Splits an origin-form target (`/path?query`) at its first '?': the path and the query as sent,
+ * neither decoded (a signature covers them so). The one place the gateway splits a target.
+ */
+export function splitTarget(target: string): { rawPath: string; rawQuery: string } {
+  const qi = target.indexOf('?');
+  return qi < 0 ? { rawPath: target, rawQuery: '' } : { rawPath: target.slice(0, qi), rawQuery: target.slice(qi + 1) };
+}
+
+/**
+ * Percent-decodes a path or a part of one (RFC 3986 §2.1): every escape, '+' staying '+' as in
+ * paths (it is a space only in form-encoded queries). Undefined when it is not valid UTF-8
+ * percent-encoding, which each API answers in its own words.
+ */
+export function percentDecode(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The bucket a Host header names under the configured domain (`photos.s3.example.com` with
+ * domain `s3.example.com`), if any: S3's virtual-hosted style. The port is ignored and the
+ * comparison is case-insensitive (host names are, RFC 3986 §3.2.2).
+ */
+export function virtualHostBucket(host: string | undefined, domain: string | undefined): string | undefined {
+  if (!host || !domain) return undefined;
+  const h = host.replace(/:\d+$/, '').toLowerCase();
+  const d = domain.toLowerCase();
+  return h.endsWith(`.${d}`) && h.length > d.length + 1 ? h.slice(0, -(d.length + 1)) : undefined;
+}
+
+/** Where an S3 request's bucket and key came from, decoded. */
+export interface S3Address {
+  /** The bucket named by the Host header (virtual-hosted style), if it named one. */
+  vhost?: string;
+  /** Absent for the service (ListBuckets). */
+  bucket?: string;
+  /** Absent (not '') when the request names the bucket only. */
+  key?: string;
+}
+
+/**
+ * The bucket and key an S3 request addresses (https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html):
+ * virtual-hosted style when the Host is `<bucket>.<domain>` (the whole raw path is then the
+ * key), else path style (`/<bucket>/<key>`). Both are percent-decoded as S3 does, the key
+ * keeping every other character literally ('+', '//', '..': keys are not normalized). Undefined
+ * for a path that is not valid percent-encoding.
+ */
+export function s3Address(host: string | undefined, domain: string | undefined, rawPath: string): S3Address | undefined {
+  const p = rawPath.startsWith('/') ? rawPath.slice(1) : rawPath;
+  const vhost = virtualHostBucket(host, domain);
+  if (vhost !== undefined) {
+    const key = percentDecode(p);
+    if (key === undefined) return undefined;
+    return key === '' ? { vhost, bucket: vhost } : { vhost, bucket: vhost, key };
+  }
+  if (p === '') return {};
+  const i = p.indexOf('/');
+  const bucket = percentDecode(i < 0 ? p : p.slice(0, i));
+  if (bucket === undefined) return undefined;
+  if (i < 0) return { bucket };
+  const key = percentDecode(p.slice(i + 1));
+  return key === undefined ? undefined : { bucket, key };
+}
+
 /** Parses a request-target: origin form or absolute form. */
 export function parseTarget(url: string): RequestTarget & { authority?: string } {
   const { authority, rest } = originForm(url);
   const hash = rest.indexOf('#'); // never sent by a client; not part of the path if it is
   const noFragment = hash < 0 ? rest : rest.slice(0, hash);
-  const qi = noFragment.indexOf('?');
-  const rawPath = qi < 0 ? noFragment : noFragment.slice(0, qi);
-  const rawQuery = qi < 0 ? '' : noFragment.slice(qi + 1);
+  const { rawPath, rawQuery } = splitTarget(noFragment);
   const path = normalizePath(rawPath);
   return { rawPath, rawQuery, path, api: apiOf(path), ...(authority !== undefined ? { authority } : {}) };
 }

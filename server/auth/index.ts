@@ -27,7 +27,7 @@ export {
   STREAMING_UNSIGNED_TRAILER,
   UNSIGNED_PAYLOAD,
 } from './sigv4.js';
-export { authorize, type Identity, type S3Action } from './permissions.js';
+export { authorize, authorizeAll, type Identity, type S3Action, type S3Permission } from './permissions.js';
 export { authenticateV2Header, authenticateV2Query, SIGV2_SUBRESOURCES } from './sigv2.js';
 export { authenticatePostForm, missingField, type PostAuthResult, type PostFields } from './post-signature.js';
 export {

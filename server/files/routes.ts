@@ -14,7 +14,7 @@ import type { Volume } from '../../dht2-core/volume.js';
 import { authenticate, payloadVerifier, type AuthResult, type CredentialStore } from '../auth/index.js';
 import { isBasicAuth, verifyBasicAuth } from '../auth/basic.js';
 import { META_XATTR, etagOf, evaluateConditions, isReservedPath, parseRange, refuseReservedWrite } from '../objects/index.js';
-import { requestTarget } from '../request-target.js';
+import { percentDecode, requestTarget } from '../request-target.js';
 import { discardBody } from '../refused-body.js';
 import { fileError } from './errors.js';
 import { objectHeaders, objectMetaOf, withObjectMeta } from './object-meta.js';
@@ -93,11 +93,9 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
     });
 
     async function handle(): Promise<void> {
-      try {
-        path = decodeURIComponent(normalized.slice('/fs'.length)) || '/';
-      } catch {
-        throw new HttpError(400, 'EINVAL', 'the path is not valid percent-encoding');
-      }
+      const decoded = percentDecode(normalized.slice('/fs'.length));
+      if (decoded === undefined) throw new HttpError(400, 'EINVAL', 'the path is not valid percent-encoding');
+      path = decoded || '/';
       const methods: Partial<Record<string, string>> = FILE_OPERATIONS[templateOf(path)];
       o.tag?.(res, methods[(req.method ?? '').toLowerCase()] ?? 'unknown');
       const auth = authorize(req, rawPath, rawQuery, o.credentials);

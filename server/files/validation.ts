@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import type { NextFunction, Request, Response } from 'express';
 import { middleware as openApiMiddleware } from 'express-openapi-validator';
 import { HttpError } from './http.js';
+import { percentDecode, splitTarget } from '../request-target.js';
 
 /** openapi.yaml at the root of the repository (and of the image: /app/openapi.yaml). */
 export const OPENAPI_PATH = fileURLToPath(new URL('../../../openapi.yaml', import.meta.url));
@@ -36,23 +37,17 @@ const isSignatureParam = (name: string) => /^x-amz-/i.test(name) || name === 'AW
 
 /** The URL the validator is shown: path slashes of `/fs/{path}` encoded, signature parameters left out. */
 export function validatorUrl(url: string): string {
-  const qi = url.indexOf('?');
-  let path = qi < 0 ? url : url.slice(0, qi);
-  const query = qi < 0 ? '' : url.slice(qi + 1);
+  const { rawPath, rawQuery: query } = splitTarget(url);
+  let path = rawPath;
   if (path === '/fs' || path.startsWith('/fs/')) {
     const rest = path.slice('/fs/'.length);
     path = /^\/*$/.test(rest) ? '/fs' : `/fs/${rest.replaceAll('/', '%2F')}`;
   }
-  const kept = query.split('&').filter((p) => p !== '' && !isSignatureParam(safeDecode(p.split('=', 1)[0]!)));
+  const kept = query.split('&').filter((p) => {
+    const name = p.split('=', 1)[0]!;
+    return p !== '' && !isSignatureParam(percentDecode(name) ?? name);
+  });
   return kept.length > 0 ? `${path}?${kept.join('&')}` : path;
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }
 
 type Middleware = (req: Request, res: Response, next: NextFunction) => unknown;

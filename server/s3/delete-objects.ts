@@ -7,6 +7,7 @@ import { readSmall } from '../../dht2-core/util/read-small.js';
 import type { BucketRef } from '../objects/index.js';
 import { xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
+import { authorizeDeleteObjectsKey } from './router.js';
 import { parseXml, xmlDoc } from './xml.js';
 
 const MAX_BODY = 2 * 1024 * 1024;
@@ -28,6 +29,8 @@ export async function deleteObjects(d: S3Deps, bucket: BucketRef, r: S3Request):
       continue;
     }
     try {
+      // Each key is its own permission check (s3:DeleteObject): a refusal is that key's error alone.
+      authorizeDeleteObjectsKey({ accessKeyId: r.accessKeyId }, bucket.name, key);
       await d.objects.delete(bucket, key, r.ctx);
       if (!quiet) deleted.push(version !== undefined ? { Key: key, VersionId: version } : { Key: key });
     } catch (e) {

@@ -8,12 +8,12 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, type Transform } from 'node:stream';
 import { pipeWhole } from '../whole-body.js';
-import { authenticate, contentMd5Verifier, payloadVerifier, type CredentialStore } from '../auth/index.js';
+import { authenticate, authorizeAll, contentMd5Verifier, payloadVerifier, type CredentialStore } from '../auth/index.js';
 import type { Logger } from 'pino';
 import type { Volume } from '../../dht2-core/volume.js';
 import { ObjectLayer, Uploads, checkBucketAccessName, through } from '../objects/index.js';
 import * as bucketOps from './bucket.js';
-import type { S3Deps, S3Reply, S3Request } from './context.js';
+import { header, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
 import * as list from './list.js';
 import * as obj from './object.js';
@@ -21,9 +21,10 @@ import { deleteObjects } from './delete-objects.js';
 import * as mp from './multipart.js';
 import { copyObject } from './copy.js';
 import { postObject } from './post-object.js';
-import { route, splitBucketKey, type S3Endpoint } from './router.js';
+import { operationOf, permissionsOf, route, type S3Endpoint } from './router.js';
 import { xmlPlain } from './xml.js';
 import { discardBody } from '../refused-body.js';
+import { s3Address, splitTarget, type S3Address } from '../request-target.js';
 
 export interface S3HandlerOptions {
   volume: Volume;
@@ -51,9 +52,9 @@ async function dispatch(d: S3Deps & { credentials: CredentialStore }, ep: S3Endp
     case 'DeleteBucket': return bucketOps.deleteBucket(d, ep.bucket, r);
     case 'GetBucketLocation': return bucketOps.getBucketLocation(d, await inBucket(ep.bucket));
     case 'GetBucketVersioning': return bucketOps.getBucketVersioning(d, await inBucket(ep.bucket));
-    case 'ListObjectsV2': return list.listObjectsV2(d, await inBucket(ep.bucket), r);
-    case 'ListObjects': return list.listObjectsV1(d, await inBucket(ep.bucket), r);
-    case 'ListObjectVersions': return list.listObjectVersions(d, await inBucket(ep.bucket), r);
+    case 'ListObjectsV2': return list.listObjectsV2(d, ep, await inBucket(ep.bucket), r);
+    case 'ListObjects': return list.listObjectsV1(d, ep, await inBucket(ep.bucket), r);
+    case 'ListObjectVersions': return list.listObjectVersions(d, ep, await inBucket(ep.bucket), r);
     case 'DeleteObjects': return deleteObjects(d, await inBucket(ep.bucket), r);
     case 'PostObject': return postObject(d, d.credentials, ep.bucket, r);
     case 'PutObject': return obj.putObject(d, await inBucket(ep.bucket), ep.key, r);
@@ -61,13 +62,13 @@ async function dispatch(d: S3Deps & { credentials: CredentialStore }, ep: S3Endp
     case 'HeadObject': return obj.headObject(d, ep.bucket, ep.key, r);
     case 'DeleteObject': return obj.deleteObject(d, await inBucket(ep.bucket), ep.key, r);
     case 'CreateMultipartUpload': return mp.createMultipartUpload(d, await inBucket(ep.bucket), ep.key, r);
-    case 'UploadPart': return mp.uploadPart(d, ep.bucket, ep.key, r);
-    case 'CompleteMultipartUpload': return mp.completeMultipartUpload(d, await inBucket(ep.bucket), ep.key, r);
-    case 'AbortMultipartUpload': return mp.abortMultipartUpload(d, ep.bucket, ep.key, r);
-    case 'ListParts': return mp.listParts(d, ep.bucket, ep.key, r);
-    case 'ListMultipartUploads': return mp.listMultipartUploads(d, await inBucket(ep.bucket), r);
-    case 'CopyObject': return copyObject(d, await inBucket(ep.bucket), ep.key, r);
-    case 'UploadPartCopy': return mp.uploadPartCopy(d, ep.bucket, ep.key, r);
+    case 'UploadPart': return mp.uploadPart(d, ep, r);
+    case 'CompleteMultipartUpload': return mp.completeMultipartUpload(d, ep, await inBucket(ep.bucket), r);
+    case 'AbortMultipartUpload': return mp.abortMultipartUpload(d, ep, r);
+    case 'ListParts': return mp.listParts(d, ep, r);
+    case 'ListMultipartUploads': return mp.listMultipartUploads(d, ep, await inBucket(ep.bucket), r);
+    case 'CopyObject': return copyObject(d, ep, await inBucket(ep.bucket), r);
+    case 'UploadPartCopy': return mp.uploadPartCopy(d, ep, r);
     case 'NotImplemented': throw new S3Error('NotImplemented', `${ep.what} is not implemented.`);
     default: return assertNever(ep);
   }
@@ -93,10 +94,8 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
     res.setHeader('server', 'DHT2Gateway');
     const ac = new AbortController();
     res.on('close', () => { if (!res.writableFinished) ac.abort(); });
-    const raw = req.url ?? '/';
-    const qi = raw.indexOf('?');
-    const rawPath = qi < 0 ? raw : raw.slice(0, qi);
-    const rawQuery = qi < 0 ? '' : raw.slice(qi + 1);
+    const ctx = { requestId, signal: ac.signal }; // every volume call of this request carries it
+    const { rawPath, rawQuery } = splitTarget(req.url ?? '/');
     const method = (req.method ?? 'GET').toUpperCase();
     let resource = rawPath;
     handle().catch((e: unknown) => {
@@ -110,8 +109,7 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
     });
 
     async function handle(): Promise<void> {
-      const vhost = virtualHostBucket(req.headers.host, o.domain);
-      const bk = vhost !== undefined ? keyOnly(vhost, rawPath) : splitBucketKey(rawPath);
+      const bk = s3Address(req.headers.host, o.domain, rawPath);
       if (!bk) throw new S3Error('InvalidArgument', 'The request path is not valid percent-encoding.');
       resource = bk.key !== undefined ? `/${bk.bucket}/${bk.key}` : bk.bucket ? `/${bk.bucket}` : '/';
       // IAM, STS and other services signed for this endpoint: not ours, answered at once.
@@ -123,33 +121,38 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       const query = new URLSearchParams(rawQuery);
       // The operation is chosen from the method, path and query only: headers are not known to be
       // signed before authentication (x-amz-copy-source is looked at in `authenticated`).
-      const unsigned = route(method, bk.bucket, bk.key, query);
-      o.tag?.(res, unsigned.op); // refined after authentication (a signed x-amz-copy-source makes a copy)
-      // A browser-based upload is not signed, its form is: post-object.ts authenticates that, on the raw body.
+      const unsigned = operationOf(method, bk.bucket, bk.key, query);
+      o.tag?.(res, unsigned); // refined after authentication (a signed x-amz-copy-source makes a copy)
+      // A browser-based upload is not signed, its form is: post-object.ts authenticates that, on
+      // the raw body, and then needs s3:PutObject on the bucket (permissionsOf).
       let reply: S3Reply;
-      if (unsigned.op === 'PostObject') {
-        reply = await dispatch(deps, unsigned, { method, query, headers: req.headers, body: req, requestId, signal: ac.signal, ctx: { requestId, signal: ac.signal }, accessKeyId: '' });
+      if (unsigned === 'PostObject') {
+        const ep = route({ method, bucket: bk.bucket, key: bk.key, query });
+        reply = await dispatch(deps, ep, { method, query, headers: req.headers, body: req, requestId, signal: ac.signal, ctx, accessKeyId: '' });
       } else {
-        reply = await authenticated(bk, query, vhost);
+        reply = await authenticated(bk, query);
       }
       discardBody(req, res); // an unread body (HEAD, GET) must not stall the connection, nor be read without bound
       await send(res, method, reply);
     }
 
-    async function authenticated(bk: { bucket?: string; key?: string }, query: URLSearchParams, vhost: string | undefined): Promise<S3Reply> {
-      const auth = authenticate({ method, rawPath, rawQuery, headers: req.headers, ...(vhost !== undefined ? { virtualHostedBucket: vhost } : {}) }, o.credentials);
+    async function authenticated(bk: S3Address, query: URLSearchParams): Promise<S3Reply> {
+      const auth = authenticate({ method, rawPath, rawQuery, headers: req.headers, ...(bk.vhost !== undefined ? { virtualHostedBucket: bk.vhost } : {}) }, o.credentials);
       // Now every x-amz-* header is known to be signed (sigv4.ts requireSignedAmzHeaders; SigV2
-      // signs them all): x-amz-copy-source may make a PUT a copy.
-      const ep = route(method, bk.bucket, bk.key, query, req.headers['x-amz-copy-source'] !== undefined);
-      o.tag?.(res, ep.op);
+      // signs them all): x-amz-copy-source may make a PUT a copy, and is parsed as its source.
+      const copySource = header(req.headers, 'x-amz-copy-source');
+      o.tag?.(res, operationOf(method, bk.bucket, bk.key, query, copySource !== undefined));
+      const ep = route({ method, bucket: bk.bucket, key: bk.key, query, copySource });
       if ('key' in ep) checkVersionId(query, resource);
+      // The one permission check of every signed request (server/auth/permissions.ts).
+      authorizeAll({ accessKeyId: auth.accessKeyId }, permissionsOf(ep));
       const verification = payloadVerifier(auth.payload, req.headers);
       const md5 = req.headers['content-md5'];
       const stages: NodeJS.ReadWriteStream[] = [verification.stream];
       if (typeof md5 === 'string') stages.push(contentMd5Verifier(md5));
       const body = stages.reduce<Readable>((src, t) => through(src, t as unknown as Transform), req);
       return dispatch(deps, ep, {
-        method, query, headers: req.headers, body, requestId, signal: ac.signal, ctx: { requestId, signal: ac.signal }, accessKeyId: auth.accessKeyId,
+        method, query, headers: req.headers, body, requestId, signal: ac.signal, ctx, accessKeyId: auth.accessKeyId,
       });
     }
   };
@@ -160,23 +163,6 @@ function signedService(authorization: string | undefined, rawQuery: string): str
   const m = /Credential=[^/,\s]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/.exec(authorization ?? '')
     ?? /X-Amz-Credential=[^&]+?(?:%2F|\/)\d{8}(?:%2F|\/)[^&%/]+(?:%2F|\/)([^&%/]+)(?:%2F|\/)aws4_request/i.exec(rawQuery);
   return m?.[1]?.toLowerCase();
-}
-
-/** The bucket a Host header names under the configured domain (`photos.s3.example.com`), if any. */
-export function virtualHostBucket(host: string | undefined, domain: string | undefined): string | undefined {
-  if (!host || !domain) return undefined;
-  const h = host.replace(/:\d+$/, '').toLowerCase();
-  const d = domain.toLowerCase();
-  return h.endsWith(`.${d}`) && h.length > d.length + 1 ? h.slice(0, -(d.length + 1)) : undefined;
-}
-
-function keyOnly(bucket: string, rawPath: string): { bucket: string; key?: string } | undefined {
-  try {
-    const key = decodeURIComponent(rawPath.startsWith('/') ? rawPath.slice(1) : rawPath);
-    return key === '' ? { bucket } : { bucket, key };
-  } catch {
-    return undefined;
-  }
 }
 
 /**

@@ -8,30 +8,10 @@
 import type { Attrs, DirEntry } from '../../dht2-core/protocol/fops.js';
 import { META_XATTR, decodeMeta, etagOf, type BucketRef, type ListResult } from '../objects/index.js';
 import { xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
-import { S3Error } from './errors.js';
+import type { EndpointOf, ListQuery } from './router.js';
 import { isoTime, xmlDoc } from './xml.js';
 
 const OWNER = { ID: 'dht2', DisplayName: 'dht2' };
-
-interface Params {
-  prefix: string;
-  delimiter: string | undefined;
-  maxKeys: number;
-  urlEncode: boolean;
-}
-
-function params(r: S3Request): Params {
-  const mk = r.query.get('max-keys');
-  let maxKeys = 1000;
-  if (mk !== null) {
-    if (!/^\d+$/.test(mk)) throw new S3Error('InvalidArgument', 'max-keys must be a non-negative integer.');
-    maxKeys = Math.min(1000, Number(mk));
-  }
-  const enc = r.query.get('encoding-type');
-  if (enc !== null && enc !== 'url') throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request');
-  const delimiter = r.query.get('delimiter') ?? undefined;
-  return { prefix: r.query.get('prefix') ?? '', delimiter: delimiter === '' ? undefined : delimiter, maxKeys, urlEncode: enc === 'url' };
-}
 
 /** encoding-type=url: keys percent-encoded as S3 does (space as '+' is not used; '/' kept). */
 function encoder(urlEncode: boolean): (s: string) => string {
@@ -56,7 +36,7 @@ function objectXml(key: string, attrs: Attrs | undefined, enc: (s: string) => st
   return o;
 }
 
-function walk(d: S3Deps, bucket: BucketRef, r: S3Request, p: Params, startAfter: string | undefined): Promise<ListResult> {
+function walk(d: S3Deps, bucket: BucketRef, r: S3Request, p: ListQuery, startAfter: string | undefined): Promise<ListResult> {
   return d.objects.list(bucket, { prefix: p.prefix, delimiter: p.delimiter, startAfter, maxKeys: p.maxKeys }, r.ctx);
 }
 
@@ -65,7 +45,7 @@ function walk(d: S3Deps, bucket: BucketRef, r: S3Request, p: Params, startAfter:
  * markers, MaxKeys, Delimiter, IsTruncated, its continuation, EncodingType, its items, CommonPrefixes.
  */
 function listBody(
-  bucket: BucketRef, p: Params, res: ListResult, enc: (s: string) => string,
+  bucket: BucketRef, p: ListQuery, res: ListResult, enc: (s: string) => string,
   markers: Record<string, unknown>, next: Record<string, unknown>, items: [string, unknown[]],
 ): Record<string, unknown> {
   const body: Record<string, unknown> = { Name: bucket.name, Prefix: enc(p.prefix), ...markers, MaxKeys: p.maxKeys };
@@ -78,32 +58,23 @@ function listBody(
   return body;
 }
 
-export async function listObjectsV2(d: S3Deps, bucket: BucketRef, r: S3Request): Promise<S3Reply> {
-  const p = params(r);
-  const token = r.query.get('continuation-token');
-  let after = r.query.get('start-after') ?? undefined;
-  if (token !== null) {
-    const decoded = Buffer.from(token, 'base64url').toString('utf8');
-    if (!token || Buffer.from(decoded, 'utf8').toString('base64url') !== token) {
-      throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect');
-    }
-    after = decoded;
-  }
-  const res = await walk(d, bucket, r, p, after);
+export async function listObjectsV2(d: S3Deps, ep: EndpointOf<'ListObjectsV2'>, bucket: BucketRef, r: S3Request): Promise<S3Reply> {
+  const p = ep.list;
+  // The token is the key to continue after, base64url (the router decoded and checked it).
+  const res = await walk(d, bucket, r, p, ep.continuationToken?.key ?? ep.startAfter);
   const enc = encoder(p.urlEncode);
-  const owner = r.query.get('fetch-owner') === 'true';
+  const owner = ep.fetchOwner;
   const next: Record<string, unknown> = {};
-  if (token !== null) next.ContinuationToken = token;
+  if (ep.continuationToken !== undefined) next.ContinuationToken = ep.continuationToken.token;
   if (res.isTruncated && res.next !== undefined) next.NextContinuationToken = Buffer.from(res.next, 'utf8').toString('base64url');
-  if (r.query.get('start-after') !== null) next.StartAfter = enc(r.query.get('start-after')!);
+  if (ep.startAfter !== undefined) next.StartAfter = enc(ep.startAfter);
   const body = listBody(bucket, p, res, enc, { KeyCount: res.contents.length + res.commonPrefixes.length }, next,
     ['Contents', res.contents.map((c) => { const x = contentOf(c); return objectXml(x.key, x.attrs, enc, owner); })]);
   return xmlReply(xmlDoc('ListBucketResult', body));
 }
 
-export async function listObjectsV1(d: S3Deps, bucket: BucketRef, r: S3Request): Promise<S3Reply> {
-  const p = params(r);
-  const marker = r.query.get('marker') ?? '';
+export async function listObjectsV1(d: S3Deps, ep: EndpointOf<'ListObjects'>, bucket: BucketRef, r: S3Request): Promise<S3Reply> {
+  const { list: p, marker } = ep;
   const res = await walk(d, bucket, r, p, marker || undefined);
   const enc = encoder(p.urlEncode);
   // NextMarker is returned only with a delimiter; without one clients use the last key (AWS docs).
@@ -114,9 +85,8 @@ export async function listObjectsV1(d: S3Deps, bucket: BucketRef, r: S3Request):
 }
 
 /** Every object once, with VersionId "null" (the bucket is not versioned). */
-export async function listObjectVersions(d: S3Deps, bucket: BucketRef, r: S3Request): Promise<S3Reply> {
-  const p = params(r);
-  const keyMarker = r.query.get('key-marker') ?? '';
+export async function listObjectVersions(d: S3Deps, ep: EndpointOf<'ListObjectVersions'>, bucket: BucketRef, r: S3Request): Promise<S3Reply> {
+  const { list: p, keyMarker } = ep;
   const res = await walk(d, bucket, r, p, keyMarker || undefined);
   const enc = encoder(p.urlEncode);
   const next = res.isTruncated && res.next !== undefined ? { NextKeyMarker: enc(res.next), NextVersionIdMarker: 'null' } : {};

@@ -3,23 +3,19 @@
  * the request's parameters and XML in, XML out. How an upload is stored, completed and removed
  * is the object layer's (server/objects/uploads.ts).
  */
-import { MAX_PARTS, metaFromHeaders, type BucketRef } from '../objects/index.js';
+import { metaFromHeaders, type BucketRef } from '../objects/index.js';
 import { readSmall } from '../../dht2-core/util/read-small.js';
 import { checkedEmptyBody, header, xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error } from './errors.js';
 import { resolveCopySource } from './copy.js';
+import type { EndpointOf } from './router.js';
 import { isoTime, parseXml, xmlDoc } from './xml.js';
 
 const OWNER = { ID: 'dht2', DisplayName: 'dht2' };
 
-function partNumber(r: S3Request): number {
-  const n = Number(r.query.get('partNumber'));
-  if (!Number.isInteger(n) || n < 1 || n > MAX_PARTS) throw new S3Error('InvalidArgument', `Part number must be an integer between 1 and ${MAX_PARTS}, inclusive`);
-  return n;
-}
-
-function load(d: S3Deps, bucket: string, key: string, r: S3Request) {
-  return d.uploads.load(bucket, key, r.query.get('uploadId') ?? '', r.ctx);
+/** The upload an endpoint names (NoSuchUpload unless it is one of its bucket and key). */
+function load(d: S3Deps, ep: { bucket: string; key: string; uploadId: string }, r: S3Request) {
+  return d.uploads.load(ep.bucket, ep.key, ep.uploadId, r.ctx);
 }
 
 export async function createMultipartUpload(d: S3Deps, bucket: BucketRef, key: string, r: S3Request): Promise<S3Reply> {
@@ -28,19 +24,17 @@ export async function createMultipartUpload(d: S3Deps, bucket: BucketRef, key: s
   return xmlReply(xmlDoc('InitiateMultipartUploadResult', { Bucket: bucket.name, Key: key, UploadId: id }));
 }
 
-export async function uploadPart(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
-  const n = partNumber(r);
-  const upload = await load(d, bucket, key, r);
-  const etag = await d.uploads.putPart(upload, n, r.body, r.ctx);
+export async function uploadPart(d: S3Deps, ep: EndpointOf<'UploadPart'>, r: S3Request): Promise<S3Reply> {
+  const upload = await load(d, ep, r);
+  const etag = await d.uploads.putPart(upload, ep.partNumber, r.body, r.ctx);
   return { status: 200, headers: { etag: `"${etag}"` } };
 }
 
 /** UploadPartCopy: a part made from (a range of) an existing object. */
-export async function uploadPartCopy(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
-  const n = partNumber(r);
-  const upload = await load(d, bucket, key, r);
+export async function uploadPartCopy(d: S3Deps, ep: EndpointOf<'UploadPartCopy'>, r: S3Request): Promise<S3Reply> {
+  const upload = await load(d, ep, r);
   await checkedEmptyBody(r);
-  const { attrs: a } = await resolveCopySource(d, r);
+  const { attrs: a } = await resolveCopySource(d, ep.copySource, r);
   const rangeHeader = header(r.headers, 'x-amz-copy-source-range');
   let range: { offset: number; length: number } | undefined;
   if (rangeHeader !== undefined) {
@@ -50,12 +44,13 @@ export async function uploadPartCopy(d: S3Deps, bucket: string, key: string, r: 
     }
     range = { offset: Number(m[1]), length: Number(m[2]) - Number(m[1]) + 1 };
   }
-  const etag = await d.uploads.copyPart(upload, n, a, range, r.ctx);
+  const etag = await d.uploads.copyPart(upload, ep.partNumber, a, range, r.ctx);
   return xmlReply(xmlDoc('CopyPartResult', { LastModified: isoTime(Date.now()), ETag: `"${etag}"` }));
 }
 
-export async function completeMultipartUpload(d: S3Deps, bucket: BucketRef, key: string, r: S3Request): Promise<S3Reply> {
-  const upload = await load(d, bucket.name, key, r);
+export async function completeMultipartUpload(d: S3Deps, ep: EndpointOf<'CompleteMultipartUpload'>, bucket: BucketRef, r: S3Request): Promise<S3Reply> {
+  const { key } = ep;
+  const upload = await load(d, ep, r);
   const xml = await readSmall(r.body, 4 * 1024 * 1024, () => new S3Error('MalformedXML', 'The XML you provided was too large.'));
   const doc = parseXml(xml.toString('utf8'));
   const list = (doc?.CompleteMultipartUpload as { Part?: Array<{ PartNumber?: unknown; ETag?: unknown }> } | undefined)?.Part;
@@ -67,17 +62,16 @@ export async function completeMultipartUpload(d: S3Deps, bucket: BucketRef, key:
   return xmlReply(xmlDoc('CompleteMultipartUploadResult', { Location: `/${bucket.name}/${key}`, Bucket: bucket.name, Key: key, ETag: `"${etag}"` }));
 }
 
-export async function abortMultipartUpload(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
-  const { id } = await load(d, bucket, key, r);
+export async function abortMultipartUpload(d: S3Deps, ep: EndpointOf<'AbortMultipartUpload'>, r: S3Request): Promise<S3Reply> {
+  const { id } = await load(d, ep, r);
   await checkedEmptyBody(r);
   await d.uploads.remove(id, r.ctx);
   return { status: 204 };
 }
 
-export async function listParts(d: S3Deps, bucket: string, key: string, r: S3Request): Promise<S3Reply> {
-  const upload = await load(d, bucket, key, r);
-  const marker = Number(r.query.get('part-number-marker') ?? 0) || 0;
-  const max = Math.min(1000, Number(r.query.get('max-parts') ?? 1000) || 1000);
+export async function listParts(d: S3Deps, ep: EndpointOf<'ListParts'>, r: S3Request): Promise<S3Reply> {
+  const upload = await load(d, ep, r);
+  const { bucket, key, partNumberMarker: marker, maxParts: max } = ep;
   const all = await d.uploads.parts(upload, r.ctx, marker);
   const page = all.slice(0, max);
   const body: Record<string, unknown> = {
@@ -89,8 +83,8 @@ export async function listParts(d: S3Deps, bucket: string, key: string, r: S3Req
   return xmlReply(xmlDoc('ListPartsResult', body));
 }
 
-export async function listMultipartUploads(d: S3Deps, bucket: BucketRef, r: S3Request): Promise<S3Reply> {
-  const prefix = r.query.get('prefix') ?? '';
+export async function listMultipartUploads(d: S3Deps, ep: EndpointOf<'ListMultipartUploads'>, bucket: BucketRef, r: S3Request): Promise<S3Reply> {
+  const { prefix } = ep;
   const uploads = await d.uploads.list(bucket, prefix, r.ctx);
   return xmlReply(xmlDoc('ListMultipartUploadsResult', {
     Bucket: bucket.name, KeyMarker: '', UploadIdMarker: '', Prefix: prefix, MaxUploads: 1000, IsTruncated: false,

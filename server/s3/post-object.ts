@@ -13,7 +13,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable, Transform } from 'node:stream';
 import multer, { type StorageEngine } from 'multer';
-import { authenticatePostForm, contentMd5Verifier, missingField, type CredentialStore } from '../auth/index.js';
+import { authenticatePostForm, authorize, contentMd5Verifier, missingField, type CredentialStore } from '../auth/index.js';
 import { header, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, authErrorIn } from './errors.js';
 import { STORED_HEADERS, asHeaderBytes } from '../objects/index.js';
@@ -166,7 +166,9 @@ export async function postObject(d: S3Deps, credentials: CredentialStore, bucket
       body = body.pipe(s);
     }
     try {
-      // The bucket is looked up only once the form's policy has authenticated the request.
+      // The form's policy authenticated the request: now the permission a PUT needs, then the
+      // bucket's lookup (router.ts permissionsOf names s3:PutObject for PostObject).
+      authorize({ accessKeyId: a.auth.accessKeyId }, 's3:PutObject', bucket, a.key);
       const put = await putObject(d, await d.objects.bucket(bucket, r.ctx), a.key, { ...r, headers: a.headers, body, query: new URLSearchParams(), accessKeyId: a.auth.accessKeyId });
       return { key: a.key, etag: String(put.headers?.etag), ...(a.status !== undefined ? { status: a.status } : {}), ...(a.redirect !== undefined ? { redirect: a.redirect } : {}) };
     } catch (e) {
