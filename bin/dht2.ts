@@ -4,10 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { loadClusterSecret, runBrick } from '../brick/main.js';
 import { ORPHAN_GRACE_MS, watchSupervisorPipe } from '../brick/supervisor-pipe.js';
-import { Dht2Error } from '../dht2-core/errors.js';
-import { Volume } from '../dht2-core/volume.js';
-import { parseVolumeFile, resolveSecret, writeVolumeFile } from '../dht2-core/volfile.js';
-import { checkClusterSecret } from '../dht2-core/cluster-secret.js';
+import { checkClusterSecret, Dht2Error, parseVolumeFile, resolveSecret, Volume, writeVolumeFile } from '../dht2-core/index.js';
 import { registerBenchCommand } from '../bench/s3-bench.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../server/http-limits.js';
 

@@ -3,7 +3,7 @@
  * and the parsers of the query parameters every route shares.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Attrs } from '../../dht2-core/protocol/fops.js';
+import type { Attrs } from '../../dht2-core/index.js';
 import { META_XATTR, decodeMeta } from '../s3/object-meta.js';
 
 /** A refusal of the API itself (not an errno of the volume): status, error code, message; `allow` for a 405. */

@@ -9,8 +9,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { Attrs } from '../../dht2-core/protocol/fops.js';
-import type { Volume } from '../../dht2-core/volume.js';
+import type { Attrs, Volume } from '../../dht2-core/index.js';
 import { S3Error } from '../s3/errors.js';
 import { META_XATTR, decodeMeta, encodeMeta, metaFromHeaders, metaHeaders, type ObjectMeta } from '../s3/object-meta.js';
 import { md5Tap, through } from '../s3/object.js';

@@ -5,9 +5,7 @@
  * (Dht2Error from the volume, HttpError for the API's own refusals).
  */
 import type { Readable } from 'node:stream';
-import { Dht2Error } from '../../dht2-core/errors.js';
-import type { Attrs, SetAttrs } from '../../dht2-core/protocol/fops.js';
-import type { Volume, VolumeStatFs } from '../../dht2-core/volume.js';
+import { Dht2Error, type Attrs, type SetAttrs, type Volume, type VolumeStatFs } from '../../dht2-core/index.js';
 import { refuseReservedWrite } from '../namespace.js';
 import { META_XATTR } from '../s3/object-meta.js';
 import { forgetEtag } from './object-meta.js';

@@ -1,5 +1,5 @@
 /** Bucket operations: a bucket is a directory under the volume root. */
-import { Dht2Error } from '../../dht2-core/errors.js';
+import { Dht2Error } from '../../dht2-core/index.js';
 import { checkBucketName, isBucketName, missingBucket } from '../namespace.js';
 import type { S3Deps, S3Reply, S3Request } from './context.js';
 import { checkedEmptyBody, xmlReply } from './context.js';

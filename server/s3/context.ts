@@ -5,8 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Volume } from '../../dht2-core/volume.js';
-import { drainChecked } from '../../dht2-core/util/read-small.js';
+import { drainChecked, type Volume } from '../../dht2-core/index.js';
 import { S3Error } from './errors.js';
 
 export interface S3Deps {

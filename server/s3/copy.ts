@@ -4,7 +4,7 @@
  * gateway; metadata directive COPY or REPLACE; x-amz-copy-source-if-* conditions; a copy onto
  * itself must change the metadata.
  */
-import type { Attrs } from '../../dht2-core/protocol/fops.js';
+import type { Attrs } from '../../dht2-core/index.js';
 import { authorize } from '../auth/index.js';
 import { checkBucketAccessName, keyPath } from '../namespace.js';
 import { requireBucket } from './bucket.js';

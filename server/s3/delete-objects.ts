@@ -7,7 +7,7 @@ import { S3Error, s3ErrorOf } from './errors.js';
 import { deleteObject } from './object.js';
 import { parseXml, xmlDoc } from './xml.js';
 import { requireBucket } from './bucket.js';
-import { readSmall } from '../../dht2-core/util/read-small.js';
+import { readSmall } from '../../dht2-core/index.js';
 
 const MAX_BODY = 2 * 1024 * 1024;
 

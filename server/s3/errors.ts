@@ -3,7 +3,7 @@
  * default message (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html), and
  * the one place where a dht2-core errno becomes an S3 code.
  */
-import { Dht2Error } from '../../dht2-core/errors.js';
+import { Dht2Error } from '../../dht2-core/index.js';
 import { isS3AuthError, type S3AuthError } from '../auth/errors.js';
 
 export const S3_ERRORS = {

@@ -5,7 +5,7 @@
  * parameters, feeds it the volume, and writes the XML. Object metadata (ETag) comes with each
  * directory page (readdirp with wanted xattrs), so a page costs O(page) round trips at most.
  */
-import type { Attrs, DirEntry } from '../../dht2-core/protocol/fops.js';
+import { Dht2Error, type Attrs, type DirEntry } from '../../dht2-core/index.js';
 import { requireBucket } from './bucket.js';
 import { xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
@@ -13,7 +13,6 @@ import { listKeys, type ListEntry, type ListIo, type ListResult } from './list-w
 import { etagOf } from './object.js';
 import { META_XATTR, decodeMeta } from './object-meta.js';
 import { isoTime, xmlDoc } from './xml.js';
-import { Dht2Error } from '../../dht2-core/errors.js';
 
 const OWNER = { ID: 'dht2', DisplayName: 'dht2' };
 

@@ -11,9 +11,7 @@
  * it, leftover parts that Abort, a retried Complete or the expiry sweep remove.
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { Dht2Error } from '../../dht2-core/errors.js';
-import type { Attrs } from '../../dht2-core/protocol/fops.js';
-import type { Volume } from '../../dht2-core/volume.js';
+import { Dht2Error, readSmall, type Attrs, type Volume } from '../../dht2-core/index.js';
 import { keyPath } from '../namespace.js';
 import { requireBucket } from './bucket.js';
 import { checkedEmptyBody, xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
@@ -24,7 +22,6 @@ import { DEFAULT_CONTENT_TYPE, META_VERSION, META_XATTR, encodeMeta, metaFromHea
 import { isoTime, parseXml, xmlDoc } from './xml.js';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { readSmall } from '../../dht2-core/util/read-small.js';
 
 export const UPLOADS_DIR = '/.dht2/uploads';
 const UPLOAD_XATTR = 's3upload';
