@@ -15,13 +15,13 @@ export { Layout } from './layout.js';
 
 // The volume file and the cluster secret that signs every brick FOP.
 export { loadVolumeFile, parseVolumeFile, writeVolumeFile, resolveSecret, type VolumeFile } from './volfile.js';
-export { checkClusterSecret, MIN_NEW_SECRET_BYTES, type SecretCheck } from './cluster-secret.js';
+export { checkClusterSecret, MIN_NEW_SECRET_BYTES, type SecretCheck } from './protocol/cluster-secret.js';
 
 // Errors: one class carrying a wire errno.
-export { Dht2Error, err, type Errno, ERRNOS, isErrno } from './errors.js';
+export { Dht2Error, err, type Errno, ERRNOS, isErrno } from './protocol/errors.js';
 
 // GFIDs and names as the bricks store them.
-export { ROOT_GFID, BUCKET_COUNT, NAME_MAX, newGfid, gfidBucket, checkName, compareNames } from './gfid.js';
+export { ROOT_GFID, BUCKET_COUNT, NAME_MAX, newGfid, gfidBucket, checkName, compareNames } from './protocol/gfid.js';
 
 // The FOP vocabulary a caller meets in Volume results, and the layer interface bricks and wrappers share.
 export type { Attrs, DirEntry, SetAttrs, InodeType } from './protocol/fops.js';
@@ -33,5 +33,5 @@ export { CountingFops } from './layers/counting.js';
 export { ObservedFops, type FopObserver } from './layers/observed.js';
 
 // Stream and randomness helpers the gateway shares with the brick.
-export { readSmall, drainChecked } from './util/read-small.js';
-export { randomPooled } from './util/random-pool.js';
+export { readSmall, drainChecked } from './protocol/read-small.js';
+export { randomPooled } from './protocol/random-pool.js';

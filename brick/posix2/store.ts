@@ -8,11 +8,10 @@ import { mkdir, statfs } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { err, toDht2Error } from '../../dht2-core/errors.js';
 import {
-  FOPS, type ControlFop, type DownloadFop, type FopName, type FopReq, type FopRes, type StatFs, type UploadFop,
-} from '../../dht2-core/protocol/fops.js';
-import type { BrickFops, Download } from '../../dht2-core/protocol/layer.js';
+  err, FOPS, toDht2Error, type BrickFops, type ControlFop, type Download, type DownloadFop, type FopName, type FopReq,
+  type FopRes, type StatFs, type UploadFop,
+} from '../../dht2-core/protocol/index.js';
 import { DsStore } from './ds.js';
 import { upgradeFormat } from './migrate.js';
 import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, refuseForeign, type BrickIdentity, type OpenOptions } from './format.js';

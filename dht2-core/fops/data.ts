@@ -14,10 +14,9 @@
  */
 import { Readable, Transform, pipeline } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Dht2Error, err } from '../errors.js';
-import { gfidBucket, gfidLow16, newGfid } from '../gfid.js';
-import type { Attrs, DataStat } from '../protocol/fops.js';
-import type { CallContext } from '../protocol/layer.js';
+import {
+  Dht2Error, err, gfidBucket, gfidLow16, newGfid, type Attrs, type CallContext, type DataStat,
+} from '../protocol/index.js';
 import { commitStep, isErr, isUnsettled, type VolumeCore } from './core.js';
 import { commitIntoDir } from './dirobj.js';
 

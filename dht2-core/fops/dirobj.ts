@@ -16,10 +16,7 @@
  *    (`objset` null) and goes (`iunlink`). A crash leaves a named dying directory (fsck clears
  *    the mark) or an unnamed one carrying a named file (fsck removes the directory).
  */
-import { err } from '../errors.js';
-import { newGfid } from '../gfid.js';
-import type { Attrs, DataStat } from '../protocol/fops.js';
-import type { CallContext } from '../protocol/layer.js';
+import { err, newGfid, type Attrs, type CallContext, type DataStat } from '../protocol/index.js';
 import { commitStep, isErr, type VolumeCore } from './core.js';
 
 export interface CarriedInode {

@@ -11,10 +11,9 @@
  *  - link: nlink first (ilink on the inode's MDS), then the name.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { err } from '../errors.js';
-import { ROOT_GFID, newGfid, gfidBucket } from '../gfid.js';
-import type { Attrs, FopReq, FopRes } from '../protocol/fops.js';
-import type { CallContext } from '../protocol/layer.js';
+import {
+  err, gfidBucket, newGfid, ROOT_GFID, type Attrs, type CallContext, type FopReq, type FopRes,
+} from '../protocol/index.js';
 import { commitStep, isErr, startOf, type KnownDir, type VolumeCore } from './core.js';
 import { adoptAsDir } from './dirobj.js';
 

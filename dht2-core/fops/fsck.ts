@@ -18,9 +18,7 @@
  * Only objects older than `graceMs` count as orphans, so FOPs in flight are not mistaken for
  * garbage. Runs against live bricks through the `scan` and `readdir` FOPs.
  */
-import { ROOT_GFID } from '../gfid.js';
-import type { FopRes } from '../protocol/fops.js';
-import type { BrickFops, CallContext } from '../protocol/layer.js';
+import { ROOT_GFID, type BrickFops, type CallContext, type FopRes } from '../protocol/index.js';
 import { isErr, type VolumeCore } from './core.js';
 
 export interface FsckOptions {

@@ -10,10 +10,7 @@
  *    so replacing a remote directory is not atomic; POSIX rules (empty, types) still hold.
  *  - Moving a directory under itself is EINVAL, found by walking parent pointers up.
  */
-import { err } from '../errors.js';
-import { ROOT_GFID } from '../gfid.js';
-import type { Attrs, InodeFate } from '../protocol/fops.js';
-import type { CallContext } from '../protocol/layer.js';
+import { err, ROOT_GFID, type Attrs, type CallContext, type InodeFate } from '../protocol/index.js';
 import { isErr, type VolumeCore } from './core.js';
 import { removeRemoteDir } from './entry.js';
 

@@ -3,8 +3,9 @@
  * in-process store), like a GlusterFS debug translator; tests use it to count round trips.
  */
 import type { Readable } from 'node:stream';
-import type { ControlFop, DownloadFop, FopName, FopReq, FopRes, UploadFop } from '../protocol/fops.js';
-import type { BrickFops, CallContext, Download } from '../protocol/layer.js';
+import type {
+  BrickFops, CallContext, ControlFop, Download, DownloadFop, FopName, FopReq, FopRes, UploadFop,
+} from '../protocol/index.js';
 
 export class CountingFops implements BrickFops {
   readonly counts = new Map<FopName, number>();

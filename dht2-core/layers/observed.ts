@@ -3,9 +3,10 @@
  * gateway turns that into Prometheus metrics per brick). Like a GlusterFS io-stats translator.
  */
 import type { Readable } from 'node:stream';
-import { Dht2Error } from '../errors.js';
-import type { ControlFop, DownloadFop, FopName, FopReq, FopRes, UploadFop } from '../protocol/fops.js';
-import type { BrickFops, CallContext, Download } from '../protocol/layer.js';
+import {
+  Dht2Error, type BrickFops, type CallContext, type ControlFop, type Download, type DownloadFop, type FopName, type FopReq,
+  type FopRes, type UploadFop,
+} from '../protocol/index.js';
 
 /** Called once per FOP: seconds until the reply (headers, for data FOPs), and the errno on failure. */
 export type FopObserver = (fop: FopName, seconds: number, errno?: string) => void;

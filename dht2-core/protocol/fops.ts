@@ -7,8 +7,8 @@
  * run-time validation both derive. docs/PROTOCOL.md describes the wire form.
  */
 import { z } from 'zod';
-import { checkGfid, checkName } from '../gfid.js';
-import { Dht2Error } from '../errors.js';
+import { checkGfid, checkName } from './gfid.js';
+import { Dht2Error } from './errors.js';
 
 /**
  * Wire protocol version; a brick refuses requests of any other major version. 2: the

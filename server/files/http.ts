@@ -115,7 +115,7 @@ export function splitLast(path: string): { parentPath: string; name: string } {
   return { parentPath: trimmed.slice(0, idx) || '/', name: trimmed.slice(idx + 1) };
 }
 
-export { readSmall } from '../../dht2-core/util/read-small.js';
+export { readSmall } from '../../dht2-core/index.js';
 
 export function isMultipart(req: IncomingMessage): boolean {
   return /^multipart\/form-data\s*(;|$)/i.test(req.headers['content-type'] ?? '');

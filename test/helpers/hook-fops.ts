@@ -5,7 +5,7 @@
  * two steps of a composite FOP.
  */
 import type { Readable } from 'node:stream';
-import { err } from '../../dht2-core/errors.js';
+import { err } from '../../dht2-core/protocol/errors.js';
 import type { ControlFop, DownloadFop, FopName, FopReq, FopRes, UploadFop } from '../../dht2-core/protocol/fops.js';
 import type { BrickFops, CallContext, Download } from '../../dht2-core/protocol/layer.js';
 

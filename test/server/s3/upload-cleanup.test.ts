@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import aws4 from 'aws4';
-import { Dht2Error } from '../../../dht2-core/errors.js';
+import { Dht2Error } from '../../../dht2-core/protocol/index.js';
 import { UPLOADS_DIR, expireUploads } from '../../../server/s3/multipart.js';
 import { ACCESS_KEY, SECRET_KEY, startGateway, type TestGateway } from '../../helpers/gateway.js';
 
