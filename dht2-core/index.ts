@@ -15,17 +15,17 @@ export { Layout } from './layout.js';
 
 // The volume file and the cluster secret that signs every brick FOP.
 export { loadVolumeFile, parseVolumeFile, writeVolumeFile, resolveSecret, type VolumeFile } from './volfile.js';
-export { checkClusterSecret, MIN_NEW_SECRET_BYTES, type SecretCheck } from './protocol/cluster-secret.js';
+export { checkClusterSecret, MIN_NEW_SECRET_BYTES, type SecretCheck } from './protocol/index.js';
 
 // Errors: one class carrying a wire errno.
-export { Dht2Error, err, type Errno, ERRNOS, isErrno } from './protocol/errors.js';
+export { Dht2Error, err, type Errno, ERRNOS, isErrno } from './protocol/index.js';
 
 // GFIDs and names as the bricks store them.
-export { ROOT_GFID, BUCKET_COUNT, NAME_MAX, newGfid, gfidBucket, checkName, compareNames } from './protocol/gfid.js';
+export { ROOT_GFID, BUCKET_COUNT, NAME_MAX, newGfid, gfidBucket, checkName, compareNames } from './protocol/index.js';
 
 // The FOP vocabulary a caller meets in Volume results, and the layer interface bricks and wrappers share.
-export type { Attrs, DirEntry, SetAttrs, InodeType } from './protocol/fops.js';
-export type { BrickFops, CallContext } from './protocol/layer.js';
+export type { Attrs, DirEntry, SetAttrs, InodeType } from './protocol/index.js';
+export type { BrickFops, CallContext } from './protocol/index.js';
 
 // Brick RPC and the layers stacked over it.
 export { BrickClient } from './rpc/brick-client.js';
@@ -33,5 +33,5 @@ export { CountingFops } from './layers/counting.js';
 export { ObservedFops, type FopObserver } from './layers/observed.js';
 
 // Stream and randomness helpers the gateway shares with the brick.
-export { readSmall, drainChecked } from './protocol/read-small.js';
-export { randomPooled } from './protocol/random-pool.js';
+export { readSmall, drainChecked } from './protocol/index.js';
+export { randomPooled } from './protocol/index.js';
