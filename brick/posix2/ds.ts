@@ -9,7 +9,7 @@ import { constants, createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, open, rm, truncate, unlink } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { err, toDht2Error, type DataStat, type FopReq } from '../../dht2-core/protocol/index.js';
+import { err, toDht2Error, type DataStat, type FopReq, type RoleHandlers } from '../../dht2-core/protocol/index.js';
 import { crashPoint } from './crash.js';
 import { HandleDirs, fsyncPath, handleWriter, syncHandle } from './fsutil.js';
 import { handleParent, handlePath, tmpPath } from './handles.js';
@@ -19,7 +19,7 @@ import { lstat, rename } from './meta-fs.js';
 /** Largest data object a brick accepts (bounded so a runaway client cannot fill the disk in one go). */
 export const DEFAULT_MAX_OBJECT = 5 * 1024 ** 4;
 
-export class DsStore {
+export class DsStore implements RoleHandlers<'ds'> {
   private readonly appends = new KeyedLocks();
 
   private readonly handleDirs: HandleDirs;

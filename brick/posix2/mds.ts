@@ -11,13 +11,14 @@ import { listAttributes } from '@napi-rs/xattr';
 import { getAttribute, lstat, removeAttribute, rename } from './meta-fs.js';
 import {
   compareNames, err, ROOT_GFID, type Attrs, type DirEntry, type FopReq, type FopRes, type InodeFate, type InodeType,
+  type RoleHandlers,
 } from '../../dht2-core/protocol/index.js';
 import { crashPoint } from './crash.js';
 import { XATTR_USER_PREFIX, handleParent, readMeta, toAttrs, writeMeta } from './handles.js';
 import { MdsBase } from './mds-base.js';
 import { exists, listHandles, mapLimit, rmdirHandle, setUserXattr, userKey, xattrOp } from './mds-util.js';
 
-export class MdsStore extends MdsBase {
+export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
   // ---------------------------------------------------------------- FOPs
 
   async lookup(r: FopReq<'lookup'>): Promise<Attrs> {

@@ -4,7 +4,7 @@
  * A layer can therefore be tested over an in-process lower layer, as GlusterFS translators are.
  */
 import type { Readable } from 'node:stream';
-import type { ControlFop, DownloadFop, FopName, FopReq, FopRes, UploadFop } from './fops.js';
+import type { ControlFop, DownloadFop, FopName, FopOfRole, FopReq, FopRes, UploadFop } from './fops.js';
 
 /** Per-call context: request id for logs, cancellation, deadline. */
 export interface CallContext {
@@ -30,6 +30,19 @@ export interface BrickFops {
   download<F extends DownloadFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<Download<FopRes<F>>>;
   close(): Promise<void>;
 }
+
+/** One method per control FOP in `K`, named after it, taking its request and answering its reply. */
+export type ControlHandlers<K extends ControlFop> = { [F in K]: (req: FopReq<F>) => Promise<FopRes<F>> };
+
+/**
+ * One method per FOP the table gives to `role`, named after it and typed from it: what a store
+ * that serves that role (brick/posix2's MdsStore, DsStore) implements, so the compiler finds a
+ * FOP added to the table but not to the store, or a handler whose request or reply drifted.
+ */
+export type RoleHandlers<R extends 'mds' | 'ds'> =
+  & ControlHandlers<FopOfRole<R, 'control'>>
+  & { [F in FopOfRole<R, 'upload'>]: (req: FopReq<F>, body: Readable) => Promise<FopRes<F>> }
+  & { [F in FopOfRole<R, 'download'>]: (req: FopReq<F>) => Promise<Download<FopRes<F>>> };
 
 /**
  * The default layer: forwards every FOP to the layer below, like GlusterFS's `default_<fop>`
