@@ -27,8 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { spawnBrick, type BrickProcess } from '../brick/spawn.js';
-import { ROOT_GFID, newGfid } from '../dht2-core/gfid.js';
-import { BrickClient } from '../dht2-core/rpc/brick-client.js';
+import { BrickClient, newGfid, ROOT_GFID } from '../dht2-core/index.js';
 import type { Row, Unit } from './report.js';
 import { RssSampler, byteChunks, drain, fsyncPath, measured, median, pool, progress, scaled, settle } from './util.js';
 

@@ -28,9 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { spawnBrick, type BrickProcess } from '../brick/spawn.js';
-import { CountingFops } from '../dht2-core/layers/counting.js';
-import { BrickClient } from '../dht2-core/rpc/brick-client.js';
-import { Volume } from '../dht2-core/volume.js';
+import { BrickClient, CountingFops, Volume } from '../dht2-core/index.js';
 import type { Row } from './report.js';
 import { fsyncPath, measured, median, pool, progress, readCpuSeconds, scaled } from './util.js';
 

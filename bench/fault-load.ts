@@ -26,7 +26,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { FsckReport } from '../dht2-core/fops/fsck.js';
+import type { FsckReport } from '../dht2-core/index.js';
 import { ABSENT, checkKey, type Incarnation, type KeyProblem, type KeyState, type LedgerWrite, type Outcome, type WriteKind } from './fault-ledger.js';
 import { formatFault } from './fault-report.js';
 import { LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, LocalProcess, type UnplannedDeath } from './local-process.js';

@@ -3,7 +3,7 @@
  * a person can act on: each finding with the first keys or requests that show it and their
  * ledger entries.
  */
-import type { FsckReport } from '../dht2-core/fops/fsck.js';
+import type { FsckReport } from '../dht2-core/index.js';
 import { formatProblem } from './fault-ledger.js';
 import type { FaultLoadReport, FaultRecord, RequestRecord } from './fault-load.js';
 

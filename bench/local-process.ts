@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { DHT2_BIN } from '../brick/spawn.js';
-import type { FsckReport } from '../dht2-core/fops/fsck.js';
+import type { FsckReport } from '../dht2-core/index.js';
 import type { Incarnation } from './fault-ledger.js';
 import { startNodeChild, waitReady, type NodeChild } from '../brick/node-child.js';
 import { freePort, freePortRange } from './servers.js';

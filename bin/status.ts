@@ -1,5 +1,5 @@
 /** `dht2 status`: the volume's bricks (reachable, identity, capacity) as a table. */
-import { Volume } from '../dht2-core/volume.js';
+import { Volume } from '../dht2-core/index.js';
 
 function bytes(n: number | undefined): string {
   if (n === undefined) return '-';

@@ -7,7 +7,7 @@
  * restart through once more after it: the epoch, drawn at random at every start, makes every
  * request signed for an earlier boot fail (docs/PROTOCOL.md §3).
  */
-import { MAX_CLOCK_SKEW_MS, checkAuthorization, newEpoch, type SignedParts } from '../dht2-core/protocol/wire.js';
+import { checkAuthorization, MAX_CLOCK_SKEW_MS, newEpoch, type SignedParts } from '../dht2-core/protocol/index.js';
 
 export type AuthVerdict = { ok: true } | { ok: false; status: 401 | 403; reason: string; staleEpoch?: boolean };
 

@@ -2,8 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { checkClusterSecret, MAKE_A_SECRET } from '../dht2-core/cluster-secret.js';
-import { err } from '../dht2-core/errors.js';
+import { checkClusterSecret, err, MAKE_A_SECRET } from '../dht2-core/protocol/index.js';
 import { metaDir, type BrickRole } from './posix2/format.js';
 import { PosixStore } from './posix2/store.js';
 import { startBrickServer, type RunningBrickServer } from './server.js';

@@ -9,15 +9,12 @@ import type { AddressInfo } from 'node:net';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { err, toDht2Error } from '../dht2-core/errors.js';
-import { FOPS, PROTOCOL_VERSION, isFopName, parseFopArgs } from '../dht2-core/protocol/fops.js';
-import type { BrickFops } from '../dht2-core/protocol/layer.js';
 import {
-  H2_WINDOW, H_ARGS, H_DATE, H_EPOCH, H_EPOCH_MAC, H_NONCE, H_REQUEST_ID, H_RESULT, H_VERSION, MAX_ARGS_HEADER, MAX_CONTROL_BODY,
-  T_BODY_MAC, bodyMac, decodeArgsHeader, encodeArgsHeader, sameMac, sha256Hex, signatureOf, staleEpochMac, statusOfErrno, type WireError,
-} from '../dht2-core/protocol/wire.js';
+  bodyMac, decodeArgsHeader, encodeArgsHeader, err, FOPS, H2_WINDOW, H_ARGS, H_DATE, H_EPOCH, H_EPOCH_MAC, H_NONCE,
+  H_REQUEST_ID, H_RESULT, H_VERSION, isFopName, MAX_ARGS_HEADER, MAX_CONTROL_BODY, parseFopArgs, PROTOCOL_VERSION, readSmall,
+  sameMac, sha256Hex, signatureOf, staleEpochMac, statusOfErrno, T_BODY_MAC, toDht2Error, type BrickFops, type WireError,
+} from '../dht2-core/protocol/index.js';
 import { RequestAuthenticator } from './auth.js';
-import { readSmall } from '../dht2-core/util/read-small.js';
 import type { BrickIdentity } from './posix2/format.js';
 
 export interface BrickServerOptions {

@@ -1,13 +1,37 @@
-/** dht2-core: the DHT2 client library (Volume API, layout, protocol, brick RPC). */
+/**
+ * dht2-core: the DHT2 client library (Volume API, layout, protocol, brick RPC).
+ *
+ * The one door into dht2-core for server/, bin/ and bench/ (checked by .dependency-cruiser.cjs
+ * in `npm test`); brick/ comes in through ./protocol/index.ts instead.
+ */
+
+// The Volume: paths, directories, files and fsck over a volume of bricks.
 export { Volume, type VolumeStatFs, type OpenVolumeOptions } from './volume.js';
 export type {
   MkdirOptions, CreateOptions, WriteFileOptions, ReadRange, RenameOptions, ReaddirOptions, ReaddirPage, FsckOptions, FsckReport,
+  KnownDir,
 } from './volume.js';
 export { Layout } from './layout.js';
-export { Dht2Error, type Errno, ERRNOS, isErr, isErrno } from './errors.js';
-export { ROOT_GFID, BUCKET_COUNT, newGfid, gfidBucket, checkName, compareNames } from './gfid.js';
-export type { Attrs, DirEntry, SetAttrs, InodeType } from './protocol/fops.js';
-export type { BrickFops, CallContext } from './protocol/layer.js';
+
+// The volume file and the cluster secret that signs every brick FOP.
+export { loadVolumeFile, parseVolumeFile, writeVolumeFile, resolveSecret, type VolumeFile } from './volfile.js';
+export { checkClusterSecret, MIN_NEW_SECRET_BYTES, type SecretCheck } from './protocol/index.js';
+
+// Errors: one class carrying a wire errno.
+export { Dht2Error, err, type Errno, ERRNOS, isErr, isErrno } from './protocol/index.js';
+
+// GFIDs and names as the bricks store them.
+export { ROOT_GFID, BUCKET_COUNT, NAME_MAX, newGfid, gfidBucket, checkName, compareNames } from './protocol/index.js';
+
+// The FOP vocabulary a caller meets in Volume results, and the layer interface bricks and wrappers share.
+export type { Attrs, DirEntry, SetAttrs, InodeType } from './protocol/index.js';
+export type { BrickFops, CallContext } from './protocol/index.js';
+
+// Brick RPC and the layers stacked over it.
 export { BrickClient } from './rpc/brick-client.js';
 export { CountingFops } from './layers/counting.js';
-export { loadVolumeFile, parseVolumeFile, writeVolumeFile, resolveSecret, type VolumeFile } from './volfile.js';
+export { ObservedFops, type FopObserver } from './layers/observed.js';
+
+// Stream and randomness helpers the gateway shares with the brick.
+export { readSmall, drainChecked } from './protocol/index.js';
+export { randomPooled } from './protocol/index.js';

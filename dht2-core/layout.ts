@@ -5,9 +5,7 @@
  * from the GFID's low 16 bits, which are random and independent of the bucket, so the files of
  * one directory (which all share their parent's bucket) spread over every DS.
  */
-import { BUCKET_COUNT, gfidBucket } from './gfid.js';
-import { err } from './errors.js';
-import { randomPooled } from './util/random-pool.js';
+import { BUCKET_COUNT, err, gfidBucket, randomPooled } from './protocol/index.js';
 
 export class Layout {
   constructor(

@@ -7,8 +7,7 @@
 import { readFile, writeFile, rename } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { BUCKET_COUNT } from './gfid.js';
-import { err } from './errors.js';
+import { BUCKET_COUNT, err } from './protocol/index.js';
 
 const BrickRef = z.strictObject({
   /** The brick's id (its identity file's brickId). */

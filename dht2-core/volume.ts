@@ -5,14 +5,12 @@
  * and their crash stories are in dht2-core/fops/*.ts and docs/ARCHITECTURE.md.
  */
 import type { Readable } from 'node:stream';
-import { ROOT_GFID } from './gfid.js';
+import {
+  checkClusterSecret, err, ROOT_GFID, type Attrs, type BrickFops, type CallContext, type SetAttrs,
+} from './protocol/index.js';
 import { Layout } from './layout.js';
-import type { Attrs, SetAttrs } from './protocol/fops.js';
-import type { BrickFops, CallContext } from './protocol/layer.js';
 import { BrickClient } from './rpc/brick-client.js';
 import { identityProblem, loadVolumeFile, resolveSecret, type VolumeFile } from './volfile.js';
-import { err } from './errors.js';
-import { checkClusterSecret } from './cluster-secret.js';
 import { VolumeCore, atPath, type KnownDir } from './fops/core.js';
 import * as entry from './fops/entry.js';
 import * as data from './fops/data.js';
@@ -330,7 +328,7 @@ export class Volume {
   // ------------------------------------------------------------------ volume-wide
 
   /** statfs of every brick, by role and position (for status pages); unreachable bricks give their error. */
-  async brickStatfs(ctx?: CallContext): Promise<Array<{ role: 'mds' | 'ds'; index: number; statfs?: import('./protocol/fops.js').StatFs; error?: string }>> {
+  async brickStatfs(ctx?: CallContext): Promise<Array<{ role: 'mds' | 'ds'; index: number; statfs?: import('./protocol/index.js').StatFs; error?: string }>> {
     const all = [
       ...this.core.mdsBricks.map((b, index) => ({ role: 'mds' as const, index, b })),
       ...this.core.dsBricks.map((b, index) => ({ role: 'ds' as const, index, b })),

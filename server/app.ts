@@ -5,11 +5,10 @@
  * openapi.yaml (served at /-/openapi.yaml); S3 requests are not. Every request is logged once
  * (pino) with its request id, which also travels to the bricks, and counted in the metrics.
  */
-import { randomPooled } from '../dht2-core/util/random-pool.js';
+import { randomPooled, type Volume } from '../dht2-core/index.js';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
-import type { Volume } from '../dht2-core/volume.js';
 import type { CredentialStore } from './auth/index.js';
 import { FILE_OPERATIONS, fileApiHandler } from './files/routes.js';
 import { openApiDocument, openApiValidator } from './files/validation.js';

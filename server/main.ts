@@ -2,12 +2,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { Volume } from '../dht2-core/volume.js';
+import { ObservedFops, Volume } from '../dht2-core/index.js';
 import { StaticCredentials, loadCredentialsFile, type CredentialStore } from './auth/index.js';
 import { createApp } from './app.js';
 import { clientErrorResponder } from './error-pages.js';
 import { GatewayMetrics } from './ops/metrics.js';
-import { ObservedFops } from '../dht2-core/layers/observed.js';
 import { ObjectLayer, Uploads } from './objects/index.js';
 import { DEFAULT_HTTP_LIMITS, applyHttpLimits, checkHttpLimits, serverOptions, type HttpLimits } from './http-limits.js';
 

@@ -9,8 +9,7 @@ import { constants, createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, open, rm, truncate, unlink } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { err, toDht2Error } from '../../dht2-core/errors.js';
-import type { DataStat, FopReq } from '../../dht2-core/protocol/fops.js';
+import { err, toDht2Error, type DataStat, type FopReq, type RoleHandlers } from '../../dht2-core/protocol/index.js';
 import { crashPoint } from './crash.js';
 import { fsyncPath, handleWriter, syncHandle } from './fsutil.js';
 import { HandleStore } from './handle-store.js';
@@ -21,7 +20,7 @@ import { lstat, rename } from './meta-fs.js';
 /** Largest data object a brick accepts (bounded so a runaway client cannot fill the disk in one go). */
 export const DEFAULT_MAX_OBJECT = 5 * 1024 ** 4;
 
-export class DsStore extends HandleStore {
+export class DsStore extends HandleStore implements RoleHandlers<'ds'> {
   private readonly appends = new KeyedLocks();
 
   constructor(dir: string, sync: boolean, private readonly maxObject = DEFAULT_MAX_OBJECT) {

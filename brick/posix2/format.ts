@@ -11,7 +11,7 @@ import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/p
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
-import { err } from '../../dht2-core/errors.js';
+import { err } from '../../dht2-core/protocol/index.js';
 import { codeOf, fsyncPath } from './fsutil.js';
 
 /**

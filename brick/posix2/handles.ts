@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { getAttribute, setAttribute } from './meta-fs.js';
 import { Crc32c } from '@aws-crypto/crc32c';
-import { err, toDht2Error } from '../../dht2-core/errors.js';
-import type { Attrs, InodeType } from '../../dht2-core/protocol/fops.js';
+import { err, toDht2Error, type Attrs, type InodeType } from '../../dht2-core/protocol/index.js';
 import { tmpDir } from './format.js';
 
 export const XATTR_INODE = 'user.dht2';

@@ -7,9 +7,7 @@
 import { opendir, rm } from 'node:fs/promises';
 import { createEmpty, link, mkdir, readlink, rename, symlink, unlink } from './meta-fs.js';
 import { join } from 'node:path';
-import { err, toDht2Error } from '../../dht2-core/errors.js';
-import { ROOT_GFID } from '../../dht2-core/gfid.js';
-import type { FopReq, InodeFate, InodeType } from '../../dht2-core/protocol/fops.js';
+import { err, ROOT_GFID, toDht2Error, type FopReq, type InodeFate, type InodeType } from '../../dht2-core/protocol/index.js';
 import { crashPoint } from './crash.js';
 import { codeOf } from './fsutil.js';
 import { HandleStore } from './handle-store.js';

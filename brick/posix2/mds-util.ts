@@ -2,7 +2,7 @@
 import { opendir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lstat, setAttribute } from './meta-fs.js';
-import { err, toDht2Error } from '../../dht2-core/errors.js';
+import { err, toDht2Error } from '../../dht2-core/protocol/index.js';
 import { codeOf } from './fsutil.js';
 import { XATTR_INODE, XATTR_USER_PREFIX } from './handles.js';
 

@@ -9,15 +9,16 @@
 import { opendir, rm } from 'node:fs/promises';
 import { listAttributes } from '@napi-rs/xattr';
 import { getAttribute, lstat, removeAttribute, rename } from './meta-fs.js';
-import { err } from '../../dht2-core/errors.js';
-import { ROOT_GFID, compareNames } from '../../dht2-core/gfid.js';
-import type { Attrs, DirEntry, FopReq, FopRes, InodeFate, InodeType } from '../../dht2-core/protocol/fops.js';
+import {
+  compareNames, err, ROOT_GFID, type Attrs, type DirEntry, type FopReq, type FopRes, type InodeFate, type InodeType,
+  type RoleHandlers,
+} from '../../dht2-core/protocol/index.js';
 import { crashPoint } from './crash.js';
 import { XATTR_USER_PREFIX, handleParent, readMeta, toAttrs, writeMeta } from './handles.js';
 import { MdsBase } from './mds-base.js';
 import { exists, listHandles, mapLimit, rmdirHandle, setUserXattr, userKey, xattrOp } from './mds-util.js';
 
-export class MdsStore extends MdsBase {
+export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
   // ---------------------------------------------------------------- FOPs
 
   async lookup(r: FopReq<'lookup'>): Promise<Attrs> {

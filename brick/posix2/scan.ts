@@ -5,9 +5,8 @@
  * here may be local on another MDS).
  */
 import { lstat, opendir, readdir, readlink, stat } from 'node:fs/promises';
-import type { FopRes } from '../../dht2-core/protocol/fops.js';
+import { ROOT_GFID, type FopRes } from '../../dht2-core/protocol/index.js';
 import { join } from 'node:path';
-import { ROOT_GFID } from '../../dht2-core/gfid.js';
 import { handlePath, parseEntryTarget, readMeta } from './handles.js';
 import { listHandles } from './mds-util.js';
 

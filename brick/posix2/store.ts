@@ -8,11 +8,10 @@ import { mkdir, statfs } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { err, toDht2Error } from '../../dht2-core/errors.js';
 import {
-  FOPS, type ControlFop, type DownloadFop, type FopName, type FopReq, type FopRes, type StatFs, type UploadFop,
-} from '../../dht2-core/protocol/fops.js';
-import type { BrickFops, Download } from '../../dht2-core/protocol/layer.js';
+  err, isFopOfRole, toDht2Error, type BrickFops, type ControlFop, type ControlHandlers, type Download, type DownloadFop,
+  type FopName, type FopOfRole, type FopReq, type FopRes, type StatFs, type UploadFop,
+} from '../../dht2-core/protocol/index.js';
 import { DsStore } from './ds.js';
 import { upgradeFormat } from './migrate.js';
 import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, refuseForeign, type BrickIdentity, type OpenOptions } from './format.js';
@@ -25,6 +24,14 @@ export interface StoreOptions extends OpenOptions {
   sync?: boolean;
   /** Largest data object, bytes. */
   maxObjectSize?: number;
+}
+
+/**
+ * Calls the store's handler named `fop`. The request was validated against FOPS[fop].req by the
+ * caller (server or test), and RoleHandlers makes each handler take exactly that type.
+ */
+function serve<K extends ControlFop, F extends K>(handlers: ControlHandlers<K>, fop: F, req: FopReq<F>): Promise<FopRes<F>> {
+  return handlers[fop](req);
 }
 
 export class PosixStore implements BrickFops {
@@ -86,27 +93,19 @@ export class PosixStore implements BrickFops {
 
   async call<F extends ControlFop>(fop: F, req: FopReq<F>): Promise<FopRes<F>> {
     try {
-      return (await this.dispatch(fop, req)) as FopRes<F>;
+      return await this.dispatch(fop, req);
     } catch (e) {
       throw toDht2Error(e, fop);
     }
   }
 
-  private async dispatch(fop: ControlFop, req: unknown): Promise<unknown> {
-    if (fop === 'statfs') return this.statfs();
-    if (fop === 'scan') {
-      const r = req as FopReq<'scan'>;
-      return scanPage(this.dir, this.identity.role, r.after, r.limit);
-    }
-    const role = FOPS[fop].role;
-    // The request was validated against FOPS[fop].req by the caller (server or test); each
-    // method takes exactly that type, so the table below is the only cast.
-    if (role === 'mds') {
-      const m = this.mdsOf(fop) as unknown as Record<string, (r: unknown) => Promise<unknown>>;
-      return m[fop]!.call(this.mds, req);
-    }
-    const d = this.dsOf(fop) as unknown as Record<string, (r: unknown) => Promise<unknown>>;
-    return d[fop]!.call(this.ds, req);
+  private async dispatch<F extends ControlFop>(fop: F, req: FopReq<F>): Promise<FopRes<F>> {
+    if (isFopOfRole(fop, 'mds')) return serve<FopOfRole<'mds', 'control'>, typeof fop>(this.mdsOf(fop), fop, req);
+    if (isFopOfRole(fop, 'ds')) return serve<FopOfRole<'ds', 'control'>, typeof fop>(this.dsOf(fop), fop, req);
+    // The two FOPs every brick serves, whatever its role.
+    if (fop === 'statfs') return (await this.statfs()) as FopRes<F>;
+    const r = req as FopReq<'scan'>;
+    return (await scanPage(this.dir, this.identity.role, r.after, r.limit)) as FopRes<F>;
   }
 
   async upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable): Promise<FopRes<F>> {

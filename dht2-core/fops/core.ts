@@ -4,11 +4,10 @@
  * No caching: every path is resolved against the MDSs, so two gateways on one volume never
  * read stale names (issue 3, "No stale reads").
  */
-import { Dht2Error, err, isErr } from '../errors.js';
-import { ROOT_GFID, checkName } from '../gfid.js';
+import {
+  checkName, Dht2Error, err, isErr, ROOT_GFID, type Attrs, type BrickFops, type CallContext, type InodeFate,
+} from '../protocol/index.js';
 import type { Layout } from '../layout.js';
-import type { Attrs, InodeFate } from '../protocol/fops.js';
-import type { BrickFops, CallContext } from '../protocol/layer.js';
 
 export class VolumeCore {
   constructor(

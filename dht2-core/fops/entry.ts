@@ -11,10 +11,10 @@
  *  - link: nlink first (ilink on the inode's MDS), then the name.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { err, isErr } from '../errors.js';
-import { ROOT_GFID, newGfid, gfidBucket } from '../gfid.js';
-import type { Attrs, FopReq, FopRes } from '../protocol/fops.js';
-import type { CallContext } from '../protocol/layer.js';
+import { err, isErr } from '../protocol/index.js';
+import { ROOT_GFID, newGfid, gfidBucket } from '../protocol/index.js';
+import type { Attrs, FopReq, FopRes } from '../protocol/index.js';
+import type { CallContext } from '../protocol/index.js';
 import { commitStep, startOf, type KnownDir, type VolumeCore } from './core.js';
 import { adoptAsDir } from './dirobj.js';
 

@@ -4,9 +4,7 @@
  * inode lives on another MDS (hard links, renamed files, most subdirectories) with one getattr
  * per such entry, in parallel.
  */
-import { err } from '../errors.js';
-import type { DirEntry } from '../protocol/fops.js';
-import type { CallContext } from '../protocol/layer.js';
+import { err, type CallContext, type DirEntry } from '../protocol/index.js';
 import type { VolumeCore } from './core.js';
 
 export interface ReaddirOptions {

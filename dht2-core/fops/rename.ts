@@ -10,10 +10,10 @@
  *    so replacing a remote directory is not atomic; POSIX rules (empty, types) still hold.
  *  - Moving a directory under itself is EINVAL, found by walking parent pointers up.
  */
-import { err, isErr } from '../errors.js';
-import { ROOT_GFID } from '../gfid.js';
-import type { Attrs, InodeFate } from '../protocol/fops.js';
-import type { CallContext } from '../protocol/layer.js';
+import { err, isErr } from '../protocol/index.js';
+import { ROOT_GFID } from '../protocol/index.js';
+import type { Attrs, InodeFate } from '../protocol/index.js';
+import type { CallContext } from '../protocol/index.js';
 import type { VolumeCore } from './core.js';
 import { removeRemoteDir } from './entry.js';
 

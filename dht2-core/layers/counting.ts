@@ -2,17 +2,13 @@
  * A pass-through layer that counts FOPs by name. Stacks over any BrickFops (a client or an
  * in-process store), like a GlusterFS debug translator; tests use it to count round trips.
  */
-import type { Readable } from 'node:stream';
-import type { ControlFop, DownloadFop, FopName, FopReq, FopRes, UploadFop } from '../protocol/fops.js';
-import type { BrickFops, CallContext, Download } from '../protocol/layer.js';
+import { PassThroughFops, type BrickFops, type FopName } from '../protocol/index.js';
 
-export class CountingFops implements BrickFops {
+export class CountingFops extends PassThroughFops {
   readonly counts = new Map<FopName, number>();
 
-  constructor(private readonly child: BrickFops) {}
-
-  private count(fop: FopName): void {
-    this.counts.set(fop, (this.counts.get(fop) ?? 0) + 1);
+  constructor(protected override readonly child: BrickFops) {
+    super();
   }
 
   /** Total FOPs since the last reset. */
@@ -26,22 +22,8 @@ export class CountingFops implements BrickFops {
     this.counts.clear();
   }
 
-  call<F extends ControlFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<FopRes<F>> {
-    this.count(fop);
-    return this.child.call(fop, req, ctx);
-  }
-
-  upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable, ctx?: CallContext): Promise<FopRes<F>> {
-    this.count(fop);
-    return this.child.upload(fop, req, body, ctx);
-  }
-
-  download<F extends DownloadFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<Download<FopRes<F>>> {
-    this.count(fop);
-    return this.child.download(fop, req, ctx);
-  }
-
-  close(): Promise<void> {
-    return this.child.close();
+  protected override around<T>(fop: FopName, _req: unknown, run: () => Promise<T>): Promise<T> {
+    this.counts.set(fop, (this.counts.get(fop) ?? 0) + 1);
+    return run();
   }
 }

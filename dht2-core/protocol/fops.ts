@@ -7,8 +7,8 @@
  * run-time validation both derive. docs/PROTOCOL.md describes the wire form.
  */
 import { z } from 'zod';
-import { checkGfid, checkName } from '../gfid.js';
-import { Dht2Error } from '../errors.js';
+import { checkGfid, checkName } from './gfid.js';
+import { Dht2Error } from './errors.js';
 
 /**
  * Wire protocol version; a brick refuses requests of any other major version. 2: the
@@ -244,6 +244,15 @@ type OfKind<K extends Kind> = { [F in FopName]: FopTable[F]['kind'] extends K ? 
 export type ControlFop = OfKind<'control'>;
 export type UploadFop = OfKind<'upload'>;
 export type DownloadFop = OfKind<'download'>;
+/** The FOPs the table gives to one role ('any': served by every brick), optionally of one kind. */
+export type FopOfRole<R extends Role, K extends Kind = Kind> = {
+  [F in FopName]: FopTable[F]['role'] extends R ? (FopTable[F]['kind'] extends K ? F : never) : never;
+}[FopName];
+
+/** True when the table gives `fop` to `role`. */
+export function isFopOfRole<R extends Role>(fop: FopName, role: R): fop is FopOfRole<R> {
+  return FOPS[fop].role === role;
+}
 
 /** True when `s` names a FOP of this protocol version. */
 export function isFopName(s: string): s is FopName {

@@ -4,7 +4,7 @@
  * A layer can therefore be tested over an in-process lower layer, as GlusterFS translators are.
  */
 import type { Readable } from 'node:stream';
-import type { ControlFop, DownloadFop, FopReq, FopRes, UploadFop } from './fops.js';
+import type { ControlFop, DownloadFop, FopName, FopOfRole, FopReq, FopRes, UploadFop } from './fops.js';
 
 /** Per-call context: request id for logs, cancellation, deadline. */
 export interface CallContext {
@@ -29,4 +29,52 @@ export interface BrickFops {
   upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable, ctx?: CallContext): Promise<FopRes<F>>;
   download<F extends DownloadFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<Download<FopRes<F>>>;
   close(): Promise<void>;
+}
+
+/** One method per control FOP in `K`, named after it, taking its request and answering its reply. */
+export type ControlHandlers<K extends ControlFop> = { [F in K]: (req: FopReq<F>) => Promise<FopRes<F>> };
+
+/**
+ * One method per FOP the table gives to `role`, named after it and typed from it: what a store
+ * that serves that role (brick/posix2's MdsStore, DsStore) implements, so the compiler finds a
+ * FOP added to the table but not to the store, or a handler whose request or reply drifted.
+ */
+export type RoleHandlers<R extends 'mds' | 'ds'> =
+  & ControlHandlers<FopOfRole<R, 'control'>>
+  & { [F in FopOfRole<R, 'upload'>]: (req: FopReq<F>, body: Readable) => Promise<FopRes<F>> }
+  & { [F in FopOfRole<R, 'download'>]: (req: FopReq<F>) => Promise<Download<FopRes<F>>> };
+
+/**
+ * The default layer: forwards every FOP to the layer below, like GlusterFS's `default_<fop>`
+ * (libglusterfs/src/defaults-tmpl.c). A layer extends it and overrides only what it changes:
+ * `around` when it treats every FOP alike (counts, times or gates them), a FOP method when it
+ * changes that kind of FOP only.
+ */
+export abstract class PassThroughFops implements BrickFops {
+  /** The layer below. Abstract so that a layer may reach it through a getter (a brick restarted in a test). */
+  protected abstract readonly child: BrickFops;
+
+  /**
+   * Every FOP goes down through here; `run` passes it on to `child`. `discard` releases a reply
+   * that a layer drops instead of returning (a download's body, which would otherwise stay open).
+   */
+  protected around<T>(_fop: FopName, _req: unknown, run: () => Promise<T>, _discard?: (reply: T) => void): Promise<T> {
+    return run();
+  }
+
+  call<F extends ControlFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<FopRes<F>> {
+    return this.around(fop, req, () => this.child.call(fop, req, ctx));
+  }
+
+  upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable, ctx?: CallContext): Promise<FopRes<F>> {
+    return this.around(fop, req, () => this.child.upload(fop, req, body, ctx));
+  }
+
+  download<F extends DownloadFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<Download<FopRes<F>>> {
+    return this.around(fop, req, () => this.child.download(fop, req, ctx), (d) => d.body.destroy());
+  }
+
+  close(): Promise<void> {
+    return this.child.close();
+  }
 }

@@ -4,9 +4,9 @@
  * for data FOPs whose body is the data), every request signed with the cluster secret.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual, type Hmac } from 'node:crypto';
-import { randomPooled } from '../util/random-pool.js';
+import { randomPooled } from './random-pool.js';
 import { PROTOCOL_VERSION } from './fops.js';
-import type { Errno } from '../errors.js';
+import type { Errno } from './errors.js';
 
 export const H_VERSION = 'x-dht2-proto';
 export const H_DATE = 'x-dht2-date';

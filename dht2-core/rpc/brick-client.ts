@@ -11,15 +11,12 @@
 import { randomUUID } from 'node:crypto';
 import http2, { type IncomingHttpHeaders } from 'node:http2';
 import type { Readable } from 'node:stream';
-import { err, isErrno } from '../errors.js';
 import {
-  FOPS, PROTOCOL_VERSION, type ControlFop, type DownloadFop, type FopName, type FopReq, type FopRes, type UploadFop,
-} from '../protocol/fops.js';
-import type { BrickFops, CallContext, Download } from '../protocol/layer.js';
-import {
-  H_ARGS, H_DATE, H_EPOCH, H_EPOCH_MAC, H_NONCE, H_REQUEST_ID, H_RESULT, H_TIMEOUT, H_VERSION, authorization, bodyMac,
-  decodeArgsHeader, encodeArgsHeader, fopPath, newNonce, sameMac, sha256Hex, signatureOf, staleEpochMac,
-} from '../protocol/wire.js';
+  authorization, bodyMac, decodeArgsHeader, encodeArgsHeader, err, fopPath, FOPS, H_ARGS, H_DATE, H_EPOCH, H_EPOCH_MAC, H_NONCE,
+  H_REQUEST_ID, H_RESULT, H_TIMEOUT, H_VERSION, isErrno, newNonce, PROTOCOL_VERSION, sameMac, sha256Hex, signatureOf,
+  staleEpochMac, type BrickFops, type CallContext, type ControlFop, type Download, type DownloadFop, type FopName, type FopReq,
+  type FopRes, type UploadFop,
+} from '../protocol/index.js';
 import { BrickSession, refusal, wasRefused, type BrickHello, type H2Reply, type H2Request } from './session.js';
 
 export interface BrickClientOptions {

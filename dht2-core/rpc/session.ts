@@ -14,8 +14,7 @@
 import type { Hmac } from 'node:crypto';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { finished, type Readable } from 'node:stream';
-import { Dht2Error, err } from '../errors.js';
-import { H2_WINDOW, T_BODY_MAC } from '../protocol/wire.js';
+import { Dht2Error, err, H2_WINDOW, T_BODY_MAC } from '../protocol/index.js';
 
 export interface SessionOptions {
   url: string;

@@ -2,7 +2,7 @@
  * File API errors: JSON `{ "error": ERRNO, "message", "path" }` with one errno → HTTP status
  * table (documented in openapi.yaml and docs/FILE-API.md).
  */
-import { Dht2Error, type Errno } from '../../dht2-core/errors.js';
+import { Dht2Error, type Errno } from '../../dht2-core/index.js';
 import { authErrorIn } from '../auth/index.js';
 
 /**

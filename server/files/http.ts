@@ -3,7 +3,7 @@
  * and the parsers of the query parameters every route shares.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Attrs } from '../../dht2-core/protocol/fops.js';
+import type { Attrs } from '../../dht2-core/index.js';
 import { META_XATTR, decodeMeta } from '../objects/index.js';
 
 /** A refusal of the API itself (not an errno of the volume): status, error code, message; `allow` for a 405. */
@@ -115,7 +115,7 @@ export function splitLast(path: string): { parentPath: string; name: string } {
   return { parentPath: trimmed.slice(0, idx) || '/', name: trimmed.slice(idx + 1) };
 }
 
-export { readSmall } from '../../dht2-core/util/read-small.js';
+export { readSmall } from '../../dht2-core/index.js';
 
 export function isMultipart(req: IncomingMessage): boolean {
   return /^multipart\/form-data\s*(;|$)/i.test(req.headers['content-type'] ?? '');

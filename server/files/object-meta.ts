@@ -9,8 +9,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { Attrs } from '../../dht2-core/protocol/fops.js';
-import type { Volume } from '../../dht2-core/volume.js';
+import type { Attrs } from '../../dht2-core/index.js';
+import type { Volume } from '../../dht2-core/index.js';
 import { META_XATTR, ObjectError, decodeMeta, encodeMeta, md5Tap, metaFromHeaders, metaHeaders, through, type ObjectMeta } from '../objects/index.js';
 import { HttpError } from './http.js';
 

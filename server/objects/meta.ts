@@ -32,7 +32,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Attrs } from '../../dht2-core/protocol/fops.js';
+import type { Attrs } from '../../dht2-core/index.js';
 import { ObjectError } from './errors.js';
 
 export const META_XATTR = 's3';

@@ -13,11 +13,11 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Dht2Error } from '../../dht2-core/errors.js';
+import { Dht2Error } from '../../dht2-core/index.js';
 import { isErr } from '../../dht2-core/index.js';
-import type { Attrs } from '../../dht2-core/protocol/fops.js';
-import type { CallContext } from '../../dht2-core/protocol/layer.js';
-import type { Volume } from '../../dht2-core/volume.js';
+import type { Attrs } from '../../dht2-core/index.js';
+import type { CallContext } from '../../dht2-core/index.js';
+import type { Volume } from '../../dht2-core/index.js';
 import { md5Tap } from './body.js';
 import { ObjectError } from './errors.js';
 import type { BucketRef, ObjectLayer, WriteConditions } from './layer.js';

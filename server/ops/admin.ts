@@ -1,6 +1,6 @@
 /** /-/admin/volume: the layout, the bricks and the capacity, for the root key only. */
 import type { IncomingMessage } from 'node:http';
-import type { Volume } from '../../dht2-core/volume.js';
+import type { Volume } from '../../dht2-core/index.js';
 import { authenticate, type CredentialStore } from '../auth/index.js';
 import { isBasicAuth, verifyBasicAuth } from '../auth/basic.js';
 import type { RequestTarget } from '../request-target.js';

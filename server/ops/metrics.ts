@@ -7,7 +7,7 @@
  * process's default metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { FopObserver } from '../../dht2-core/layers/observed.js';
+import type { FopObserver } from '../../dht2-core/index.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 

@@ -6,7 +6,7 @@
  * way around the root check (issue 14).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Volume } from '../../dht2-core/volume.js';
+import type { Volume } from '../../dht2-core/index.js';
 import type { CredentialStore } from '../auth/index.js';
 import { HttpError, sendBytes, sendJson } from '../files/http.js';
 import { requestTarget } from '../request-target.js';

@@ -3,7 +3,7 @@
  * to 1000 keys in one request, per-key errors, Quiet mode. Each key is deleted as DeleteObject,
  * in the bucket the router resolved once.
  */
-import { readSmall } from '../../dht2-core/util/read-small.js';
+import { readSmall } from '../../dht2-core/index.js';
 import type { BucketRef } from '../objects/index.js';
 import { xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';

@@ -3,10 +3,10 @@
  * default message (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html), and
  * the one place where a dht2-core errno becomes an S3 code.
  */
-import { Dht2Error, type Errno } from '../../dht2-core/errors.js';
+import { Dht2Error, type Errno } from '../../dht2-core/index.js';
 import { authErrorIn } from '../auth/errors.js';
 import { S3_ERRORS, type S3Code } from './codes.js';
-import { ObjectError, type ObjectErrorKind } from '../objects/errors.js';
+import { ObjectError, type ObjectErrorKind } from '../objects/index.js';
 
 export { S3_ERRORS, type S3Code } from './codes.js';
 

@@ -10,7 +10,7 @@ import { Readable, type Transform } from 'node:stream';
 import { pipeWhole } from '../whole-body.js';
 import { authenticate, authorizeAll, contentMd5Verifier, payloadVerifier, type CredentialStore } from '../auth/index.js';
 import type { Logger } from 'pino';
-import type { Volume } from '../../dht2-core/volume.js';
+import type { Volume } from '../../dht2-core/index.js';
 import { ObjectLayer, Uploads, checkBucketAccessName, through } from '../objects/index.js';
 import * as bucketOps from './bucket.js';
 import { header, type S3Deps, type S3Reply, type S3Request } from './context.js';

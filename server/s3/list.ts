@@ -5,7 +5,7 @@
  * (server/objects/list-walk.ts); this module reads the parameters and writes the XML. Object metadata (ETag) comes with each
  * directory page (readdirp with wanted xattrs), so a page costs O(page) round trips at most.
  */
-import type { Attrs, DirEntry } from '../../dht2-core/protocol/fops.js';
+import type { Attrs, DirEntry } from '../../dht2-core/index.js';
 import { META_XATTR, decodeMeta, etagOf, type BucketRef, type ListResult } from '../objects/index.js';
 import { xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import type { EndpointOf, ListQuery } from './router.js';

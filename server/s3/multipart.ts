@@ -4,7 +4,7 @@
  * is the object layer's (server/objects/uploads.ts).
  */
 import { metaFromHeaders, type BucketRef } from '../objects/index.js';
-import { readSmall } from '../../dht2-core/util/read-small.js';
+import { readSmall } from '../../dht2-core/index.js';
 import { checkedEmptyBody, header, xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error } from './errors.js';
 import { resolveCopySource } from './copy.js';

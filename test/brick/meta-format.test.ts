@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getAttribute, removeAttribute, setAttribute } from '@napi-rs/xattr';
-import { ROOT_GFID, newGfid } from '../../dht2-core/gfid.js';
+import { newGfid, ROOT_GFID } from '../../dht2-core/protocol/index.js';
 import { PosixStore } from '../../brick/posix2/store.js';
 import { decodeMeta, encodeMeta, handlePath, newMeta, readMeta, type InodeMeta } from '../../brick/posix2/handles.js';
 import { listHandles } from '../../brick/posix2/mds-util.js';

@@ -10,9 +10,10 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ROOT_GFID, newGfid } from '../../dht2-core/gfid.js';
-import { BrickClient } from '../../dht2-core/rpc/brick-client.js';
-import { H_DATE, H_EPOCH, H_NONCE, H_REQUEST_ID, authorization, fopPath, newNonce, sha256Hex } from '../../dht2-core/protocol/wire.js';
+import {
+  authorization, fopPath, H_DATE, H_EPOCH, H_NONCE, H_REQUEST_ID, newGfid, newNonce, ROOT_GFID, sha256Hex,
+} from '../../dht2-core/protocol/index.js';
+import { BrickClient } from '../../dht2-core/index.js';
 import { spawnBrick, type BrickProcess } from '../../brick/spawn.js';
 import { rejectsErrno, text } from '../helpers/assert-errno.js';
 import { rawH2 } from '../helpers/raw-h2.js';

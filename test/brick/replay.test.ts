@@ -14,9 +14,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { spawnBrick, type BrickProcess } from '../../brick/spawn.js';
 import { tmpDir as brickTmpDir } from '../../brick/posix2/format.js';
 import { handlePath } from '../../brick/posix2/handles.js';
-import { newGfid } from '../../dht2-core/gfid.js';
-import { BrickClient } from '../../dht2-core/rpc/brick-client.js';
-import { H_ARGS, H_DATE, H_EPOCH, H_NONCE, encodeArgsHeader, fopPath, newNonce } from '../../dht2-core/protocol/wire.js';
+import {
+  encodeArgsHeader, fopPath, H_ARGS, H_DATE, H_EPOCH, H_NONCE, newGfid, newNonce,
+} from '../../dht2-core/protocol/index.js';
+import { BrickClient } from '../../dht2-core/index.js';
 import { rejectsErrno, text } from '../helpers/assert-errno.js';
 import { replay, startH2Mitm, type CapturedRequest, type H2Mitm } from '../helpers/h2-mitm.js';
 import { SECRET, tmpDir } from '../helpers/tmp.js';

@@ -7,7 +7,7 @@ import { lstat, readlink, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { getAttribute } from '@napi-rs/xattr';
-import { ROOT_GFID, newGfid } from '../../dht2-core/gfid.js';
+import { newGfid, ROOT_GFID } from '../../dht2-core/protocol/index.js';
 import { PosixStore } from '../../brick/posix2/store.js';
 import { decodeMeta, handlePath } from '../../brick/posix2/handles.js';
 import { rejectsErrno, text } from '../helpers/assert-errno.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ORPHAN_GRACE_MS } from '../../brick/supervisor-pipe.js';
-import { BrickClient } from '../../dht2-core/rpc/brick-client.js';
+import { BrickClient } from '../../dht2-core/index.js';
 import { running } from '../helpers/proc.js';
 import { SECRET, tmpDir } from '../helpers/tmp.js';
 

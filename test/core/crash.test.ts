@@ -11,7 +11,7 @@ import type { FsckReport } from '../../dht2-core/fops/fsck.js';
 import { HookFops, KillSwitch } from '../helpers/hook-fops.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { text } from '../helpers/assert-errno.js';
-import { err } from '../../dht2-core/errors.js';
+import { err } from '../../dht2-core/protocol/errors.js';
 
 const body = (s: string) => Readable.from([Buffer.from(s)]);
 

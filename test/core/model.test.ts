@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { Dht2Error } from '../../dht2-core/errors.js';
+import { Dht2Error } from '../../dht2-core/protocol/errors.js';
 import type { Volume } from '../../dht2-core/volume.js';
 import { text } from '../helpers/assert-errno.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';

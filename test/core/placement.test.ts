@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { ROOT_GFID, gfidBucket } from '../../dht2-core/gfid.js';
+import { gfidBucket, ROOT_GFID } from '../../dht2-core/protocol/gfid.js';
 import { Layout } from '../../dht2-core/layout.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 

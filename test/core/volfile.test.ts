@@ -66,7 +66,7 @@ describe('volume files', function () {
     await assert.rejects(run(process.execPath, [DHT2_BIN, 'volume', 'create', '--name', 'x', '--volume-id', 'wrong', '--secret-file', 'secret', '-o', join(c.dir, 'w.json'),
       '--mds', `mds0=${good.mds[0]!.url}`, '--ds', `ds0=${good.ds[0]!.url}`]), /belongs to volume testvol/);
     // An orphan data object for fsck to find (its age is past a zero grace).
-    const { newGfid } = await import('../../dht2-core/gfid.js');
+    const { newGfid } = await import('../../dht2-core/protocol/gfid.js');
     const orphan = newGfid();
     await c.dsCount[c.volume.layout.dsOf(orphan)]!.call('dcreate', { gfid: orphan });
     const report = JSON.parse((await run(process.execPath, [DHT2_BIN, 'fsck', '--volfile', out, '--grace', '0', '--json'])).stdout) as { orphanData: string[] };

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { ROOT_GFID, gfidBucket } from '../../dht2-core/gfid.js';
+import { gfidBucket, ROOT_GFID } from '../../dht2-core/protocol/gfid.js';
 import { Volume } from '../../dht2-core/volume.js';
 import type { Attrs } from '../../dht2-core/protocol/fops.js';
 import { rejectsErrno, text } from '../helpers/assert-errno.js';

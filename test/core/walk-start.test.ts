@@ -1,7 +1,7 @@
 /** Where a path walk starts when the caller already resolved a directory (dht2-core fops/core.ts startOf). */
 import assert from 'node:assert/strict';
 import { startOf } from '../../dht2-core/fops/core.js';
-import { ROOT_GFID } from '../../dht2-core/gfid.js';
+import { ROOT_GFID } from '../../dht2-core/protocol/gfid.js';
 
 describe('dht2-core walk start', () => {
   const bucket = { path: '/b', gfid: '00010000-0000-0000-0000-000000000002' };

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Dht2Error, type Errno } from '../../dht2-core/errors.js';
+import { Dht2Error, type Errno } from '../../dht2-core/protocol/errors.js';
 
 /** Asserts that `p` rejects with a Dht2Error of errno `errno`; returns the error. */
 export async function rejectsErrno(p: Promise<unknown>, errno: Errno): Promise<Dht2Error> {

@@ -4,10 +4,7 @@
  * any layer sharing the same switch fails with ENOTCONN, as if the process had died between
  * two steps of a composite FOP.
  */
-import type { Readable } from 'node:stream';
-import { err } from '../../dht2-core/errors.js';
-import type { ControlFop, DownloadFop, FopName, FopReq, FopRes, UploadFop } from '../../dht2-core/protocol/fops.js';
-import type { BrickFops, CallContext, Download } from '../../dht2-core/protocol/layer.js';
+import { err, FOPS, PassThroughFops, type BrickFops, type FopName } from '../../dht2-core/protocol/index.js';
 
 export class KillSwitch {
   dead = false;
@@ -23,34 +20,17 @@ export class KillSwitch {
   after: ((fop: FopName, req: unknown) => Promise<void> | void) | undefined;
 }
 
-export class HookFops implements BrickFops {
-  constructor(private readonly child: BrickFops, private readonly sw: KillSwitch, private readonly role: 'mds' | 'ds' = 'mds') {}
+export class HookFops extends PassThroughFops {
+  constructor(protected override readonly child: BrickFops, private readonly sw: KillSwitch, private readonly role: 'mds' | 'ds' = 'mds') {
+    super();
+  }
 
-  private check(fop: FopName): void {
+  protected override async around<T>(fop: FopName, req: unknown, run: () => Promise<T>): Promise<T> {
     if (this.sw.dead) throw err('ENOTCONN', `gateway died before ${fop}`);
     this.sw.before?.(fop, this.role);
-  }
-
-  async call<F extends ControlFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<FopRes<F>> {
-    this.check(fop);
-    const r = await this.child.call(fop, req, ctx);
-    await this.sw.after?.(fop, req);
+    const r = await run();
+    // A download changes nothing: the scenarios' hooks run after the FOPs that do.
+    if (FOPS[fop].kind !== 'download') await this.sw.after?.(fop, req);
     return r;
-  }
-
-  async upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable, ctx?: CallContext): Promise<FopRes<F>> {
-    this.check(fop);
-    const r = await this.child.upload(fop, req, body, ctx);
-    await this.sw.after?.(fop, req);
-    return r;
-  }
-
-  async download<F extends DownloadFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<Download<FopRes<F>>> {
-    this.check(fop);
-    return this.child.download(fop, req, ctx);
-  }
-
-  close(): Promise<void> {
-    return this.child.close();
   }
 }

@@ -30,14 +30,13 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import { PosixStore } from '../../brick/posix2/store.js';
 import { observeFsyncs } from '../../brick/posix2/fsutil.js';
-import { Dht2Error, err } from '../../dht2-core/errors.js';
-import type { Attrs, ControlFop, DownloadFop, FopName, FopReq, FopRes, UploadFop } from '../../dht2-core/protocol/fops.js';
-import type { BrickFops, Download } from '../../dht2-core/protocol/layer.js';
-import { setRandomSource } from '../../dht2-core/util/random-pool.js';
+import { Dht2Error, err } from '../../dht2-core/protocol/errors.js';
+import type { Attrs, FopName } from '../../dht2-core/protocol/fops.js';
+import { PassThroughFops, type BrickFops } from '../../dht2-core/protocol/layer.js';
+import { setRandomSource } from '../../dht2-core/protocol/random-pool.js';
 import { Volume } from '../../dht2-core/volume.js';
 import { text } from './assert-errno.js';
 import { DurableImage } from './power-loss.js';
@@ -91,10 +90,17 @@ class Plan {
 }
 
 /** A brick store that can die and be started again; faults are applied around it. */
-class FaultBrick implements BrickFops {
+class FaultBrick extends PassThroughFops {
   store!: PosixStore;
 
-  constructor(readonly id: string, readonly role: 'mds' | 'ds', readonly dir: string, private readonly plan: Plan) {}
+  constructor(readonly id: string, readonly role: 'mds' | 'ds', readonly dir: string, private readonly plan: Plan) {
+    super();
+  }
+
+  /** The store of this run of the brick: a restart opens a new one. */
+  protected override get child(): BrickFops {
+    return this.store;
+  }
 
   async start(): Promise<void> {
     this.store = await PosixStore.open({ dir: this.dir, role: this.role, volumeId: 'model', brickId: this.id, sync: true });
@@ -106,7 +112,7 @@ class FaultBrick implements BrickFops {
     await this.start();
   }
 
-  private async run<T>(fop: FopName, apply: () => Promise<T>, dispose?: (r: T) => void): Promise<T> {
+  protected override async around<T>(fop: FopName, _req: unknown, apply: () => Promise<T>, dispose?: (r: T) => void): Promise<T> {
     const p = this.plan;
     if (p.gate) await p.gate(this.id, fop);
     if (p.gatewayDead) throw err('ENOTCONN', `gateway died before ${fop}`);
@@ -146,21 +152,6 @@ class FaultBrick implements BrickFops {
     return r;
   }
 
-  call<F extends ControlFop>(fop: F, req: FopReq<F>): Promise<FopRes<F>> {
-    return this.run(fop, () => this.store.call(fop, req));
-  }
-
-  upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable): Promise<FopRes<F>> {
-    return this.run(fop, () => this.store.upload(fop, req, body));
-  }
-
-  download<F extends DownloadFop>(fop: F, req: FopReq<F>): Promise<Download<FopRes<F>>> {
-    return this.run(fop, () => this.store.download(fop, req), (d) => d.body.destroy());
-  }
-
-  close(): Promise<void> {
-    return this.store.close();
-  }
 }
 
 /** A deterministic byte source (SHA-256 in counter mode) for GFIDs and directory buckets. */

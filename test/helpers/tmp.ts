@@ -8,5 +8,5 @@ export async function tmpDir(tag = 'dht2-test'): Promise<{ path: string; cleanup
   return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
 }
 
-/** The cluster secret of the test volumes: 32+ bytes, as a new volume needs (dht2-core/cluster-secret.ts). */
+/** The cluster secret of the test volumes: 32+ bytes, as a new volume needs (dht2-core/protocol/cluster-secret.ts). */
 export const SECRET = 'test-cluster-secret-0123456789abcdef';

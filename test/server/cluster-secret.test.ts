@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { DHT2_BIN, spawnBrick } from '../../brick/spawn.js';
-import { EXAMPLE_SECRETS } from '../../dht2-core/cluster-secret.js';
+import { EXAMPLE_SECRETS } from '../../dht2-core/protocol/index.js';
 import { SECRET, tmpDir } from '../helpers/tmp.js';
 
 const run = promisify(execFile);

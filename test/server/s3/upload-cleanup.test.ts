@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import aws4 from 'aws4';
-import { Dht2Error } from '../../../dht2-core/errors.js';
+import { Dht2Error } from '../../../dht2-core/index.js';
 import { ObjectLayer, UPLOADS_DIR, Uploads } from '../../../server/objects/index.js';
 import { ACCESS_KEY, SECRET_KEY, startGateway, type TestGateway } from '../../helpers/gateway.js';
 

@@ -13,7 +13,7 @@
  *   before.
  */
 import { err } from './errors.js';
-import { MIN_SECRET_LENGTH } from './protocol/wire.js';
+import { MIN_SECRET_LENGTH } from './wire.js';
 
 /** Bytes (UTF-8) a secret needs for a new volume. */
 export const MIN_NEW_SECRET_BYTES = 32;

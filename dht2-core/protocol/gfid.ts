@@ -3,7 +3,7 @@
  * volume bucket (one of 65536 tokens) in the GFID's top 16 bits, so any GFID names its own MDS
  * (see ../shared/design/DHT2-DESIGN-NOTES.md §2.2 "As built": bucket = gfid[0]<<8 | gfid[1]).
  */
-import { randomPooled } from './util/random-pool.js';
+import { randomPooled } from './random-pool.js';
 import { err } from './errors.js';
 
 /** Number of buckets (tokens) of every volume. */
