@@ -5,7 +5,7 @@
  * speed is judged in `npm run bench`; these keep a walk from creeping back into a hot path.
  */
 import assert from 'node:assert/strict';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ACCESS_KEY, SECRET_KEY, sdkClient, startGateway, type TestGateway } from '../../helpers/gateway.js';
 
 describe('S3 round trips per request', function () {
@@ -48,6 +48,13 @@ describe('S3 round trips per request', function () {
     }), ['dread:1', 'entry:1', 'lookup:1']);
     assert.deepEqual(await tripsOf(() => s3.send(new DeleteObjectCommand({ Bucket: B, Key: 'k' }))), ['dunlink:1', 'entry:1', 'unlink:1']);
     await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: B, Key: 'k' })), { name: 'NotFound' });
+  });
+
+  it('DeleteObjects looks the bucket up once, not once per key (issue 15: 1 + N before)', async () => {
+    for (const k of ['d1', 'd2', 'd3']) await s3.send(new PutObjectCommand({ Bucket: B, Key: k, Body: k }));
+    const keys = ['d1', 'd2', 'd3'].map((Key) => ({ Key }));
+    assert.deepEqual(await tripsOf(() => s3.send(new DeleteObjectsCommand({ Bucket: B, Delete: { Objects: keys } }))),
+      ['dunlink:3', 'entry:1', 'unlink:3']);
   });
 
   it('a key in folders: the folders are walked by name entries, and only an emptied folder is statted', async () => {
