@@ -4,6 +4,7 @@
  */
 import { Dht2Error, type Errno } from '../../dht2-core/index.js';
 import { authErrorIn } from '../auth/index.js';
+import { ObjectError, type ObjectErrorKind } from '../objects/index.js';
 
 /**
  * One HTTP status per errno, so a new errno does not compile until it has one. 500 are the
@@ -17,6 +18,18 @@ export const ERRNO_STATUS: Readonly<Record<Errno, number>> = {
   EIO: 500, EREMOTE: 500, EMLINK: 500, ENOTSUP: 500, EPROTO: 500, EROFS: 500, EBUSY: 500, EMSGSIZE: 500,
 };
 
+/**
+ * The errno name each object-layer refusal (server/objects/errors.ts) reads as here, whose
+ * status is then ERRNO_STATUS's: checked complete by the compiler, as the S3 table is.
+ */
+export const OBJECT_ERROR_ERRNO: Readonly<Record<ObjectErrorKind, Errno>> = {
+  BucketNotFound: 'ENOENT', ObjectNotFound: 'ENOENT', UploadNotFound: 'ENOENT',
+  BucketNameInvalid: 'EINVAL', ObjectNameInvalid: 'EINVAL', MetadataInvalid: 'EINVAL', ArgumentInvalid: 'EINVAL',
+  FolderHoldsNoData: 'EISDIR', PartInvalid: 'EINVAL', PartOrderInvalid: 'EINVAL', PartTooSmall: 'EINVAL',
+  ObjectNameTooLong: 'ENAMETOOLONG', MetadataTooLarge: 'EINVAL', RangeNotSatisfiable: 'EINVAL',
+  BucketExists: 'EEXIST', BucketNotEmpty: 'ENOTEMPTY', PreconditionFailed: 'ESTALE', ObjectKeepsChanging: 'EAGAIN',
+};
+
 export interface FileApiError {
   status: number;
   body: { error: string; message: string; path?: string };
@@ -27,6 +40,10 @@ export function fileError(e: unknown, path: string): FileApiError {
   if (auth) return { status: auth.status, body: { error: auth.code, message: auth.message, path } };
   if (e instanceof Dht2Error) {
     return { status: ERRNO_STATUS[e.errno], body: { error: e.errno, message: e.detail, path: e.path ?? path } };
+  }
+  if (e instanceof ObjectError) {
+    const errno = OBJECT_ERROR_ERRNO[e.kind];
+    return { status: ERRNO_STATUS[errno], body: { error: errno, message: e.message, path } };
   }
   return { status: 500, body: { error: 'EIO', message: 'internal error', path } };
 }

@@ -11,17 +11,16 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Attrs } from '../../dht2-core/index.js';
 import type { Volume } from '../../dht2-core/index.js';
-import { META_XATTR, ObjectError, decodeMeta, encodeMeta, md5Tap, metaFromHeaders, metaHeaders, through, type ObjectMeta } from '../objects/index.js';
-import { HttpError } from './http.js';
+import { META_XATTR, decodeMeta, encodeMeta, md5Tap, metaFromHeaders, metaHeaders, through, type ObjectMeta } from '../objects/index.js';
 
 /** Taps the MD5 of `body`; `xattrs()` (called once it is stored) is the metadata xattr to write with it. */
 export function withObjectMeta(body: Readable, headers: IncomingHttpHeaders): { body: Readable; xattrs: () => Record<string, string> } {
   let base: Omit<ObjectMeta, 'etag'>;
   try {
-    base = metaFromHeaders(headers);
+    base = metaFromHeaders(headers); // a refusal is an ObjectError: 400 EINVAL (errors.ts)
   } catch (e) {
     body.resume();
-    throw e instanceof ObjectError ? new HttpError(400, 'EINVAL', e.message) : e;
+    throw e;
   }
   const tap = md5Tap();
   return { body: through(body, tap.stream), xattrs: () => ({ [META_XATTR]: encodeMeta({ ...base, etag: tap.digest() }) }) };
