@@ -14,9 +14,9 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { spawnBrick, type BrickProcess } from './spawn.js';
 import type { BrickRole } from './posix2/format.js';
-import { checkClusterSecret, MIN_NEW_SECRET_BYTES } from '../dht2-core/index.js';
-import { Dht2Error, err } from '../dht2-core/index.js';
-import { loadVolumeFile, writeVolumeFile, type VolumeFile } from '../dht2-core/index.js';
+import {
+  checkClusterSecret, Dht2Error, err, loadVolumeFile, MIN_NEW_SECRET_BYTES, writeVolumeFile, type VolumeFile,
+} from '../dht2-core/index.js';
 
 export interface LocalClusterOptions {
   dataDir: string;

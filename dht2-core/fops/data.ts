@@ -14,10 +14,7 @@
  */
 import { Readable, Transform, pipeline } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { err, isErr } from '../protocol/index.js';
-import { gfidBucket, gfidLow16, newGfid } from '../protocol/index.js';
-import type { Attrs, DataStat } from '../protocol/index.js';
-import type { CallContext } from '../protocol/index.js';
+import { err, gfidBucket, gfidLow16, isErr, newGfid, type Attrs, type CallContext, type DataStat } from '../protocol/index.js';
 import { commitStep, isUnsettled, type VolumeCore } from './core.js';
 import { commitIntoDir } from './dirobj.js';
 

@@ -16,10 +16,7 @@
  *    (`objset` null) and goes (`iunlink`). A crash leaves a named dying directory (fsck clears
  *    the mark) or an unnamed one carrying a named file (fsck removes the directory).
  */
-import { err, isErr } from '../protocol/index.js';
-import { newGfid } from '../protocol/index.js';
-import type { Attrs, DataStat } from '../protocol/index.js';
-import type { CallContext } from '../protocol/index.js';
+import { err, isErr, newGfid, type Attrs, type CallContext, type DataStat } from '../protocol/index.js';
 import { commitStep, type VolumeCore } from './core.js';
 
 export interface CarriedInode {

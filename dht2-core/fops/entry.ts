@@ -11,10 +11,7 @@
  *  - link: nlink first (ilink on the inode's MDS), then the name.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { err, isErr } from '../protocol/index.js';
-import { ROOT_GFID, newGfid, gfidBucket } from '../protocol/index.js';
-import type { Attrs, FopReq, FopRes } from '../protocol/index.js';
-import type { CallContext } from '../protocol/index.js';
+import { err, gfidBucket, isErr, newGfid, ROOT_GFID, type Attrs, type CallContext, type FopReq, type FopRes } from '../protocol/index.js';
 import { commitStep, startOf, type KnownDir, type VolumeCore } from './core.js';
 import { adoptAsDir } from './dirobj.js';
 

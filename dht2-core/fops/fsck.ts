@@ -18,10 +18,7 @@
  * Only objects older than `graceMs` count as orphans, so FOPs in flight are not mistaken for
  * garbage. Runs against live bricks through the `scan` and `readdir` FOPs.
  */
-import { isErr } from '../protocol/index.js';
-import { ROOT_GFID } from '../protocol/index.js';
-import type { FopRes } from '../protocol/index.js';
-import type { BrickFops, CallContext } from '../protocol/index.js';
+import { isErr, ROOT_GFID, type BrickFops, type CallContext, type FopRes } from '../protocol/index.js';
 import type { VolumeCore } from './core.js';
 
 export interface FsckOptions {

@@ -10,10 +10,7 @@
  *    so replacing a remote directory is not atomic; POSIX rules (empty, types) still hold.
  *  - Moving a directory under itself is EINVAL, found by walking parent pointers up.
  */
-import { err, isErr } from '../protocol/index.js';
-import { ROOT_GFID } from '../protocol/index.js';
-import type { Attrs, InodeFate } from '../protocol/index.js';
-import type { CallContext } from '../protocol/index.js';
+import { err, isErr, ROOT_GFID, type Attrs, type CallContext, type InodeFate } from '../protocol/index.js';
 import type { VolumeCore } from './core.js';
 import { removeRemoteDir } from './entry.js';
 

@@ -5,9 +5,7 @@
  * `name` is its path relative to the listed directory (`2026/notes.txt`); the cursor is the
  * last such name, and a walk resumes from it by descending along its components.
  */
-import { isErr } from '../../dht2-core/index.js';
-import type { DirEntry } from '../../dht2-core/index.js';
-import type { Volume } from '../../dht2-core/index.js';
+import { isErr, type DirEntry, type Volume } from '../../dht2-core/index.js';
 import { RESERVED_NAMES } from '../objects/index.js';
 import { statJson } from './http.js';
 

@@ -9,8 +9,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { Attrs } from '../../dht2-core/index.js';
-import type { Volume } from '../../dht2-core/index.js';
+import type { Attrs, Volume } from '../../dht2-core/index.js';
 import { META_XATTR, decodeMeta, encodeMeta, md5Tap, metaFromHeaders, metaHeaders, through, type ObjectMeta } from '../objects/index.js';
 
 /** Taps the MD5 of `body`; `xattrs()` (called once it is stored) is the metadata xattr to write with it. */

@@ -5,9 +5,7 @@
  * (Dht2Error from the volume, HttpError for the API's own refusals).
  */
 import type { Readable } from 'node:stream';
-import { Dht2Error, isErr } from '../../dht2-core/index.js';
-import type { Attrs, SetAttrs } from '../../dht2-core/index.js';
-import type { Volume, VolumeStatFs } from '../../dht2-core/index.js';
+import { Dht2Error, isErr, type Attrs, type SetAttrs, type Volume, type VolumeStatFs } from '../../dht2-core/index.js';
 import { META_XATTR, refuseReservedWrite } from '../objects/index.js';
 import { forgetEtag } from './object-meta.js';
 import { bad, byteCount, flag, parseMode, parseTime, readSmall, required, splitLast, volumePath } from './http.js';

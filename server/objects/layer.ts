@@ -12,10 +12,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isErr } from '../../dht2-core/index.js';
-import type { Attrs, DirEntry } from '../../dht2-core/index.js';
-import type { CallContext } from '../../dht2-core/index.js';
-import type { KnownDir, Volume } from '../../dht2-core/index.js';
+import { isErr, type Attrs, type CallContext, type DirEntry, type KnownDir, type Volume, type WriteFileOptions } from '../../dht2-core/index.js';
 import { md5Tap, through } from './body.js';
 import { evaluateConditions, parseRange, type ByteRange, type Conditions } from './conditions.js';
 import { ObjectError } from './errors.js';
@@ -184,21 +181,9 @@ export class ObjectLayer {
       await this.volume.setxattr(kp.path, META_XATTR, Buffer.from(encodeMeta({ ...meta, etag: tap.digest() }), 'base64'), undefined, ctx);
       return { etag: `"${EMPTY_MD5}"` };
     }
-    const ifGfid = await this.ifMatchGfid(bucket, key, cond, ctx);
-    try {
-      const parent = await this.keyParent(kp, ctx, bucket);
-      await this.volume.writeFileAt(parent, kp.name, through(body, tap.stream), {
-        xattrs: () => ({ [META_XATTR]: encodeMeta({ ...meta, etag: tap.digest() }) }),
-        createOnly: cond.ifNoneMatch === '*',
-        ifGfid,
-        intoDir: true,
-        // A DELETE may prune the (empty) folder while this body streams in: make it again.
-        reparent: () => this.keyParent(kp, ctx, bucket),
-      }, ctx);
-    } catch (e) {
-      if (isErr(e, 'EEXIST') && cond.ifNoneMatch === '*') throw new ObjectError('PreconditionFailed', undefined, { bucket: bucket.name, key, cause: e });
-      throw e;
-    }
+    await this.nameAt(bucket, key, cond, ctx, (parent, name, o) => this.volume.writeFileAt(parent, name, through(body, tap.stream), {
+      ...o, xattrs: () => ({ [META_XATTR]: encodeMeta({ ...meta, etag: tap.digest() }) }),
+    }, ctx));
     return { etag: `"${tap.digest()}"` };
   }
 
@@ -215,21 +200,33 @@ export class ObjectLayer {
 
   /** Names at `key` one new object made of the data of `parts` (files whose data share one DS), as put does. */
   async concat(bucket: BucketRef, key: string, parts: readonly string[], meta: ObjectMeta, cond: WriteConditions, ctx: CallContext): Promise<Attrs> {
+    return this.nameAt(bucket, key, cond, ctx, (parent, name, o) => this.volume.concatAt(parent, name, parts, {
+      ...o, xattrs: { [META_XATTR]: encodeMeta(meta) },
+    }, ctx), true);
+  }
+
+  /**
+   * Names a new object at `key` (put, concat): If-Match turned into the GFID the write must
+   * replace, the key's folders made, a directory at the name made to carry the object, and the
+   * folder made again when a DELETE pruned it meanwhile (issue 13: Complete answered 404
+   * NoSuchKey then). EEXIST under If-None-Match: * (or any EEXIST, for `anyExisting`) is
+   * PreconditionFailed.
+   */
+  private async nameAt(
+    bucket: BucketRef, key: string, cond: WriteConditions, ctx: CallContext,
+    write: (parent: string, name: string, o: WriteFileOptions) => Promise<Attrs>, anyExisting = false,
+  ): Promise<Attrs> {
     const kp = keyPath(bucket.name, key);
     const ifGfid = await this.ifMatchGfid(bucket, key, cond, ctx);
     try {
       const parent = await this.keyParent(kp, ctx, bucket);
-      return await this.volume.concatAt(parent, kp.name, parts, {
-        xattrs: { [META_XATTR]: encodeMeta(meta) },
-        createOnly: cond.ifNoneMatch === '*',
-        ifGfid,
-        intoDir: true,
-        // A DELETE may prune the (empty) folder while the parts are joined: make it again, as
-        // put does (issue 13: Complete answered 404 NoSuchKey then).
-        reparent: () => this.keyParent(kp, ctx, bucket),
-      }, ctx);
+      return await write(parent, kp.name, {
+        createOnly: cond.ifNoneMatch === '*', ifGfid, intoDir: true, reparent: () => this.keyParent(kp, ctx, bucket),
+      });
     } catch (e) {
-      if (isErr(e, 'EEXIST')) throw new ObjectError('PreconditionFailed', undefined, { bucket: bucket.name, key, cause: e });
+      if (isErr(e, 'EEXIST') && (anyExisting || cond.ifNoneMatch === '*')) {
+        throw new ObjectError('PreconditionFailed', undefined, { bucket: bucket.name, key, cause: e });
+      }
       throw e;
     }
   }

@@ -3,8 +3,7 @@
  * the directory `/b`; key `a/b/c` is the file `/b/a/b/c`; a key ending in `/` is a directory
  * marker. Keys a path cannot hold are refused (ObjectError), never renamed.
  */
-import { Dht2Error } from '../../dht2-core/index.js';
-import { NAME_MAX, checkName } from '../../dht2-core/index.js';
+import { checkName, Dht2Error, NAME_MAX } from '../../dht2-core/index.js';
 import { ObjectError } from './errors.js';
 
 /**

@@ -13,11 +13,7 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Dht2Error } from '../../dht2-core/index.js';
-import { isErr } from '../../dht2-core/index.js';
-import type { Attrs } from '../../dht2-core/index.js';
-import type { CallContext } from '../../dht2-core/index.js';
-import type { Volume } from '../../dht2-core/index.js';
+import { Dht2Error, isErr, type Attrs, type CallContext, type Volume } from '../../dht2-core/index.js';
 import { md5Tap } from './body.js';
 import { ObjectError } from './errors.js';
 import type { BucketRef, ObjectLayer, WriteConditions } from './layer.js';

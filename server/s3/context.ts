@@ -5,9 +5,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { CallContext } from '../../dht2-core/index.js';
+import { drainChecked, type CallContext } from '../../dht2-core/index.js';
 import type { ObjectLayer, Uploads } from '../objects/index.js';
-import { drainChecked } from '../../dht2-core/index.js';
 import { S3Error } from './errors.js';
 
 /** What every S3 operation may use: the object layer (never the Volume API itself), the region, the log. */

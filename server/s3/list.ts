@@ -40,6 +40,11 @@ function walk(d: S3Deps, bucket: BucketRef, r: S3Request, p: ListQuery, startAft
   return d.objects.list(bucket, { prefix: p.prefix, delimiter: p.delimiter, startAfter, maxKeys: p.maxKeys }, r.ctx);
 }
 
+/** The listing's objects as XML elements (with their Owner for v1, versions and fetch-owner). */
+function contents(res: ListResult, enc: (s: string) => string, owner: boolean): Array<Record<string, unknown>> {
+  return res.contents.map((c) => { const x = contentOf(c); return objectXml(x.key, x.attrs, enc, owner); });
+}
+
 /**
  * The body the three listings share, in S3's element order: Name, Prefix, the listing's own
  * markers, MaxKeys, Delimiter, IsTruncated, its continuation, EncodingType, its items, CommonPrefixes.
@@ -69,7 +74,7 @@ export async function listObjectsV2(d: S3Deps, ep: EndpointOf<'ListObjectsV2'>, 
   if (res.isTruncated && res.next !== undefined) next.NextContinuationToken = Buffer.from(res.next, 'utf8').toString('base64url');
   if (ep.startAfter !== undefined) next.StartAfter = enc(ep.startAfter);
   const body = listBody(bucket, p, res, enc, { KeyCount: res.contents.length + res.commonPrefixes.length }, next,
-    ['Contents', res.contents.map((c) => { const x = contentOf(c); return objectXml(x.key, x.attrs, enc, owner); })]);
+    ['Contents', contents(res, enc, owner)]);
   return xmlReply(xmlDoc('ListBucketResult', body));
 }
 
@@ -80,7 +85,7 @@ export async function listObjectsV1(d: S3Deps, ep: EndpointOf<'ListObjects'>, bu
   // NextMarker is returned only with a delimiter; without one clients use the last key (AWS docs).
   const next = res.isTruncated && p.delimiter !== undefined && res.next !== undefined ? { NextMarker: enc(res.next) } : {};
   const body = listBody(bucket, p, res, enc, { Marker: enc(marker) }, next,
-    ['Contents', res.contents.map((c) => { const x = contentOf(c); return objectXml(x.key, x.attrs, enc, true); })]);
+    ['Contents', contents(res, enc, true)]);
   return xmlReply(xmlDoc('ListBucketResult', body));
 }
 
@@ -90,10 +95,8 @@ export async function listObjectVersions(d: S3Deps, ep: EndpointOf<'ListObjectVe
   const res = await walk(d, bucket, r, p, keyMarker || undefined);
   const enc = encoder(p.urlEncode);
   const next = res.isTruncated && res.next !== undefined ? { NextKeyMarker: enc(res.next), NextVersionIdMarker: 'null' } : {};
-  const body = listBody(bucket, p, res, enc, { KeyMarker: enc(keyMarker), VersionIdMarker: '' }, next, ['Version', res.contents.map((c) => {
-    const x = contentOf(c);
-    const o = objectXml(x.key, x.attrs, enc, true);
-    return { Key: o.Key, VersionId: 'null', IsLatest: true, LastModified: o.LastModified, ETag: o.ETag, Size: o.Size, StorageClass: o.StorageClass, Owner: OWNER };
-  })]);
+  const body = listBody(bucket, p, res, enc, { KeyMarker: enc(keyMarker), VersionIdMarker: '' }, next, ['Version', contents(res, enc, true).map((o) => (
+    { Key: o.Key, VersionId: 'null', IsLatest: true, LastModified: o.LastModified, ETag: o.ETag, Size: o.Size, StorageClass: o.StorageClass, Owner: OWNER }
+  ))]);
   return xmlReply(xmlDoc('ListVersionsResult', body));
 }
