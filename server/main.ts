@@ -7,7 +7,7 @@ import { StaticCredentials, loadCredentialsFile, type CredentialStore } from './
 import { createApp } from './app.js';
 import { clientErrorResponder } from './error-pages.js';
 import { GatewayMetrics } from './ops/metrics.js';
-import { ObjectLayer, Uploads } from './objects/index.js';
+import { ObjectLayer } from './objects/index.js';
 import { DEFAULT_HTTP_LIMITS, applyHttpLimits, checkHttpLimits, serverOptions, type HttpLimits } from './http-limits.js';
 
 export interface GatewayOptions {
@@ -79,7 +79,7 @@ export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
   // Abandoned multipart uploads expire: swept at start and every hour.
   const expiry = o.uploadExpiryMs ?? 7 * 24 * 3600_000;
   const sweep = (): void => {
-    new Uploads(new ObjectLayer(volume)).expire(expiry, (uploadId, e) => o.logger.warn({ err: e, uploadId }, 'abandoned multipart upload could not be removed')).then((n) => { if (n > 0) o.logger.info({ removed: n }, 'expired abandoned multipart uploads'); },
+    new ObjectLayer(volume).uploads.expire(expiry, (uploadId, e) => o.logger.warn({ err: e, uploadId }, 'abandoned multipart upload could not be removed')).then((n) => { if (n > 0) o.logger.info({ removed: n }, 'expired abandoned multipart uploads'); },
       (e: unknown) => o.logger.warn({ err: e }, 'multipart expiry sweep failed'));
   };
   sweep();

@@ -23,7 +23,7 @@ export interface ListOptions {
 /** `{path, entries, cursor?}` for the directory `dir` (its gfid) at `path`. */
 export async function listing(v: Volume, path: string, dir: string, o: ListOptions): Promise<Record<string, unknown>> {
   const entryJson = (e: DirEntry, name: string) => (e.attrs ? { name, ...statJson(e.attrs) } : { name, type: e.type });
-  // The root's reserved names (server/namespace.ts, /.dht2) are never listed nor walked into.
+  // The root's reserved names (server/objects/names.ts, /.dht2) are never listed nor walked into.
   const visible = path.replace(/\/+/g, '') === '' ? (name: string) => !RESERVED_NAMES.has(name) : () => true;
   if (!o.recursive) {
     const page = await v.readdirGfid(dir, { after: o.cursor, limit: o.limit, plus: o.detail });

@@ -36,7 +36,7 @@ export async function postOp(v: Volume, path: string, op: string, q: URLSearchPa
   const parents = flag(q, 'parents');
   const target = (name: string): string => {
     const to = volumePath(required(q, name, op));
-    // A reserved top-level name (server/namespace.ts) is no target either (the source `path`
+    // A reserved top-level name (server/objects/names.ts) is no target either (the source `path`
     // was refused by the route).
     refuseReservedWrite(to);
     return to;

@@ -138,23 +138,25 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
           }
           // The same ETag S3 gives the object (its stored MD5, else from identity, size and mtime).
           const etag = etagOf(a, meta);
-          res.setHeader('etag', etag);
-          res.setHeader('last-modified', new Date(a.mtimeMs).toUTCString());
-          res.setHeader('accept-ranges', 'bytes');
-          for (const [k, val] of Object.entries(objectHeaders(meta))) res.setHeader(k, val);
-          res.setHeader('x-dht2-type', a.type);
           // The same evaluation as S3's GET (server/objects/conditions.ts, RFC 9110 §13.2.2).
+          // The file's own headers go on 200, 206 and 304 only: a JSON error (412, 416) must not
+          // carry its stored Content-Encoding or Content-Disposition.
           const pre = evaluateConditions({
             ifMatch: req.headers['if-match'], ifNoneMatch: req.headers['if-none-match'],
             ifModifiedSince: req.headers['if-modified-since'], ifUnmodifiedSince: req.headers['if-unmodified-since'],
           }, etag, a.mtimeMs);
           if (pre === 'failed') throw new HttpError(412, 'ESTALE', 'precondition failed: the file is not the one If-Match or If-Unmodified-Since names');
-          if (pre === 'not-modified') { res.statusCode = 304; res.end(); return; }
-          const range = parseRange(req.headers.range, a.size);
+          const range = pre === 'not-modified' ? undefined : parseRange(req.headers.range, a.size);
           if (range === 'unsatisfiable') {
             res.setHeader('content-range', `bytes */${a.size}`);
             throw new HttpError(416, 'EINVAL', 'range not satisfiable');
           }
+          res.setHeader('etag', etag);
+          res.setHeader('last-modified', new Date(a.mtimeMs).toUTCString());
+          res.setHeader('accept-ranges', 'bytes');
+          for (const [k, val] of Object.entries(objectHeaders(meta))) res.setHeader(k, val);
+          res.setHeader('x-dht2-type', a.type);
+          if (pre === 'not-modified') { res.statusCode = 304; res.end(); return; }
           res.statusCode = range ? 206 : 200;
           if (range) res.setHeader('content-range', `bytes ${range.start}-${range.end}/${a.size}`);
           res.setHeader('content-length', range ? range.end - range.start + 1 : a.size);
@@ -253,7 +255,7 @@ export function fileApiHandler(o: FileApiOptions): (req: IncomingMessage, res: S
 }
 
 /**
- * The reserved top-level names (server/namespace.ts RESERVED_NAMES, `/.dht2`) are not there for
+ * The reserved top-level names (server/objects/names.ts RESERVED_NAMES, `/.dht2`) are not there for
  * this API: reading them is 404 ENOENT, as for any name that does not exist, and every other
  * method (writes, mkdir, deletes, the POST operations) is 403 EPERM.
  */

@@ -23,7 +23,7 @@ export type ConditionResult = 'pass' | 'not-modified' | 'failed';
 const opaque = (tag: string): string => tag.trim().replaceAll('"', '');
 
 /** Whether an If-Match / If-None-Match list matches `etag`; `strong` refuses weak tags in the list. */
-export function etagListMatches(list: string, etag: string, strong: boolean): boolean {
+function etagListMatches(list: string, etag: string, strong: boolean): boolean {
   const mine = opaque(etag.replace(/^W\//, ''));
   return list.split(',').some((raw) => {
     const t = raw.trim();

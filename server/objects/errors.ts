@@ -79,8 +79,3 @@ export class ObjectError extends Error {
     return this.key === undefined ? `/${this.bucket}` : `/${this.bucket}/${this.key}`;
   }
 }
-
-/** True when `e` is an ObjectError of one of `kinds` (of any kind when none are given). */
-export function isObjectError(e: unknown, ...kinds: ObjectErrorKind[]): e is ObjectError {
-  return e instanceof ObjectError && (kinds.length === 0 || kinds.includes(e.kind));
-}

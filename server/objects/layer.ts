@@ -16,13 +16,12 @@ import { isErr, type Attrs, type CallContext, type DirEntry, type KnownDir, type
 import { md5Tap, through } from './body.js';
 import { evaluateConditions, parseRange, type ByteRange, type Conditions } from './conditions.js';
 import { ObjectError } from './errors.js';
+import { Uploads } from './uploads.js';
 import { listKeys, type ListEntry, type ListIo, type ListParams, type ListResult } from './list-walk.js';
-import { META_XATTR, decodeMeta, encodeMeta, etagOf, type ObjectMeta } from './meta.js';
+import { EMPTY_MD5, META_XATTR, decodeMeta, encodeMeta, etagOf, type ObjectMeta } from './meta.js';
 import { checkBucketName, isBucketName, keyPath, missingBucket, type KeyPath } from './names.js';
 
-const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
-
-/** A bucket looked up once per request: later steps walk from its GFID, never from the root again. */
+/** A bucket looked up once per request: a key's folders are walked from its GFID (put, copy, delete). */
 export interface BucketRef extends KnownDir {
   name: string;
 }
@@ -53,7 +52,13 @@ export interface WriteConditions {
 }
 
 export class ObjectLayer {
-  constructor(readonly volume: Volume) {}
+  /** Multipart uploads, kept in the volume's reserved /.dht2 (uploads.ts). */
+  readonly uploads: Uploads;
+
+  /** The Volume stays private: the APIs reach storage through the layer's methods only. */
+  constructor(private readonly volume: Volume) {
+    this.uploads = new Uploads(this, volume);
+  }
 
   // ------------------------------------------------------------------ buckets
 
@@ -268,7 +273,7 @@ export class ObjectLayer {
    * holds an object whose ETag matches (any object for `*`); a change between this check and the
    * write fails the write too (dht2-core `ifGfid`). Undefined without If-Match.
    */
-  async ifMatchGfid(bucket: BucketRef, key: string, cond: WriteConditions, ctx: CallContext): Promise<string | undefined> {
+  private async ifMatchGfid(bucket: BucketRef, key: string, cond: WriteConditions, ctx: CallContext): Promise<string | undefined> {
     if (cond.ifMatch === undefined) return undefined;
     let cur: ObjectInfo;
     try {
@@ -287,7 +292,7 @@ export class ObjectLayer {
    * The directory a key's object goes into, made with its parents. A file on the way becomes a
    * directory that carries it, so `a` and `a/b` coexist (dht2-core fops/dirobj.ts).
    */
-  keyParent(kp: KeyPath, ctx: CallContext, bucket: KnownDir): Promise<string> {
+  private keyParent(kp: KeyPath, ctx: CallContext, bucket: KnownDir): Promise<string> {
     // A key without folders goes straight into the bucket the caller looked up, and its
     // folders are walked from there: no second walk to the bucket.
     if (kp.parent === bucket.path) return Promise.resolve(bucket.gfid);

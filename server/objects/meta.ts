@@ -251,6 +251,9 @@ export function metaHeaders(m: ObjectMeta | undefined, defaultType = DEFAULT_CON
   return out;
 }
 
+/** The MD5 of no bytes: the ETag of an empty object or a folder marker. */
+export const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
+
 /** The quoted ETag of an object; files written through the file API get one from their identity. */
 export function etagOf(a: Attrs, m: ObjectMeta | undefined): string {
   if (m?.etag) return `"${m.etag}"`;

@@ -24,9 +24,7 @@ export const UPLOADS_DIR = '/.dht2/uploads';
 const UPLOAD_XATTR = 's3upload';
 const PART_XATTR = 's3part';
 /** Every part but the last is at least this big (S3's limit). */
-export const MIN_PART = 5 * 1024 * 1024;
-/** Part numbers go from 1 to this. */
-export const MAX_PARTS = 10000;
+const MIN_PART = 5 * 1024 * 1024;
 
 interface UploadInfo {
   bucket: string;
@@ -67,12 +65,9 @@ function partName(n: number): string {
   return `part-${String(n).padStart(5, '0')}`;
 }
 
+/** Multipart uploads of one volume: made by ObjectLayer, reached as its `uploads`. */
 export class Uploads {
-  constructor(private readonly objects: ObjectLayer) {}
-
-  private get volume(): Volume {
-    return this.objects.volume;
-  }
+  constructor(private readonly objects: ObjectLayer, private readonly volume: Volume) {}
 
   /** Begins an upload of `key`; answers its id. */
   async create(bucket: BucketRef, key: string, meta: Omit<ObjectMeta, 'etag'>, ctx: CallContext): Promise<string> {

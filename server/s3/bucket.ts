@@ -1,10 +1,8 @@
 /** Bucket operations (a bucket is a directory under the volume root: server/objects/names.ts). */
-import type { BucketRef } from '../objects/index.js';
+import { checkBucketName, type BucketRef } from '../objects/index.js';
 import type { S3Deps, S3Reply, S3Request } from './context.js';
-import { checkedEmptyBody, xmlReply } from './context.js';
+import { OWNER, checkedEmptyBody, xmlReply } from './context.js';
 import { isoTime, xmlDoc } from './xml.js';
-
-const OWNER = { ID: 'dht2', DisplayName: 'dht2' };
 
 export async function listBuckets(d: S3Deps, r: S3Request): Promise<S3Reply> {
   const buckets = (await d.objects.listBuckets(r.ctx)).map((b) => ({ Name: b.name, CreationDate: isoTime(b.createdMs) }));
@@ -12,6 +10,7 @@ export async function listBuckets(d: S3Deps, r: S3Request): Promise<S3Reply> {
 }
 
 export async function createBucket(d: S3Deps, bucket: string, r: S3Request): Promise<S3Reply> {
+  checkBucketName(bucket); // S3's naming rules, before the body is read
   await checkedEmptyBody(r); // CreateBucketConfiguration (a region) is accepted and ignored
   await d.objects.createBucket(bucket, r.ctx);
   return { status: 200, headers: { location: `/${bucket}` } };

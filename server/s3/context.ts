@@ -6,13 +6,12 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { drainChecked, type CallContext } from '../../dht2-core/index.js';
-import type { ObjectLayer, Uploads } from '../objects/index.js';
+import type { ObjectLayer } from '../objects/index.js';
 import { S3Error } from './errors.js';
 
 /** What every S3 operation may use: the object layer (never the Volume API itself), the region, the log. */
 export interface S3Deps {
   objects: ObjectLayer;
-  uploads: Uploads;
   region: string;
   log: Logger;
 }
@@ -23,10 +22,7 @@ export interface S3Request {
   headers: IncomingHttpHeaders;
   /** The request body, decoded (aws-chunked) and verified (sha256, checksums) while it streams. */
   body: Readable;
-  requestId: string;
-  /** Aborted when the client goes away. */
-  signal: AbortSignal;
-  /** The context every volume call of this request carries: request id and abort signal. */
+  /** The context every volume call of this request carries: its request id, and the signal aborted when the client goes away. */
   ctx: CallContext;
   accessKeyId: string;
 }
@@ -52,6 +48,9 @@ export function header(h: IncomingHttpHeaders, name: string): string | undefined
   const v = h[name];
   return Array.isArray(v) ? v[0] : v;
 }
+
+/** The owner S3 shows on buckets, objects and uploads: one identity, the gateway's. */
+export const OWNER = { ID: 'dht2', DisplayName: 'dht2' };
 
 export function xmlReply(body: string, status = 200): S3Reply {
   return { status, headers: { 'content-type': 'application/xml' }, body };

@@ -5,7 +5,7 @@
  * itself must change the metadata. The router parsed the source and checked that the caller
  * may read it (s3:GetObject, router.ts permissionsOf).
  */
-import { evaluateConditions, keyPath, metaFromHeaders, type BucketRef, type ObjectInfo, type ObjectMeta } from '../objects/index.js';
+import { DEFAULT_CONTENT_TYPE, evaluateConditions, keyPath, metaFromHeaders, type BucketRef, type ObjectInfo, type ObjectMeta } from '../objects/index.js';
 import { checkedEmptyBody, header, xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error } from './errors.js';
 import type { CopySource, EndpointOf } from './router.js';
@@ -41,7 +41,7 @@ export async function copyObject(d: S3Deps, ep: EndpointOf<'CopyObject'>, bucket
   const etag = src.etag.replaceAll('"', '');
   const meta: ObjectMeta = directive === 'REPLACE'
     ? { ...metaFromHeaders(r.headers), etag }
-    : { ...(src.meta ?? { contentType: 'binary/octet-stream' }), etag };
+    : { ...(src.meta ?? { contentType: DEFAULT_CONTENT_TYPE }), etag };
   const made = await d.objects.copy(src, bucket, ep.key, meta, r.ctx);
   return xmlReply(xmlDoc('CopyObjectResult', { LastModified: isoTime(made.mtimeMs), ETag: src.etag }));
 }

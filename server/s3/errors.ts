@@ -19,11 +19,17 @@ export class S3Error extends Error {
    * SignatureDoesNotMatch: AWSAccessKeyId, StringToSign, SignatureProvided, CanonicalRequest).
    */
   readonly details: Readonly<Record<string, string>>;
+  /** InvalidRange: the Content-Range its reply carries (`bytes *\/size`, RFC 9110 §14.4). */
+  readonly contentRange: string | undefined;
 
-  constructor(readonly code: S3Code, message?: string, readonly resource?: string, options?: { cause?: unknown; details?: Record<string, string> }) {
-    super(message ?? S3_ERRORS[code][1], options);
+  constructor(
+    readonly code: S3Code, message?: string, readonly resource?: string,
+    options?: { cause?: unknown; details?: Record<string, string>; contentRange?: string },
+  ) {
+    super(message ?? S3_ERRORS[code][1], options?.cause === undefined ? undefined : { cause: options.cause });
     this.status = S3_ERRORS[code][0];
     this.details = options?.details ?? {};
+    this.contentRange = options?.contentRange;
   }
 }
 
@@ -54,13 +60,10 @@ export const OBJECT_ERROR_CODES: Record<ObjectErrorKind, S3Code> = {
   ArgumentInvalid: 'InvalidArgument',
 };
 
-/** An S3 error with a Content-Range header (InvalidRange: RFC 9110 §15.5.17). */
-export type S3ErrorWithRange = S3Error & { contentRange?: string };
-
 function fromObjectError(e: ObjectError, resource: string | undefined): S3Error {
-  const out: S3ErrorWithRange = new S3Error(OBJECT_ERROR_CODES[e.kind], e.detail, e.resource ?? resource, { cause: e, details: { ...e.details } });
-  if (e.contentRange !== undefined) out.contentRange = e.contentRange;
-  return out;
+  return new S3Error(OBJECT_ERROR_CODES[e.kind], e.detail, e.resource ?? resource, {
+    cause: e, details: { ...e.details }, ...(e.contentRange !== undefined ? { contentRange: e.contentRange } : {}),
+  });
 }
 
 const KEY_FOLDER_CONFLICT = 'The key conflicts with a folder of the same name in this bucket (a key and its "key/" prefix cannot both hold data yet).';

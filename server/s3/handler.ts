@@ -11,7 +11,7 @@ import { pipeWhole } from '../whole-body.js';
 import { authenticate, authorizeAll, contentMd5Verifier, payloadVerifier, type CredentialStore } from '../auth/index.js';
 import type { Logger } from 'pino';
 import type { Volume } from '../../dht2-core/index.js';
-import { ObjectLayer, Uploads, checkBucketAccessName, through } from '../objects/index.js';
+import { ObjectLayer, checkBucketAccessName, keyPath, through } from '../objects/index.js';
 import * as bucketOps from './bucket.js';
 import { header, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import { S3Error, s3ErrorOf } from './errors.js';
@@ -21,7 +21,7 @@ import { deleteObjects } from './delete-objects.js';
 import * as mp from './multipart.js';
 import { copyObject } from './copy.js';
 import { postObject } from './post-object.js';
-import { operationOf, permissionsOf, route, type S3Endpoint } from './router.js';
+import { assertNever, operationOf, permissionsOf, route, type S3Endpoint } from './router.js';
 import { xmlPlain } from './xml.js';
 import { discardBody } from '../refused-body.js';
 import { s3Address, splitTarget, type S3Address } from '../request-target.js';
@@ -45,6 +45,8 @@ export interface S3HandlerOptions {
  */
 async function dispatch(d: S3Deps & { credentials: CredentialStore }, ep: S3Endpoint, r: S3Request): Promise<S3Reply> {
   const inBucket = (name: string) => d.objects.bucket(name, r.ctx);
+  // A key no path can hold is refused before the bucket's lookup, as it always was (no round trip).
+  const forKey = (ep: { bucket: string; key: string }) => { keyPath(ep.bucket, ep.key); return inBucket(ep.bucket); };
   switch (ep.op) {
     case 'ListBuckets': return bucketOps.listBuckets(d, r);
     case 'CreateBucket': return bucketOps.createBucket(d, ep.bucket, r);
@@ -57,25 +59,21 @@ async function dispatch(d: S3Deps & { credentials: CredentialStore }, ep: S3Endp
     case 'ListObjectVersions': return list.listObjectVersions(d, ep, await inBucket(ep.bucket), r);
     case 'DeleteObjects': return deleteObjects(d, await inBucket(ep.bucket), r);
     case 'PostObject': return postObject(d, d.credentials, ep.bucket, r);
-    case 'PutObject': return obj.putObject(d, await inBucket(ep.bucket), ep.key, r);
+    case 'PutObject': return obj.putObject(d, await forKey(ep), ep.key, r);
     case 'GetObject': return obj.getObject(d, ep.bucket, ep.key, r);
     case 'HeadObject': return obj.headObject(d, ep.bucket, ep.key, r);
-    case 'DeleteObject': return obj.deleteObject(d, await inBucket(ep.bucket), ep.key, r);
-    case 'CreateMultipartUpload': return mp.createMultipartUpload(d, await inBucket(ep.bucket), ep.key, r);
+    case 'DeleteObject': return obj.deleteObject(d, await forKey(ep), ep.key, r);
+    case 'CreateMultipartUpload': return mp.createMultipartUpload(d, await forKey(ep), ep.key, r);
     case 'UploadPart': return mp.uploadPart(d, ep, r);
-    case 'CompleteMultipartUpload': return mp.completeMultipartUpload(d, ep, await inBucket(ep.bucket), r);
+    case 'CompleteMultipartUpload': return mp.completeMultipartUpload(d, ep, await forKey(ep), r);
     case 'AbortMultipartUpload': return mp.abortMultipartUpload(d, ep, r);
     case 'ListParts': return mp.listParts(d, ep, r);
     case 'ListMultipartUploads': return mp.listMultipartUploads(d, ep, await inBucket(ep.bucket), r);
-    case 'CopyObject': return copyObject(d, ep, await inBucket(ep.bucket), r);
+    case 'CopyObject': return copyObject(d, ep, await forKey(ep), r);
     case 'UploadPartCopy': return mp.uploadPartCopy(d, ep, r);
     case 'NotImplemented': throw new S3Error('NotImplemented', `${ep.what} is not implemented.`);
     default: return assertNever(ep);
   }
-}
-
-function assertNever(x: never): never {
-  throw new Error(`unhandled endpoint ${JSON.stringify(x)}`);
 }
 
 /** versionId=null is the only version of an object in an unversioned bucket; others do not exist. */
@@ -86,7 +84,7 @@ function checkVersionId(q: URLSearchParams, resource: string): void {
 
 export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const objects = new ObjectLayer(o.volume);
-  const deps = { objects, uploads: new Uploads(objects), region: o.region, log: o.log, credentials: o.credentials };
+  const deps = { objects, region: o.region, log: o.log, credentials: o.credentials };
   return (req, res) => {
     const requestId = String(res.getHeader('x-amz-request-id') ?? randomBytes(8).toString('hex').toUpperCase());
     res.setHeader('x-amz-request-id', requestId);
@@ -128,7 +126,7 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       let reply: S3Reply;
       if (unsigned === 'PostObject') {
         const ep = route({ method, bucket: bk.bucket, key: bk.key, query });
-        reply = await dispatch(deps, ep, { method, query, headers: req.headers, body: req, requestId, signal: ac.signal, ctx, accessKeyId: '' });
+        reply = await dispatch(deps, ep, { method, query, headers: req.headers, body: req, ctx, accessKeyId: '' });
       } else {
         reply = await authenticated(bk, query);
       }
@@ -152,7 +150,7 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       if (typeof md5 === 'string') stages.push(contentMd5Verifier(md5));
       const body = stages.reduce<Readable>((src, t) => through(src, t as unknown as Transform), req);
       return dispatch(deps, ep, {
-        method, query, headers: req.headers, body, requestId, signal: ac.signal, ctx, accessKeyId: auth.accessKeyId,
+        method, query, headers: req.headers, body, ctx, accessKeyId: auth.accessKeyId,
       });
     }
   };
@@ -204,8 +202,7 @@ export function sendS3Error(res: ServerResponse, method: string, e: S3Error, req
   const body = xmlPlain('Error', { Code: e.code, Message: e.message, ...e.details, Resource: e.resource ?? resource, RequestId: requestId });
   res.statusCode = e.status;
   res.setHeader('content-type', 'application/xml');
-  const cr = (e as { contentRange?: string }).contentRange;
-  if (cr) res.setHeader('content-range', cr);
+  if (e.contentRange !== undefined) res.setHeader('content-range', e.contentRange);
   if (method === 'HEAD') {
     res.end();
     return;

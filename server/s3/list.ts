@@ -6,12 +6,10 @@
  * directory page (readdirp with wanted xattrs), so a page costs O(page) round trips at most.
  */
 import type { Attrs, DirEntry } from '../../dht2-core/index.js';
-import { META_XATTR, decodeMeta, etagOf, type BucketRef, type ListResult } from '../objects/index.js';
-import { xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
+import { EMPTY_MD5, META_XATTR, decodeMeta, etagOf, type BucketRef, type ListResult } from '../objects/index.js';
+import { OWNER, xmlReply, type S3Deps, type S3Reply, type S3Request } from './context.js';
 import type { EndpointOf, ListQuery } from './router.js';
 import { isoTime, xmlDoc } from './xml.js';
-
-const OWNER = { ID: 'dht2', DisplayName: 'dht2' };
 
 /** encoding-type=url: keys percent-encoded as S3 does (space as '+' is not used; '/' kept). */
 function encoder(urlEncode: boolean): (s: string) => string {
@@ -28,7 +26,7 @@ function objectXml(key: string, attrs: Attrs | undefined, enc: (s: string) => st
   const o: Record<string, unknown> = {
     Key: enc(key),
     LastModified: isoTime(attrs?.mtimeMs ?? 0),
-    ETag: attrs ? etagOf(attrs, meta) : '"d41d8cd98f00b204e9800998ecf8427e"',
+    ETag: attrs ? etagOf(attrs, meta) : `"${EMPTY_MD5}"`,
     Size: attrs?.type === 'file' ? attrs.size : 0,
     StorageClass: 'STANDARD',
   };

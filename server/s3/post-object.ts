@@ -102,7 +102,7 @@ export async function postObject(d: S3Deps, credentials: CredentialStore, bucket
     for (const [k, v] of fields) form.set(k, { value: v.replaceAll('${filename}', name), sent: v });
     checkPostPolicy(policy, form, bucket);
     // The fields that become stored headers and user metadata, in the form a request's headers
-    // have (their UTF-8 bytes, object-meta.ts): checked and stored as a PUT's headers are, so a
+    // have (their UTF-8 bytes, objects/meta.ts): checked and stored as a PUT's headers are, so a
     // field with a CR or LF is refused (400) and a non-ASCII one can be sent back (issue 14).
     const headers: IncomingHttpHeaders = {};
     for (const [k, v] of form) {

@@ -298,6 +298,7 @@ export function authorizeDeleteObjectsKey(who: Identity, bucket: string, key: st
   authorizeAll(who, [deleteObjectsKeyPermission(bucket, key)]);
 }
 
-function assertNever(x: never): never {
+/** The exhaustiveness check of a switch over endpoints. */
+export function assertNever(x: never): never {
   throw new Error(`unhandled endpoint ${JSON.stringify(x)}`);
 }

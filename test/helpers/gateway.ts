@@ -90,6 +90,7 @@ export async function spawnGateway(volfile: string, o: { args?: string[]; env?: 
       }
     },
   });
-  await waitReady('gateway', child, async () => url !== undefined);
+  // As long as a loaded CI machine may need, but never forever (mocha's timeout would say less).
+  await waitReady('gateway', child, async () => url !== undefined, 180_000);
   return { url: url!, pid: child.pid, child: child.proc, tail: child.tail, kill: child.kill };
 }

@@ -126,7 +126,7 @@ describe('brick streams are closed on every failure path (issue 14)', function (
 
   it(`${N} GETs whose stored metadata cannot be sent as headers: every brick stream closed, the DS still serves`, async () => {
     // Metadata stored by an older gateway that did not check it (Node refuses DEL in a header
-    // value): the unservable value is left out and the object served (object-meta.ts).
+    // value): the unservable value is left out and the object served (server/objects/meta.ts).
     const bad = encodeMeta({ etag: 'x', contentType: 'text/plain\x7f' });
     await t.gw.volume.setxattr('/streams/small', META_XATTR, Buffer.from(bad, 'base64'));
     await inBatches(N, async () => {

@@ -192,6 +192,16 @@ describe('openapi.yaml: the running gateway answers as documented', function () 
     assert.deepEqual([weak.res.status, weak.json?.error], [412, 'ESTALE']);
     const earlier = new Date(Date.now() - 3_600_000).toUTCString();
     assert.equal((await call('GET', '/fs/docs/2026/notes.txt', { headers: { 'if-unmodified-since': earlier } })).res.status, 412);
+    // A JSON error carries none of the file's stored headers (its Content-Encoding would make a
+    // client try to decode the JSON; found in review of issue 15).
+    assert.equal((await call('PUT', '/fs/docs/zipped.txt', { body: 'not really gzip', headers: { 'content-encoding': 'gzip' } })).res.status, 201);
+    const refusals: Array<[Record<string, string>, number]> = [[{ 'if-match': '"0000"' }, 412], [{ range: 'bytes=100-' }, 416]];
+    for (const [headers, status] of refusals) {
+      const refused = await call('GET', '/fs/docs/zipped.txt', { headers });
+      assert.deepEqual([refused.res.status, refused.res.headers.get('content-encoding'), refused.res.headers.get('content-type')],
+        [status, null, 'application/json'], JSON.stringify(headers));
+    }
+    assert.equal((await call('DELETE', '/fs/docs/zipped.txt')).res.status, 204);
     const part = await call('GET', '/fs/docs/2026/notes.txt', { headers: { range: 'bytes=7-' } });
     assert.deepEqual([part.res.status, part.res.headers.get('content-range'), part.text], [206, 'bytes 7-14/15', 'file api']);
     const suffix = await call('GET', '/fs/docs/2026/notes.txt', { headers: { range: 'bytes=-3' } });

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import aws4 from 'aws4';
 import { Dht2Error } from '../../../dht2-core/index.js';
-import { ObjectLayer, UPLOADS_DIR, Uploads } from '../../../server/objects/index.js';
+import { ObjectLayer, UPLOADS_DIR } from '../../../server/objects/index.js';
 import { ACCESS_KEY, SECRET_KEY, startGateway, type TestGateway } from '../../helpers/gateway.js';
 
 interface Reply { status: number; body: string }
@@ -76,7 +76,7 @@ describe('multipart cleanups page with a cursor and end (issue 14)', function ()
     const id = await newUpload('expired');
     await parts(id, 1100);
     const failures: string[] = [];
-    const n = await new Uploads(new ObjectLayer(t.gw.volume)).expire(0, (uploadId) => failures.push(uploadId));
+    const n = await new ObjectLayer(t.gw.volume).uploads.expire(0, (uploadId) => failures.push(uploadId));
     assert.deepEqual(failures, []);
     assert.ok(n >= 1);
     assert.ok(await gone(id));
@@ -94,7 +94,7 @@ describe('multipart cleanups page with a cursor and end (issue 14)', function ()
     assert.equal(left.entries.length, 1000);
     assert.ok(left.entries.every((e) => e.name.startsWith('d-')));
     const failures: string[] = [];
-    await new Uploads(new ObjectLayer(t.gw.volume)).expire(0, (uploadId) => failures.push(uploadId));
+    await new ObjectLayer(t.gw.volume).uploads.expire(0, (uploadId) => failures.push(uploadId));
     assert.deepEqual(failures, [id]);
     assert.ok(!(await gone(id)));
   });
