@@ -7,7 +7,7 @@
 import { readFile, writeFile, rename } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { BUCKET_COUNT, err } from './protocol/index.js';
+import { BUCKET_COUNT, err, evenRanges, parseLayoutDoc, type LayoutDoc } from './protocol/index.js';
 
 const BrickRef = z.strictObject({
   /** The brick's id (its identity file's brickId). */
@@ -111,4 +111,26 @@ export function identityProblem(v: VolumeFile, role: 'mds' | 'ds', ref: BrickRef
   if (id.role !== role) return `brick ${ref.url} is a ${id.role} brick, but the volume file lists it as ${role}`;
   if (id.brickId !== ref.id) return `brick ${ref.url} is ${id.brickId}, but the volume file calls it ${ref.id}`;
   return undefined;
+}
+
+/**
+ * The layout a volume file implies (ARCHITECTURE.md §10.9, §10.14): epoch 1, each brick a set of
+ * one whose id is the brick's id, even contiguous ranges in the order the file lists the bricks.
+ * That is the placement every volume had before layouts, so opening an old volume moves nothing.
+ */
+export function seedLayout(v: VolumeFile): LayoutDoc {
+  const bricks: Record<string, string> = {};
+  for (const b of [...v.mds, ...v.ds]) bricks[b.id] = b.url;
+  return parseLayoutDoc({
+    epoch: 1,
+    volumeId: v.volumeId,
+    buckets: v.buckets,
+    sets: [
+      ...v.mds.map((b) => ({ id: b.id, role: 'mds' as const, members: [b.id] })),
+      ...v.ds.map((b) => ({ id: b.id, role: 'ds' as const, members: [b.id] })),
+    ],
+    bricks,
+    mdsRanges: evenRanges(v.mds.map((b) => b.id)),
+    dsRanges: evenRanges(v.ds.map((b) => b.id)),
+  }, 'layout seeded from the volume file');
 }

@@ -10,7 +10,7 @@ import {
 } from './protocol/index.js';
 import { Layout } from './layout.js';
 import { BrickClient } from './rpc/brick-client.js';
-import { identityProblem, loadVolumeFile, resolveSecret, type VolumeFile } from './volfile.js';
+import { identityProblem, loadVolumeFile, resolveSecret, seedLayout, type VolumeFile } from './volfile.js';
 import { VolumeCore, atPath, type KnownDir } from './fops/core.js';
 import * as entry from './fops/entry.js';
 import * as data from './fops/data.js';
@@ -56,7 +56,8 @@ export class Volume {
 
   /** A volume over the given brick layers (clients, or in-process stores in tests). */
   constructor(mds: readonly BrickFops[], ds: readonly BrickFops[], readonly file?: VolumeFile) {
-    this.core = new VolumeCore(new Layout(mds.length, ds.length), mds, ds);
+    const layout = file ? new Layout(seedLayout(file)) : Layout.uniform(mds.length, ds.length);
+    this.core = new VolumeCore(layout, mds, ds);
   }
 
   /** Opens the volume a volume file describes: one HTTP/2 client per brick, identities checked. */

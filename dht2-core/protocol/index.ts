@@ -23,3 +23,5 @@ export * from './cluster-secret.js';
 export * from './read-small.js';
 // Pooled random bytes for GFIDs and nonces.
 export * from './random-pool.js';
+// The versioned layout of replica sets and bucket ranges (ARCHITECTURE.md §10.9).
+export * from './layout-doc.js';

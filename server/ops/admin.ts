@@ -27,7 +27,9 @@ export async function adminVolume(v: Volume): Promise<Record<string, unknown>> {
     name: vf?.name,
     volumeId: vf?.volumeId,
     buckets: vf?.buckets,
-    layout: { mds: v.layout.mdsRanges(), dsCount: v.layout.dsCount, dsPlacement: 'floor(low16(gfid) * DS / 65536)' },
+    // Placement is a lookup in the layout (ARCHITECTURE.md §10.9): bucket ranges to MDS sets,
+    // ranges of a GFID's low 16 bits to DS sets.
+    layout: { epoch: v.layout.epoch, mds: v.layout.mdsRanges(), ds: v.layout.dsRanges(), dsCount: v.layout.dsCount },
     capacity: total,
     bricks: health.map((b) => {
       const i = b.role === 'mds' ? vf!.mds.findIndex((x) => x.id === b.id) : vf!.ds.findIndex((x) => x.id === b.id);

@@ -30,7 +30,7 @@ describe('dht2-core placement', function () {
   after(async () => { await c.stop(); });
 
   it('the layout maps every bucket to one MDS in contiguous ranges and spreads GFID low bits over DSs', () => {
-    const l = new Layout(3, 5);
+    const l = Layout.uniform(3, 5);
     const ranges = l.mdsRanges();
     assert.deepEqual(ranges.map((r) => [r.first, r.last]), [[0, 21845], [21846, 43690], [43691, 65535]]);
     for (const r of ranges) {

@@ -41,8 +41,13 @@ describe('operations: /-/metrics, /-/ready, /-/admin/volume, dht2 status', funct
     assert.equal((await fetch(`${t.url}/-/admin/volume`, { headers: basic(ACCESS_KEY, 'wrong') })).status, 401);
     const r = await fetch(`${t.url}/-/admin/volume`, { headers: basic(ACCESS_KEY, SECRET_KEY) });
     assert.equal(r.status, 200);
-    const body = (await r.json()) as { layout: { mds: unknown[]; dsCount: number }; bricks: Array<{ id: string; up: boolean; sizeBytes: number }>; capacity: { sizeBytes: number } };
-    assert.equal(body.layout.mds.length, 2);
+    const body = (await r.json()) as {
+      layout: { epoch: number; mds: Array<{ set: string; first: number; last: number }>; ds: Array<{ set: string; first: number; last: number }>; dsCount: number };
+      bricks: Array<{ id: string; up: boolean; sizeBytes: number }>; capacity: { sizeBytes: number };
+    };
+    assert.equal(body.layout.epoch, 1);
+    assert.deepEqual(body.layout.mds.map((g) => [g.set, g.first, g.last]), [['mds0', 0, 32767], ['mds1', 32768, 65535]]);
+    assert.deepEqual(body.layout.ds.map((g) => [g.set, g.first, g.last]), [['ds0', 0, 21845], ['ds1', 21846, 43690], ['ds2', 43691, 65535]]);
     assert.equal(body.layout.dsCount, 3);
     assert.deepEqual(body.bricks.map((b) => [b.id, b.up]), [['mds0', true], ['mds1', true], ['ds0', true], ['ds1', true], ['ds2', true]]);
     assert.ok(body.capacity.sizeBytes > 0 && body.bricks.every((b) => b.sizeBytes > 0));
