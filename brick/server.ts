@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import {
   bodyMac, decodeArgsHeader, encodeArgsHeader, err, FOPS, H2_WINDOW, H_ARGS, H_DATE, H_EPOCH, H_EPOCH_MAC, H_NONCE,
-  H_REQUEST_ID, H_RESULT, H_VERSION, isFopName, MAX_ARGS_HEADER, MAX_CONTROL_BODY, parseFopArgs, PROTOCOL_VERSION, readSmall,
+  BRICK_ID_RE, H_FROM, H_LAYOUT, H_OP, H_REQUEST_ID, H_RESULT, H_VERSION, isFopName, LAYOUT_EPOCH_RE, OP_ID_RE, MAX_ARGS_HEADER, MAX_CONTROL_BODY, parseFopArgs, PROTOCOL_VERSION, readSmall,
   sameMac, sha256Hex, signatureOf, staleEpochMac, statusOfErrno, T_BODY_MAC, toDht2Error, type BrickFops, type WireError,
 } from '../dht2-core/protocol/index.js';
 import { RequestAuthenticator } from './auth.js';
@@ -124,9 +124,14 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
       }
       payload = h;
     }
+    // Protocol 3's headers (ARCHITECTURE.md §10.2): signed, each empty when absent, and refused
+    // when malformed rather than signed over whatever they hold.
+    const opId = optionalHeader(stream, headers, H_OP, OP_ID_RE);
+    const layoutEpoch = optionalHeader(stream, headers, H_LAYOUT, LAYOUT_EPOCH_RE);
+    const from = optionalHeader(stream, headers, H_FROM, BRICK_ID_RE);
     const verdict = auth.check(authHeader, {
       method, path, brickId: opts.identity.brickId, epoch: String(headers[H_EPOCH] ?? ''), date: String(headers[H_DATE] ?? ''),
-      nonce: String(headers[H_NONCE] ?? ''), requestId, payloadHash: sha256Hex(payload),
+      nonce: String(headers[H_NONCE] ?? ''), requestId, opId, layoutEpoch, from, payloadHash: sha256Hex(payload),
     });
     if (!verdict.ok) {
       stream.resume();
@@ -143,7 +148,7 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
     }
     const argsJson = typeof payload === 'string' ? safe(() => decodeArgsHeader(payload)) : parseJson(payload.toString('utf8'));
     const args = parseFopArgs(fop, argsJson);
-    if (log.isLevelEnabled('debug')) log.debug({ fop, requestId }, 'fop');
+    if (log.isLevelEnabled('debug')) log.debug({ fop, requestId, opId }, 'fop');
 
     switch (def.kind) {
       case 'control': {
@@ -258,4 +263,15 @@ function safe<T>(fn: () => T): T {
   } catch {
     throw new HttpError(400, { errno: 'EINVAL', message: 'arguments are not valid JSON' });
   }
+}
+
+/** A protocol-3 header's value, '' when absent; 400 EINVAL when present and not of `re`'s form. */
+function optionalHeader(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, name: string, re: RegExp): string {
+  const v = headers[name];
+  if (v === undefined) return '';
+  if (typeof v !== 'string' || !re.test(v)) {
+    stream.resume();
+    throw new HttpError(400, { errno: 'EINVAL', message: `malformed ${name} header` });
+  }
+  return v;
 }

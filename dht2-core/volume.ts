@@ -67,7 +67,10 @@ export class Volume {
     // Opening a volume file never makes a volume: an existing volume's rule, with its warning.
     const { warning: secretWarning } = checkClusterSecret(secret, { newVolume: false });
     const ca = vf.tlsCa ? await readFile(isAbsolute(vf.tlsCa) ? vf.tlsCa : resolvePath(dirname(volfilePath), vf.tlsCa)) : undefined;
-    const mk = (b: { id: string; url: string }) => new BrickClient({ url: b.url, secret, brickId: b.id, timeoutMs: o.timeoutMs, tls: ca ? { ca } : undefined });
+    // Every FOP names the layout epoch it was placed with (ARCHITECTURE.md §10.9).
+    const layoutEpoch = seedLayout(vf).epoch;
+    const mk = (b: { id: string; url: string }) =>
+      new BrickClient({ url: b.url, secret, brickId: b.id, timeoutMs: o.timeoutMs, tls: ca ? { ca } : undefined, layoutEpoch });
     const mdsClients = vf.mds.map(mk);
     const dsClients = vf.ds.map(mk);
     const wrap = (role: 'mds' | 'ds', refs: VolumeFile['mds'], cs: BrickClient[]) =>

@@ -10,6 +10,10 @@ export const ERRNOS = [
   'ENOSPC', 'EDQUOT', 'EIO', 'EACCES', 'EPERM', 'EXDEV', 'ELOOP', 'ENODATA', 'E2BIG', 'EFBIG',
   'ERANGE', 'EMLINK', 'ESTALE', 'ENOTSUP', 'EPROTO', 'EROFS', 'EBUSY', 'EAGAIN',
   'ETIMEDOUT', 'EHOSTDOWN', 'ENOTCONN', 'ECANCELED', 'EMSGSIZE',
+  // Replica sets (ARCHITECTURE.md §10.2, §10.4): this member is not the set's primary (HTTP 421,
+  // names the primary it follows); an operation id already applied whose reply is no longer
+  // kept (outcome unknown to this member). Both are consumed by the replica-set layer.
+  'ENOTPRIMARY', 'EALREADY',
 ] as const;
 
 export type Errno = (typeof ERRNOS)[number];

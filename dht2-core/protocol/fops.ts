@@ -14,7 +14,7 @@ import { Dht2Error } from './errors.js';
  * Wire protocol version; a brick refuses requests of any other major version. 2: the
  * signature covers the brick's boot epoch, and upload bodies carry a MAC trailer (issue 14).
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Zod refinement that reports our own errno (EINVAL/ENAMETOOLONG) in its message. */
 function checked(check: (v: unknown) => string) {

@@ -14,6 +14,12 @@ export interface CallContext {
   signal?: AbortSignal;
   /** Deadline of the call without progress (idle timeout of its stream), in milliseconds. */
   timeoutMs?: number;
+  /**
+   * The FOP's operation id (wire.ts H_OP): set by a layer that may send one FOP more than once
+   * (ReplicaSetFops, ARCHITECTURE.md §10.8), so every resend carries the same id. Drawn by the
+   * RPC client when absent.
+   */
+  opId?: string;
 }
 
 /** A download: the reply's attributes plus the data stream; the caller must consume or destroy `body`. */

@@ -15,6 +15,16 @@ export const H_ARGS = 'x-dht2-args';
 export const H_RESULT = 'x-dht2-result';
 export const H_REQUEST_ID = 'x-dht2-request-id';
 export const H_TIMEOUT = 'x-dht2-timeout-ms';
+/**
+ * Protocol 3 (ARCHITECTURE.md §10.2): the FOP's operation id, 32 hex characters the gateway draws
+ * once per FOP and keeps on every resend of it, so a replicated set answers a resend with the
+ * first outcome (§10.4, duplicates).
+ */
+export const H_OP = 'x-dht2-op';
+/** Protocol 3: the layout epoch the sender placed the FOP with (§10.9), decimal; empty when none. */
+export const H_LAYOUT = 'x-dht2-layout';
+/** Protocol 3: the sending brick's id on peer FOPs (§10.2); empty from a gateway. */
+export const H_FROM = 'x-dht2-from';
 /** The brick boot a request is signed for (request), and the brick's current one (refusals). */
 export const H_EPOCH = 'x-dht2-epoch';
 /** On a stale-epoch refusal: the brick's MAC of that refusal (see {@link staleEpochMac}). */
@@ -71,11 +81,30 @@ export interface SignedParts {
   date: string;
   nonce: string;
   requestId: string;
+  /** `x-dht2-op`, or empty. */
+  opId: string;
+  /** `x-dht2-layout`, or empty. */
+  layoutEpoch: string;
+  /** `x-dht2-from`, or empty. */
+  from: string;
   payloadHash: string;
 }
 
+/** What the three protocol-3 headers may hold when present (the brick refuses anything else). */
+export const OP_ID_RE = /^[0-9a-f]{32}$/;
+export const LAYOUT_EPOCH_RE = /^[1-9][0-9]{0,14}$/;
+export const BRICK_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** A new operation id: 16 random bytes, hex (ARCHITECTURE.md §10.4). */
+export function newOpId(): string {
+  return randomPooled(16).toString('hex');
+}
+
 function stringToSign(p: SignedParts): string {
-  return [AUTH_SCHEME, String(PROTOCOL_VERSION), p.method, p.path, p.brickId, p.epoch, p.date, p.nonce, p.requestId, p.payloadHash].join('\n');
+  return [
+    AUTH_SCHEME, String(PROTOCOL_VERSION), p.method, p.path, p.brickId, p.epoch, p.date, p.nonce, p.requestId,
+    p.opId, p.layoutEpoch, p.from, p.payloadHash,
+  ].join('\n');
 }
 
 /** HMAC-SHA256 of the request with the cluster secret, hex. */
@@ -153,6 +182,8 @@ export function statusOfErrno(errno: Errno): number {
     case 'ENOSPC': case 'EDQUOT': return 507;
     case 'EMSGSIZE': case 'EFBIG': return 413;
     case 'EIO': return 500;
+    // Misdirected Request (RFC 9110 §15.5.20): this member of a replica set is not its primary.
+    case 'ENOTPRIMARY': return 421;
     case 'ETIMEDOUT': return 504;
     default: return 400;
   }

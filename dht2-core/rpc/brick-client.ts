@@ -13,7 +13,7 @@ import http2, { type IncomingHttpHeaders } from 'node:http2';
 import type { Readable } from 'node:stream';
 import {
   authorization, bodyMac, decodeArgsHeader, encodeArgsHeader, err, fopPath, FOPS, H_ARGS, H_DATE, H_EPOCH, H_EPOCH_MAC, H_NONCE,
-  H_REQUEST_ID, H_RESULT, H_TIMEOUT, H_VERSION, isErrno, newNonce, PROTOCOL_VERSION, sameMac, sha256Hex, signatureOf,
+  H_FROM, H_LAYOUT, H_OP, H_REQUEST_ID, H_RESULT, H_TIMEOUT, H_VERSION, isErrno, newNonce, newOpId, PROTOCOL_VERSION, sameMac, sha256Hex, signatureOf,
   staleEpochMac, type BrickFops, type CallContext, type ControlFop, type Download, type DownloadFop, type FopName, type FopReq,
   type FopRes, type UploadFop,
 } from '../protocol/index.js';
@@ -29,6 +29,10 @@ export interface BrickClientOptions {
   tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
   /** The brick's id (from the volume file); taken from the brick's /-/health on each connection when omitted. */
   brickId?: string;
+  /** The layout epoch FOPs are placed with (`x-dht2-layout`, ARCHITECTURE.md §10.9); none when omitted. */
+  layoutEpoch?: number;
+  /** This sender's brick id when a brick calls a peer of its set (`x-dht2-from`, §10.2). */
+  from?: string;
 }
 
 export interface BrickHealth {
@@ -63,15 +67,23 @@ export class BrickClient implements BrickFops {
    * boot epoch.
    */
   private headers(fop: FopName, payloadHash: string, ctx: CallContext | undefined): (hello: BrickHello) => Record<string, string> {
+    // One operation id per FOP, the same on every attempt of it (ARCHITECTURE.md §10.4).
+    const opId = ctx?.opId ?? newOpId();
+    const layoutEpoch = this.opts.layoutEpoch === undefined ? '' : String(this.opts.layoutEpoch);
+    const from = this.opts.from ?? '';
     return (hello) => {
       const date = String(Date.now());
       const nonce = newNonce();
       const requestId = ctx?.requestId ?? randomUUID();
       const path = fopPath(fop);
       const brickId = this.opts.brickId ?? hello.brickId;
+      const signed = { method: 'POST', path, brickId, epoch: hello.epoch, date, nonce, requestId, opId, layoutEpoch, from, payloadHash };
       return {
         ':path': path,
-        authorization: authorization(this.opts.secret, { method: 'POST', path, brickId, epoch: hello.epoch, date, nonce, requestId, payloadHash }),
+        authorization: authorization(this.opts.secret, signed),
+        [H_OP]: opId,
+        ...(layoutEpoch ? { [H_LAYOUT]: layoutEpoch } : {}),
+        ...(from ? { [H_FROM]: from } : {}),
         [H_VERSION]: String(PROTOCOL_VERSION),
         [H_EPOCH]: hello.epoch,
         [H_DATE]: date,

@@ -90,6 +90,9 @@ export const ERRNO_S3: Readonly<Record<Errno, S3Code | readonly [S3Code, string 
   // A brick that gave up under concurrent changes of one directory: a client retries later, as
   // SDKs do after S3's SlowDown (503), not after an InternalError.
   EAGAIN: 'SlowDown',
+  // Consumed by the replica-set layer (ARCHITECTURE.md §10.8); should one escape, the set is
+  // between primaries: the client's retry is the right answer.
+  ENOTPRIMARY: 'SlowDown', EALREADY: 'SlowDown',
   ECANCELED: 'IncompleteBody',
   EIO: 'InternalError', EREMOTE: 'InternalError', EXDEV: 'InternalError', ELOOP: 'InternalError',
   ENODATA: 'InternalError', E2BIG: 'InternalError', ERANGE: 'InternalError', EMLINK: 'InternalError',

@@ -11,7 +11,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
-  authorization, fopPath, H_DATE, H_EPOCH, H_NONCE, H_REQUEST_ID, newGfid, newNonce, ROOT_GFID, sha256Hex,
+  authorization, fopPath, H_DATE, H_EPOCH, H_FROM, H_LAYOUT, H_NONCE, H_OP, H_REQUEST_ID, newGfid, newNonce, ROOT_GFID, sha256Hex,
 } from '../../dht2-core/protocol/index.js';
 import { BrickClient } from '../../dht2-core/index.js';
 import { spawnBrick, type BrickProcess } from '../../brick/spawn.js';
@@ -64,16 +64,22 @@ async function sha256Of(stream: AsyncIterable<Buffer>): Promise<{ hash: string; 
 const brickIds = new Map<string, string>();
 const epochs = new Map<string, string>();
 
-function signedHeaders(url: string, fop: string, body: string, opts: { secret?: string; date?: number; nonce?: string; epoch?: string } = {}): Record<string, string> {
+interface SignOpts { secret?: string; date?: number; nonce?: string; epoch?: string; opId?: string; layoutEpoch?: string; from?: string }
+
+function signedHeaders(url: string, fop: string, body: string, opts: SignOpts = {}): Record<string, string> {
   const path = fopPath(fop);
   const date = String(opts.date ?? Date.now());
   const nonce = opts.nonce ?? newNonce();
   const epoch = opts.epoch ?? epochs.get(url) ?? '';
   const requestId = 'test';
+  const p3 = { opId: opts.opId ?? '', layoutEpoch: opts.layoutEpoch ?? '', from: opts.from ?? '' };
   return {
     ':path': path,
-    authorization: authorization(opts.secret ?? SECRET, { method: 'POST', path, brickId: brickIds.get(url) ?? '', epoch, date, nonce, requestId, payloadHash: sha256Hex(body) }),
+    authorization: authorization(opts.secret ?? SECRET, { method: 'POST', path, brickId: brickIds.get(url) ?? '', epoch, date, nonce, requestId, ...p3, payloadHash: sha256Hex(body) }),
     [H_EPOCH]: epoch, [H_DATE]: date, [H_NONCE]: nonce, [H_REQUEST_ID]: requestId, 'content-type': 'application/json',
+    ...(opts.opId === undefined ? {} : { [H_OP]: opts.opId }),
+    ...(opts.layoutEpoch === undefined ? {} : { [H_LAYOUT]: opts.layoutEpoch }),
+    ...(opts.from === undefined ? {} : { [H_FROM]: opts.from }),
   };
 }
 
@@ -110,7 +116,7 @@ describe('brick protocol over HTTP/2', function () {
     assert.equal(h.status, 'ok');
     assert.equal(h.role, 'mds');
     assert.equal(h.volumeId, 'pv');
-    assert.equal(h.protocol, 2);
+    assert.equal(h.protocol, 3);
     assert.match(h.epoch, /^[0-9a-f]{32}$/);
     assert.equal((await d.health()).role, 'ds');
   });
@@ -212,15 +218,40 @@ describe('brick protocol over HTTP/2', function () {
     assert.equal((await m.health()).status, 'ok');
   });
 
+  it('signs the operation id, the layout epoch and the sender (protocol 3), and refuses them malformed', async () => {
+    const body = '{}';
+    const p3 = { opId: 'a'.repeat(32), layoutEpoch: '1', from: 'mds-a2' };
+    const ok = await rawH2(mds.url, signedHeaders(mds.url, 'statfs', body, p3), body);
+    assert.equal(ok.status, 200, ok.body);
+    // Each of the three is covered by the signature: changed after signing, the request fails.
+    for (const [h, v] of [[H_OP, 'b'.repeat(32)], [H_LAYOUT, '2'], [H_FROM, 'mds-a3']] as const) {
+      const r = await rawH2(mds.url, { ...signedHeaders(mds.url, 'statfs', body, p3), [h]: v }, body);
+      assert.equal(r.status, 403, `${h} changed`);
+      assert.match(r.body, /signature does not match/);
+    }
+    // And dropped after signing, too.
+    const dropped = signedHeaders(mds.url, 'statfs', body, p3);
+    delete dropped[H_OP];
+    assert.equal((await rawH2(mds.url, dropped, body)).status, 403);
+    for (const [h, v] of [[H_OP, 'A'.repeat(32)], [H_OP, 'a'.repeat(31)], [H_LAYOUT, '0'], [H_LAYOUT, 'x'], [H_FROM, '../x']] as const) {
+      const r = await rawH2(mds.url, signedHeaders(mds.url, 'statfs', body, { ...p3, [h === H_OP ? 'opId' : h === H_LAYOUT ? 'layoutEpoch' : 'from']: v }), body);
+      assert.equal(r.status, 400, `${h}: ${v}`);
+      assert.deepEqual(JSON.parse(r.body), { errno: 'EINVAL', message: `malformed ${h} header` });
+    }
+  });
+
   it('answers unknown FOPs, other protocol versions and oversized bodies with errors', async () => {
     const otherVersion = await rawH2(mds.url, { ...signedHeaders(mds.url, 'statfs', '{}'), 'x-dht2-proto': '9' }, '{}');
     assert.equal(otherVersion.status, 400);
     assert.match(otherVersion.body, /EPROTO/);
     assert.equal((await rawH2(mds.url, { ':path': fopPath('nosuchfop') }, '{}')).status, 404);
-    // Version 1 signed no epoch and sent no body MAC: a brick of version 2 refuses it.
-    const v1 = await rawH2(mds.url, { ':path': '/v1/lookup' }, '{}');
-    assert.equal(v1.status, 400);
-    assert.equal((JSON.parse(v1.body) as { errno: string }).errno, 'EPROTO');
+    // Version 1 signed no epoch and sent no body MAC, version 2 no operation id, layout epoch or
+    // sender: a brick of version 3 refuses both.
+    for (const old of ['/v1/lookup', '/v2/lookup']) {
+      const r = await rawH2(mds.url, { ':path': old }, '{}');
+      assert.equal(r.status, 400);
+      assert.equal((JSON.parse(r.body) as { errno: string }).errno, 'EPROTO');
+    }
     const big = JSON.stringify({ gfid: ROOT_GFID, name: 'user.big', value: 'A'.repeat(2 * 1024 * 1024) });
     const r = await rawH2(mds.url, signedHeaders(mds.url, 'setxattr', big), big);
     assert.equal(r.status, 413);

@@ -103,6 +103,24 @@ describe('brick requests: no replay, no tampered body', function () {
     }
   });
 
+  it('keeps one operation id on every attempt of a FOP, and draws a new one per FOP (protocol 3)', async () => {
+    const g = newGfid();
+    await c.upload('dput', { gfid: g }, body('x'));
+    await brick.stop();
+    brick = await spawnBrick({ dir: brickDir, role: 'ds', secret: SECRET, port: brick.port });
+    const before = mitm.captured.length;
+    // Signed for the old boot, refused with the new epoch, sent again: two requests, one FOP.
+    await c.call('dstat', { gfid: g });
+    await c.call('dstat', { gfid: g }, { opId: 'c'.repeat(32) });
+    const sent = mitm.captured.slice(before).filter((q) => q.headers[':path'] === fopPath('dstat'));
+    assert.equal(sent.length, 3);
+    const [first, resent, third] = sent.map((q) => q.headers);
+    assert.match(first!['x-dht2-op']!, /^[0-9a-f]{32}$/);
+    assert.equal(resent!['x-dht2-op'], first!['x-dht2-op'], 'the resend kept the operation id');
+    assert.notEqual(resent!['x-dht2-nonce'], first!['x-dht2-nonce'], 'but was signed afresh');
+    assert.equal(third!['x-dht2-op'], 'c'.repeat(32), 'a caller\'s operation id is sent as given');
+  });
+
   it('refuses unapplied an upload signed for a boot that is gone, as ENOTCONN (may be sent again)', async () => {
     const g = newGfid();
     await c.upload('dput', { gfid: g }, body('before'));
