@@ -17,7 +17,7 @@ import {
   staleEpochMac, type BrickFops, type CallContext, type ControlFop, type Download, type DownloadFop, type FopName, type FopReq,
   type FopRes, type UploadFop,
 } from '../protocol/index.js';
-import { BrickSession, refusal, wasRefused, type BrickHello, type H2Reply, type H2Request } from './session.js';
+import { BrickSession, refusal, wasRefused, wasUnresponsive, type BrickHello, type H2Reply, type H2Request, type Liveness } from './session.js';
 
 export interface BrickClientOptions {
   /** `http://host:port` (h2c) or `https://host:port` (h2 over TLS). */
@@ -33,6 +33,11 @@ export interface BrickClientOptions {
   layoutEpoch?: number;
   /** This sender's brick id when a brick calls a peer of its set (`x-dht2-from`, §10.2). */
   from?: string;
+  /**
+   * Detect a frozen or cut-off brick by HTTP/2 PING (session.ts Liveness) instead of waiting for
+   * the idle deadline: for members of replica sets, where another member takes over (§10.8).
+   */
+  liveness?: Liveness;
 }
 
 export interface BrickHealth {
@@ -54,7 +59,10 @@ export class BrickClient implements BrickFops {
     const u = new URL(opts.url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw err('EINVAL', `brick URL must be http: or https:, not ${u.protocol}`);
     this.timeoutMs = opts.timeoutMs ?? 30_000;
-    this.session = new BrickSession({ url: u.origin, connectTimeoutMs: Math.min(this.timeoutMs, 5000), tls: opts.tls });
+    // With liveness on, a connection's hello gets the PING's window too: a frozen brick accepts
+    // TCP connections (the kernel does) but never answers.
+    const connectTimeoutMs = Math.min(this.timeoutMs, 5000, opts.liveness ? opts.liveness.quietMs + opts.liveness.pingTimeoutMs : Infinity);
+    this.session = new BrickSession({ url: u.origin, connectTimeoutMs, tls: opts.tls, liveness: opts.liveness });
   }
 
   get url(): string {
@@ -141,7 +149,7 @@ export class BrickClient implements BrickFops {
         throw refusal(err('ENOTCONN', `${fop} on ${this.opts.url}: the brick restarted behind this connection; not applied, send it again`));
       } catch (e) {
         const errno = (e as { errno?: string }).errno;
-        if (attempt < attempts && replayable && (errno === 'ENOTCONN' || errno === 'EHOSTDOWN')) continue;
+        if (attempt < attempts && replayable && (errno === 'ENOTCONN' || errno === 'EHOSTDOWN') && !wasUnresponsive(e)) continue;
         // A stream reset as refused (REFUSED_STREAM, ENHANCE_YOUR_CALM) was not processed per
         // RFC 9113 §8.7, but the reset is not authenticated: someone between can inject it after
         // the brick ran the FOP. So only an idempotent FOP is sent again on its account.

@@ -20,6 +20,22 @@ export interface SessionOptions {
   url: string;
   connectTimeoutMs: number;
   tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
+  /** Detect a frozen brick by HTTP/2 PING (see {@link Liveness}); off when omitted. */
+  liveness?: Liveness;
+}
+
+/**
+ * Liveness by HTTP/2 PING (RFC 9113 §6.7), ARCHITECTURE.md §10.8: a brick stopped with SIGSTOP, or
+ * a host that vanished without a FIN, keeps its connection open, and the stream idle deadline
+ * (30 s) is far beyond the "writes resume within 5 s" of a replica set. When a call has had no
+ * reply for `quietMs`, the session is PINGed; when the PING is not answered within
+ * `pingTimeoutMs`, the session is declared dead and every call on it fails with EHOSTDOWN. The
+ * PING is answered by the brick's event loop, not by the FOP, so a slow FOP on a live brick is
+ * not cut, and neither is a long body that keeps moving (the probe only runs before a reply).
+ */
+export interface Liveness {
+  quietMs: number;
+  pingTimeoutMs: number;
 }
 
 export interface H2Reply {
@@ -80,12 +96,26 @@ export function wasRefused(e: unknown): boolean {
   return e instanceof Error && REFUSED.has(e);
 }
 
+const UNRESPONSIVE = new WeakSet<Error>();
+
+/**
+ * True for a call failed because its brick did not answer a liveness PING (frozen or cut off):
+ * sending it again to the same brick would only wait once more, so the caller does not.
+ */
+export function wasUnresponsive(e: unknown): boolean {
+  return e instanceof Error && UNRESPONSIVE.has(e);
+}
+
 export class BrickSession {
   private session: ClientHttp2Session | undefined;
   private connecting: Promise<ClientHttp2Session> | undefined;
   private active = 0;
   private closed = false;
   private readonly hellos = new WeakMap<ClientHttp2Session, BrickHello>();
+  /** The PING in flight on a session, shared by every quiet call on it. */
+  private readonly probes = new WeakMap<ClientHttp2Session, Promise<void>>();
+  /** Sessions destroyed for an unanswered PING: their calls fail as unresponsive. */
+  private readonly unresponsive = new WeakSet<ClientHttp2Session>();
 
   constructor(private readonly o: SessionOptions) {}
 
@@ -175,6 +205,30 @@ export class BrickSession {
     });
   }
 
+  /**
+   * PINGs `s` unless a PING is in flight already; destroys it when no answer comes within the
+   * liveness window, which fails every stream on it (each call's 'close' handler: EHOSTDOWN).
+   */
+  private probe(s: ClientHttp2Session, l: Liveness): void {
+    if (this.probes.has(s) || s.closed || s.destroyed) return;
+    const p = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        if (this.session === s) this.session = undefined;
+        this.unresponsive.add(s);
+        s.destroy();
+        resolve();
+      }, l.pingTimeoutMs);
+      try {
+        s.ping((e) => { clearTimeout(timer); if (e && !s.destroyed) s.destroy(); resolve(); });
+      } catch {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    this.probes.set(s, p);
+    void p.then(() => this.probes.delete(s));
+  }
+
   /** Keeps the process alive only while calls are in flight. */
   private idle(): void {
     const sock = this.session?.socket;
@@ -235,6 +289,13 @@ export class BrickSession {
         else reset(e);
       };
       stream.setTimeout(r.timeoutMs, () => failOrDestroy(err('ETIMEDOUT', `brick ${this.o.url}: no progress for ${r.timeoutMs} ms`)));
+      const l = this.o.liveness;
+      const quiet = l ? setTimeout(() => { if (!settled) this.probe(session, l); }, l.quietMs) : undefined;
+      if (quiet) {
+        quiet.unref();
+        stream.once('response', () => clearTimeout(quiet));
+        stream.once('close', () => clearTimeout(quiet));
+      }
       const onAbort = (): void => failOrDestroy(err('ECANCELED', `call to ${this.o.url} cancelled`));
       r.signal?.addEventListener('abort', onAbort, { once: true });
       // Emitted synchronously while Node closes the stream, before it ends the writable side.
@@ -248,11 +309,18 @@ export class BrickSession {
       stream.once('close', () => {
         r.signal?.removeEventListener('abort', onAbort);
         if (refused()) fail(refusal(err('ENOTCONN', `brick ${this.o.url} refused the stream (code ${stream.rstCode})`)));
-        // Closed without a response: the connection went away (brick killed, GOAWAY, reset).
+        // Closed without a response: the connection went away (brick killed, GOAWAY, reset), or
+        // was given up for an unanswered PING.
         // (Checked first: building an error with its stack on every normal close cost ~4 % CPU.)
+        if (!settled && this.unresponsive.has(session)) {
+          const e = err('EHOSTDOWN', `brick ${this.o.url} did not answer a PING within ${this.o.liveness?.pingTimeoutMs ?? 0} ms (frozen or cut off)`);
+          UNRESPONSIVE.add(e);
+          fail(e);
+        }
         if (!settled) fail(err('ENOTCONN', `brick ${this.o.url}: stream closed before a reply (code ${stream.rstCode ?? '?'})`));
       });
       stream.once('error', (e: NodeJS.ErrnoException) => {
+        if (this.unresponsive.has(session)) return; // failed on 'close', as unresponsive
         const failure = err('ENOTCONN', `brick ${this.o.url}: ${e.message}`, { cause: e });
         fail(refused() ? refusal(failure) : failure);
       });
