@@ -169,6 +169,23 @@ describe('digest FOP: DS', () => {
     assert.equal((await a.call('digest', { after: undefined, limit: 10 })).items.find((i) => i.gfid === g)!.hash, 'e3069283');
   });
 
+  it('ends a page once it has read 128 MiB, so one page stays within the RPC timeout', async () => {
+    // GFIDs in buckets 1, 2, 3 come in that order; the first two objects hold 130 MiB.
+    const big = 65 * 1024 * 1024;
+    const [g1, g2, g3] = [newGfid(1), newGfid(2), newGfid(3)];
+    for (const [g, size] of [[g1, big], [g2, big], [g3, 1]] as const) {
+      await a.upload('dput', { gfid: g }, Readable.from((function* () {
+        for (let left = size; left > 0; left -= 1024 * 1024) yield Buffer.alloc(Math.min(left, 1024 * 1024), 7);
+      })()));
+    }
+    const p1 = await a.call('digest', { limit: 10 });
+    assert.deepEqual(p1.items.map((i) => [i.gfid, i.size]), [[g1, big], [g2, big]]);
+    assert.equal(p1.eof, false);
+    const p2 = await a.call('digest', { after: g2, limit: 10 });
+    assert.deepEqual(p2.items.map((i) => [i.gfid, i.size]), [[g3, 1]]);
+    assert.equal(p2.eof, true);
+  });
+
   it('sees one byte flipped, but not a data object\'s times', async () => {
     const [, , , big] = await fillDs(a);
     const before = await digestAll(a);
