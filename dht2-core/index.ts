@@ -27,6 +27,13 @@ export { ROOT_GFID, BUCKET_COUNT, NAME_MAX, newGfid, gfidBucket, checkName, comp
 export type { Attrs, DirEntry, SetAttrs, InodeType } from './protocol/index.js';
 export type { BrickFops, CallContext } from './protocol/index.js';
 
+// The comparison of a replica set's members that fsck runs per set (ARCHITECTURE.md §10.12).
+export {
+  compareReplicas, formatReplicaReport, type ReplicaMember, type ReplicaReport, type ReplicaDiff, type ReplicaState,
+  type ReplicaMemberCounts, type CompareOptions,
+} from './fops/replica-compare.js';
+export type { DigestItem, DigestPage } from './protocol/index.js';
+
 // Brick RPC and the layers stacked over it.
 export { BrickClient } from './rpc/brick-client.js';
 export { CountingFops } from './layers/counting.js';

@@ -47,7 +47,7 @@ export async function scanMds(dir: string): Promise<ScanResult> {
 }
 
 /** Handles in GFID order, starting after `after`; reads one `<xx>/<yy>` folder at a time. */
-async function* handlesFrom(dir: string, after?: string): AsyncGenerator<[string, string]> {
+export async function* handlesFrom(dir: string, after?: string): AsyncGenerator<[string, string]> {
   const hex2 = /^[0-9a-f]{2}$/;
   const a = after ? [after.slice(0, 2), after.slice(2, 4)] : undefined;
   const names = async (p: string) => (await readdirSafe(p)).sort();

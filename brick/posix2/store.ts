@@ -12,6 +12,7 @@ import {
   err, isFopOfRole, toDht2Error, type BrickFops, type ControlFop, type ControlHandlers, type Download, type DownloadFop,
   type FopName, type FopOfRole, type FopReq, type FopRes, type StatFs, type UploadFop,
 } from '../../dht2-core/protocol/index.js';
+import { digestPage } from './digest.js';
 import { DsStore } from './ds.js';
 import { upgradeFormat } from './migrate.js';
 import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, refuseForeign, type BrickIdentity, type OpenOptions } from './format.js';
@@ -102,8 +103,12 @@ export class PosixStore implements BrickFops {
   private async dispatch<F extends ControlFop>(fop: F, req: FopReq<F>): Promise<FopRes<F>> {
     if (isFopOfRole(fop, 'mds')) return serve<FopOfRole<'mds', 'control'>, typeof fop>(this.mdsOf(fop), fop, req);
     if (isFopOfRole(fop, 'ds')) return serve<FopOfRole<'ds', 'control'>, typeof fop>(this.dsOf(fop), fop, req);
-    // The two FOPs every brick serves, whatever its role.
+    // The FOPs every brick serves, whatever its role.
     if (fop === 'statfs') return (await this.statfs()) as FopRes<F>;
+    if (fop === 'digest') {
+      const r = req as FopReq<'digest'>;
+      return (await digestPage(this.dir, this.identity.role, r.after, r.limit)) as FopRes<F>;
+    }
     const r = req as FopReq<'scan'>;
     return (await scanPage(this.dir, this.identity.role, r.after, r.limit)) as FopRes<F>;
   }

@@ -133,6 +133,22 @@ export type StatFs = z.infer<typeof StatFs>;
 export const DataStat = z.object({ gfid: Gfid, size: offset, mtimeMs: timeMs, ctimeMs: timeMs });
 export type DataStat = z.infer<typeof DataStat>;
 
+/**
+ * One handle in a `digest` page. `kind` is the inode type on an MDS and `data` on a DS; `hash`
+ * is lowercase hex: SHA-256 (64 digits) on an MDS, CRC32C (8 digits) on a DS, where `size` is
+ * the object's byte count. The exact definition is in docs/ARCHITECTURE.md §10.12.
+ */
+export const DigestItem = z.object({
+  gfid: Gfid,
+  kind: z.enum(['file', 'dir', 'symlink', 'data']),
+  hash: z.string().regex(/^[0-9a-f]{8}$|^[0-9a-f]{64}$/),
+  size: offset.optional(),
+});
+export type DigestItem = z.infer<typeof DigestItem>;
+/** A page of `digest`: `eof` is false when at least one more handle follows the last item. */
+export const DigestPage = z.object({ items: z.array(DigestItem), eof: z.boolean() });
+export type DigestPage = z.infer<typeof DigestPage>;
+
 const Empty = z.object({});
 
 type Kind = 'control' | 'upload' | 'download';
@@ -182,6 +198,14 @@ export const FOPS = {
   /** Pages through every handle on the brick (fsck): inodes on an MDS, data objects on a DS. */
   scan: fop('control', 'any', true, obj({ after: Gfid.optional(), limit: z.number().int().min(1).max(10000) }),
     obj({ items: z.array(z.object({ gfid: Gfid, type: InodeType, nlink: u32, size: offset, btimeMs: timeMs, dying: z.boolean().optional(), obj: Gfid.optional() })), eof: z.boolean() })),
+  /**
+   * Pages through a logical digest of every handle on the brick, in GFID order, so the members
+   * of a replica set can be compared (docs/ARCHITECTURE.md §10.6, §10.12 "dht2 fsck"). An MDS
+   * answers a SHA-256 per inode over its `user.dht2` bytes, its caller xattrs and, for a
+   * directory, its sorted name entries; a DS answers each data object's size and CRC32C. Read
+   * only; not atomic against FOPs running at the same time.
+   */
+  digest: fop('control', 'any', true, obj({ after: Gfid.optional(), limit: z.number().int().min(1).max(10000) }), DigestPage),
   /**
    * Sets (or, with null, clears) the object a directory carries, atomically; `expect` makes it
    * conditional (null: none yet, else EEXIST; a GFID: that one, else ESTALE). Answers the file
