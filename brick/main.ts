@@ -47,7 +47,7 @@ export async function runBrick(o: BrickOptions): Promise<RunningBrick> {
   let server: RunningBrickServer;
   try {
     server = await startBrickServer({
-      store, identity: store.identity, secret: o.secret, port: o.port, host: o.host, logger,
+      store, identity: () => store.identity, secret: o.secret, port: o.port, host: o.host, logger,
       tls: o.tlsCert !== undefined && o.tlsKey !== undefined ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined,
     });
   } catch (e) {

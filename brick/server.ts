@@ -19,7 +19,8 @@ import type { BrickIdentity } from './posix2/format.js';
 
 export interface BrickServerOptions {
   store: BrickFops;
-  identity: BrickIdentity;
+  /** The brick's identity as it is now (installing a replicated layout makes it format 3). */
+  identity: () => BrickIdentity;
   secret: string;
   port: number;
   host?: string;
@@ -66,7 +67,7 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
     const method = String(headers[':method']);
     const path = String(headers[':path']);
     if (path === '/-/health' && (method === 'GET' || method === 'HEAD')) {
-      const id = opts.identity;
+      const id = opts.identity();
       // The epoch is no secret: it only names this boot, so that requests signed for another fail.
       const body = { status: 'ok', role: id.role, volumeId: id.volumeId, brickId: id.brickId, format: id.format, protocol: PROTOCOL_VERSION, epoch: auth.epoch };
       if (method === 'HEAD') {
@@ -130,7 +131,7 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
     const layoutEpoch = optionalHeader(stream, headers, H_LAYOUT, LAYOUT_EPOCH_RE);
     const from = optionalHeader(stream, headers, H_FROM, BRICK_ID_RE);
     const verdict = auth.check(authHeader, {
-      method, path, brickId: opts.identity.brickId, epoch: String(headers[H_EPOCH] ?? ''), date: String(headers[H_DATE] ?? ''),
+      method, path, brickId: opts.identity().brickId, epoch: String(headers[H_EPOCH] ?? ''), date: String(headers[H_DATE] ?? ''),
       nonce: String(headers[H_NONCE] ?? ''), requestId, opId, layoutEpoch, from, payloadHash: sha256Hex(payload),
     });
     if (!verdict.ok) {

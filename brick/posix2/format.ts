@@ -21,6 +21,13 @@ import { codeOf, fsyncPath } from './fsutil.js';
  */
 export const FORMAT_VERSION = 2;
 
+/**
+ * The format of a member of a replicated set (ON-DISK-FORMAT.md §6.0): format 2 plus the set's
+ * layout and `repl/` state. Reached only by installing a replicated layout (layout-store.ts);
+ * new bricks are formatted at FORMAT_VERSION.
+ */
+export const REPLICATED_FORMAT = 3;
+
 export type BrickRole = 'mds' | 'ds';
 
 export interface BrickIdentity {
@@ -29,6 +36,8 @@ export interface BrickIdentity {
   brickId: string;
   role: BrickRole;
   createdAt: string;
+  /** Format 3 only: the replica set this brick is a member of. */
+  set?: string;
 }
 
 export function metaDir(dir: string): string {
@@ -75,8 +84,8 @@ export async function formatOrCheck(opts: OpenOptions): Promise<BrickIdentity> {
     } catch {
       throw err('EINVAL', `${idPath} is not valid JSON; refusing to serve ${dir}`);
     }
-    if (typeof id.format !== 'number' || id.format > FORMAT_VERSION) {
-      throw err('EINVAL', `${dir} has on-disk format ${String(id.format)}, newer than ${FORMAT_VERSION} this brick understands; upgrade DHT2 Gateway`);
+    if (typeof id.format !== 'number' || id.format > REPLICATED_FORMAT) {
+      throw err('EINVAL', `${dir} has on-disk format ${String(id.format)}, newer than ${REPLICATED_FORMAT} this brick understands; upgrade DHT2 Gateway`);
     }
     if (opts.volumeId !== undefined && id.volumeId !== opts.volumeId) {
       throw err('EINVAL', `${dir} belongs to volume ${id.volumeId}, not ${opts.volumeId}; refusing to serve it`);

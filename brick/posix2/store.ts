@@ -10,11 +10,12 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   err, isFopOfRole, toDht2Error, type BrickFops, type ControlFop, type ControlHandlers, type Download, type DownloadFop,
-  type FopName, type FopOfRole, type FopReq, type FopRes, type StatFs, type UploadFop,
+  type FopName, type FopOfRole, type FopReq, type FopRes, type LayoutState, type StatFs, type UploadFop,
 } from '../../dht2-core/protocol/index.js';
 import { digestPage } from './digest.js';
 import { DsStore } from './ds.js';
 import { upgradeFormat } from './migrate.js';
+import { installLayout, isReplicated, openLayout, type BrickSet, type StoredLayout } from './layout-store.js';
 import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, refuseForeign, type BrickIdentity, type OpenOptions } from './format.js';
 import { MdsStore } from './mds.js';
 import { NameIndex } from './name-index.js';
@@ -36,9 +37,14 @@ function serve<K extends ControlFop, F extends K>(handlers: ControlHandlers<K>, 
 }
 
 export class PosixStore implements BrickFops {
+  /** Installs of a layout, one at a time. */
+  private layoutQueue: Promise<unknown> = Promise.resolve();
+
   private constructor(
     readonly dir: string,
-    readonly identity: BrickIdentity,
+    private id: BrickIdentity,
+    /** The installed layout and this brick's set in it (layout-store.ts); none on a replica-1 brick. */
+    private placed: { stored: StoredLayout; set: BrickSet } | undefined,
     private readonly mds: MdsStore | undefined,
     private readonly ds: DsStore | undefined,
     private readonly index: NameIndex | undefined,
@@ -66,20 +72,50 @@ export class PosixStore implements BrickFops {
     try {
       const cleaned = await cleanTmp(opts.dir);
       const upgrade = await upgradeFormat(opts.dir, identity);
-      identity = upgrade.identity;
+      const lay = await openLayout(opts.dir, upgrade.identity);
+      identity = lay.identity;
+      const placed = lay.stored && lay.set ? { stored: lay.stored, set: lay.set } : undefined;
       const sync = opts.sync ?? true;
       if (identity.role === 'mds') {
         const indexPath = join(metaDir(opts.dir), 'names.sqlite');
         const index = new NameIndex(indexPath, sync);
         const mds = new MdsStore(opts.dir, index, sync);
         if (!index.isBuilt()) await mds.rebuildIndex();
-        return new PosixStore(opts.dir, identity, mds, undefined, index, unlock, cleaned, upgrade.converted);
+        return new PosixStore(opts.dir, identity, placed, mds, undefined, index, unlock, cleaned, upgrade.converted);
       }
-      return new PosixStore(opts.dir, identity, undefined, new DsStore(opts.dir, sync, opts.maxObjectSize), undefined, unlock, cleaned, upgrade.converted);
+      return new PosixStore(opts.dir, identity, placed, undefined, new DsStore(opts.dir, sync, opts.maxObjectSize), undefined, unlock, cleaned, upgrade.converted);
     } catch (e) {
       await unlock();
       throw e;
     }
+  }
+
+  /** The brick's identity: format 3 and its set once a replicated layout is installed. */
+  get identity(): BrickIdentity {
+    return this.id;
+  }
+
+  /** Whether this brick is a member of a replicated set (3 or more members). */
+  get replicated(): boolean {
+    return this.placed !== undefined && isReplicated(this.placed.set);
+  }
+
+  private layoutState(): LayoutState | undefined {
+    if (!this.placed) return undefined;
+    const { stored, set } = this.placed;
+    return { epoch: stored.layout.epoch, digest: stored.digest, set: set.id, replicated: isReplicated(set) };
+  }
+
+  private layoutset(r: FopReq<'layoutset'>): Promise<LayoutState> {
+    const run = async (): Promise<LayoutState> => {
+      const done = await installLayout(this.dir, this.id, this.placed?.stored, r.layout);
+      this.id = done.identity;
+      this.placed = { stored: done.stored, set: done.set };
+      return this.layoutState()!;
+    };
+    const p = this.layoutQueue.then(run, run);
+    this.layoutQueue = p.catch(() => undefined);
+    return p;
   }
 
   private mdsOf(fop: FopName): MdsStore {
@@ -101,6 +137,17 @@ export class PosixStore implements BrickFops {
   }
 
   private async dispatch<F extends ControlFop>(fop: F, req: FopReq<F>): Promise<FopRes<F>> {
+    if (fop === 'layoutset') return (await this.layoutset(req as FopReq<'layoutset'>)) as FopRes<F>;
+    if (fop === 'layoutget') {
+      if (!this.placed) throw err('ENOENT', `brick ${this.id.brickId} holds no layout (a replica-1 volume's brick)`);
+      return { layout: this.placed.stored.layout, state: this.layoutState()! } as FopRes<F>;
+    }
+    // A member of a replicated set serves the volume's FOPs only through its set's primary
+    // (ARCHITECTURE.md §10.2). The replication module that elects one is not built yet
+    // (§10.15 slice 5): until it is, no member has a primary to serve through.
+    if (this.replicated && (isFopOfRole(fop, 'mds') || isFopOfRole(fop, 'ds'))) {
+      throw err('EAGAIN', `replica set ${this.placed!.set.id} has no primary`);
+    }
     if (isFopOfRole(fop, 'mds')) return serve<FopOfRole<'mds', 'control'>, typeof fop>(this.mdsOf(fop), fop, req);
     if (isFopOfRole(fop, 'ds')) return serve<FopOfRole<'ds', 'control'>, typeof fop>(this.dsOf(fop), fop, req);
     // The FOPs every brick serves, whatever its role.
@@ -115,6 +162,7 @@ export class PosixStore implements BrickFops {
 
   async upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable): Promise<FopRes<F>> {
     try {
+      if (this.replicated) throw err('EAGAIN', `replica set ${this.placed!.set.id} has no primary`);
       const ds = this.dsOf(fop);
       return (fop === 'dput' ? await ds.dput(req as FopReq<'dput'>, body) : await ds.dwrite(req as FopReq<'dwrite'>, body)) as FopRes<F>;
     } catch (e) {
@@ -125,6 +173,7 @@ export class PosixStore implements BrickFops {
 
   async download<F extends DownloadFop>(fop: F, req: FopReq<F>): Promise<Download<FopRes<F>>> {
     try {
+      if (this.replicated) throw err('EAGAIN', `replica set ${this.placed!.set.id} has no primary`);
       return (await this.dsOf(fop).dread(req)) as Download<FopRes<F>>;
     } catch (e) {
       throw toDht2Error(e, fop);

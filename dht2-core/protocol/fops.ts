@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { checkGfid, checkName } from './gfid.js';
 import { Dht2Error } from './errors.js';
+import { LayoutDocSchema } from './layout-doc.js';
 
 /**
  * Wire protocol version; a brick refuses requests of any other major version. 2: the
@@ -149,6 +150,16 @@ export type DigestItem = z.infer<typeof DigestItem>;
 export const DigestPage = z.object({ items: z.array(DigestItem), eof: z.boolean() });
 export type DigestPage = z.infer<typeof DigestPage>;
 
+/** A brick's answer about its layout: its epoch and digest, and the set it puts this brick in. */
+export const LayoutState = z.object({
+  epoch: z.number().int().min(1),
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+  set: z.string(),
+  /** The set has 3 or more members: the brick is on-disk format 3 and serves through its set's primary. */
+  replicated: z.boolean(),
+});
+export type LayoutState = z.infer<typeof LayoutState>;
+
 const Empty = z.object({});
 
 type Kind = 'control' | 'upload' | 'download';
@@ -206,6 +217,14 @@ export const FOPS = {
    * only; not atomic against FOPs running at the same time.
    */
   digest: fop('control', 'any', true, obj({ after: Gfid.optional(), limit: z.number().int().min(1).max(10000) }), DigestPage),
+  /**
+   * Installs the volume's layout (docs/ARCHITECTURE.md §10.9, ON-DISK-FORMAT.md §6.3): a higher
+   * epoch than the stored one, or the same layout again; EINVAL otherwise, or when the layout
+   * names this brick in no set of its role. A set of 3 or more makes the brick format 3.
+   */
+  layoutset: fop('control', 'any', true, obj({ layout: LayoutDocSchema }), LayoutState),
+  /** The stored layout; ENOENT on a brick that holds none (a replica-1 volume's). */
+  layoutget: fop('control', 'any', true, obj({}), obj({ layout: LayoutDocSchema, state: LayoutState })),
   /**
    * Sets (or, with null, clears) the object a directory carries, atomically; `expect` makes it
    * conditional (null: none yet, else EEXIST; a GFID: that one, else ESTALE). Answers the file
