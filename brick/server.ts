@@ -87,6 +87,8 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
         if (de.errno === 'EIO') log.error({ err: e, path, requestId }, 'FOP failed with EIO');
         const body: WireError = { errno: de.errno, message: de.message };
         if (de.gfid) body.gfid = de.gfid;
+        if (de.primary !== undefined) body.primary = de.primary;
+        if (de.term !== undefined) body.term = de.term;
         replyJson(stream, statusOfErrno(de.errno), body);
       }
       stopReading(stream);

@@ -31,6 +31,10 @@ export interface Dht2ErrorDetails {
   gfid?: string;
   /** The path or name the operation was about, for messages. */
   path?: string;
+  /** For ENOTPRIMARY: the primary this member follows, when it knows one (ARCHITECTURE.md §10.8). */
+  primary?: string;
+  /** For ENOTPRIMARY: the term this member is in. */
+  term?: number;
   cause?: unknown;
 }
 
@@ -40,6 +44,9 @@ export class Dht2Error extends Error {
   readonly errno: Errno;
   readonly gfid: string | undefined;
   readonly path: string | undefined;
+  /** ENOTPRIMARY: the primary the member named, if any, and its term. */
+  readonly primary: string | undefined;
+  readonly term: number | undefined;
   /**
    * The message without its errno prefix: what users read next to the errno (the file API's
    * `message`, a wrapping error's text). `message` keeps the prefix, for logs and stack traces.
@@ -52,6 +59,8 @@ export class Dht2Error extends Error {
     this.detail = message;
     this.gfid = details.gfid;
     this.path = details.path;
+    this.primary = details.primary;
+    this.term = details.term;
   }
 }
 

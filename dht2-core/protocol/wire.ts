@@ -171,6 +171,9 @@ export interface WireError {
   errno: Errno;
   message: string;
   gfid?: string;
+  /** ENOTPRIMARY: the set's primary as this member knows it, and its term (ARCHITECTURE.md §10.8). */
+  primary?: string;
+  term?: number;
 }
 
 /** HTTP status of an errno reply; the body's errno is what clients act on. */

@@ -176,7 +176,7 @@ export class BrickClient implements BrickFops {
       throw err('EPROTO', `${fop} on ${this.opts.url}: reply is not JSON (HTTP ${r.status})`);
     }
     if (r.status === 200) return body as T;
-    const b = (body ?? {}) as { errno?: unknown; message?: unknown; gfid?: unknown };
+    const b = (body ?? {}) as { errno?: unknown; message?: unknown; gfid?: unknown; primary?: unknown; term?: unknown };
     const errno = isErrno(b.errno) ? b.errno : r.status === 401 || r.status === 403 ? 'EACCES' : 'EIO';
     // The brick sends a Dht2Error's `message`, errno prefix included (its own refusals have none):
     // the prefix goes, so the rebuilt error's `detail` is the bare text and `message` has one prefix.
@@ -188,7 +188,11 @@ export class BrickClient implements BrickFops {
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
     try {
-      throw err(errno, message, typeof b.gfid === 'string' ? { gfid: b.gfid } : {});
+      throw err(errno, message, {
+        ...(typeof b.gfid === 'string' ? { gfid: b.gfid } : {}),
+        ...(typeof b.primary === 'string' ? { primary: b.primary } : {}),
+        ...(Number.isSafeInteger(b.term) ? { term: b.term as number } : {}),
+      });
     } finally {
       Error.stackTraceLimit = limit;
     }
