@@ -169,8 +169,10 @@ export class ReplLog {
   private first = 1;
   /** The last index accepted by `append` (written or queued). */
   private last = 0;
-  /** The last index whose record is written to its segment. */
-  private written = 0;
+  /** Tasks queued so far, and tasks done (written, or run): reads wait for the ones before them. */
+  private queuedSeq = 0;
+  private doneSeq = 0;
+  private seqWaiters: Array<{ seq: number; resolve(): void }> = [];
   /** The last index made durable by an fdatasync. */
   private durable = 0;
   private readonly queue: Task[] = [];
@@ -187,6 +189,7 @@ export class ReplLog {
     this.logDir = logDir(dir);
     this.blobsDir = blobsDir(dir);
     this.segmentBytes = opts.segmentBytes ?? SEGMENT_BYTES;
+
     if (opened.corrupt !== undefined) this.failure = err('EIO', `replication log is corrupt: ${opened.corrupt}`);
   }
 
@@ -196,6 +199,9 @@ export class ReplLog {
    * `opened.corrupt` then says why, and the log refuses everything.
    */
   static async open(dir: string, opts: ReplLogOptions = {}): Promise<ReplLog> {
+    // Record offsets are kept as u32: a segment ends within one record of this size.
+    const size = opts.segmentBytes ?? SEGMENT_BYTES;
+    if (!(Number.isSafeInteger(size) && size > 0 && size <= 2 ** 31)) throw err('EINVAL', `segment size ${size}: 1 byte to 2 GiB`);
     await mkdirDurable(logDir(dir), true);
     await mkdirDurable(blobsDir(dir), true);
     await mkdir(join(dir, '.dht2', 'tmp'), { recursive: true, mode: 0o700 });
@@ -279,7 +285,7 @@ export class ReplLog {
     const firstSeg = log.segments[0];
     const lastSeg = log.segments[log.segments.length - 1];
     log.first = firstSeg ? firstSeg.first : 1;
-    log.last = log.written = log.durable = lastSeg ? lastOf(lastSeg) : 0;
+    log.last = log.durable = lastSeg ? lastOf(lastSeg) : 0;
 
     // Blobs whose <index>-<term> names no record are removed (§6.1).
     for (const n of await readdir(log.blobsDir)) {
@@ -449,6 +455,7 @@ export class ReplLog {
   private enqueue(make: (done: Deferred) => Task): Promise<void> {
     const d = deferred();
     this.queue.push(make(d));
+    this.queuedSeq++;
     // In a microtask: appends made in one turn of the event loop are written as one batch.
     queueMicrotask(() => void this.drain());
     return d.promise;
@@ -472,6 +479,7 @@ export class ReplLog {
             this.fail(e);
             head.done.reject(e);
           }
+          this.tasksDone(1);
           continue;
         }
         const batch: Array<Extract<Task, { kind: 'append' }>> = [];
@@ -482,6 +490,7 @@ export class ReplLog {
           this.fail(e);
           for (const t of batch) t.done.reject(e);
         }
+        this.tasksDone(batch.length);
       }
     } finally {
       this.draining = false;
@@ -493,10 +502,30 @@ export class ReplLog {
 
   /** Resolves once the queue is empty (or the log failed). */
   private async drainIdle(): Promise<void> {
-    while (this.draining) {
+    while (this.draining || this.queue.length > 0) {
       this.drained ??= deferred();
       await this.drained.promise;
     }
+  }
+
+  private tasksDone(n: number): void {
+    this.doneSeq += n;
+    const ready = this.seqWaiters.filter((w) => w.seq <= this.doneSeq);
+    this.seqWaiters = this.seqWaiters.filter((w) => w.seq > this.doneSeq);
+    for (const w of ready) w.resolve();
+  }
+
+  /**
+   * Resolves once every task queued before the call is done (or the log failed), so a read sees
+   * what the calls before it wrote, and nothing a drop called before it removed; tasks queued
+   * later are not waited for (a busy primary's queue is never empty).
+   */
+  private async caughtUp(): Promise<void> {
+    const seq = this.queuedSeq;
+    if (this.doneSeq >= seq || this.failure) return;
+    const d = deferred();
+    this.seqWaiters.push({ seq, resolve: d.resolve });
+    await d.promise;
   }
 
   /** Resolves once no fdatasync is running or waiting. */
@@ -511,8 +540,10 @@ export class ReplLog {
   private fail(e: unknown): void {
     if (this.failure) return;
     this.failure = toDht2Error(e, 'replication log');
-    for (const t of this.queue.splice(0)) t.done.reject(this.failure);
+    const dropped = this.queue.splice(0);
+    for (const t of dropped) t.done.reject(this.failure);
     for (const w of this.syncWaiters.splice(0)) w.done.reject(this.failure);
+    for (const w of this.seqWaiters.splice(0)) w.resolve();
   }
 
   /**
@@ -551,7 +582,6 @@ export class ReplLog {
       waiters.push({ last: t.entries[t.entries.length - 1]!.index, segs: touched, done: t.done });
     }
     await flush();
-    this.written = waiters[waiters.length - 1]!.last;
     this.syncWaiters.push(...waiters);
     this.kickSync();
   }
@@ -593,7 +623,9 @@ export class ReplLog {
         const round = this.syncWaiters.splice(0);
         const segs = [...new Set(round.flatMap((w) => w.segs))];
         try {
-          for (const s of segs) await syncDataHandle(s.fh!, s.path);
+          // A segment without a handle is closed: it was made durable when the next one was
+          // created (writeBatch), and gets no more records.
+          for (const s of segs) if (s.fh) await syncDataHandle(s.fh, s.path);
         } catch (e) {
           for (const w of round) w.done.reject(e);
           this.fail(e);
@@ -620,15 +652,16 @@ export class ReplLog {
 
   /**
    * Reads entries `from` to `to` (inclusive), stopping early, after at least one entry, once
-   * `maxBytes` of records are read. Waits for queued appends in the range to be written (not
-   * synced: the primary sends an entry while its own fdatasync runs, ARCHITECTURE.md §10.4).
+   * `maxBytes` of records are read. Waits for the appends and drops called before it to be
+   * written (not synced: the primary sends an entry while its own fdatasync runs,
+   * ARCHITECTURE.md §10.4).
    */
   async read(from: number, to: number, maxBytes = Number.MAX_SAFE_INTEGER): Promise<LogEntry[]> {
     this.check();
     if (from < this.first || to > this.last || from > to) {
       throw err('EINVAL', `read of ${from}..${to}: the log holds ${this.first}..${this.last}`);
     }
-    if (to > this.written) await this.drainIdle();
+    await this.caughtUp();
     this.check();
     const out: LogEntry[] = [];
     let bytes = 0;
@@ -669,8 +702,13 @@ export class ReplLog {
     return term === undefined ? undefined : join(this.blobsDir, blobName(index, term));
   }
 
-  /** A stream of the blob of the entry at `index`; ENOENT when it has none. */
-  openBlob(index: number): Readable {
+  /**
+   * A stream of the blob of the entry at `index` (after the appends called before, as `read`);
+   * ENOENT when it has none.
+   */
+  async openBlob(index: number): Promise<Readable> {
+    this.check();
+    await this.caughtUp();
     this.check();
     const p = this.blobPath(index);
     const seg = this.segmentOf(index);
@@ -733,7 +771,6 @@ export class ReplLog {
     seg.count = from - seg.first;
     seg.size = cut;
     seg.blobs = seg.blobs.filter((i) => i < from);
-    this.written = Math.min(this.written, from - 1);
     this.durable = Math.min(this.durable, from - 1);
     for (const n of names) await rm(join(this.blobsDir, n), { force: true });
   }
@@ -757,8 +794,11 @@ export class ReplLog {
   }
 
   private async truncateOnDisk(upTo: number): Promise<number> {
+    // Not past the log as appends and drops called so far left it (a drop called after this
+    // truncation, before it ran, has already shortened `last`).
+    const bound = Math.min(upTo, this.last);
     let n = 0;
-    while (n + 1 < this.segments.length && lastOf(this.segments[n]!) <= upTo) n++;
+    while (n + 1 < this.segments.length && lastOf(this.segments[n]!) <= bound) n++;
     if (n === 0) return this.first;
     const gone = this.segments.slice(0, n);
     for (const s of gone) {
