@@ -42,6 +42,8 @@ class Model {
   readonly acked: Array<{ v: Version; dropsBefore: number }> = [];
   /** The `from` of every dropSuffix called, in order. */
   readonly drops: number[] = [];
+  /** Entries (index:term) a drop that returned removed: never to be seen again. */
+  readonly gone = new Set<string>();
   /** The highest bound of a truncateHead called. */
   truncatedUpTo = 0;
   readonly votes: VoteState[] = [];
@@ -88,8 +90,9 @@ async function script(dir: string, m: Model, rand: () => number, opened: (l: Rep
   const body = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(rand() * 256)));
   const drop = (from: number, commit: number): Promise<void> => {
     m.drops.push(from);
+    const victims = m.terms.slice(from - 1).map((term, i) => key(from + i, term));
     m.terms.length = Math.min(m.terms.length, from - 1);
-    const p = log.dropSuffix(from, commit);
+    const p = log.dropSuffix(from, commit).then(() => { for (const v of victims) m.gone.add(v); });
     p.catch(() => undefined);
     return p;
   };
@@ -139,6 +142,7 @@ async function check(dir: string, m: Model, label: string): Promise<{ truncatedT
     for (const e of entries) {
       const v = m.versions.get(key(e.index, e.term));
       assert.ok(v, `${label}: index ${e.index} term ${e.term} was never appended`);
+      assert.ok(!m.gone.has(key(e.index, e.term)), `${label}: index ${e.index} term ${e.term} was dropped, and is back`);
       const want = JSON.parse(JSON.stringify({ ...v.entry.payload, ...(v.body ? { blob: { size: v.body.length, crc32c: crc32c(v.body) } } : {}) })) as unknown;
       assert.deepEqual(e.payload, want, `${label}: payload of ${e.index}`);
       for (let j = r.firstIndex; j < e.index; j++) {
