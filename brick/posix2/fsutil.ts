@@ -13,7 +13,7 @@ let fsyncObserver: ((path: string) => void) | undefined;
  * Sets (or, with undefined, clears) a function called after every fsync a store makes, with the
  * path it made durable. Only the model checker's power-loss mode sets one
  * (test/helpers/power-loss.ts): it keeps the image of what an fsync made durable, and throws to
- * cut the power at a chosen fsync. Every fsync of the stores goes through fsyncPath or syncHandle.
+ * cut the power at a chosen fsync. Every fsync of the stores goes through fsyncPath, syncHandle or syncDataHandle.
  */
 export function observeFsyncs(o: ((path: string) => void) | undefined): void {
   fsyncObserver = o;
@@ -22,6 +22,16 @@ export function observeFsyncs(o: ((path: string) => void) | undefined): void {
 /** fsync through an open handle (the descriptor a body was written with), observed as fsyncPath is. */
 export async function syncHandle(fh: FileHandle, path: string): Promise<void> {
   await fh.sync();
+  fsyncObserver?.(path);
+}
+
+/**
+ * fdatasync through an open handle, observed as syncHandle is: the replication log's group
+ * commit (docs/ON-DISK-FORMAT.md §6.1), where the data and the size of an appended record are
+ * what must reach the disk, not the file's times.
+ */
+export async function syncDataHandle(fh: FileHandle, path: string): Promise<void> {
+  await fh.datasync();
   fsyncObserver?.(path);
 }
 
