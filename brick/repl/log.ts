@@ -18,7 +18,6 @@
  * Every fsync goes through brick/posix2/fsutil.ts, so the power-loss tests
  * (test/helpers/power-loss.ts) see each one.
  */
-import { Crc32c } from '@aws-crypto/crc32c';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -31,6 +30,7 @@ import {
   SEGMENT_HEADER, type BlobInfo, type LogEntry,
 } from './log-format.js';
 import { blobName, blobsDir, logDir, parseBlobName, parseSegmentName, replTmpPath, segmentName } from './paths.js';
+import { crc32c } from './bin.js';
 
 export type { BlobInfo, EntryKind, EntryPayload, LogEntry } from './log-format.js';
 
@@ -381,7 +381,7 @@ export class ReplLog {
   async stageBlob(body: Readable | Buffer, maxBytes = Number.MAX_SAFE_INTEGER): Promise<StagedBlob> {
     this.check();
     const path = replTmpPath(this.dir, 'blob');
-    const crc = new Crc32c();
+    let crc = 0;
     let size = 0;
     const fh = await open(path, 'wx', 0o600);
     try {
@@ -389,7 +389,7 @@ export class ReplLog {
         transform(chunk: Buffer, _enc, cb) {
           size += chunk.length;
           if (size > maxBytes) { cb(err('EFBIG', `blob over ${maxBytes} bytes`)); return; }
-          crc.update(chunk);
+          crc = crc32c(chunk, crc);
           cb(null, chunk);
         },
       });
@@ -401,7 +401,7 @@ export class ReplLog {
       throw e;
     }
     await fh.close();
-    return { path, size, crc32c: crc.digest() };
+    return { path, size, crc32c: crc };
   }
 
   /** Removes a staged blob that will not be appended. */
