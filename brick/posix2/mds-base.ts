@@ -39,7 +39,10 @@ export class MdsBase extends HandleStore {
     return this.locks.with(['root-init'], async () => {
       const m = await readMeta(this.h(ROOT_GFID));
       if (m) return m;
-      await this.makeInode({ gfid: ROOT_GFID, type: 'dir', mode: 0o755 });
+      // The one stored time not taken from a FOP's context: the root is made by whatever FOP
+      // reads it first, reads included. A replicated set logs an `icreate` of the root instead
+      // (ARCHITECTURE.md §10.6, "Two writes hide in today's reads").
+      await this.makeInode({ gfid: ROOT_GFID, type: 'dir', mode: 0o755 }, Date.now());
       return (await readMeta(this.h(ROOT_GFID)))!;
     });
   }
@@ -76,8 +79,8 @@ export class MdsBase extends HandleStore {
    * moved into place in one step (link(2) for files, which fails on an existing handle;
    * rename(2) for directories after an existence check under the GFID's lock).
    */
-  protected async makeInode(spec: NewInode): Promise<InodeMeta> {
-    const meta = newMeta(spec);
+  protected async makeInode(spec: NewInode, at: number): Promise<InodeMeta> {
+    const meta = newMeta(spec, at);
     if (spec.type === 'symlink' && spec.target === undefined) throw err('EINVAL', 'symlink needs a target');
     if (spec.type !== 'symlink' && spec.target !== undefined) throw err('EINVAL', 'only symlinks have a target');
     if (spec.type !== 'dir' && spec.obj !== undefined) throw err('EINVAL', 'only directories carry an object');
@@ -110,7 +113,7 @@ export class MdsBase extends HandleStore {
   }
 
   /** Adds a name entry atomically; with `replace`, an existing entry is swapped in one rename(2). */
-  protected async putEntry(parent: string, name: string, gfid: string, type: InodeType, replace: boolean): Promise<void> {
+  protected async putEntry(parent: string, name: string, gfid: string, type: InodeType, replace: boolean, at: number): Promise<void> {
     const p = this.entryPath(parent, name);
     this.index.add(parent, name); // superset rule: row before entry
     crashPoint('entry:after-index');
@@ -125,23 +128,23 @@ export class MdsBase extends HandleStore {
         throw codeOf(e) === 'EEXIST' ? err('EEXIST', `${name} exists`, { path: name }) : toDht2Error(e, 'symlink');
       }
     }
-    await this.touchDir(parent);
+    await this.touchDir(parent, at);
   }
 
   /** Removes a name entry (entry first, then its index row: the superset rule). */
-  protected async dropEntry(parent: string, name: string): Promise<void> {
+  protected async dropEntry(parent: string, name: string, at: number): Promise<void> {
     await unlink(this.entryPath(parent, name));
     crashPoint('entry:after-unlink');
-    await this.touchDir(parent);
+    await this.touchDir(parent, at);
     this.index.remove(parent, name);
   }
 
   /** POSIX: entry changes update the directory's mtime and ctime; one fsync persists both. */
-  protected async touchDir(gfid: string): Promise<void> {
+  protected async touchDir(gfid: string, at: number): Promise<void> {
     const p = this.h(gfid);
     const m = await readMeta(p);
     if (m) {
-      m.mtimeMs = m.ctimeMs = Date.now();
+      m.mtimeMs = m.ctimeMs = at;
       await writeMeta(p, m);
     }
     await this.fsync(p);
@@ -172,12 +175,12 @@ export class MdsBase extends HandleStore {
   }
 
   /** Drops one link of an inode of this brick: deletes it at nlink 0 (directories: when empty). */
-  protected async dropInode(gfid: string, type: InodeType): Promise<InodeFate> {
-    return this.locks.with([gfid], () => this.dropInodeLocked(gfid, type));
+  protected async dropInode(gfid: string, type: InodeType, at: number): Promise<InodeFate> {
+    return this.locks.with([gfid], () => this.dropInodeLocked(gfid, type, at));
   }
 
   /** dropInode with the inode's lock already held. */
-  protected async dropInodeLocked(gfid: string, type: InodeType): Promise<InodeFate> {
+  protected async dropInodeLocked(gfid: string, type: InodeType, at: number): Promise<InodeFate> {
     {
       if (gfid === ROOT_GFID) throw err('EPERM', 'the root directory cannot be removed');
       const p = this.h(gfid);
@@ -195,7 +198,7 @@ export class MdsBase extends HandleStore {
         return { gfid, type, inode: 'deleted' };
       }
       m.nlink -= 1;
-      m.ctimeMs = Date.now();
+      m.ctimeMs = at;
       await writeMeta(p, m);
       await this.fsync(p);
       return { gfid, type, inode: 'linked' };

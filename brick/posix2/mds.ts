@@ -11,14 +11,14 @@ import { listAttributes } from '@napi-rs/xattr';
 import { getAttribute, lstat, removeAttribute, rename } from './meta-fs.js';
 import {
   compareNames, err, ROOT_GFID, type Attrs, type DirEntry, type FopReq, type FopRes, type InodeFate, type InodeType,
-  type RoleHandlers,
 } from '../../dht2-core/protocol/index.js';
 import { crashPoint } from './crash.js';
 import { XATTR_USER_PREFIX, handleParent, readMeta, toAttrs, writeMeta } from './handles.js';
+import type { FopCtx, StoreHandlers } from './fop-ctx.js';
 import { MdsBase } from './mds-base.js';
 import { exists, listHandles, mapLimit, rmdirHandle, setUserXattr, userKey, xattrOp } from './mds-util.js';
 
-export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
+export class MdsStore extends MdsBase implements StoreHandlers<'mds'> {
   // ---------------------------------------------------------------- FOPs
 
   async lookup(r: FopReq<'lookup'>): Promise<Attrs> {
@@ -58,7 +58,7 @@ export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
     return this.withXattrs(toAttrs(r.gfid, await this.meta(r.gfid)), r.want);
   }
 
-  async setattr(r: FopReq<'setattr'>): Promise<Attrs> {
+  async setattr(r: FopReq<'setattr'>, ctx: FopCtx): Promise<Attrs> {
     return this.locks.with([r.gfid], async () => {
       const m = await this.meta(r.gfid);
       const s = r.set;
@@ -83,36 +83,36 @@ export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
       }
       if (s.atimeMs !== undefined) m.atimeMs = Math.round(s.atimeMs); // kept to the ms (handles.ts)
       if (s.mtimeMs !== undefined) m.mtimeMs = Math.round(s.mtimeMs);
-      m.ctimeMs = Date.now();
+      m.ctimeMs = ctx.at;
       await writeMeta(this.h(r.gfid), m);
       await this.fsync(this.h(r.gfid));
       return toAttrs(r.gfid, m);
     });
   }
 
-  async icreate(r: FopReq<'icreate'>): Promise<Attrs> {
-    return this.locks.with([r.gfid], async () => toAttrs(r.gfid, await this.makeInode(r)));
+  async icreate(r: FopReq<'icreate'>, ctx: FopCtx): Promise<Attrs> {
+    return this.locks.with([r.gfid], async () => toAttrs(r.gfid, await this.makeInode(r, ctx.at)));
   }
 
   /**
    * Inode and name in one FOP. The inode is made outside the directory's lock (it has its own
    * GFID), so creates in one directory overlap their fsyncs; only the name step is serialized.
    */
-  async create(r: FopReq<'create'>): Promise<FopRes<'create'>> {
+  async create(r: FopReq<'create'>, ctx: FopCtx): Promise<FopRes<'create'>> {
     await this.dirMeta(r.parent);
     // Cheap EEXIST before making an inode that would only become an orphan.
     const early = await this.readEntry(r.parent, r.name);
     if (early && !r.replace) throw err('EEXIST', `${r.name} exists`, { path: r.name });
     if (early) await this.checkReplace(r.type, early);
     const spec = { ...r, parent: r.type === 'dir' ? r.parent : undefined };
-    const meta = await this.locks.with([r.gfid], () => this.makeInode(spec));
+    const meta = await this.locks.with([r.gfid], () => this.makeInode(spec, ctx.at));
     crashPoint('create:after-inode');
     try {
       return await this.withEntries([r.parent], [[r.parent, r.name]], async ([old]) => {
         await this.dirMeta(r.parent);
         if (old && !r.replace) throw err('EEXIST', `${r.name} exists`, { path: r.name });
         if (old?.gfid === r.gfid) return toAttrs(r.gfid, meta); // a retried create that already named it
-        const replaced = await this.replaceEntry(r.parent, r.name, r.gfid, r.type, old);
+        const replaced = await this.replaceEntry(r.parent, r.name, r.gfid, r.type, old, ctx.at);
         crashPoint('create:after-entry');
         const a: FopRes<'create'> = toAttrs(r.gfid, meta);
         if (replaced) a.replaced = replaced;
@@ -134,18 +134,18 @@ export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
    */
   private async replaceEntry(
     parent: string, name: string, gfid: string, type: InodeType, old: { gfid: string; type: InodeType } | undefined,
-    move?: { parent: string; name: string },
+    at: number, move?: { parent: string; name: string },
   ): Promise<InodeFate | undefined> {
     const place = async (): Promise<void> => {
       if (move) {
         this.index.add(parent, name);
         await rename(this.entryPath(move.parent, move.name), this.entryPath(parent, name));
         crashPoint('rename:after-rename');
-        await this.touchDir(parent);
-        if (move.parent !== parent) await this.touchDir(move.parent);
+        await this.touchDir(parent, at);
+        if (move.parent !== parent) await this.touchDir(move.parent, at);
         this.index.remove(move.parent, move.name);
       } else {
-        await this.putEntry(parent, name, gfid, type, old !== undefined);
+        await this.putEntry(parent, name, gfid, type, old !== undefined, at);
       }
     };
     if (!old) {
@@ -154,7 +154,7 @@ export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
     }
     await this.checkReplace(type, old);
     await place();
-    return this.dropInodeLocked(old.gfid, old.type);
+    return this.dropInodeLocked(old.gfid, old.type, at);
   }
 
   async imark(r: FopReq<'imark'>): Promise<Attrs> {
@@ -174,7 +174,7 @@ export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
     });
   }
 
-  async objset(r: FopReq<'objset'>): Promise<FopRes<'objset'>> {
+  async objset(r: FopReq<'objset'>, ctx: FopCtx): Promise<FopRes<'objset'>> {
     return this.locks.with([r.gfid], async () => {
       // A directory being removed (or turned back into the file it carries) takes no new object
       // and lets go of its object only to whoever names it in `expect`: the remover. Anyone
@@ -190,56 +190,56 @@ export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
       const prev = m.obj;
       if (want === undefined) delete m.obj;
       else m.obj = want;
-      m.ctimeMs = Date.now();
+      m.ctimeMs = ctx.at;
       await writeMeta(this.h(r.gfid), m);
       await this.fsync(this.h(r.gfid));
       return prev === undefined ? { attrs: toAttrs(r.gfid, m) } : { attrs: toAttrs(r.gfid, m), prev };
     });
   }
 
-  async nameswap(r: FopReq<'nameswap'>): Promise<Record<string, never>> {
+  async nameswap(r: FopReq<'nameswap'>, ctx: FopCtx): Promise<Record<string, never>> {
     return this.withEntries([r.parent], [[r.parent, r.name]], async ([cur]) => {
       await this.dirMeta(r.parent);
       if (!cur) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
       if (cur.gfid === r.to) return {}; // a retry that already swapped
       if (cur.gfid !== r.from) throw err('ESTALE', `${r.name} now names ${cur.gfid}`, { path: r.name });
-      await this.putEntry(r.parent, r.name, r.to, r.type, true);
+      await this.putEntry(r.parent, r.name, r.to, r.type, true, ctx.at);
       crashPoint('nameswap:after-entry');
       return {};
     });
   }
 
-  async namelink(r: FopReq<'namelink'>): Promise<FopRes<'namelink'>> {
+  async namelink(r: FopReq<'namelink'>, ctx: FopCtx): Promise<FopRes<'namelink'>> {
     return this.withEntries([r.parent], [[r.parent, r.name]], async ([old]) => {
       await this.dirMeta(r.parent);
       if (old && !r.replace) throw err('EEXIST', `${r.name} exists`, { path: r.name });
       if (old?.gfid === r.gfid) return {};
-      const replaced = await this.replaceEntry(r.parent, r.name, r.gfid, r.type, old);
+      const replaced = await this.replaceEntry(r.parent, r.name, r.gfid, r.type, old, ctx.at);
       return replaced ? { replaced } : {};
     });
   }
 
-  async namedel(r: FopReq<'namedel'>): Promise<FopRes<'namedel'>> {
+  async namedel(r: FopReq<'namedel'>, ctx: FopCtx): Promise<FopRes<'namedel'>> {
     return this.locks.with([r.parent], async () => {
       const e = await this.readEntry(r.parent, r.name);
       if (!e) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
       if (r.gfid !== undefined && e.gfid !== r.gfid) throw err('ESTALE', `${r.name} now names ${e.gfid}`, { path: r.name });
-      await this.dropEntry(r.parent, r.name);
+      await this.dropEntry(r.parent, r.name, ctx.at);
       return e;
     });
   }
 
-  async unlink(r: FopReq<'unlink'>): Promise<InodeFate> {
+  async unlink(r: FopReq<'unlink'>, ctx: FopCtx): Promise<InodeFate> {
     return this.withEntries([r.parent], [[r.parent, r.name]], async ([e]) => {
       if (!e) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
       if (e.type === 'dir') throw err('EISDIR', `${r.name} is a directory`, { path: r.name });
-      await this.dropEntry(r.parent, r.name);
+      await this.dropEntry(r.parent, r.name, ctx.at);
       crashPoint('unlink:after-entry');
-      return this.dropInodeLocked(e.gfid, e.type);
+      return this.dropInodeLocked(e.gfid, e.type, ctx.at);
     });
   }
 
-  async rmdir(r: FopReq<'rmdir'>): Promise<InodeFate> {
+  async rmdir(r: FopReq<'rmdir'>, ctx: FopCtx): Promise<InodeFate> {
     // Holding the directory's own lock keeps creates inside it out until it is gone.
     return this.withEntries([r.parent], [[r.parent, r.name]], async ([e]) => {
       if (!e) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
@@ -247,7 +247,7 @@ export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
       if (e.gfid === ROOT_GFID) throw err('EPERM', 'the root directory cannot be removed');
       if (!(await readMeta(this.h(e.gfid)))) throw err('EREMOTE', `directory ${r.name} lives on another MDS`, { gfid: e.gfid, path: r.name });
       await this.checkEmpty(e.gfid);
-      await this.dropEntry(r.parent, r.name);
+      await this.dropEntry(r.parent, r.name, ctx.at);
       crashPoint('rmdir:after-entry');
       await rmdirHandle(this.h(e.gfid));
       this.index.removeDir(e.gfid);
@@ -256,37 +256,37 @@ export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
     });
   }
 
-  async iunlink(r: FopReq<'iunlink'>): Promise<InodeFate> {
+  async iunlink(r: FopReq<'iunlink'>, ctx: FopCtx): Promise<InodeFate> {
     const m = await this.meta(r.gfid);
     if (m.type === 'dir') {
       await this.locks.with([r.gfid], () => this.checkEmpty(r.gfid));
     }
-    return this.dropInode(r.gfid, m.type);
+    return this.dropInode(r.gfid, m.type, ctx.at);
   }
 
-  async ilink(r: FopReq<'ilink'>): Promise<Attrs> {
-    return this.locks.with([r.gfid], () => this.bumpLink(r.gfid));
+  async ilink(r: FopReq<'ilink'>, ctx: FopCtx): Promise<Attrs> {
+    return this.locks.with([r.gfid], () => this.bumpLink(r.gfid, ctx.at));
   }
 
-  private async bumpLink(gfid: string): Promise<Attrs> {
+  private async bumpLink(gfid: string, at: number): Promise<Attrs> {
     const m = await this.meta(gfid);
     if (m.type === 'dir') throw err('EPERM', 'hard links to directories are not allowed', { gfid });
     m.nlink += 1;
-    m.ctimeMs = Date.now();
+    m.ctimeMs = at;
     await writeMeta(this.h(gfid), m);
     await this.fsync(this.h(gfid));
     return toAttrs(gfid, m);
   }
 
-  async link(r: FopReq<'link'>): Promise<Attrs> {
+  async link(r: FopReq<'link'>, ctx: FopCtx): Promise<Attrs> {
     return this.locks.with([r.parent, r.gfid], async () => {
       await this.dirMeta(r.parent);
       if (!(await readMeta(this.h(r.gfid)))) throw err('EREMOTE', `inode ${r.gfid} lives on another MDS`, { gfid: r.gfid });
       if (await this.readEntry(r.parent, r.name)) throw err('EEXIST', `${r.name} exists`, { path: r.name });
       // nlink first, then the name: a crash in between leaves a count too high, never a name without an inode.
-      const a = await this.bumpLink(r.gfid);
+      const a = await this.bumpLink(r.gfid, ctx.at);
       crashPoint('link:after-nlink');
-      await this.putEntry(r.parent, r.name, r.gfid, a.type, false);
+      await this.putEntry(r.parent, r.name, r.gfid, a.type, false, ctx.at);
       return a;
     });
   }
@@ -301,7 +301,7 @@ export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
     }
   }
 
-  async rename(r: FopReq<'rename'>): Promise<FopRes<'rename'>> {
+  async rename(r: FopReq<'rename'>, ctx: FopCtx): Promise<FopRes<'rename'>> {
     const names = [[r.parent, r.name], [r.newParent, r.newName]] as const;
     return this.withEntries([r.parent, r.newParent], names, async ([src, dst]) => {
       if (!src) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
@@ -310,7 +310,7 @@ export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
       // POSIX: renaming onto another name of the same inode does nothing.
       if (dst?.gfid === src.gfid) return { gfid: src.gfid, type: src.type };
       if (dst && r.noReplace) throw err('EEXIST', `${r.newName} exists`, { path: r.newName });
-      const replaced = await this.replaceEntry(r.newParent, r.newName, src.gfid, src.type, dst, { parent: r.parent, name: r.name });
+      const replaced = await this.replaceEntry(r.newParent, r.newName, src.gfid, src.type, dst, ctx.at, { parent: r.parent, name: r.name });
       return replaced ? { gfid: src.gfid, type: src.type, replaced } : { gfid: src.gfid, type: src.type };
     });
   }

@@ -9,10 +9,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  err, isFopOfRole, toDht2Error, type BrickFops, type ControlFop, type ControlHandlers, type Download, type DownloadFop,
+  err, isFopOfRole, toDht2Error, type BrickFops, type ControlFop, type Download, type DownloadFop,
   type FopName, type FopOfRole, type FopReq, type FopRes, type StatFs, type UploadFop,
 } from '../../dht2-core/protocol/index.js';
 import { DsStore } from './ds.js';
+import { arrivalCtx, type FopCtx } from './fop-ctx.js';
 import { upgradeFormat } from './migrate.js';
 import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, refuseForeign, type BrickIdentity, type OpenOptions } from './format.js';
 import { MdsStore } from './mds.js';
@@ -30,8 +31,10 @@ export interface StoreOptions extends OpenOptions {
  * Calls the store's handler named `fop`. The request was validated against FOPS[fop].req by the
  * caller (server or test), and RoleHandlers makes each handler take exactly that type.
  */
-function serve<K extends ControlFop, F extends K>(handlers: ControlHandlers<K>, fop: F, req: FopReq<F>): Promise<FopRes<F>> {
-  return handlers[fop](req);
+function serve<K extends ControlFop, F extends K>(
+  handlers: { [G in K]: (req: FopReq<G>, ctx: FopCtx) => Promise<FopRes<G>> }, fop: F, req: FopReq<F>, ctx: FopCtx,
+): Promise<FopRes<F>> {
+  return handlers[fop](req, ctx);
 }
 
 export class PosixStore implements BrickFops {
@@ -92,16 +95,22 @@ export class PosixStore implements BrickFops {
   }
 
   async call<F extends ControlFop>(fop: F, req: FopReq<F>): Promise<FopRes<F>> {
+    // A set of one decides alone: the FOP happens when it arrives (ARCHITECTURE.md §10.6).
+    return this.callWith(fop, req, arrivalCtx());
+  }
+
+  /** `call` with the FOP's context given: the same FOPs at the same `at` store the same bytes. */
+  async callWith<F extends ControlFop>(fop: F, req: FopReq<F>, ctx: FopCtx): Promise<FopRes<F>> {
     try {
-      return await this.dispatch(fop, req);
+      return await this.dispatch(fop, req, ctx);
     } catch (e) {
       throw toDht2Error(e, fop);
     }
   }
 
-  private async dispatch<F extends ControlFop>(fop: F, req: FopReq<F>): Promise<FopRes<F>> {
-    if (isFopOfRole(fop, 'mds')) return serve<FopOfRole<'mds', 'control'>, typeof fop>(this.mdsOf(fop), fop, req);
-    if (isFopOfRole(fop, 'ds')) return serve<FopOfRole<'ds', 'control'>, typeof fop>(this.dsOf(fop), fop, req);
+  private async dispatch<F extends ControlFop>(fop: F, req: FopReq<F>, ctx: FopCtx): Promise<FopRes<F>> {
+    if (isFopOfRole(fop, 'mds')) return serve<FopOfRole<'mds', 'control'>, typeof fop>(this.mdsOf(fop), fop, req, ctx);
+    if (isFopOfRole(fop, 'ds')) return serve<FopOfRole<'ds', 'control'>, typeof fop>(this.dsOf(fop), fop, req, ctx);
     // The two FOPs every brick serves, whatever its role.
     if (fop === 'statfs') return (await this.statfs()) as FopRes<F>;
     const r = req as FopReq<'scan'>;
@@ -109,9 +118,14 @@ export class PosixStore implements BrickFops {
   }
 
   async upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable): Promise<FopRes<F>> {
+    return this.uploadWith(fop, req, body, arrivalCtx());
+  }
+
+  /** `upload` with the FOP's context given (see callWith). */
+  async uploadWith<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable, ctx: FopCtx): Promise<FopRes<F>> {
     try {
       const ds = this.dsOf(fop);
-      return (fop === 'dput' ? await ds.dput(req as FopReq<'dput'>, body) : await ds.dwrite(req as FopReq<'dwrite'>, body)) as FopRes<F>;
+      return (fop === 'dput' ? await ds.dput(req as FopReq<'dput'>, body, ctx) : await ds.dwrite(req as FopReq<'dwrite'>, body, ctx)) as FopRes<F>;
     } catch (e) {
       body.resume();
       throw toDht2Error(e, fop);
