@@ -11,18 +11,35 @@ import { err, ROOT_GFID, toDht2Error, type FopReq, type InodeFate, type InodeTyp
 import { crashPoint } from './crash.js';
 import { codeOf } from './fsutil.js';
 import { HandleStore } from './handle-store.js';
-import { entryTarget, handleParent, newMeta, parseEntryTarget, readMeta, tmpPath, writeMeta, type InodeMeta } from './handles.js';
+import { XATTR_INODE, encodeMeta, entryTarget, handleParent, newMeta, parseEntryTarget, readMeta, tmpPath, writeMeta, type InodeMeta } from './handles.js';
 import { KeyedLocks } from './locks.js';
-import { exists, rmdirHandle, setUserXattr } from './mds-util.js';
+import { exists, rmdirHandle, setUserXattr, userKey } from './mds-util.js';
 import type { NameIndex } from './name-index.js';
+import { checkXattrSpace, xattrSizes } from './xattr-space.js';
 
 export type NewInode = Omit<FopReq<'icreate'>, never>;
 
 export class MdsBase extends HandleStore {
   protected readonly locks = new KeyedLocks();
 
-  constructor(dir: string, protected readonly index: NameIndex, sync: boolean) {
+  /**
+   * @param xattrLimit the xattr-space limit of an inode in bytes (xattr-space.ts), or undefined
+   *   to leave the refusal to the filesystem, as a set of one does.
+   */
+  constructor(dir: string, protected readonly index: NameIndex, sync: boolean, protected readonly xattrLimit?: number) {
     super(dir, sync);
+  }
+
+  /**
+   * The xattr-space check of a change to an existing inode: its xattrs once `meta` is its
+   * `user.dht2` and, when given, `set` one caller xattr (ARCHITECTURE.md §10.6).
+   */
+  protected async checkSpace(gfid: string, meta: InodeMeta | undefined, set?: { name: string; len: number }): Promise<void> {
+    if (this.xattrLimit === undefined) return;
+    const sizes = await xattrSizes(this.h(gfid));
+    if (meta) sizes.set(XATTR_INODE, encodeMeta(meta).length);
+    if (set) sizes.set(userKey(set.name), set.len);
+    checkXattrSpace(this.xattrLimit, sizes, gfid);
   }
 
   // ---------------------------------------------------------------- helpers
@@ -84,6 +101,11 @@ export class MdsBase extends HandleStore {
     if (spec.type === 'symlink' && spec.target === undefined) throw err('EINVAL', 'symlink needs a target');
     if (spec.type !== 'symlink' && spec.target !== undefined) throw err('EINVAL', 'only symlinks have a target');
     if (spec.type !== 'dir' && spec.obj !== undefined) throw err('EINVAL', 'only directories carry an object');
+    if (this.xattrLimit !== undefined) {
+      const sizes = new Map([[XATTR_INODE, encodeMeta(meta).length]]);
+      for (const [k, v] of Object.entries(spec.xattrs ?? {})) sizes.set(userKey(k), Buffer.from(v, 'base64').length);
+      checkXattrSpace(this.xattrLimit, sizes, spec.gfid);
+    }
     const handle = this.h(spec.gfid);
     const tmp = tmpPath(this.dir, 'inode');
     try {

@@ -84,6 +84,7 @@ export class MdsStore extends MdsBase implements StoreHandlers<'mds'> {
       if (s.atimeMs !== undefined) m.atimeMs = Math.round(s.atimeMs); // kept to the ms (handles.ts)
       if (s.mtimeMs !== undefined) m.mtimeMs = Math.round(s.mtimeMs);
       m.ctimeMs = ctx.at;
+      if (s.parent !== undefined) await this.checkSpace(r.gfid, m); // the only field that can grow it
       await writeMeta(this.h(r.gfid), m);
       await this.fsync(this.h(r.gfid));
       return toAttrs(r.gfid, m);
@@ -191,6 +192,7 @@ export class MdsStore extends MdsBase implements StoreHandlers<'mds'> {
       if (want === undefined) delete m.obj;
       else m.obj = want;
       m.ctimeMs = ctx.at;
+      await this.checkSpace(r.gfid, m);
       await writeMeta(this.h(r.gfid), m);
       await this.fsync(this.h(r.gfid));
       return prev === undefined ? { attrs: toAttrs(r.gfid, m) } : { attrs: toAttrs(r.gfid, m), prev };
@@ -337,6 +339,7 @@ export class MdsStore extends MdsBase implements StoreHandlers<'mds'> {
         if (r.flag === 'create' && had) throw err('EEXIST', `xattr ${r.name} exists`, { gfid: r.gfid });
         if (r.flag === 'replace' && !had) throw err('ENODATA', `no xattr ${r.name}`, { gfid: r.gfid });
       }
+      await this.checkSpace(r.gfid, undefined, { name: r.name, len: Buffer.from(r.value, 'base64').length });
       await setUserXattr(p, r.name, Buffer.from(r.value, 'base64'));
       await this.fsync(p);
       return {};

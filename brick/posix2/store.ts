@@ -25,6 +25,12 @@ export interface StoreOptions extends OpenOptions {
   sync?: boolean;
   /** Largest data object, bytes. */
   maxObjectSize?: number;
+  /**
+   * MDS: refuse with ENOSPC a FOP that would give an inode xattrs of more than this many encoded
+   * bytes (xattr-space.ts; ARCHITECTURE.md §10.6). Unset (the default, a set of one): the
+   * filesystem's own ENOSPC.
+   */
+  xattrLimit?: number;
 }
 
 /**
@@ -73,7 +79,7 @@ export class PosixStore implements BrickFops {
       if (identity.role === 'mds') {
         const indexPath = join(metaDir(opts.dir), 'names.sqlite');
         const index = new NameIndex(indexPath, sync);
-        const mds = new MdsStore(opts.dir, index, sync);
+        const mds = new MdsStore(opts.dir, index, sync, opts.xattrLimit);
         if (!index.isBuilt()) await mds.rebuildIndex();
         return new PosixStore(opts.dir, identity, mds, undefined, index, unlock, cleaned, upgrade.converted);
       }
