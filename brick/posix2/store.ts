@@ -14,6 +14,7 @@ import {
 } from '../../dht2-core/protocol/index.js';
 import { DsStore } from './ds.js';
 import { arrivalCtx, type FopCtx } from './fop-ctx.js';
+import type { Blob, DsMutating, DsOut } from './fop-out.js';
 import { upgradeFormat } from './migrate.js';
 import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, refuseForeign, type BrickIdentity, type OpenOptions } from './format.js';
 import { MdsStore } from './mds.js';
@@ -134,6 +135,34 @@ export class PosixStore implements BrickFops {
       return (fop === 'dput' ? await ds.dput(req as FopReq<'dput'>, body, ctx) : await ds.dwrite(req as FopReq<'dwrite'>, body, ctx)) as FopRes<F>;
     } catch (e) {
       body.resume();
+      throw toDht2Error(e, fop);
+    }
+  }
+
+  /**
+   * Plans a mutating FOP against this store (ARCHITECTURE.md §10.6): reads and checks only,
+   * answering the values `apply` needs or throwing the FOP's error. For the replication module:
+   * the caller holds the FOP's conflict keys (§10.5) from here until its apply has finished.
+   * An upload FOP's body is a stored `blob`.
+   */
+  async plan<F extends DsMutating>(fop: F, req: FopReq<F>, ctx: FopCtx, blob?: Blob): Promise<DsOut<F>> {
+    try {
+      return await this.dsOf(fop).plan(fop, req, ctx, blob);
+    } catch (e) {
+      throw toDht2Error(e, fop);
+    }
+  }
+
+  /**
+   * Applies a planned FOP (ARCHITECTURE.md §10.6): idempotent, deciding nothing, reading no
+   * clock; answers the FOP's reply. An error whose detail starts with `diverged:` (isDiverged,
+   * fop-out.ts) means this store is not in the state the FOP was planned against.
+   */
+  async apply<F extends DsMutating>(fop: F, req: FopReq<F>, out: DsOut<F>, ctx: FopCtx, blob?: Blob): Promise<FopRes<F>> {
+    try {
+      const st = await this.dsOf(fop).apply(fop, req, out, ctx, blob);
+      return (fop === 'dunlink' ? {} : st) as FopRes<F>;
+    } catch (e) {
       throw toDht2Error(e, fop);
     }
   }

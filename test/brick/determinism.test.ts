@@ -6,20 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { ROOT_GFID, type ControlFop, type DataStat, type FopReq, type UploadFop } from '../../dht2-core/protocol/index.js';
+import { ROOT_GFID, type DataStat } from '../../dht2-core/protocol/index.js';
 import { PosixStore } from '../../brick/posix2/store.js';
 import { decodeMeta } from '../../brick/posix2/handles.js';
-import { dsScript, mdsScript, T0, type Step } from '../helpers/fop-script.js';
+import { dsScript, mdsScript, runStep, T0 } from '../helpers/fop-script.js';
 import { storeTree } from '../helpers/store-tree.js';
 import { tmpDir } from '../helpers/tmp.js';
-
-/** Runs one step through `call`/`upload` with the step's own time. */
-export async function runStep(s: PosixStore, st: Step): Promise<unknown> {
-  const ctx = { at: st.at };
-  if (st.body) return s.uploadWith(st.fop as UploadFop, st.req as FopReq<UploadFop>, Readable.from([st.body]), ctx);
-  return s.callWith(st.fop as ControlFop, st.req as FopReq<ControlFop>, ctx);
-}
 
 describe('brick store: deterministic application (ctx.at)', () => {
   let tmp: Awaited<ReturnType<typeof tmpDir>>;

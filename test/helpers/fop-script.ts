@@ -3,7 +3,9 @@
  * role: what the determinism tests (ARCHITECTURE.md §10.6) drive two stores with. The GFIDs are
  * drawn once per script, so two stores given one script get the same requests.
  */
+import { Readable } from 'node:stream';
 import { newGfid, ROOT_GFID, type ControlFop, type FopReq, type UploadFop } from '../../dht2-core/protocol/index.js';
+import type { PosixStore } from '../../brick/posix2/store.js';
 
 export interface Step {
   fop: ControlFop | UploadFop;
@@ -81,4 +83,11 @@ export function dsScript(): Step[] {
     u('dput', { gfid: Y! }, 'replaced'),
     s('dunlink', { gfid: W! }),
   ]);
+}
+
+/** Runs one step through `call`/`upload` (plan then apply, a set of one) with the step's own time. */
+export async function runStep(s: PosixStore, st: Step): Promise<unknown> {
+  const ctx = { at: st.at };
+  if (st.body) return s.uploadWith(st.fop as UploadFop, st.req as FopReq<UploadFop>, Readable.from([st.body]), ctx);
+  return s.callWith(st.fop as ControlFop, st.req as FopReq<ControlFop>, ctx);
 }
