@@ -4,7 +4,7 @@
  * takes no decision: every value that depends on the state at planning time (an append's offset,
  * a link count after, a replaced name's GFID and its inode's fate) is here.
  */
-import { err, type InodeFate } from '../../dht2-core/protocol/index.js';
+import { err, type InodeFate, type InodeType } from '../../dht2-core/protocol/index.js';
 
 /** A body an upload FOP carries, stored before it is planned (a log blob, §10.4, or tmp/). */
 export interface Blob {
@@ -34,6 +34,50 @@ export interface DsOuts {
   dput: { size: number };
   /** The offset resolved (an append: the size at planning) and the size after. */
   dwrite: { offset: number; size: number };
+}
+
+/** `noop`: the FOP finds its change made already (a retry after a lost reply) and answers as such. */
+export interface MdsOuts {
+  /** The size after (a `sizeAtLeast` resolved), when the FOP sets one. */
+  setattr: { size?: number };
+  icreate: Record<string, never>;
+  create: { noop?: true; replaced?: Dropped };
+  namelink: { noop?: true; replaced?: Dropped };
+  nameswap: { noop?: true };
+  /** The entry removed. */
+  namedel: { gfid: string; type: InodeType };
+  unlink: Dropped;
+  rmdir: { gfid: string };
+  iunlink: Dropped;
+  ilink: { nlink: number };
+  link: { nlink: number; type: InodeType };
+  rename: { gfid: string; type: InodeType; noop?: true; replaced?: Dropped };
+  imark: Record<string, never>;
+  /** `prev`: the object the directory carried before. */
+  objset: { noop?: true; prev?: string };
+  setxattr: Record<string, never>;
+  removexattr: Record<string, never>;
+}
+
+export type MdsMutating = keyof MdsOuts;
+export type MdsOut<F extends MdsMutating> = MdsOuts[F];
+
+export const MDS_MUTATING: readonly MdsMutating[] = [
+  'setattr', 'icreate', 'create', 'namelink', 'nameswap', 'namedel', 'unlink', 'rmdir', 'iunlink', 'ilink', 'link',
+  'rename', 'imark', 'objset', 'setxattr', 'removexattr',
+];
+
+export function isMdsMutating(fop: string): fop is MdsMutating {
+  return (MDS_MUTATING as readonly string[]).includes(fop);
+}
+
+/** Every FOP that changes a store: what PosixStore.plan/apply take. */
+export type MutatingFop = MdsMutating | DsMutating;
+export type FopOut<F extends MutatingFop> = F extends MdsMutating ? MdsOuts[F] : F extends DsMutating ? DsOuts[F] : never;
+
+/** The reply's part of a Dropped: the InodeFate the protocol answers. */
+export function fateOf(d: Dropped): InodeFate {
+  return { gfid: d.gfid, type: d.type, inode: d.inode };
 }
 
 export type DsMutating = keyof DsOuts;

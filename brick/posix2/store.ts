@@ -14,7 +14,7 @@ import {
 } from '../../dht2-core/protocol/index.js';
 import { DsStore } from './ds.js';
 import { arrivalCtx, type FopCtx } from './fop-ctx.js';
-import type { Blob, DsMutating, DsOut } from './fop-out.js';
+import { isMdsMutating, type Blob, type DsMutating, type FopOut, type MutatingFop } from './fop-out.js';
 import { upgradeFormat } from './migrate.js';
 import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, refuseForeign, type BrickIdentity, type OpenOptions } from './format.js';
 import { MdsStore } from './mds.js';
@@ -145,9 +145,10 @@ export class PosixStore implements BrickFops {
    * the caller holds the FOP's conflict keys (§10.5) from here until its apply has finished.
    * An upload FOP's body is a stored `blob`.
    */
-  async plan<F extends DsMutating>(fop: F, req: FopReq<F>, ctx: FopCtx, blob?: Blob): Promise<DsOut<F>> {
+  async plan<F extends MutatingFop>(fop: F, req: FopReq<F>, ctx: FopCtx, blob?: Blob): Promise<FopOut<F>> {
     try {
-      return await this.dsOf(fop).plan(fop, req, ctx, blob);
+      if (isMdsMutating(fop)) return (await this.mdsOf(fop).plan(fop, req as never, ctx)) as FopOut<F>;
+      return (await this.dsOf(fop).plan(fop as DsMutating, req as never, ctx, blob)) as FopOut<F>;
     } catch (e) {
       throw toDht2Error(e, fop);
     }
@@ -158,9 +159,10 @@ export class PosixStore implements BrickFops {
    * clock; answers the FOP's reply. An error whose detail starts with `diverged:` (isDiverged,
    * fop-out.ts) means this store is not in the state the FOP was planned against.
    */
-  async apply<F extends DsMutating>(fop: F, req: FopReq<F>, out: DsOut<F>, ctx: FopCtx, blob?: Blob): Promise<FopRes<F>> {
+  async apply<F extends MutatingFop>(fop: F, req: FopReq<F>, out: FopOut<F>, ctx: FopCtx, blob?: Blob): Promise<FopRes<F>> {
     try {
-      const st = await this.dsOf(fop).apply(fop, req, out, ctx, blob);
+      if (isMdsMutating(fop)) return (await this.mdsOf(fop).apply(fop, req as never, out as never, ctx)) as FopRes<F>;
+      const st = await this.dsOf(fop).apply(fop as DsMutating, req as never, out as never, ctx, blob);
       return (fop === 'dunlink' ? {} : st) as FopRes<F>;
     } catch (e) {
       throw toDht2Error(e, fop);

@@ -11,7 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { newGfid } from '../../dht2-core/protocol/index.js';
+import { newGfid, ROOT_GFID } from '../../dht2-core/protocol/index.js';
 import { isDiverged } from '../../brick/posix2/fop-out.js';
 import { PosixStore } from '../../brick/posix2/store.js';
 import { dsScript, mdsScript, runStep, T0, type Step } from '../helpers/fop-script.js';
@@ -56,7 +56,7 @@ describe('brick store: plan and apply', function () {
   };
   const tree = (s: PosixStore, role: Role) => storeTree(s.dir, { dataTimes: role === 'ds' });
 
-  for (const role of ['ds'] as const) {
+  for (const role of ['mds', 'ds'] as const) {
     it(`${role}: entries applied to a fresh store, once or twice each, give the planning store's tree and answers`, async () => {
       const script = scriptOf(role);
       // A set of one: call runs plan then apply.
@@ -100,19 +100,81 @@ describe('brick store: plan and apply', function () {
     await assert.rejects(s.apply('dcreate', { gfid: g }, { size: 0 }, at), (e) => isDiverged(e));
   });
 
-  const crashes: Array<[Role, string]> = [['ds', 'ds:before-rename'], ['ds', 'dconcat:after-commit']];
-  for (const [role, label] of crashes) {
+  it('mds: apply on a store in another state refuses with diverged before the step it checks', async () => {
+    const s = await store('mds', 'mds');
+    const at = { at: T0 };
+    await s.apply('icreate', { gfid: ROOT_GFID, type: 'dir' }, {}, at);
+    const [f, g, h] = [newGfid(), newGfid(), newGfid()];
+    await s.apply('create', { parent: ROOT_GFID, name: 'f', gfid: f, type: 'file' }, {}, at);
+    const before = await tree(s, 'mds');
+    const other = { gfid: h, type: 'file' as const, inode: 'deleted' as const };
+    const refusals: Array<() => Promise<unknown>> = [
+      // The name points to f, not to the planned one.
+      () => s.apply('unlink', { parent: ROOT_GFID, name: 'f' }, other, at),
+      () => s.apply('namedel', { parent: ROOT_GFID, name: 'f' }, { gfid: h, type: 'file' }, at),
+      () => s.apply('create', { parent: ROOT_GFID, name: 'f', gfid: g, type: 'file', replace: true }, { replaced: other }, { at: T0 + 1 }),
+      () => s.apply('namelink', { parent: ROOT_GFID, name: 'f', gfid: g, type: 'file' }, {}, at),
+      () => s.apply('rename', { parent: ROOT_GFID, name: 'f', newParent: ROOT_GFID, newName: 'x' }, { gfid: h, type: 'file' }, at),
+      // An inode to change that is not here, an inode to make that is here with other content.
+      () => s.apply('setattr', { gfid: h, set: { mode: 0o600 } }, {}, at),
+      () => s.apply('ilink', { gfid: h }, { nlink: 2 }, at),
+      () => s.apply('icreate', { gfid: f, type: 'file' }, {}, { at: T0 + 5 }),
+      () => s.apply('objset', { gfid: ROOT_GFID, obj: g, expect: null }, { prev: h }, at),
+    ];
+    for (const [i, p] of refusals.entries()) await assert.rejects(p(), (e) => isDiverged(e), `refusal ${i}`);
+    // The create that refused made its inode first (M1–M8 precede the name step) and left the
+    // rest; the tree is otherwise unchanged.
+    const after = await tree(s, 'mds');
+    delete after[g];
+    assert.deepEqual(after, before);
+  });
+
+  it('mds: two creates of one name in a set of one hold the keys across plan and apply: one EEXIST, no orphan', async () => {
+    const s = await store('mds', 'mds');
+    for (let round = 0; round < 20; round++) {
+      const name = `n${round}`;
+      const rs = await Promise.allSettled([0, 1, 2].map(() => s.call('create', { parent: ROOT_GFID, name, gfid: newGfid(), type: 'file' })));
+      assert.equal(rs.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of rs) if (r.status === 'rejected') assert.equal((r.reason as { errno?: string }).errno, 'EEXIST');
+    }
+    const t = await tree(s, 'mds');
+    assert.equal(Object.keys(t).length, 21, 'the root and one inode per name: the losers left none');
+  });
+
+  /** Crash cases: the role, the crash point, and the entry the crash is armed for (the first that matches). */
+  const crashes: Array<[Role, string, (e: Entry) => boolean]> = [
+    ['mds', 'create:after-inode', (e) => e.fop === 'create'],
+    ['mds', 'entry:after-index', (e) => e.fop === 'link'],
+    ['mds', 'create:after-entry', (e) => e.fop === 'create' && (e.req as { replace?: boolean }).replace === true],
+    ['mds', 'entry:after-unlink', (e) => e.fop === 'namedel'],
+    ['mds', 'unlink:after-entry', (e) => e.fop === 'unlink'],
+    ['mds', 'rmdir:after-entry', (e) => e.fop === 'rmdir'],
+    ['mds', 'rename:after-rename', (e) => e.fop === 'rename' && (e.out as { replaced?: unknown }).replaced !== undefined],
+    ['mds', 'link:after-nlink', (e) => e.fop === 'link'],
+    ['mds', 'nameswap:after-entry', (e) => e.fop === 'nameswap'],
+    ['ds', 'ds:before-rename', (e) => e.fop === 'dput'],
+    ['ds', 'dconcat:after-commit', (e) => e.fop === 'dconcat'],
+  ];
+  for (const [role, label, armed] of crashes) {
     it(`${role}: apply killed at ${label}, then applied again from that entry, gives the complete state`, async () => {
       const script = scriptOf(role);
       const primary = await store('primary', role);
       const { entries } = await planEntries(primary, script, join(tmp.path, 'blobs'));
       const want = await tree(primary, role);
-      const dir = join(tmp.path, 'follower');
-      const { signal, last } = await applyInChild(dir, role, entries, join(tmp.path, 'entries.json'), label);
+      const from = entries.findIndex(armed);
+      assert.ok(from >= 0);
+      // The entries before it applied in process (a member's applied prefix), the rest in a
+      // child that dies at the crash point.
+      const pre = await PosixStore.open({ dir: join(tmp.path, 'follower'), role, volumeId: 'v', brickId: 'b' });
+      for (const e of entries.slice(0, from)) await applyEntry(pre, e);
+      await pre.close();
+      const rest = entries.slice(from);
+      const { signal, last } = await applyInChild(join(tmp.path, 'follower'), role, rest, join(tmp.path, 'entries.json'), label);
       assert.equal(signal, 'SIGKILL', `the apply did not crash at ${label}`);
+      assert.equal(last, 0, 'it died in the entry it was armed for');
       const f = await store('follower', role);
       assert.notDeepEqual(await tree(f, role), want, 'the crash left the entries unfinished');
-      for (const e of entries.slice(last)) await applyEntry(f, e);
+      for (const e of rest) await applyEntry(f, e);
       assert.deepEqual(await tree(f, role), want);
     });
   }
