@@ -36,7 +36,8 @@ export interface StoreOptions extends OpenOptions {
 
 /**
  * Calls the store's handler named `fop`. The request was validated against FOPS[fop].req by the
- * caller (server or test), and RoleHandlers makes each handler take exactly that type.
+ * caller (server or test), and StoreHandlers (fop-ctx.ts) makes each handler take exactly that
+ * type, with the FOP's context.
  */
 function serve<K extends ControlFop, F extends K>(
   handlers: { [G in K]: (req: FopReq<G>, ctx: FopCtx) => Promise<FopRes<G>> }, fop: F, req: FopReq<F>, ctx: FopCtx,
