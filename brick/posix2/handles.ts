@@ -64,8 +64,9 @@ export interface NewMeta {
   obj?: string;
 }
 
-export function newMeta(n: NewMeta): InodeMeta {
-  const now = Date.now();
+/** A new inode's metadata; its four times are `at`, the FOP's time (ARCHITECTURE.md §10.6). */
+export function newMeta(n: NewMeta, at: number): InodeMeta {
+  const now = Math.round(at);
   const perm = n.mode ?? (n.type === 'dir' ? 0o755 : n.type === 'symlink' ? 0o777 : 0o644);
   const size = n.type === 'symlink' ? Buffer.byteLength(n.target ?? '') : n.type === 'file' ? (n.size ?? 0) : 0;
   const m: InodeMeta = {

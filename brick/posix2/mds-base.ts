@@ -5,24 +5,42 @@
  * order them so that a crash leaves at most an orphan.
  */
 import { opendir, rm } from 'node:fs/promises';
-import { createEmpty, link, mkdir, readlink, rename, symlink, unlink } from './meta-fs.js';
+import { createEmpty, link, lstat, mkdir, readlink, rename, symlink, unlink } from './meta-fs.js';
 import { join } from 'node:path';
-import { err, ROOT_GFID, toDht2Error, type FopReq, type InodeFate, type InodeType } from '../../dht2-core/protocol/index.js';
+import { err, ROOT_GFID, toDht2Error, type FopReq, type InodeType } from '../../dht2-core/protocol/index.js';
 import { crashPoint } from './crash.js';
+import { diverged, type Dropped } from './fop-out.js';
 import { codeOf } from './fsutil.js';
 import { HandleStore } from './handle-store.js';
-import { entryTarget, handleParent, newMeta, parseEntryTarget, readMeta, tmpPath, writeMeta, type InodeMeta } from './handles.js';
+import { XATTR_INODE, encodeMeta, entryTarget, handleParent, newMeta, parseEntryTarget, readMeta, tmpPath, writeMeta, type InodeMeta } from './handles.js';
 import { KeyedLocks } from './locks.js';
-import { exists, rmdirHandle, setUserXattr } from './mds-util.js';
+import { exists, rmdirHandle, setUserXattr, userKey } from './mds-util.js';
 import type { NameIndex } from './name-index.js';
+import { checkXattrSpace, xattrSizes } from './xattr-space.js';
 
 export type NewInode = Omit<FopReq<'icreate'>, never>;
 
 export class MdsBase extends HandleStore {
   protected readonly locks = new KeyedLocks();
 
-  constructor(dir: string, protected readonly index: NameIndex, sync: boolean) {
+  /**
+   * @param xattrLimit the xattr-space limit of an inode in bytes (xattr-space.ts), or undefined
+   *   to leave the refusal to the filesystem, as a set of one does.
+   */
+  constructor(dir: string, protected readonly index: NameIndex, sync: boolean, protected readonly xattrLimit?: number) {
     super(dir, sync);
+  }
+
+  /**
+   * The xattr-space check of a change to an existing inode: its xattrs once `meta` is its
+   * `user.dht2` and, when given, `set` one caller xattr (ARCHITECTURE.md §10.6).
+   */
+  protected async checkSpace(gfid: string, meta: InodeMeta | undefined, set?: { name: string; len: number }): Promise<void> {
+    if (this.xattrLimit === undefined) return;
+    const sizes = await xattrSizes(this.h(gfid));
+    if (meta) sizes.set(XATTR_INODE, encodeMeta(meta).length);
+    if (set) sizes.set(userKey(set.name), set.len);
+    checkXattrSpace(this.xattrLimit, sizes, gfid);
   }
 
   // ---------------------------------------------------------------- helpers
@@ -39,7 +57,10 @@ export class MdsBase extends HandleStore {
     return this.locks.with(['root-init'], async () => {
       const m = await readMeta(this.h(ROOT_GFID));
       if (m) return m;
-      await this.makeInode({ gfid: ROOT_GFID, type: 'dir', mode: 0o755 });
+      // The one stored time not taken from a FOP's context: the root is made by whatever FOP
+      // reads it first, reads included. A replicated set logs an `icreate` of the root instead
+      // (ARCHITECTURE.md §10.6, "Two writes hide in today's reads").
+      await this.makeInode({ gfid: ROOT_GFID, type: 'dir', mode: 0o755 }, Date.now());
       return (await readMeta(this.h(ROOT_GFID)))!;
     });
   }
@@ -76,11 +97,8 @@ export class MdsBase extends HandleStore {
    * moved into place in one step (link(2) for files, which fails on an existing handle;
    * rename(2) for directories after an existence check under the GFID's lock).
    */
-  protected async makeInode(spec: NewInode): Promise<InodeMeta> {
-    const meta = newMeta(spec);
-    if (spec.type === 'symlink' && spec.target === undefined) throw err('EINVAL', 'symlink needs a target');
-    if (spec.type !== 'symlink' && spec.target !== undefined) throw err('EINVAL', 'only symlinks have a target');
-    if (spec.type !== 'dir' && spec.obj !== undefined) throw err('EINVAL', 'only directories carry an object');
+  protected async makeInode(spec: NewInode, at: number): Promise<InodeMeta> {
+    const meta = this.checkNewInode(spec, at);
     const handle = this.h(spec.gfid);
     const tmp = tmpPath(this.dir, 'inode');
     try {
@@ -109,8 +127,64 @@ export class MdsBase extends HandleStore {
     return meta;
   }
 
+  /** The checks of a new inode (plan's part of makeInode): EINVAL, the xattr space. */
+  protected checkNewInode(spec: NewInode, at: number): InodeMeta {
+    const meta = newMeta(spec, at);
+    if (spec.type === 'symlink' && spec.target === undefined) throw err('EINVAL', 'symlink needs a target');
+    if (spec.type !== 'symlink' && spec.target !== undefined) throw err('EINVAL', 'only symlinks have a target');
+    if (spec.type !== 'dir' && spec.obj !== undefined) throw err('EINVAL', 'only directories carry an object');
+    if (this.xattrLimit !== undefined) {
+      const sizes = new Map([[XATTR_INODE, encodeMeta(meta).length]]);
+      for (const [k, v] of Object.entries(spec.xattrs ?? {})) sizes.set(userKey(k), Buffer.from(v, 'base64').length);
+      checkXattrSpace(this.xattrLimit, sizes, spec.gfid);
+    }
+    return meta;
+  }
+
+  /**
+   * makeInode for apply (ARCHITECTURE.md §10.6): an inode already at its handle with the very
+   * metadata this FOP gives it was made by an earlier apply of it (or by a set of one's create
+   * before its name step), and passes; with other metadata, this replica diverged.
+   */
+  protected async ensureInode(spec: NewInode, at: number): Promise<InodeMeta> {
+    const want = newMeta(spec, at);
+    const cur = await readMeta(this.h(spec.gfid));
+    if (!cur) return this.makeInode(spec, at);
+    if (!encodeMeta(cur).equals(encodeMeta(want))) throw diverged(`inode ${spec.gfid} exists with other metadata`, spec.gfid);
+    await this.fsync(handleParent(this.dir, spec.gfid)); // M7, in case the crash came before it
+    return cur;
+  }
+
+  /**
+   * putEntry for apply: the name is made to point to `gfid`. Already so (an earlier apply): the
+   * index row and the parent's times are made sure of, and it passes. Otherwise it must point to
+   * `from` (undefined: be absent), the state the FOP was planned against.
+   */
+  protected async putEntryOnce(parent: string, name: string, gfid: string, type: InodeType, from: string | undefined, at: number): Promise<void> {
+    const cur = await this.readEntry(parent, name);
+    if (cur?.gfid === gfid) {
+      this.index.add(parent, name);
+      await this.touchDir(parent, at);
+      return;
+    }
+    if (cur?.gfid !== from) throw diverged(`${name} in ${parent} names ${cur?.gfid ?? 'nothing'}, not ${from ?? 'nothing'}`, parent);
+    await this.putEntry(parent, name, gfid, type, cur !== undefined, at);
+  }
+
+  /** dropEntry for apply: the name must point to `gfid`, or be gone already (its steps are then finished). */
+  protected async dropEntryOnce(parent: string, name: string, gfid: string, at: number): Promise<void> {
+    const cur = await this.readEntry(parent, name);
+    if (cur === undefined) {
+      await this.touchDir(parent, at);
+      this.index.remove(parent, name);
+      return;
+    }
+    if (cur.gfid !== gfid) throw diverged(`${name} in ${parent} names ${cur.gfid}, not ${gfid}`, parent);
+    await this.dropEntry(parent, name, at);
+  }
+
   /** Adds a name entry atomically; with `replace`, an existing entry is swapped in one rename(2). */
-  protected async putEntry(parent: string, name: string, gfid: string, type: InodeType, replace: boolean): Promise<void> {
+  protected async putEntry(parent: string, name: string, gfid: string, type: InodeType, replace: boolean, at: number): Promise<void> {
     const p = this.entryPath(parent, name);
     this.index.add(parent, name); // superset rule: row before entry
     crashPoint('entry:after-index');
@@ -125,23 +199,23 @@ export class MdsBase extends HandleStore {
         throw codeOf(e) === 'EEXIST' ? err('EEXIST', `${name} exists`, { path: name }) : toDht2Error(e, 'symlink');
       }
     }
-    await this.touchDir(parent);
+    await this.touchDir(parent, at);
   }
 
   /** Removes a name entry (entry first, then its index row: the superset rule). */
-  protected async dropEntry(parent: string, name: string): Promise<void> {
+  protected async dropEntry(parent: string, name: string, at: number): Promise<void> {
     await unlink(this.entryPath(parent, name));
     crashPoint('entry:after-unlink');
-    await this.touchDir(parent);
+    await this.touchDir(parent, at);
     this.index.remove(parent, name);
   }
 
   /** POSIX: entry changes update the directory's mtime and ctime; one fsync persists both. */
-  protected async touchDir(gfid: string): Promise<void> {
+  protected async touchDir(gfid: string, at: number): Promise<void> {
     const p = this.h(gfid);
     const m = await readMeta(p);
     if (m) {
-      m.mtimeMs = m.ctimeMs = Date.now();
+      m.mtimeMs = m.ctimeMs = at;
       await writeMeta(p, m);
     }
     await this.fsync(p);
@@ -171,35 +245,46 @@ export class MdsBase extends HandleStore {
     throw err('EAGAIN', 'directory entries keep changing; try again');
   }
 
-  /** Drops one link of an inode of this brick: deletes it at nlink 0 (directories: when empty). */
-  protected async dropInode(gfid: string, type: InodeType): Promise<InodeFate> {
-    return this.locks.with([gfid], () => this.dropInodeLocked(gfid, type));
+  /**
+   * dropInode's decision (plan): what losing one link does to an inode of this brick: deleted at
+   * nlink 0 (a directory: always, it must be empty), otherwise linked with nlink − 1; remote
+   * when the inode is not here. The root: EPERM.
+   */
+  protected async planDrop(gfid: string, type: InodeType): Promise<Dropped> {
+    if (gfid === ROOT_GFID) throw err('EPERM', 'the root directory cannot be removed');
+    const m = await readMeta(this.h(gfid));
+    if (!m) return { gfid, type, inode: 'remote' };
+    if (m.type === 'dir' || m.nlink <= 1) return { gfid, type, inode: 'deleted' };
+    return { gfid, type, inode: 'linked', nlink: m.nlink - 1 };
   }
 
-  /** dropInode with the inode's lock already held. */
-  protected async dropInodeLocked(gfid: string, type: InodeType): Promise<InodeFate> {
-    {
-      if (gfid === ROOT_GFID) throw err('EPERM', 'the root directory cannot be removed');
-      const p = this.h(gfid);
-      const m = await readMeta(p);
-      if (!m) return { gfid, type, inode: 'remote' };
-      if (m.type === 'dir') {
+  /**
+   * dropInode's steps (apply, ON-DISK-FORMAT.md §3.5): rmdir(2) or unlink(2) of the handle and
+   * an fsync of its folder (a handle already gone passes), or nlink set to the planned value
+   * (not decremented, so a second apply changes nothing) with ctime = at.
+   */
+  protected async applyDrop(d: Dropped, at: number): Promise<void> {
+    const p = this.h(d.gfid);
+    if (d.inode === 'remote') return;
+    if (d.inode === 'deleted') {
+      const st = await lstat(p).catch((e: unknown) => { if (codeOf(e) === 'ENOENT') return undefined; throw toDht2Error(e); });
+      if (st?.isDirectory()) {
         await rmdirHandle(p);
-        this.index.removeDir(gfid);
-        await this.fsync(handleParent(this.dir, gfid));
-        return { gfid, type, inode: 'deleted' };
-      }
-      if (m.nlink <= 1) {
+        this.index.removeDir(d.gfid);
+      } else if (st) {
         await unlink(p);
-        await this.fsync(handleParent(this.dir, gfid));
-        return { gfid, type, inode: 'deleted' };
+      } else if (d.type === 'dir') {
+        this.index.removeDir(d.gfid);
       }
-      m.nlink -= 1;
-      m.ctimeMs = Date.now();
-      await writeMeta(p, m);
-      await this.fsync(p);
-      return { gfid, type, inode: 'linked' };
+      await this.fsync(handleParent(this.dir, d.gfid));
+      return;
     }
+    const m = await readMeta(p);
+    if (!m) throw diverged(`inode ${d.gfid} is gone, planned to keep ${d.nlink ?? '?'} links`, d.gfid);
+    m.nlink = d.nlink ?? m.nlink;
+    m.ctimeMs = at;
+    await writeMeta(p, m);
+    await this.fsync(p);
   }
 
   /** Fails unless a directory of this brick is empty: no entries, and no object carried at its name. */

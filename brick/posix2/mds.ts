@@ -1,6 +1,7 @@
 /**
  * The MDS half of POSIX2: directories, name entries and inodes (ARCHITECTURE.md §3–§4), one
- * method per FOP, built from the steps in mds-base.ts.
+ * method per FOP. The mutating FOPs are a plan and an apply (mds-plan.ts, built from the steps
+ * in mds-base.ts), run here one after the other under the FOP's locks, as a set of one does.
  * Every mutation is ordered so that a crash (kill -9 or power cut) between any two steps
  * leaves at most an orphan inode or a stale index row, never a name that points to nothing;
  * `crashPoint` marks those steps for the crash tests. With `sync`, every reply comes after
@@ -8,17 +9,16 @@
  */
 import { opendir, rm } from 'node:fs/promises';
 import { listAttributes } from '@napi-rs/xattr';
-import { getAttribute, lstat, removeAttribute, rename } from './meta-fs.js';
+import { getAttribute, lstat } from './meta-fs.js';
 import {
-  compareNames, err, ROOT_GFID, type Attrs, type DirEntry, type FopReq, type FopRes, type InodeFate, type InodeType,
-  type RoleHandlers,
+  compareNames, err, type Attrs, type DirEntry, type FopReq, type FopRes, type InodeFate,
 } from '../../dht2-core/protocol/index.js';
-import { crashPoint } from './crash.js';
-import { XATTR_USER_PREFIX, handleParent, readMeta, toAttrs, writeMeta } from './handles.js';
-import { MdsBase } from './mds-base.js';
-import { exists, listHandles, mapLimit, rmdirHandle, setUserXattr, userKey, xattrOp } from './mds-util.js';
+import { XATTR_USER_PREFIX, readMeta, toAttrs } from './handles.js';
+import type { FopCtx, StoreHandlers } from './fop-ctx.js';
+import { MdsPlanner } from './mds-plan.js';
+import { exists, listHandles, mapLimit, userKey, xattrOp } from './mds-util.js';
 
-export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
+export class MdsStore extends MdsPlanner implements StoreHandlers<'mds'> {
   // ---------------------------------------------------------------- FOPs
 
   async lookup(r: FopReq<'lookup'>): Promise<Attrs> {
@@ -58,66 +58,36 @@ export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
     return this.withXattrs(toAttrs(r.gfid, await this.meta(r.gfid)), r.want);
   }
 
-  async setattr(r: FopReq<'setattr'>): Promise<Attrs> {
-    return this.locks.with([r.gfid], async () => {
-      const m = await this.meta(r.gfid);
-      const s = r.set;
-      if (s.mode !== undefined) m.mode = s.mode & 0o7777;
-      if (s.uid !== undefined) m.uid = s.uid;
-      if (s.gid !== undefined) m.gid = s.gid;
-      if (s.size !== undefined) {
-        if (m.type !== 'file') throw err(m.type === 'dir' ? 'EISDIR' : 'EINVAL', 'size is only for files', { gfid: r.gfid });
-        m.size = s.size;
-      }
-      if (s.sizeAtLeast !== undefined) {
-        if (m.type !== 'file') throw err(m.type === 'dir' ? 'EISDIR' : 'EINVAL', 'size is only for files', { gfid: r.gfid });
-        m.size = Math.max(m.size, s.sizeAtLeast);
-      }
-      if (s.nlink !== undefined) {
-        if (m.type === 'dir') throw err('EISDIR', 'the link count of a directory is not settable', { gfid: r.gfid });
-        m.nlink = s.nlink;
-      }
-      if (s.parent !== undefined) {
-        if (m.type !== 'dir') throw err('ENOTDIR', 'only directories have a parent', { gfid: r.gfid });
-        m.parent = s.parent;
-      }
-      if (s.atimeMs !== undefined) m.atimeMs = Math.round(s.atimeMs); // kept to the ms (handles.ts)
-      if (s.mtimeMs !== undefined) m.mtimeMs = Math.round(s.mtimeMs);
-      m.ctimeMs = Date.now();
-      await writeMeta(this.h(r.gfid), m);
-      await this.fsync(this.h(r.gfid));
-      return toAttrs(r.gfid, m);
-    });
+  // ---------------------------------------------------------------- mutating FOPs, a set of one
+  //
+  // Each runs plan then apply (mds-plan.ts) holding its locks across both (ARCHITECTURE.md
+  // §10.5: the conflict keys are held from planning until the apply has finished), taken as
+  // ON-DISK-FORMAT.md §3.5 says: all at once, in sorted order, entries read again under them.
+
+  async setattr(r: FopReq<'setattr'>, ctx: FopCtx): Promise<Attrs> {
+    return this.locks.with([r.gfid], () => this.planApply('setattr', r, ctx));
   }
 
-  async icreate(r: FopReq<'icreate'>): Promise<Attrs> {
-    return this.locks.with([r.gfid], async () => toAttrs(r.gfid, await this.makeInode(r)));
+  async icreate(r: FopReq<'icreate'>, ctx: FopCtx): Promise<Attrs> {
+    return this.locks.with([r.gfid], () => this.planApply('icreate', r, ctx));
   }
 
   /**
    * Inode and name in one FOP. The inode is made outside the directory's lock (it has its own
    * GFID), so creates in one directory overlap their fsyncs; only the name step is serialized.
+   * Apply then finds the inode made and passes over M1–M8 (mds-base.ts ensureInode).
    */
-  async create(r: FopReq<'create'>): Promise<FopRes<'create'>> {
+  async create(r: FopReq<'create'>, ctx: FopCtx): Promise<FopRes<'create'>> {
     await this.dirMeta(r.parent);
     // Cheap EEXIST before making an inode that would only become an orphan.
     const early = await this.readEntry(r.parent, r.name);
     if (early && !r.replace) throw err('EEXIST', `${r.name} exists`, { path: r.name });
     if (early) await this.checkReplace(r.type, early);
     const spec = { ...r, parent: r.type === 'dir' ? r.parent : undefined };
-    const meta = await this.locks.with([r.gfid], () => this.makeInode(spec));
-    crashPoint('create:after-inode');
+    await this.locks.with([r.gfid], () => this.makeInode(spec, ctx.at));
     try {
-      return await this.withEntries([r.parent], [[r.parent, r.name]], async ([old]) => {
-        await this.dirMeta(r.parent);
-        if (old && !r.replace) throw err('EEXIST', `${r.name} exists`, { path: r.name });
-        if (old?.gfid === r.gfid) return toAttrs(r.gfid, meta); // a retried create that already named it
-        const replaced = await this.replaceEntry(r.parent, r.name, r.gfid, r.type, old);
-        crashPoint('create:after-entry');
-        const a: FopRes<'create'> = toAttrs(r.gfid, meta);
-        if (replaced) a.replaced = replaced;
-        return a;
-      });
+      return await this.withEntries([r.parent], [[r.parent, r.name]], async () =>
+        this.apply('create', r, await this.planCreate(r, ctx, true), ctx));
     } catch (e) {
       // Keep the inode if its name made it (a later step failed); otherwise it is garbage.
       const now = await this.readEntry(r.parent, r.name).catch(() => undefined);
@@ -126,193 +96,51 @@ export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
     }
   }
 
-  /**
-   * Points `parent/name` at `gfid`, replacing `old` when given: POSIX type rules, an
-   * empty-directory check, and the old inode's fate. The caller holds the parent's lock and
-   * the old inode's lock (withEntries), so no create can slip into an old directory between
-   * its emptiness check and its removal.
-   */
-  private async replaceEntry(
-    parent: string, name: string, gfid: string, type: InodeType, old: { gfid: string; type: InodeType } | undefined,
-    move?: { parent: string; name: string },
-  ): Promise<InodeFate | undefined> {
-    const place = async (): Promise<void> => {
-      if (move) {
-        this.index.add(parent, name);
-        await rename(this.entryPath(move.parent, move.name), this.entryPath(parent, name));
-        crashPoint('rename:after-rename');
-        await this.touchDir(parent);
-        if (move.parent !== parent) await this.touchDir(move.parent);
-        this.index.remove(move.parent, move.name);
-      } else {
-        await this.putEntry(parent, name, gfid, type, old !== undefined);
-      }
-    };
-    if (!old) {
-      await place();
-      return undefined;
-    }
-    await this.checkReplace(type, old);
-    await place();
-    return this.dropInodeLocked(old.gfid, old.type);
+  async imark(r: FopReq<'imark'>, ctx: FopCtx): Promise<Attrs> {
+    return this.locks.with([r.gfid], () => this.planApply('imark', r, ctx));
   }
 
-  async imark(r: FopReq<'imark'>): Promise<Attrs> {
-    return this.locks.with([r.gfid], async () => {
-      const m = await this.meta(r.gfid);
-      if (m.type !== 'dir') throw err('ENOTDIR', `${r.gfid} is not a directory`, { gfid: r.gfid });
-      if (r.dying) {
-        if (r.carrying !== undefined && m.obj !== r.carrying) throw err('ESTALE', `directory ${r.gfid} no longer carries ${r.carrying}`, { gfid: r.gfid });
-        await this.checkEmpty(r.gfid, r.carrying !== undefined);
-        m.dying = true;
-      } else {
-        delete m.dying;
-      }
-      await writeMeta(this.h(r.gfid), m);
-      await this.fsync(this.h(r.gfid));
-      return toAttrs(r.gfid, m);
-    });
+  async objset(r: FopReq<'objset'>, ctx: FopCtx): Promise<FopRes<'objset'>> {
+    return this.locks.with([r.gfid], () => this.planApply('objset', r, ctx));
   }
 
-  async objset(r: FopReq<'objset'>): Promise<FopRes<'objset'>> {
-    return this.locks.with([r.gfid], async () => {
-      // A directory being removed (or turned back into the file it carries) takes no new object
-      // and lets go of its object only to whoever names it in `expect`: the remover. Anyone
-      // else clearing it could finish a file that just got its name back.
-      const m = r.obj === null && typeof r.expect === 'string' ? await this.meta(r.gfid) : await this.dirMeta(r.gfid);
-      if (m.type !== 'dir') throw err('ENOTDIR', `${r.gfid} is not a directory`, { gfid: r.gfid });
-      const want = r.obj ?? undefined;
-      // A retry after a lost reply finds its own change done: answer no `prev`, or the caller
-      // would finish (delete) the object it has just stored.
-      if (m.obj === want) return { attrs: toAttrs(r.gfid, m) };
-      if (r.expect === null && m.obj !== undefined) throw err('EEXIST', `directory ${r.gfid} already carries an object`, { gfid: r.gfid });
-      if (typeof r.expect === 'string' && m.obj !== r.expect) throw err('ESTALE', `the object of ${r.gfid} changed`, { gfid: r.gfid });
-      const prev = m.obj;
-      if (want === undefined) delete m.obj;
-      else m.obj = want;
-      m.ctimeMs = Date.now();
-      await writeMeta(this.h(r.gfid), m);
-      await this.fsync(this.h(r.gfid));
-      return prev === undefined ? { attrs: toAttrs(r.gfid, m) } : { attrs: toAttrs(r.gfid, m), prev };
-    });
+  async nameswap(r: FopReq<'nameswap'>, ctx: FopCtx): Promise<Record<string, never>> {
+    return this.withEntries([r.parent], [[r.parent, r.name]], () => this.planApply('nameswap', r, ctx));
   }
 
-  async nameswap(r: FopReq<'nameswap'>): Promise<Record<string, never>> {
-    return this.withEntries([r.parent], [[r.parent, r.name]], async ([cur]) => {
-      await this.dirMeta(r.parent);
-      if (!cur) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
-      if (cur.gfid === r.to) return {}; // a retry that already swapped
-      if (cur.gfid !== r.from) throw err('ESTALE', `${r.name} now names ${cur.gfid}`, { path: r.name });
-      await this.putEntry(r.parent, r.name, r.to, r.type, true);
-      crashPoint('nameswap:after-entry');
-      return {};
-    });
+  async namelink(r: FopReq<'namelink'>, ctx: FopCtx): Promise<FopRes<'namelink'>> {
+    return this.withEntries([r.parent], [[r.parent, r.name]], () => this.planApply('namelink', r, ctx));
   }
 
-  async namelink(r: FopReq<'namelink'>): Promise<FopRes<'namelink'>> {
-    return this.withEntries([r.parent], [[r.parent, r.name]], async ([old]) => {
-      await this.dirMeta(r.parent);
-      if (old && !r.replace) throw err('EEXIST', `${r.name} exists`, { path: r.name });
-      if (old?.gfid === r.gfid) return {};
-      const replaced = await this.replaceEntry(r.parent, r.name, r.gfid, r.type, old);
-      return replaced ? { replaced } : {};
-    });
+  async namedel(r: FopReq<'namedel'>, ctx: FopCtx): Promise<FopRes<'namedel'>> {
+    return this.locks.with([r.parent], () => this.planApply('namedel', r, ctx));
   }
 
-  async namedel(r: FopReq<'namedel'>): Promise<FopRes<'namedel'>> {
-    return this.locks.with([r.parent], async () => {
-      const e = await this.readEntry(r.parent, r.name);
-      if (!e) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
-      if (r.gfid !== undefined && e.gfid !== r.gfid) throw err('ESTALE', `${r.name} now names ${e.gfid}`, { path: r.name });
-      await this.dropEntry(r.parent, r.name);
-      return e;
-    });
+  async unlink(r: FopReq<'unlink'>, ctx: FopCtx): Promise<InodeFate> {
+    return this.withEntries([r.parent], [[r.parent, r.name]], () => this.planApply('unlink', r, ctx));
   }
 
-  async unlink(r: FopReq<'unlink'>): Promise<InodeFate> {
-    return this.withEntries([r.parent], [[r.parent, r.name]], async ([e]) => {
-      if (!e) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
-      if (e.type === 'dir') throw err('EISDIR', `${r.name} is a directory`, { path: r.name });
-      await this.dropEntry(r.parent, r.name);
-      crashPoint('unlink:after-entry');
-      return this.dropInodeLocked(e.gfid, e.type);
-    });
-  }
-
-  async rmdir(r: FopReq<'rmdir'>): Promise<InodeFate> {
+  async rmdir(r: FopReq<'rmdir'>, ctx: FopCtx): Promise<InodeFate> {
     // Holding the directory's own lock keeps creates inside it out until it is gone.
-    return this.withEntries([r.parent], [[r.parent, r.name]], async ([e]) => {
-      if (!e) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
-      if (e.type !== 'dir') throw err('ENOTDIR', `${r.name} is not a directory`, { path: r.name });
-      if (e.gfid === ROOT_GFID) throw err('EPERM', 'the root directory cannot be removed');
-      if (!(await readMeta(this.h(e.gfid)))) throw err('EREMOTE', `directory ${r.name} lives on another MDS`, { gfid: e.gfid, path: r.name });
-      await this.checkEmpty(e.gfid);
-      await this.dropEntry(r.parent, r.name);
-      crashPoint('rmdir:after-entry');
-      await rmdirHandle(this.h(e.gfid));
-      this.index.removeDir(e.gfid);
-      await this.fsync(handleParent(this.dir, e.gfid));
-      return { gfid: e.gfid, type: 'dir' as const, inode: 'deleted' as const };
-    });
+    return this.withEntries([r.parent], [[r.parent, r.name]], () => this.planApply('rmdir', r, ctx));
   }
 
-  async iunlink(r: FopReq<'iunlink'>): Promise<InodeFate> {
-    const m = await this.meta(r.gfid);
-    if (m.type === 'dir') {
-      await this.locks.with([r.gfid], () => this.checkEmpty(r.gfid));
-    }
-    return this.dropInode(r.gfid, m.type);
+  async iunlink(r: FopReq<'iunlink'>, ctx: FopCtx): Promise<InodeFate> {
+    // A directory's lock is held from its emptiness check to its rmdir(2).
+    return this.locks.with([r.gfid], () => this.planApply('iunlink', r, ctx));
   }
 
-  async ilink(r: FopReq<'ilink'>): Promise<Attrs> {
-    return this.locks.with([r.gfid], () => this.bumpLink(r.gfid));
+  async ilink(r: FopReq<'ilink'>, ctx: FopCtx): Promise<Attrs> {
+    return this.locks.with([r.gfid], () => this.planApply('ilink', r, ctx));
   }
 
-  private async bumpLink(gfid: string): Promise<Attrs> {
-    const m = await this.meta(gfid);
-    if (m.type === 'dir') throw err('EPERM', 'hard links to directories are not allowed', { gfid });
-    m.nlink += 1;
-    m.ctimeMs = Date.now();
-    await writeMeta(this.h(gfid), m);
-    await this.fsync(this.h(gfid));
-    return toAttrs(gfid, m);
+  async link(r: FopReq<'link'>, ctx: FopCtx): Promise<Attrs> {
+    return this.locks.with([r.parent, r.gfid], () => this.planApply('link', r, ctx));
   }
 
-  async link(r: FopReq<'link'>): Promise<Attrs> {
-    return this.locks.with([r.parent, r.gfid], async () => {
-      await this.dirMeta(r.parent);
-      if (!(await readMeta(this.h(r.gfid)))) throw err('EREMOTE', `inode ${r.gfid} lives on another MDS`, { gfid: r.gfid });
-      if (await this.readEntry(r.parent, r.name)) throw err('EEXIST', `${r.name} exists`, { path: r.name });
-      // nlink first, then the name: a crash in between leaves a count too high, never a name without an inode.
-      const a = await this.bumpLink(r.gfid);
-      crashPoint('link:after-nlink');
-      await this.putEntry(r.parent, r.name, r.gfid, a.type, false);
-      return a;
-    });
-  }
-
-  /** POSIX rename(2) rules for a target that exists. */
-  private async checkReplace(srcType: InodeType, dst: { gfid: string; type: InodeType }): Promise<void> {
-    if (srcType === 'dir' && dst.type !== 'dir') throw err('ENOTDIR', 'cannot replace a non-directory with a directory');
-    if (srcType !== 'dir' && dst.type === 'dir') throw err('EISDIR', 'cannot replace a directory with a non-directory');
-    if (dst.type === 'dir') {
-      if (!(await readMeta(this.h(dst.gfid)))) throw err('EREMOTE', 'target directory lives on another MDS', { gfid: dst.gfid });
-      await this.checkEmpty(dst.gfid);
-    }
-  }
-
-  async rename(r: FopReq<'rename'>): Promise<FopRes<'rename'>> {
+  async rename(r: FopReq<'rename'>, ctx: FopCtx): Promise<FopRes<'rename'>> {
     const names = [[r.parent, r.name], [r.newParent, r.newName]] as const;
-    return this.withEntries([r.parent, r.newParent], names, async ([src, dst]) => {
-      if (!src) throw err('ENOENT', `no entry ${r.name}`, { path: r.name });
-      await this.dirMeta(r.newParent);
-      if (src.type === 'dir' && src.gfid === r.newParent) throw err('EINVAL', 'cannot move a directory into itself');
-      // POSIX: renaming onto another name of the same inode does nothing.
-      if (dst?.gfid === src.gfid) return { gfid: src.gfid, type: src.type };
-      if (dst && r.noReplace) throw err('EEXIST', `${r.newName} exists`, { path: r.newName });
-      const replaced = await this.replaceEntry(r.newParent, r.newName, src.gfid, src.type, dst, { parent: r.parent, name: r.name });
-      return replaced ? { gfid: src.gfid, type: src.type, replaced } : { gfid: src.gfid, type: src.type };
-    });
+    return this.withEntries([r.parent, r.newParent], names, () => this.planApply('rename', r, ctx));
   }
 
   async readlink(r: FopReq<'readlink'>): Promise<{ target: string }> {
@@ -328,19 +156,8 @@ export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
     return { value: v.toString('base64') };
   }
 
-  async setxattr(r: FopReq<'setxattr'>): Promise<Record<string, never>> {
-    return this.locks.with([r.gfid], async () => {
-      await this.meta(r.gfid);
-      const p = this.h(r.gfid);
-      if (r.flag) {
-        const had = (await xattrOp(() => getAttribute(p, userKey(r.name)))) !== null;
-        if (r.flag === 'create' && had) throw err('EEXIST', `xattr ${r.name} exists`, { gfid: r.gfid });
-        if (r.flag === 'replace' && !had) throw err('ENODATA', `no xattr ${r.name}`, { gfid: r.gfid });
-      }
-      await setUserXattr(p, r.name, Buffer.from(r.value, 'base64'));
-      await this.fsync(p);
-      return {};
-    });
+  async setxattr(r: FopReq<'setxattr'>, ctx: FopCtx): Promise<Record<string, never>> {
+    return this.locks.with([r.gfid], () => this.planApply('setxattr', r, ctx));
   }
 
   async listxattr(r: FopReq<'listxattr'>): Promise<{ names: string[] }> {
@@ -349,15 +166,8 @@ export class MdsStore extends MdsBase implements RoleHandlers<'mds'> {
     return { names: all.filter((n) => n.startsWith(XATTR_USER_PREFIX)).map((n) => n.slice(XATTR_USER_PREFIX.length)).sort() };
   }
 
-  async removexattr(r: FopReq<'removexattr'>): Promise<Record<string, never>> {
-    return this.locks.with([r.gfid], async () => {
-      await this.meta(r.gfid);
-      const p = this.h(r.gfid);
-      if ((await xattrOp(() => getAttribute(p, userKey(r.name)))) === null) throw err('ENODATA', `no xattr ${r.name}`, { gfid: r.gfid });
-      await xattrOp(() => removeAttribute(p, userKey(r.name)));
-      await this.fsync(p);
-      return {};
-    });
+  async removexattr(r: FopReq<'removexattr'>, ctx: FopCtx): Promise<Record<string, never>> {
+    return this.locks.with([r.gfid], () => this.planApply('removexattr', r, ctx));
   }
 
   /**

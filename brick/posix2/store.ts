@@ -9,11 +9,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  err, isFopOfRole, toDht2Error, type BrickFops, type ControlFop, type ControlHandlers, type Download, type DownloadFop,
+  err, isFopOfRole, toDht2Error, type BrickFops, type ControlFop, type Download, type DownloadFop,
   type FopName, type FopOfRole, type FopReq, type FopRes, type LayoutState, type StatFs, type UploadFop,
 } from '../../dht2-core/protocol/index.js';
 import { digestPage } from './digest.js';
 import { DsStore } from './ds.js';
+import { arrivalCtx, type FopCtx } from './fop-ctx.js';
+import { isMdsMutating, type Blob, type DsMutating, type FopOut, type MutatingFop } from './fop-out.js';
 import { upgradeFormat } from './migrate.js';
 import { installLayout, isReplicated, openLayout, type BrickSet, type StoredLayout } from './layout-store.js';
 import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, refuseForeign, type BrickIdentity, type OpenOptions } from './format.js';
@@ -26,14 +28,23 @@ export interface StoreOptions extends OpenOptions {
   sync?: boolean;
   /** Largest data object, bytes. */
   maxObjectSize?: number;
+  /**
+   * MDS: refuse with ENOSPC a FOP that would give an inode xattrs of more than this many encoded
+   * bytes (xattr-space.ts; ARCHITECTURE.md §10.6). Unset (the default, a set of one): the
+   * filesystem's own ENOSPC.
+   */
+  xattrLimit?: number;
 }
 
 /**
  * Calls the store's handler named `fop`. The request was validated against FOPS[fop].req by the
- * caller (server or test), and RoleHandlers makes each handler take exactly that type.
+ * caller (server or test), and StoreHandlers (fop-ctx.ts) makes each handler take exactly that
+ * type, with the FOP's context.
  */
-function serve<K extends ControlFop, F extends K>(handlers: ControlHandlers<K>, fop: F, req: FopReq<F>): Promise<FopRes<F>> {
-  return handlers[fop](req);
+function serve<K extends ControlFop, F extends K>(
+  handlers: { [G in K]: (req: FopReq<G>, ctx: FopCtx) => Promise<FopRes<G>> }, fop: F, req: FopReq<F>, ctx: FopCtx,
+): Promise<FopRes<F>> {
+  return handlers[fop](req, ctx);
 }
 
 export class PosixStore implements BrickFops {
@@ -79,7 +90,7 @@ export class PosixStore implements BrickFops {
       if (identity.role === 'mds') {
         const indexPath = join(metaDir(opts.dir), 'names.sqlite');
         const index = new NameIndex(indexPath, sync);
-        const mds = new MdsStore(opts.dir, index, sync);
+        const mds = new MdsStore(opts.dir, index, sync, opts.xattrLimit);
         if (!index.isBuilt()) await mds.rebuildIndex();
         return new PosixStore(opts.dir, identity, placed, mds, undefined, index, unlock, cleaned, upgrade.converted);
       }
@@ -129,14 +140,20 @@ export class PosixStore implements BrickFops {
   }
 
   async call<F extends ControlFop>(fop: F, req: FopReq<F>): Promise<FopRes<F>> {
+    // A set of one decides alone: the FOP happens when it arrives (ARCHITECTURE.md §10.6).
+    return this.callWith(fop, req, arrivalCtx());
+  }
+
+  /** `call` with the FOP's context given: the same FOPs at the same `at` store the same bytes. */
+  async callWith<F extends ControlFop>(fop: F, req: FopReq<F>, ctx: FopCtx): Promise<FopRes<F>> {
     try {
-      return await this.dispatch(fop, req);
+      return await this.dispatch(fop, req, ctx);
     } catch (e) {
       throw toDht2Error(e, fop);
     }
   }
 
-  private async dispatch<F extends ControlFop>(fop: F, req: FopReq<F>): Promise<FopRes<F>> {
+  private async dispatch<F extends ControlFop>(fop: F, req: FopReq<F>, ctx: FopCtx): Promise<FopRes<F>> {
     if (fop === 'layoutset') return (await this.layoutset(req as FopReq<'layoutset'>)) as FopRes<F>;
     if (fop === 'layoutget') {
       if (!this.placed) throw err('ENOENT', `brick ${this.id.brickId} holds no layout (a replica-1 volume's brick)`);
@@ -148,8 +165,8 @@ export class PosixStore implements BrickFops {
     if (this.replicated && (isFopOfRole(fop, 'mds') || isFopOfRole(fop, 'ds'))) {
       throw err('EAGAIN', `replica set ${this.placed!.set.id} has no primary`);
     }
-    if (isFopOfRole(fop, 'mds')) return serve<FopOfRole<'mds', 'control'>, typeof fop>(this.mdsOf(fop), fop, req);
-    if (isFopOfRole(fop, 'ds')) return serve<FopOfRole<'ds', 'control'>, typeof fop>(this.dsOf(fop), fop, req);
+    if (isFopOfRole(fop, 'mds')) return serve<FopOfRole<'mds', 'control'>, typeof fop>(this.mdsOf(fop), fop, req, ctx);
+    if (isFopOfRole(fop, 'ds')) return serve<FopOfRole<'ds', 'control'>, typeof fop>(this.dsOf(fop), fop, req, ctx);
     // The FOPs every brick serves, whatever its role.
     if (fop === 'statfs') return (await this.statfs()) as FopRes<F>;
     if (fop === 'digest') {
@@ -161,12 +178,47 @@ export class PosixStore implements BrickFops {
   }
 
   async upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable): Promise<FopRes<F>> {
+    return this.uploadWith(fop, req, body, arrivalCtx());
+  }
+
+  /** `upload` with the FOP's context given (see callWith). */
+  async uploadWith<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable, ctx: FopCtx): Promise<FopRes<F>> {
     try {
       if (this.replicated) throw err('EAGAIN', `replica set ${this.placed!.set.id} has no primary`);
       const ds = this.dsOf(fop);
-      return (fop === 'dput' ? await ds.dput(req as FopReq<'dput'>, body) : await ds.dwrite(req as FopReq<'dwrite'>, body)) as FopRes<F>;
+      return (fop === 'dput' ? await ds.dput(req as FopReq<'dput'>, body, ctx) : await ds.dwrite(req as FopReq<'dwrite'>, body, ctx)) as FopRes<F>;
     } catch (e) {
       body.resume();
+      throw toDht2Error(e, fop);
+    }
+  }
+
+  /**
+   * Plans a mutating FOP against this store (ARCHITECTURE.md §10.6): reads and checks only,
+   * answering the values `apply` needs or throwing the FOP's error. For the replication module:
+   * the caller holds the FOP's conflict keys (§10.5) from here until its apply has finished.
+   * An upload FOP's body is a stored `blob`.
+   */
+  async plan<F extends MutatingFop>(fop: F, req: FopReq<F>, ctx: FopCtx, blob?: Blob): Promise<FopOut<F>> {
+    try {
+      if (isMdsMutating(fop)) return (await this.mdsOf(fop).plan(fop, req as never, ctx)) as FopOut<F>;
+      return (await this.dsOf(fop).plan(fop as DsMutating, req as never, ctx, blob)) as FopOut<F>;
+    } catch (e) {
+      throw toDht2Error(e, fop);
+    }
+  }
+
+  /**
+   * Applies a planned FOP (ARCHITECTURE.md §10.6): idempotent, deciding nothing, reading no
+   * clock; answers the FOP's reply. An error whose detail starts with `diverged:` (isDiverged,
+   * fop-out.ts) means this store is not in the state the FOP was planned against.
+   */
+  async apply<F extends MutatingFop>(fop: F, req: FopReq<F>, out: FopOut<F>, ctx: FopCtx, blob?: Blob): Promise<FopRes<F>> {
+    try {
+      if (isMdsMutating(fop)) return (await this.mdsOf(fop).apply(fop, req as never, out as never, ctx)) as FopRes<F>;
+      const st = await this.dsOf(fop).apply(fop as DsMutating, req as never, out as never, ctx, blob);
+      return (fop === 'dunlink' ? {} : st) as FopRes<F>;
+    } catch (e) {
       throw toDht2Error(e, fop);
     }
   }

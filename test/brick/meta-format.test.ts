@@ -14,33 +14,36 @@ import { listHandles } from '../../brick/posix2/mds-util.js';
 import { rejectsErrno } from '../helpers/assert-errno.js';
 import { tmpDir } from '../helpers/tmp.js';
 
+/** A fixed FOP time (ms), as a log entry's `at` (ARCHITECTURE.md §10.6). */
+const T0 = 1_700_000_000_000;
+
 describe('brick inode metadata, format 2', () => {
   const g = (): string => newGfid();
 
   it('round-trips every field of files, directories and symlinks', () => {
     const cases: InodeMeta[] = [
-      { ...newMeta({ type: 'file', mode: 0o4755, uid: 4_000_000_000, gid: 12, size: 2 ** 53 - 1 }), nlink: 70_000 },
-      newMeta({ type: 'dir', parent: g() }),
-      { ...newMeta({ type: 'dir', parent: g(), obj: g() }), dying: true },
-      newMeta({ type: 'dir' }),
-      newMeta({ type: 'symlink', target: 'ünï/cödé/../target' }),
-      { ...newMeta({ type: 'file' }), atimeMs: -86_400_000, mtimeMs: 0, ctimeMs: 4_102_444_800_000, btimeMs: 1 },
+      { ...newMeta({ type: 'file', mode: 0o4755, uid: 4_000_000_000, gid: 12, size: 2 ** 53 - 1 }, T0), nlink: 70_000 },
+      newMeta({ type: 'dir', parent: g() }, T0),
+      { ...newMeta({ type: 'dir', parent: g(), obj: g() }, T0), dying: true },
+      newMeta({ type: 'dir' }, T0),
+      newMeta({ type: 'symlink', target: 'ünï/cödé/../target' }, T0),
+      { ...newMeta({ type: 'file' }, T0), atimeMs: -86_400_000, mtimeMs: 0, ctimeMs: 4_102_444_800_000, btimeMs: 1 },
     ];
     for (const m of cases) assert.deepEqual(decodeMeta(encodeMeta(m), 'x'), m);
   });
 
   it('keeps a file in 52 bytes and a directory with its parent in 68 (in-inode on ext4)', () => {
-    assert.equal(encodeMeta(newMeta({ type: 'file' })).length, 52);
-    assert.equal(encodeMeta(newMeta({ type: 'dir', parent: g() })).length, 68);
+    assert.equal(encodeMeta(newMeta({ type: 'file' }, T0)).length, 52);
+    assert.equal(encodeMeta(newMeta({ type: 'dir', parent: g() }, T0)).length, 68);
   });
 
   it('keeps times to the millisecond', () => {
-    const m = { ...newMeta({ type: 'file' }), mtimeMs: 1_700_000_000_123.6 };
+    const m = { ...newMeta({ type: 'file' }, T0), mtimeMs: 1_700_000_000_123.6 };
     assert.equal(decodeMeta(encodeMeta(m), 'x').mtimeMs, 1_700_000_000_124);
   });
 
   it('answers EIO for a damaged, truncated or foreign value', () => {
-    const b = encodeMeta(newMeta({ type: 'dir', parent: g() }));
+    const b = encodeMeta(newMeta({ type: 'dir', parent: g() }, T0));
     const flipped = Buffer.from(b);
     flipped[30] = flipped[30]! ^ 0x01;
     assert.throws(() => decodeMeta(flipped, 'h'), (e: { errno?: string; message?: string }) => e.errno === 'EIO' && /checksum/.test(e.message ?? ''));
