@@ -169,6 +169,8 @@ export class PosixStore implements BrickFops {
     if (isFopOfRole(fop, 'ds')) return serve<FopOfRole<'ds', 'control'>, typeof fop>(this.dsOf(fop), fop, req, ctx);
     // The FOPs every brick serves, whatever its role.
     if (fop === 'statfs') return (await this.statfs()) as FopRes<F>;
+    // Answered by the replication module of a replicated member (§10.15 slice 5), never here.
+    if (fop === 'rstatus') throw err('ENOTSUP', `brick ${this.id.brickId} is not a member of a replicated set`);
     if (fop === 'digest') {
       const r = req as FopReq<'digest'>;
       return (await digestPage(this.dir, this.identity.role, r.after, r.limit)) as FopRes<F>;

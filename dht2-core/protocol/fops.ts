@@ -160,6 +160,42 @@ export const LayoutState = z.object({
 });
 export type LayoutState = z.infer<typeof LayoutState>;
 
+/** One member of a replica set as its primary sees it (`rstatus`, ARCHITECTURE.md §10.8). */
+export const ReplMemberStatus = z.object({
+  id: z.string(),
+  /** Voters count for commit and elections; learners (being rebuilt, §10.13) do not. */
+  voter: z.boolean(),
+  /** Answered the primary's last heartbeat round (within the election timeout). */
+  up: z.boolean(),
+  /** The highest index the primary knows the member has stored (Raft's matchIndex). */
+  matchIndex: offset,
+});
+export type ReplMemberStatus = z.infer<typeof ReplMemberStatus>;
+
+/**
+ * A replicated member's view of its set (`rstatus`, ARCHITECTURE.md §10.8): polled by every
+ * gateway on each set once a second for its primary cache, `/-/ready`, `/-/health` and metrics,
+ * and by `dht2 heal info`.
+ */
+export const ReplStatus = z.object({
+  set: z.string(),
+  brick: z.string(),
+  role: z.enum(['primary', 'follower', 'candidate', 'learner']),
+  term: offset,
+  /** The primary this member follows (itself on the primary), when it knows one. */
+  primary: z.string().optional(),
+  lastIndex: offset,
+  commitIndex: offset,
+  appliedIndex: offset,
+  /** The primary holds a valid read lease (so a majority heard it within the lease, §10.3). */
+  leaseValid: z.boolean(),
+  /** On the primary: every other member. */
+  members: z.array(ReplMemberStatus).optional(),
+  /** `ok`; `diverged` (an apply found another state than planned, §10.5) or `corrupt` (the log failed its checks at open, ON-DISK-FORMAT.md §6.1): waits for a full copy. */
+  state: z.enum(['ok', 'diverged', 'corrupt']),
+});
+export type ReplStatus = z.infer<typeof ReplStatus>;
+
 const Empty = z.object({});
 
 type Kind = 'control' | 'upload' | 'download';
@@ -225,6 +261,11 @@ export const FOPS = {
   layoutset: fop('control', 'any', true, obj({ layout: LayoutDocSchema }), LayoutState),
   /** The stored layout; ENOENT on a brick that holds none (a replica-1 volume's). */
   layoutget: fop('control', 'any', true, obj({}), obj({ layout: LayoutDocSchema, state: LayoutState })),
+  /**
+   * A replicated member's view of its set (ARCHITECTURE.md §10.8); served by every member,
+   * primary or not. ENOTSUP on a brick that is not a member of a replicated set.
+   */
+  rstatus: fop('control', 'any', true, obj({}), ReplStatus),
   /**
    * Sets (or, with null, clears) the object a directory carries, atomically; `expect` makes it
    * conditional (null: none yet, else EEXIST; a GFID: that one, else ESTALE). Answers the file
