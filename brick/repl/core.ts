@@ -234,6 +234,8 @@ export class ReplCore<P = unknown> {
       // primary in a term that already has one.
       this.curTerm = this.mlog.lastTerm;
       this.voted = null;
+      // Stored before it is announced, as any adopted term; the first input returns the action.
+      this.persistVote();
     }
     this.durable = this.mlog.lastIndex;
     this.lastNow = o.now;

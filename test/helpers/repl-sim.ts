@@ -10,6 +10,9 @@
  *
  * The invariants are checked after every step and thrown as a {@link SimViolation}:
  *  - at most one primary per term;
+ *  - what a brick sends follows the disk: no term announced before it is durable, no vote granted
+ *    before it is durable, no entry acknowledged before it is in the durable log (ON-DISK-FORMAT
+ *    §6.1, §6.2);
  *  - log matching: an entry of a given (index, term) has the same content and follows the same
  *    term everywhere (so, by induction, two logs agree up to a common (index, term));
  *  - a primary never drops entries from its own log;
@@ -264,7 +267,7 @@ export class ReplSim {
   private handle(n: Node, core: SimCore, actions: Action<Payload>[]): void {
     for (const a of actions) {
       switch (a.type) {
-        case 'send': this.send(n, a.to, a.msg); break;
+        case 'send': this.checkSend(n, core, a.to, a.msg); this.send(n, a.to, a.msg); break;
         case 'persist-vote': {
           n.voteQ.push({ seq: a.seq, state: a.state });
           n.voteBusy = Math.max(n.voteBusy, this.t) + 0.2 + this.r() * this.disk.voteMs;
@@ -318,6 +321,26 @@ export class ReplSim {
           break;
         }
         case 'serving': n.servingSince = this.t; break;
+      }
+    }
+  }
+
+  /**
+   * ON-DISK-FORMAT §6.2 and §6.1, on the disks: no message announces a term before it is durable
+   * here, a grant comes after the durable vote for that candidate, and an acknowledgement after
+   * the entries it covers are in the durable log.
+   */
+  private checkSend(n: Node, core: SimCore, to: string, m: Message<Payload>): void {
+    const v = n.durableVote;
+    const hypothetical = m.type === 'rvote' ? m.pre : m.type === 'rvote-reply' && m.pre && m.granted;
+    if (!hypothetical && m.term > v.term) this.violation(`${n.id} sends ${m.type} of term ${m.term}, durable term ${v.term}`);
+    if (m.type === 'rvote-reply' && !m.pre && m.granted && (v.term !== m.term || v.votedFor !== to)) {
+      this.violation(`${n.id} grants ${to} in term ${m.term}, durable vote ${JSON.stringify(v)}`);
+    }
+    if (m.type === 'rappend-reply' && m.ok) {
+      const i = m.lastIndex;
+      if (i > n.durableLog.length || (i > 0 && n.durableLog[i - 1]!.term !== core.log.termAt(i))) {
+        this.violation(`${n.id} acknowledges ${i}, durable log ${n.durableLog.length}`);
       }
     }
   }

@@ -117,8 +117,12 @@ describe('repl core: the rules (ARCHITECTURE.md §10.3, §10.4)', () => {
     const c = core('c', 0, { vote: { term: 2, votedFor: 'a' }, log: new MemLog([op(1, 1, 1), op(3, 2, 2)]) });
     assert.equal(c.term, 3);
     assert.equal(c.votedFor, null);
+    const first = c.tick(1);
+    assert.deepEqual(ofType(first, 'persist-vote'), [{ type: 'persist-vote', seq: 1, state: { term: 3, votedFor: null } }]);
     const fire = c.tick(c.nextWake());
-    assert.deepEqual(sends(fire)[0]?.msg, { type: 'rvote', term: 4, pre: true, lastTerm: 3, lastIndex: 2 });
+    assert.equal(sends(fire).length, 0, 'term 3 is not durable yet');
+    const asked = c.persisted('vote', 1, c.nextWake());
+    assert.deepEqual(sends(asked)[0]?.msg, { type: 'rvote', term: 4, pre: true, lastTerm: 3, lastIndex: 2 });
   });
 
   it('a learner neither campaigns nor votes (§10.13)', () => {
