@@ -207,14 +207,13 @@ export class ReplSim {
   at(delayMs: number, run: () => void): void { this.q.push(this.t + delayMs, run); }
   atTime(t: number, run: () => void): void { this.q.push(Math.max(t, this.t), run); }
 
-  runUntil(end: number, after?: () => void): void {
+  runUntil(end: number): void {
     for (;;) {
       const e = this.q.peek();
       if (e === undefined || e.at > end) break;
       this.q.pop();
       this.t = e.at;
       e.run();
-      after?.();
     }
     this.t = end;
   }

@@ -36,15 +36,14 @@ describe('repl core: the rules (ARCHITECTURE.md §10.3, §10.4)', () => {
   });
 
   it('refuses a candidate whose log is behind (Raft §5.4.1)', () => {
-    const b = core('b', 0, { vote: { term: 2, votedFor: null }, log: new MemLog([op(1, 1, 1), op(2, 2, 2)]) });
     const t = RESTART_QUIET_MS + 1;
-    for (const [lastTerm, lastIndex, granted] of [[1, 5, false], [2, 1, false], [2, 2, true]] as const) {
-      const c = core('b', 0, { vote: { term: 2, votedFor: null }, log: new MemLog([op(1, 1, 1), op(2, 2, 2)]) });
-      const a = c.receive('a', { type: 'rvote', term: 3, pre: false, lastTerm, lastIndex }, t);
-      const done = c.persisted('vote', ofType(a, 'persist-vote').at(-1)!.seq, t);
-      assert.equal((sends(done)[0]?.msg as { granted: boolean }).granted, granted, `(${lastTerm}, ${lastIndex})`);
+    for (const [lastTerm, lastIndex, granted] of [[1, 5, false], [2, 1, false], [2, 2, true], [3, 1, true]] as const) {
+      const b = core('b', 0, { vote: { term: 2, votedFor: null }, log: new MemLog([op(1, 1, 1), op(2, 2, 2)]) });
+      const a = b.receive('a', { type: 'rvote', term: 3, pre: false, lastTerm, lastIndex }, t);
+      const done = b.persisted('vote', ofType(a, 'persist-vote').at(-1)!.seq, t);
+      assert.deepEqual(sends(done), [{ to: 'a', msg: { type: 'rvote-reply', term: 3, pre: false, granted } }], `(${lastTerm}, ${lastIndex})`);
+      assert.equal(b.votedFor, granted ? 'a' : null);
     }
-    assert.equal(b.term, 2);
   });
 
   it('neither votes nor adopts a term within 1000 ms of hearing a primary, nor while quiet after a start', () => {
@@ -204,6 +203,27 @@ describe('repl core: liveness scenarios', function () {
       const before = sim.committedIndex;
       sim.runUntil(sim.t + 500);
       assert.ok(sim.committedIndex > before, `seed ${seed}: no commit after the failover`);
+      sim.settle();
+    }
+  });
+
+  it('the primary cut off: it stops leasing within 900 ms, steps down within 1000 ms (its clock), the others elect', () => {
+    for (const seed of SEEDS) {
+      const sim = healthy(seed);
+      const p = sim.servingPrimary()!;
+      const cutAt = sim.t;
+      assert.equal(p.core!.readLease(sim.localNow(p)), true, `seed ${seed}: no lease before the cut`);
+      sim.partition([[p.id], sim.nodes.filter((n) => n !== p).map((n) => n.id)]);
+      // Its last acknowledged round was sent before the cut; its clock runs at 0.95 or faster.
+      const local = (ms: number): number => ms / 0.95;
+      sim.runUntil(cutAt + local(900) + 1);
+      assert.equal(p.core!.readLease(sim.localNow(p)), false, `seed ${seed}: lease after 900 ms`);
+      sim.runUntil(cutAt + local(1000) + 1);
+      assert.notEqual(p.core!.role, 'primary', `seed ${seed}: still primary after 1000 ms`);
+      assert.deepEqual(p.core!.propose({ c: -1 }, sim.localNow(p)).result.ok, false);
+      sim.runUntil(cutAt + 2500);
+      const q = sim.servingPrimary();
+      assert.ok(q !== null && q !== p, `seed ${seed}: no primary on the majority side 2.5 s after the cut`);
       sim.settle();
     }
   });
