@@ -93,7 +93,16 @@ async function nameData(
     } catch (e) {
       // The name is a directory (EISDIR on replace, EEXIST on create-only): it carries the object.
       if (o.intoDir && isErr(e, 'EISDIR', 'EEXIST')) {
-        const cur = await v.lookupAt(parent, name, ctx);
+        const cur = await v.lookupAt(parent, name, ctx).catch((e2: unknown) => {
+          // Removed since the create saw it (a racing delete): create again. ENOENT would be
+          // no answer to a write (S3 said 404 NoSuchKey to an If-None-Match PUT); the
+          // linearizability checker found it (ARCHITECTURE.md §10.11 "As built"). Out of
+          // attempts, the create's own answer stands: the name was there when it ran.
+          if (!isErr(e2, 'ENOENT')) throw e2;
+          if (attempt < 4) return undefined;
+          throw e;
+        });
+        if (!cur) continue;
         if (cur.type !== 'dir') {
           if (isErr(e, 'EISDIR') && attempt < 4) continue; // turned back into a file meanwhile
           throw e;
