@@ -287,15 +287,19 @@ function explain<S, I, O>(ops: readonly Operation<I, O>[], model: Model<S, I, O>
   const sub = { budgetMs: 200, maxSteps: 200_000 };
   const fails = (set: readonly Operation<I, O>[]) => search(set, model, keys, sub).kind === 'fail';
   const seen = (w: string, s: string) => w === s || (!w.startsWith('\0') && s.includes(w));
-  /** Whether dropping `out` leaves a kept operation seeing a value only a dropped one wrote. */
+  /**
+   * Whether dropping `out` leaves a kept operation seeing a value only a dropped one wrote (and
+   * could have written before the kept one returned).
+   */
   const orphans = (kept: readonly Operation<I, O>[], out: readonly Operation<I, O>[]): boolean => {
     if (!model.writes || !model.observes) return false;
-    const written = out.flatMap((op) => model.writes!(op));
-    if (written.length === 0) return false;
     const stillWritten = new Set(kept.flatMap((op) => model.writes!(op)));
-    const lost = written.filter((w) => !stillWritten.has(w));
+    const lost = out.flatMap((op) => model.writes!(op).filter((w) => !stillWritten.has(w)).map((w) => ({ w, call: op.call })));
     if (lost.length === 0) return false;
-    return kept.some((op) => model.observes!(op).some((s) => lost.some((w) => seen(w, s))));
+    return kept.some((op) => {
+      const ret = isUnknown(op) ? Infinity : op.return!;
+      return model.observes!(op).some((s) => lost.some((l) => l.call <= ret && seen(l.w, s)));
+    });
   };
   let cur = [...ops].sort((a, b) => a.call - b.call);
   let chunks = 2;

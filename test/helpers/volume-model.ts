@@ -75,6 +75,7 @@ export const md5Etag = (value: string): string => `"${createHash('md5').update(v
 
 const ABSENT = '\0absent:';
 const INTO = '\0into:';
+const PRESENT = '\0present:';
 
 export function volumeModel(o: VolumeModelOptions = {}): Model<VolumeState, VolumeInput, VolumeOutput> {
   const etagOf = o.etagOf ?? md5Etag;
@@ -101,15 +102,22 @@ export function volumeModel(o: VolumeModelOptions = {}): Model<VolumeState, Volu
     readOnly: (op) => op.op === 'get',
     writes(op) {
       switch (op.op) {
-        case 'put': case 'put-if-none-match': case 'put-if-match': case 'append': return op.input.value === undefined ? [] : [op.input.value];
+        case 'put': case 'put-if-none-match': case 'put-if-match': case 'append': return op.input.value === undefined ? [] : [op.input.value, PRESENT + op.key];
         case 'delete': return [ABSENT + op.key];
-        case 'rename': return [ABSENT + op.key, INTO + (op.input.to ?? op.keys?.[0] ?? '')];
+        case 'rename': {
+          const to = op.input.to ?? op.keys?.[0] ?? '';
+          return [ABSENT + op.key, INTO + to, PRESENT + to];
+        }
         default: return [];
       }
     },
     observes(op) {
-      if (op.op !== 'get' || op.output === undefined) return [];
-      return op.output.status === 'absent' ? [ABSENT + op.key] : op.output.status === 'ok' ? [op.output.value ?? '', INTO + op.key] : [];
+      const st = op.output?.status;
+      if (st === 'absent') return [ABSENT + op.key];
+      if (st === 'precondition-failed' && op.op === 'put-if-none-match') return [PRESENT + op.key];
+      if (st === 'exists') return [PRESENT + (op.input.to ?? '')];
+      if (op.op !== 'get' || op.output?.status !== 'ok') return [];
+      return [op.output.value ?? '', INTO + op.key];
     },
     step(s, op) {
       const cur = s.get(op.key);
