@@ -75,7 +75,11 @@ async function nameData(
   v: VolumeCore, parent: string, name: string, gfid: string, data: DataStat, o: WriteFileOptions, ctx?: CallContext,
 ): Promise<Attrs> {
   if (o.ifGfid !== undefined) {
-    const cur = await v.lookupAt(parent, name, ctx);
+    // Removed since the caller looked (a racing delete) is a change too: ESTALE (412 for
+    // If-Match), not ENOENT (404 NoSuchKey to a write; ARCHITECTURE.md §10.11 "As built").
+    const cur = await v.lookupAt(parent, name, ctx).catch((e: unknown) => {
+      throw isErr(e, 'ENOENT') ? err('ESTALE', `${name} removed`) : e;
+    });
     if ((cur.type === 'dir' ? cur.obj : cur.gfid) !== o.ifGfid) throw err('ESTALE', `${name} changed`);
   }
   const inode = {

@@ -336,5 +336,12 @@ function explain<S, I, O>(ops: readonly Operation<I, O>[], model: Model<S, I, O>
   } else {
     lines.push(`(no longest order for this window: ${r.kind === 'budget' ? r.reason : 'it is linearizable alone'})`);
   }
+  // The rest of the partition around the window: what a reader checks the window against.
+  const lo = Math.min(...cur.map((op) => op.call));
+  const hi = Math.max(...cur.map((op) => (isUnknown(op) ? op.call : op.return!)));
+  const around = ops.filter((op) => !cur.includes(op) && op.call <= hi && (isUnknown(op) ? Infinity : op.return!) >= lo).sort((a, b) => a.call - b.call);
+  if (around.length > 0) {
+    lines.push(`the partition's other operations overlapping the window${around.length > 30 ? ' (the first 30)' : ''}:`, ...around.slice(0, 30).map(line));
+  }
   return { window: cur, explanation: lines.join('\n') };
 }

@@ -76,6 +76,7 @@ export const md5Etag = (value: string): string => `"${createHash('md5').update(v
 const ABSENT = '\0absent:';
 const INTO = '\0into:';
 const PRESENT = '\0present:';
+const ETAG = '\0etag:';
 
 export function volumeModel(o: VolumeModelOptions = {}): Model<VolumeState, VolumeInput, VolumeOutput> {
   const etagOf = o.etagOf ?? md5Etag;
@@ -102,7 +103,8 @@ export function volumeModel(o: VolumeModelOptions = {}): Model<VolumeState, Volu
     readOnly: (op) => op.op === 'get',
     writes(op) {
       switch (op.op) {
-        case 'put': case 'put-if-none-match': case 'put-if-match': case 'append': return op.input.value === undefined ? [] : [op.input.value, PRESENT + op.key];
+        case 'put': case 'put-if-none-match': case 'put-if-match': return [op.input.value!, PRESENT + op.key, ETAG + etagOf(op.input.value!)];
+        case 'append': return [op.input.value!, PRESENT + op.key];
         case 'delete': return [ABSENT + op.key];
         case 'rename': {
           const to = op.input.to ?? op.keys?.[0] ?? '';
@@ -116,6 +118,11 @@ export function volumeModel(o: VolumeModelOptions = {}): Model<VolumeState, Volu
       if (st === 'absent') return [ABSENT + op.key];
       if (st === 'precondition-failed' && op.op === 'put-if-none-match') return [PRESENT + op.key];
       if (st === 'exists') return [PRESENT + (op.input.to ?? '')];
+      // An append's size depends on every earlier append: only its need of a file is kept here,
+      // so a window shrunk around an append that answered a wrong size may show fewer appends
+      // than the cause.
+      if (op.op === 'append' && st === 'ok') return [PRESENT + op.key];
+      if (op.op === 'put-if-match' && st === 'ok') return [PRESENT + op.key, ETAG + (op.input.etag ?? '')];
       if (op.op !== 'get' || op.output?.status !== 'ok') return [];
       return [op.output.value ?? '', INTO + op.key];
     },

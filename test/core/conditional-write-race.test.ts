@@ -1,8 +1,9 @@
 /**
- * A create-only write (S3 PUT If-None-Match: *) whose `create` finds the name taken, then finds
- * it gone when it looks at what holds it (a racing DELETE): it creates again rather than answer
+ * Conditional writes racing a DELETE (dht2-core fops/data.ts nameData): a create-only write (S3
+ * PUT If-None-Match: *) whose `create` finds the name taken, then finds it gone when it looks at
+ * what holds it, creates again; an If-Match write whose name is gone is ESTALE. Both answered
  * ENOENT, which S3 turned into 404 NoSuchKey, an answer no order of the operations explains.
- * Found by the linearizability checker over two gateways (ARCHITECTURE.md §10.11 "As built").
+ * Found by the linearizability recorder over two gateways (ARCHITECTURE.md §10.11 "As built").
  */
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
@@ -28,7 +29,7 @@ class RaceFops extends PassThroughFops {
   }
 }
 
-describe('create-only write racing a delete (dht2-core fops/data.ts nameData)', function () {
+describe('conditional writes racing a delete (dht2-core fops/data.ts nameData)', function () {
   this.timeout(120_000);
   let c: TestCluster;
   before(async () => { c = await startCluster(); });
@@ -46,5 +47,13 @@ describe('create-only write racing a delete (dht2-core fops/data.ts nameData)', 
     assert.equal((await c.volume.stat('/k')).gfid, a.gfid);
     // Without the race the collision is still EEXIST (If-None-Match: 412).
     await assert.rejects(g.writeFileAt(root.gfid, 'k', Readable.from(['third']), { createOnly: true, intoDir: true }), (e: unknown) => isErr(e, 'EEXIST'));
+  });
+
+  it('a write that must replace a GFID (If-Match) whose name was deleted since is ESTALE (412), not ENOENT (404)', async () => {
+    const a = await c.volume.writeFile('/m', Readable.from(['first']));
+    const root = await c.volume.stat('/');
+    await c.volume.unlink('/m');
+    await assert.rejects(c.volume.writeFileAt(root.gfid, 'm', Readable.from(['second']), { ifGfid: a.gfid, intoDir: true }), (e: unknown) => isErr(e, 'ESTALE'));
+    await assert.rejects(c.volume.stat('/m'), (e: unknown) => isErr(e, 'ENOENT'));
   });
 });
