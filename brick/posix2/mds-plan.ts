@@ -235,6 +235,17 @@ export class MdsPlanner extends MdsBase {
     if (!inodeMade) {
       this.checkNewInode(r, ctx.at);
     }
+    // If-Match decided here, under the name's keys, against the state the entry is planned on
+    // (ARCHITECTURE.md §10.5): a lookup before the create would let two writers with the same
+    // ETag both replace it (the linearizability checker found it, §10.11).
+    // A directory at the name carries the object: the replace below refuses it (EISDIR) and the
+    // caller's `objset` with `expect` decides the If-Match there.
+    if (r.ifGfid !== undefined) {
+      const cur = await this.readEntry(r.parent, r.name);
+      if (cur?.type !== 'dir' && cur?.gfid !== r.ifGfid && cur?.gfid !== r.gfid) {
+        throw err('ESTALE', `${r.name} ${cur ? 'changed' : 'removed'}`, { path: r.name });
+      }
+    }
     const out = await this.planName(r.parent, r.name, r.gfid, r.type, r.replace);
     if (!inodeMade && !out.noop && (await readMeta(this.h(r.gfid)))) throw err('EEXIST', `inode ${r.gfid} exists`, { gfid: r.gfid });
     return out;

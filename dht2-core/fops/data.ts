@@ -89,7 +89,11 @@ async function nameData(
   for (let attempt = 0; ; attempt++) {
     try {
       const { replaced, ...attrs } = await commitStep(
-        () => v.mds(parent).call('create', { ...inode, parent, name, replace: !o.createOnly }, ctx),
+        () => v.mds(parent).call('create', {
+          ...inode, parent, name, replace: !o.createOnly,
+          // The brick checks If-Match again under the name's lock: the lookup above only fails early.
+          ...(o.ifGfid !== undefined ? { ifGfid: o.ifGfid } : {}),
+        }, ctx),
         { applied: () => namedAs(v, parent, name, gfid, ctx) },
       );
       await v.finishFate(replaced, ctx);

@@ -233,7 +233,11 @@ export const FOPS = {
   namedel: fop('control', 'mds', false,
     obj({ parent: Gfid, name: Name, gfid: Gfid.optional() }), obj({ gfid: Gfid, type: InodeType })),
   /** Inode and name in one step; with `replace`, an existing name is swapped atomically under rename(2)'s rules. */
-  create: fop('control', 'mds', false, obj({ ...NewInode, parent: Gfid, name: Name, replace: z.boolean().optional() }),
+  create: fop('control', 'mds', false, obj({
+    ...NewInode, parent: Gfid, name: Name, replace: z.boolean().optional(),
+    /** If-Match: the name must still point to this inode (or already to the new one, a retry), else ESTALE. */
+    ifGfid: Gfid.optional(),
+  }),
     Attrs.extend({ replaced: InodeFate.optional() })),
   /**
    * Marks an empty directory as being removed (new entries refused) or clears the mark. With

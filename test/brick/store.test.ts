@@ -51,6 +51,24 @@ describe('brick store: MDS', () => {
     assert.deepEqual(l, a);
   });
 
+  it('create with ifGfid replaces only the inode the name still points to (If-Match, decided under the name\'s lock)', async () => {
+    const a = await file('if.txt');
+    const b = newGfid(0);
+    const r = await s.call('create', { parent: ROOT_GFID, name: 'if.txt', gfid: b, type: 'file', replace: true, ifGfid: a.gfid });
+    assert.equal(r.replaced?.gfid, a.gfid);
+    // The old GFID no longer matches: ESTALE, nothing changed.
+    await rejectsErrno(s.call('create', { parent: ROOT_GFID, name: 'if.txt', gfid: newGfid(0), type: 'file', replace: true, ifGfid: a.gfid }), 'ESTALE');
+    assert.equal((await s.call('lookup', { parent: ROOT_GFID, name: 'if.txt' })).gfid, b);
+    // A name that is gone is no match either.
+    await rejectsErrno(s.call('create', { parent: ROOT_GFID, name: 'gone.txt', gfid: newGfid(0), type: 'file', replace: true, ifGfid: a.gfid }), 'ESTALE');
+    // Two writers with the same ETag at once: exactly one wins.
+    const both = await Promise.allSettled([newGfid(0), newGfid(0)].map((g) =>
+      s.call('create', { parent: ROOT_GFID, name: 'if.txt', gfid: g, type: 'file', replace: true, ifGfid: b })));
+    assert.deepEqual(both.map((x) => x.status).sort(), ['fulfilled', 'rejected']);
+    const lost = both.find((x): x is PromiseRejectedResult => x.status === 'rejected')!;
+    assert.equal((lost.reason as { errno: string }).errno, 'ESTALE');
+  });
+
   it('create of an existing name is EEXIST and leaves no orphan', async () => {
     await file('a');
     const g = newGfid(0);

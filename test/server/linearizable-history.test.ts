@@ -43,9 +43,11 @@ describe('linearizable histories through two real gateways (replica 1)', functio
     await cluster.stop();
   });
 
-  it('S3: PUT, GET, DELETE and If-None-Match PUTs from four clients on two gateways for 2 s', async () => {
+  it('S3: PUT, GET, DELETE, If-None-Match and If-Match PUTs from four clients on two gateways for 2 s', async () => {
     const h = new HistoryRecorder({ timeoutMs: 20_000 });
     const keys = ['k0', 'k1', 'k2'];
+    /** The last ETag any client saw per key: the If-Match PUTs race on it. */
+    const lastEtag = new Map<string, string>();
     const clients = [0, 1, 2, 3].map((i) => ({ c: recordingS3Client(gws[i % 2]!.url, ACCESS_KEY, SECRET_KEY), i }));
     const end = performance.now() + 2000;
     await Promise.all(clients.map(async ({ c, i }) => {
@@ -56,19 +58,22 @@ describe('linearizable histories through two real gateways (replica 1)', functio
         const key = keys[Math.floor(r() * keys.length)]!;
         const value = `c${i}.${n++}`;
         const x = r();
-        // No If-Match PUTs: today If-Match is a lookup, then a replacing create (ARCHITECTURE.md
-        // §10.5), so two of them with one ETag both win (the checker shows it within seconds);
-        // they join this mix when `create.ifGfid` decides it on the brick.
-        if (x < 0.4) await s3.getObject(key);
-        else if (x < 0.65) await s3.putObject(key, value);
-        else if (x < 0.85) await s3.putIfNoneMatch(key, value);
+        // If-Match is decided on the brick under the name's lock (`create.ifGfid`, ARCHITECTURE.md
+        // §10.5); as a lookup before a replacing create, two PUTs with one ETag both won, which
+        // this run caught within seconds.
+        let out;
+        if (x < 0.35) out = await s3.getObject(key);
+        else if (x < 0.55) out = await s3.putObject(key, value);
+        else if (x < 0.7) out = await s3.putIfNoneMatch(key, value);
+        else if (x < 0.85) out = await s3.putIfMatch(key, lastEtag.get(key) ?? '"0"', value);
         else await s3.deleteObject(key);
+        if (out && 'etag' in out && out.etag !== undefined) lastEtag.set(key, out.etag);
       }
       c.destroy();
     }));
     assert.deepEqual(h.unexpected, []);
     const statuses = new Set(h.ops.map((o) => `${o.op}:${o.output?.status ?? '?'}`));
-    for (const s of ['get:ok', 'get:absent', 'put:ok', 'put-if-none-match:ok', 'put-if-none-match:precondition-failed', 'delete:ok']) {
+    for (const s of ['get:ok', 'get:absent', 'put:ok', 'put-if-none-match:ok', 'put-if-none-match:precondition-failed', 'put-if-match:ok', 'put-if-match:precondition-failed', 'delete:ok']) {
       assert.ok(statuses.has(s), `no ${s} in ${[...statuses].join(' ')}`);
     }
     assert.ok(h.ops.length > 100, `${h.ops.length} operations`);
