@@ -53,10 +53,18 @@ export class MdsBase extends HandleStore {
     throw err('ENOENT', `no inode ${gfid} on this brick`, { gfid });
   }
 
+  /**
+   * Whether a missing root is made on first use (a set of one). A member of a replicated set
+   * answers ENOENT instead: its root comes only from the `icreate` its first primary logs
+   * (ARCHITECTURE.md §10.6), so no member makes one with its own clock.
+   */
+  rootOnFirstUse: () => boolean = () => true;
+
   protected async ensureRoot(): Promise<InodeMeta> {
     return this.locks.with(['root-init'], async () => {
       const m = await readMeta(this.h(ROOT_GFID));
       if (m) return m;
+      if (!this.rootOnFirstUse()) throw err('ENOENT', 'the root directory is not made yet (its icreate is not applied)', { gfid: ROOT_GFID });
       // The one stored time not taken from a FOP's context: the root is made by whatever FOP
       // reads it first, reads included. A replicated set logs an `icreate` of the root instead
       // (ARCHITECTURE.md §10.6, "Two writes hide in today's reads").

@@ -64,7 +64,9 @@ export class PosixStore implements BrickFops {
     readonly cleanedTmp: number,
     /** Inodes converted from an older on-disk format at open (migrate.ts). */
     readonly migrated = 0,
-  ) {}
+  ) {
+    if (mds) mds.rootOnFirstUse = () => !this.replicated;
+  }
 
   /** Formats or checks `opts.dir` and opens it for serving. */
   static async open(opts: StoreOptions): Promise<PosixStore> {
@@ -111,6 +113,11 @@ export class PosixStore implements BrickFops {
     return this.placed !== undefined && isReplicated(this.placed.set);
   }
 
+  /** The installed layout and this brick's set in it; none on a replica-1 brick. */
+  get placement(): { layout: StoredLayout['layout']; set: BrickSet } | undefined {
+    return this.placed && { layout: this.placed.stored.layout, set: this.placed.set };
+  }
+
   private layoutState(): LayoutState | undefined {
     if (!this.placed) return undefined;
     const { stored, set } = this.placed;
@@ -141,7 +148,24 @@ export class PosixStore implements BrickFops {
 
   async call<F extends ControlFop>(fop: F, req: FopReq<F>): Promise<FopRes<F>> {
     // A set of one decides alone: the FOP happens when it arrives (ARCHITECTURE.md §10.6).
-    return this.callWith(fop, req, arrivalCtx());
+    try {
+      this.refuseReplicated(fop);
+      return await this.dispatch(fop, req, arrivalCtx());
+    } catch (e) {
+      throw toDht2Error(e, fop);
+    }
+  }
+
+  /**
+   * A member of a replicated set serves the volume's FOPs only through its set's primary
+   * (ARCHITECTURE.md §10.2): `call`, `upload` and `download` (the store used directly, with no
+   * replication module in front) refuse them with EAGAIN. The module (brick/repl/node.ts) uses
+   * `callWith`, `uploadWith`, `downloadLocal`, `plan` and `apply`, which do not refuse.
+   */
+  private refuseReplicated(fop: FopName): void {
+    if (this.replicated && (isFopOfRole(fop, 'mds') || isFopOfRole(fop, 'ds'))) {
+      throw err('EAGAIN', `replica set ${this.placed!.set.id} has no primary`);
+    }
   }
 
   /** `call` with the FOP's context given: the same FOPs at the same `at` store the same bytes. */
@@ -159,12 +183,8 @@ export class PosixStore implements BrickFops {
       if (!this.placed) throw err('ENOENT', `brick ${this.id.brickId} holds no layout (a replica-1 volume's brick)`);
       return { layout: this.placed.stored.layout, state: this.layoutState()! } as FopRes<F>;
     }
-    // A member of a replicated set serves the volume's FOPs only through its set's primary
-    // (ARCHITECTURE.md §10.2). The replication module that elects one is not built yet
-    // (§10.15 slice 5): until it is, no member has a primary to serve through.
-    if (this.replicated && (isFopOfRole(fop, 'mds') || isFopOfRole(fop, 'ds'))) {
-      throw err('EAGAIN', `replica set ${this.placed!.set.id} has no primary`);
-    }
+    // Answered by the replication module (brick/repl/node.ts) of a member, never by the store.
+    if (isFopOfRole(fop, 'peer')) throw err('ENOTSUP', `${fop} is a replication FOP; brick ${this.id.brickId} runs no replication for its peers`);
     if (isFopOfRole(fop, 'mds')) return serve<FopOfRole<'mds', 'control'>, typeof fop>(this.mdsOf(fop), fop, req, ctx);
     if (isFopOfRole(fop, 'ds')) return serve<FopOfRole<'ds', 'control'>, typeof fop>(this.dsOf(fop), fop, req, ctx);
     // The FOPs every brick serves, whatever its role.
@@ -180,13 +200,18 @@ export class PosixStore implements BrickFops {
   }
 
   async upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable): Promise<FopRes<F>> {
+    try {
+      this.refuseReplicated(fop);
+    } catch (e) {
+      body.resume();
+      throw toDht2Error(e, fop);
+    }
     return this.uploadWith(fop, req, body, arrivalCtx());
   }
 
   /** `upload` with the FOP's context given (see callWith). */
   async uploadWith<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable, ctx: FopCtx): Promise<FopRes<F>> {
     try {
-      if (this.replicated) throw err('EAGAIN', `replica set ${this.placed!.set.id} has no primary`);
       const ds = this.dsOf(fop);
       return (fop === 'dput' ? await ds.dput(req as FopReq<'dput'>, body, ctx) : await ds.dwrite(req as FopReq<'dwrite'>, body, ctx)) as FopRes<F>;
     } catch (e) {
@@ -227,8 +252,18 @@ export class PosixStore implements BrickFops {
 
   async download<F extends DownloadFop>(fop: F, req: FopReq<F>): Promise<Download<FopRes<F>>> {
     try {
-      if (this.replicated) throw err('EAGAIN', `replica set ${this.placed!.set.id} has no primary`);
-      return (await this.dsOf(fop).dread(req)) as Download<FopRes<F>>;
+      this.refuseReplicated(fop);
+    } catch (e) {
+      throw toDht2Error(e, fop);
+    }
+    return this.downloadLocal(fop, req);
+  }
+
+  /** `download` without the replicated member's refusal (see refuseReplicated). */
+  async downloadLocal<F extends DownloadFop>(fop: F, req: FopReq<F>): Promise<Download<FopRes<F>>> {
+    try {
+      if (fop !== 'dread') throw err('ENOTSUP', `${fop} is a replication FOP; brick ${this.id.brickId} runs no replication for its peers`);
+      return (await this.dsOf(fop).dread(req as FopReq<'dread'>)) as Download<FopRes<F>>;
     } catch (e) {
       throw toDht2Error(e, fop);
     }
