@@ -513,7 +513,12 @@ export class ReplNode implements FopRouter {
         this.requireServing();
         const at = Math.max(Date.now(), this.lastAt);
         const out = await this.o.store.plan(fop, req as FopReq<MutatingFop>, { at }, blob && { path: blob.path });
-        const payload: EntryPayload = { opId: id, at, fop, req, out, ...(blob ? { blob: { size: blob.size, crc32c: blob.crc32c } } : {}) };
+        // Planned at `at`; logged at no less than the entry before it, which another FOP (on other
+        // keys) may have logged while this one planned (§10.4: times never go back). Plan reads
+        // `at` only to check it, never into `out`.
+        const payload: EntryPayload = {
+          opId: id, at: Math.max(at, this.lastAt), fop, req, out, ...(blob ? { blob: { size: blob.size, crc32c: blob.crc32c } } : {}),
+        };
         if (blob) this.staged.set(payload, blob);
         const { result, actions } = this.core.propose(payload, now());
         if (result.ok) staged = undefined; // the log owns it now

@@ -263,6 +263,26 @@ describe('replication module: three real MDS bricks', function () {
     await assertAckedReadable();
     await c.assertEqualDigests();
   });
+
+  it('SIGKILL of every member: they restart from their logs, elect, keep every acknowledged write; an old opId is EALREADY', async () => {
+    const p = await c.waitPrimary();
+    const opId = newOpId();
+    const gfid = newGfid(0);
+    await c.member(p.id).client.call('create', { parent: ROOT_GFID, name: 'before-all-down', gfid, type: 'file' }, { opId });
+    acked.set('before-all-down', gfid);
+    await c.caughtUp();
+    // Past the 100 ms of the applied mark, so the entry is below every member's mark.
+    await delay(300);
+    await Promise.all(c.members.map((m) => m.proc.kill()));
+    await Promise.all(c.members.map((m) => c.restart(m.id)));
+    const q = await c.waitPrimary();
+    await assertAckedReadable();
+    // The reply is not kept across a restart: the resend learns that it ran, not its reply (§10.4).
+    const e = await rejectsErrno(c.member(q.id).client.call('create', { parent: ROOT_GFID, name: 'before-all-down', gfid, type: 'file' }, { opId }), 'EALREADY');
+    assert.match(e.message, /was applied at index \d+/);
+    await create('after-all-down');
+    await c.assertEqualDigests();
+  });
 });
 
 describe('replication module: three real DS bricks', function () {
@@ -301,5 +321,20 @@ describe('replication module: three real DS bricks', function () {
     const p = await c.waitPrimary();
     const f = c.members.find((m) => m.id !== p.id)!;
     await rejectsErrno(f.client.download('dread', { gfid: g }), 'ENOTPRIMARY');
+  });
+
+  it('a follower killed while bodies are written fetches them (rblob) when it is back', async () => {
+    const p = await c.waitPrimary();
+    const f = c.members.find((m) => m.id !== p.id)!;
+    await f.proc.kill();
+    const g = newGfid(0);
+    await c.set.upload('dput', { gfid: g }, Readable.from([Buffer.from('while a member was down')]));
+    for (let i = 0; i < 5; i++) await c.set.upload('dwrite', { gfid: g, offset: 0, append: true }, Readable.from([Buffer.alloc(100_000, i)]));
+    await c.restart(f.id);
+    assert.equal(await c.assertEqualDigests(), 3);
+    const r = await c.set.download('dread', { gfid: g, offset: 23, length: 100_000 });
+    const chunks: Buffer[] = [];
+    for await (const b of r.body) chunks.push(b as Buffer);
+    assert.ok(Buffer.concat(chunks).equals(Buffer.alloc(100_000, 0)));
   });
 });
