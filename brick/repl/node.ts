@@ -100,6 +100,8 @@ export class ReplNode implements FopRouter {
   private readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The core's commit index before the input being carried out. */
+  private commitBefore = 0;
   /** `ok`, or why this member serves nothing and applies nothing more (ReplStatus.state). */
   private state: 'ok' | 'diverged' | 'corrupt';
 
@@ -189,6 +191,7 @@ export class ReplNode implements FopRouter {
     if (this.closed || this.state === 'corrupt') return;
     let actions: Action<EntryPayload>[];
     try {
+      this.commitBefore = this.core.commitIndex;
       actions = step();
     } catch (e) {
       // The core throws only on a broken invariant (two primaries in a term, a conflict below
@@ -264,7 +267,9 @@ export class ReplNode implements FopRouter {
   private writeLog(seq: number, truncateFrom: number | undefined, entries: readonly CoreEntry<EntryPayload>[]): void {
     const steps: Array<Promise<void>> = [];
     // Both calls queue in the log in call order (log.ts), so they are made here at once.
-    if (truncateFrom !== undefined) steps.push(this.rlog.dropSuffix(truncateFrom, this.core.commitIndex));
+    // The log's own guard takes the commit index from before the input: the core may have raised
+    // it with the same message that dropped the suffix (an rappend carries both).
+    if (truncateFrom !== undefined) steps.push(this.rlog.dropSuffix(truncateFrom, this.commitBefore));
     const disk = entries.map((e) => {
       if (e.kind === 'noop') return { term: e.term, index: e.index, kind: 'noop' as const, payload: { at: 0 } };
       const blob = this.staged.get(e.payload);
@@ -407,12 +412,17 @@ export class ReplNode implements FopRouter {
     this.readyIndex = Infinity;
     const o = await this.waitApplied(index, term);
     if (!o.ok && !isErr(o.error, 'EALREADY')) return;
-    if (this.core.term !== term || !this.core.serving) return;
-    try {
-      await this.makeRoot(term);
-    } catch (e) {
-      this.log.warn({ err: e }, 'root icreate not logged; serving waits for the next term');
-      return;
+    // The root's icreate, tried again while this term lasts: a primary that heartbeats but never
+    // serves would hold its set without serving it.
+    for (;;) {
+      if (this.closed || this.state !== 'ok' || this.core.term !== term || !this.core.serving) return;
+      try {
+        await this.makeRoot(term);
+        break;
+      } catch (e) {
+        this.log.warn({ err: e }, 'root icreate not logged; trying again');
+        await new Promise((r) => setTimeout(r, APPLY_RETRY_MS));
+      }
     }
     if (this.core.term === term && this.core.serving) {
       this.readyIndex = index;
@@ -617,6 +627,13 @@ export class ReplNode implements FopRouter {
         }
         this.staged.set(e.payload, b);
         mine.push(e.payload);
+      }
+      // A body skipped above because the entry was here may have been dropped with a suffix since:
+      // the append would then lack it. Refused; the primary sends it again.
+      for (const e of entries) {
+        if (e.kind === 'op' && e.payload.blob && !this.staged.has(e.payload) && this.core.log.termAt(e.index) !== e.term) {
+          throw err('EAGAIN', `rappend: the body of entry ${e.index} is not here yet`);
+        }
       }
       const round = ++this.roundSeq;
       return await new Promise<FopRes<'rappend'>>((resolve, reject) => {

@@ -16,6 +16,7 @@ import {
   BUCKET_COUNT, evenRanges, isErr, newGfid, newOpId, ROOT_GFID, type LayoutDoc, type ReplStatus,
 } from '../../dht2-core/protocol/index.js';
 import { rejectsErrno, text } from '../helpers/assert-errno.js';
+import { startCutProxy, type CutProxy } from '../helpers/cut-proxy.js';
 import { SECRET, tmpDir } from '../helpers/tmp.js';
 
 const LIVENESS = { quietMs: 500, pingTimeoutMs: 1500 };
@@ -35,12 +36,22 @@ class Cluster {
   set!: ReplicaSetFops;
   layout!: LayoutDoc;
 
-  constructor(readonly role: 'mds' | 'ds', readonly root: string) {}
+  /** With `links`: the proxy each member reaches each other member through, by "from>to". */
+  readonly links = new Map<string, CutProxy>();
+
+  /**
+   * `links`: every member reaches every other through its own cuttable proxy (cut-proxy.ts), so
+   * a member can be cut off from its peers while the test's clients still reach it directly. Each
+   * member is given a layout naming the proxies it uses: the same epoch with other URLs, which no
+   * brick compares with its peers' (a test device, not a layout a volume would have).
+   */
+  constructor(readonly role: 'mds' | 'ds', readonly root: string, readonly withLinks = false) {}
 
   async start(): Promise<number> {
     const ids = [1, 2, 3].map((i) => `${this.role}-${i}`);
     const procs = await Promise.all(ids.map((id) => spawnBrick({
       dir: join(this.root, id), role: this.role, secret: SECRET, volumeId: VOLUME, args: ['--brick-id', id],
+      onLog: (l) => { if (process.env.REPL_TEST_LOG) console.log(id, l); },
     })));
     this.members = ids.map((id, i) => ({ id, dir: join(this.root, id), port: procs[i]!.port, proc: procs[i]!, client: this.client(id, procs[i]!.url) }));
     const other = this.role === 'mds' ? 'ds' : 'mds';
@@ -50,7 +61,15 @@ class Cluster {
       bricks: { ...Object.fromEntries(this.members.map((m) => [m.id, m.proc.url])), [`${other}-1`]: 'http://127.0.0.1:9' },
       mdsRanges: evenRanges(['mds-a']), dsRanges: evenRanges(['ds-a']),
     };
-    await Promise.all(this.members.map((m) => m.client.call('layoutset', { layout: this.layout })));
+    if (this.withLinks) {
+      for (const a of this.members) {
+        for (const b of this.members) if (a !== b) this.links.set(`${a.id}>${b.id}`, await startCutProxy(b.proc.url));
+      }
+    }
+    const viewOf = (m: Member): LayoutDoc => (this.withLinks
+      ? { ...this.layout, bricks: { ...this.layout.bricks, ...Object.fromEntries(this.members.filter((o) => o !== m).map((o) => [o.id, this.links.get(`${m.id}>${o.id}`)!.url])) } }
+      : this.layout);
+    await Promise.all(this.members.map((m) => m.client.call('layoutset', { layout: viewOf(m) })));
     const installed = performance.now();
     this.set = this.newSet();
     return installed;
@@ -100,7 +119,7 @@ class Cluster {
       const st = await this.status(ids);
       const p = [...st.values()].find((s) => s.role === 'primary' && s.leaseValid);
       if (p && st.size === ids.length && [...st.values()].every((s) => s.appliedIndex === p.commitIndex && s.lastIndex >= p.commitIndex)) return;
-      last = JSON.stringify([...st.values()].map((s) => [s.brick, s.role, s.term, s.lastIndex, s.commitIndex, s.appliedIndex]));
+      last = JSON.stringify([...st.values()].map((s) => [s.brick, s.role, s.term, s.lastIndex, s.commitIndex, s.appliedIndex, s.state]));
       await delay(50);
     }
     throw new Error(`members not caught up within ${withinMs} ms: ${last}`);
@@ -119,7 +138,13 @@ class Cluster {
     m.proc = await spawnBrick({ dir: m.dir, role: this.role, secret: SECRET, volumeId: VOLUME, port: m.port });
   }
 
+  /** Cuts (or heals) every link from and to `id`. */
+  cut(id: string, cut = true): void {
+    for (const [k, l] of this.links) if (k.split('>').includes(id)) l.setCut(cut);
+  }
+
   async close(): Promise<void> {
+    await Promise.all([...this.links.values()].map((l) => l.close()));
     for (const m of this.members) {
       try { process.kill(m.proc.pid, 'SIGCONT'); } catch { /* gone */ }
     }
@@ -282,6 +307,52 @@ describe('replication module: three real MDS bricks', function () {
     assert.match(e.message, /was applied at index \d+/);
     await create('after-all-down');
     await c.assertEqualDigests();
+  });
+});
+
+describe('replication module: a primary cut off from its set', function () {
+  this.timeout(60_000);
+  let dir: Awaited<ReturnType<typeof tmpDir>>;
+  let c: Cluster;
+
+  before(async () => {
+    dir = await tmpDir('repl-cut');
+    c = new Cluster('mds', dir.path, true);
+  });
+  after(async () => {
+    await c.close();
+    await dir.cleanup();
+  });
+
+  it('the majority elects and takes writes within 5 s; the cut-off primary commits nothing and answers EAGAIN; healed, it drops its entry and catches up', async () => {
+    await c.start();
+    const old = await c.waitPrimary();
+    await c.set.call('create', { parent: ROOT_GFID, name: 'before', gfid: newGfid(0), type: 'file' });
+    c.cut(old.id);
+    const t0 = performance.now();
+    // Sent to the old primary directly (the test's clients still reach it): logged there, never
+    // committed; once it steps down (no majority for 1000 ms) it answers that it is no primary.
+    const opId = newOpId();
+    const gfid = newGfid(0);
+    const lost = c.member(old.id).client.call('create', { parent: ROOT_GFID, name: 'cut', gfid, type: 'file' }, { opId });
+    const e = await lost.then(() => undefined, (x: unknown) => x);
+    assert.ok(isErr(e, 'EAGAIN', 'ENOTPRIMARY'), `the cut-off primary answered ${String(e)}`);
+    assert.ok(performance.now() - t0 < 2500, `its FOP was answered after ${Math.round(performance.now() - t0)} ms`);
+    await rejectsErrno(c.member(old.id).client.call('getattr', { gfid: ROOT_GFID }), 'EAGAIN');
+    // The same FOP, resent with its opId through the set, runs once on the majority's primary.
+    await c.set.call('create', { parent: ROOT_GFID, name: 'cut', gfid, type: 'file' }, { opId });
+    const took = performance.now() - t0;
+    assert.ok(took < 5000, `writes resumed after ${Math.round(took)} ms`);
+    const rest = c.members.filter((m) => m.id !== old.id).map((m) => m.id);
+    const p = await c.waitPrimary(rest);
+    assert.ok(p.term > old.term);
+    const cutOff = (await c.status([old.id])).get(old.id)!;
+    assert.notEqual(cutOff.role, 'primary');
+    assert.ok(cutOff.lastIndex > cutOff.commitIndex, 'the cut-off member holds an uncommitted entry');
+    c.cut(old.id, false);
+    await c.set.call('create', { parent: ROOT_GFID, name: 'after', gfid: newGfid(0), type: 'file' });
+    assert.equal(await c.assertEqualDigests(), 4);
+    assert.equal((await c.set.call('lookup', { parent: ROOT_GFID, name: 'cut' })).gfid, gfid);
   });
 });
 
