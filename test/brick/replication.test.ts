@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
+import { writeApplied } from '../../brick/repl/applied.js';
 import { spawnBrick, type BrickProcess } from '../../brick/spawn.js';
 import { BrickClient, compareReplicas, ReplicaSetFops } from '../../dht2-core/index.js';
 import {
@@ -135,7 +136,10 @@ class Cluster {
 
   async restart(id: string): Promise<void> {
     const m = this.member(id);
-    m.proc = await spawnBrick({ dir: m.dir, role: this.role, secret: SECRET, volumeId: VOLUME, port: m.port });
+    m.proc = await spawnBrick({
+      dir: m.dir, role: this.role, secret: SECRET, volumeId: VOLUME, port: m.port,
+      onLog: (l) => { if (process.env.REPL_TEST_LOG) console.log(id, l); },
+    });
   }
 
   /** Cuts (or heals) every link from and to `id`. */
@@ -308,6 +312,38 @@ describe('replication module: three real MDS bricks', function () {
     await create('after-all-down');
     await c.assertEqualDigests();
   });
+
+  it('applied marks far behind after a crash: every entry is applied again over its later effects, and the set ends as it was', async () => {
+    // ARCHITECTURE.md §10.4 "As built": entries applied before the crash are applied again after
+    // later entries on the same keys; a "diverged" refusal among them is passed, not a stop.
+    const g1 = await create('re');
+    await c.set.call('setattr', { gfid: g1, set: { mode: 0o600 } });
+    await c.set.call('setxattr', { gfid: g1, name: 'k', value: Buffer.from('v').toString('base64') });
+    await c.set.call('unlink', { parent: ROOT_GFID, name: 're' });
+    const g2 = await create('re');
+    await c.set.call('rename', { parent: ROOT_GFID, name: 're', newParent: ROOT_GFID, newName: 're2' });
+    acked.delete('re');
+    acked.set('re2', g2);
+    const dirG = newGfid(0);
+    await c.set.call('create', { parent: ROOT_GFID, name: 'd', gfid: dirG, type: 'dir' });
+    await c.set.call('create', { parent: dirG, name: 'inner', gfid: newGfid(0), type: 'file' });
+    await c.set.call('unlink', { parent: dirG, name: 'inner' });
+    await c.set.call('rmdir', { parent: ROOT_GFID, name: 'd' });
+    await c.caughtUp();
+    const before = await compareReplicas(c.members.map((m) => ({ id: m.id, fops: m.client })));
+    await Promise.all(c.members.map((m) => m.proc.kill()));
+    // Every member forgets what it applied: the whole log is applied again at start.
+    await Promise.all(c.members.map((m) => writeApplied(m.dir, { index: 0, term: 0 })));
+    await Promise.all(c.members.map((m) => c.restart(m.id)));
+    await c.waitPrimary();
+    await create('after-replay');
+    assert.equal(await c.assertEqualDigests(), before.handles + 1);
+    for (const [, s] of await c.status()) assert.equal(s.state, 'ok');
+    await rejectsErrno(c.set.call('getattr', { gfid: g1 }), 'ENOENT');
+    await rejectsErrno(c.set.call('getattr', { gfid: dirG }), 'ENOENT');
+    assert.equal((await c.set.call('getattr', { gfid: g2 })).mode & 0o777, 0o644);
+    await assertAckedReadable();
+  });
 });
 
 describe('replication module: a primary cut off from its set', function () {
@@ -353,6 +389,19 @@ describe('replication module: a primary cut off from its set', function () {
     await c.set.call('create', { parent: ROOT_GFID, name: 'after', gfid: newGfid(0), type: 'file' });
     assert.equal(await c.assertEqualDigests(), 4);
     assert.equal((await c.set.call('lookup', { parent: ROOT_GFID, name: 'cut' })).gfid, gfid);
+  });
+
+  it('a follower cut off for 3 s and back deposes nobody (pre-vote, §10.3): same primary, same term', async () => {
+    const p = await c.waitPrimary();
+    const f = c.members.find((m) => m.id !== p.id)!;
+    c.cut(f.id);
+    for (let i = 0; i < 5; i++) await c.set.call('create', { parent: ROOT_GFID, name: `fc${i}`, gfid: newGfid(0), type: 'file' });
+    await delay(3000);
+    c.cut(f.id, false);
+    await c.caughtUp();
+    const q = await c.waitPrimary();
+    assert.deepEqual([q.id, q.term], [p.id, p.term]);
+    assert.equal(await c.assertEqualDigests(), 9);
   });
 });
 
