@@ -27,8 +27,18 @@ export class MdsBase extends HandleStore {
    * @param xattrLimit the xattr-space limit of an inode in bytes (xattr-space.ts), or undefined
    *   to leave the refusal to the filesystem, as a set of one does.
    */
-  constructor(dir: string, protected readonly index: NameIndex, sync: boolean, protected readonly xattrLimit?: number) {
+  constructor(dir: string, protected readonly index: NameIndex, sync: boolean, private readonly fixedXattrLimit?: number) {
     super(dir, sync);
+  }
+
+  /**
+   * The limit in force: the store may raise it from the constructor's when the brick becomes a
+   * member of a replicated set (PosixStore: every member must refuse the same FOPs, §10.6).
+   */
+  xattrLimitNow: () => number | undefined = () => this.fixedXattrLimit;
+
+  protected get xattrLimit(): number | undefined {
+    return this.xattrLimitNow();
   }
 
   /**
@@ -36,11 +46,12 @@ export class MdsBase extends HandleStore {
    * `user.dht2` and, when given, `set` one caller xattr (ARCHITECTURE.md §10.6).
    */
   protected async checkSpace(gfid: string, meta: InodeMeta | undefined, set?: { name: string; len: number }): Promise<void> {
-    if (this.xattrLimit === undefined) return;
+    const limit = this.xattrLimit;
+    if (limit === undefined) return;
     const sizes = await xattrSizes(this.h(gfid));
     if (meta) sizes.set(XATTR_INODE, encodeMeta(meta).length);
     if (set) sizes.set(userKey(set.name), set.len);
-    checkXattrSpace(this.xattrLimit, sizes, gfid);
+    checkXattrSpace(limit, sizes, gfid);
   }
 
   // ---------------------------------------------------------------- helpers
@@ -141,10 +152,11 @@ export class MdsBase extends HandleStore {
     if (spec.type === 'symlink' && spec.target === undefined) throw err('EINVAL', 'symlink needs a target');
     if (spec.type !== 'symlink' && spec.target !== undefined) throw err('EINVAL', 'only symlinks have a target');
     if (spec.type !== 'dir' && spec.obj !== undefined) throw err('EINVAL', 'only directories carry an object');
-    if (this.xattrLimit !== undefined) {
+    const limit = this.xattrLimit;
+    if (limit !== undefined) {
       const sizes = new Map([[XATTR_INODE, encodeMeta(meta).length]]);
       for (const [k, v] of Object.entries(spec.xattrs ?? {})) sizes.set(userKey(k), Buffer.from(v, 'base64').length);
-      checkXattrSpace(this.xattrLimit, sizes, spec.gfid);
+      checkXattrSpace(limit, sizes, spec.gfid);
     }
     return meta;
   }

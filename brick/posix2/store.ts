@@ -20,6 +20,7 @@ import { upgradeFormat } from './migrate.js';
 import { installLayout, isReplicated, openLayout, type BrickSet, type StoredLayout } from './layout-store.js';
 import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, refuseForeign, type BrickIdentity, type OpenOptions } from './format.js';
 import { MdsStore } from './mds.js';
+import { XATTR_SPACE_EXT4 } from './xattr-space.js';
 import { NameIndex } from './name-index.js';
 import { scanPage } from './scan.js';
 
@@ -30,8 +31,8 @@ export interface StoreOptions extends OpenOptions {
   maxObjectSize?: number;
   /**
    * MDS: refuse with ENOSPC a FOP that would give an inode xattrs of more than this many encoded
-   * bytes (xattr-space.ts; ARCHITECTURE.md §10.6). Unset (the default, a set of one): the
-   * filesystem's own ENOSPC.
+   * bytes (xattr-space.ts; ARCHITECTURE.md §10.6). Unset (the default): the filesystem's own
+   * ENOSPC on a set of one, XATTR_SPACE_EXT4 on a member of a replicated set.
    */
   xattrLimit?: number;
 }
@@ -64,8 +65,15 @@ export class PosixStore implements BrickFops {
     readonly cleanedTmp: number,
     /** Inodes converted from an older on-disk format at open (migrate.ts). */
     readonly migrated = 0,
+    /** The xattr-space limit the store was opened with (StoreOptions.xattrLimit). */
+    xattrLimit?: number,
   ) {
-    if (mds) mds.rootOnFirstUse = () => !this.replicated;
+    if (mds) {
+      mds.rootOnFirstUse = () => !this.replicated;
+      // ARCHITECTURE.md §10.6: in a replicated set the xattr space is a fixed limit checked at
+      // planning, so that no member's filesystem refuses an entry the primary accepted.
+      mds.xattrLimitNow = () => xattrLimit ?? (this.replicated ? XATTR_SPACE_EXT4 : undefined);
+    }
   }
 
   /** Formats or checks `opts.dir` and opens it for serving. */
@@ -94,7 +102,7 @@ export class PosixStore implements BrickFops {
         const index = new NameIndex(indexPath, sync);
         const mds = new MdsStore(opts.dir, index, sync, opts.xattrLimit);
         if (!index.isBuilt()) await mds.rebuildIndex();
-        return new PosixStore(opts.dir, identity, placed, mds, undefined, index, unlock, cleaned, upgrade.converted);
+        return new PosixStore(opts.dir, identity, placed, mds, undefined, index, unlock, cleaned, upgrade.converted, opts.xattrLimit);
       }
       return new PosixStore(opts.dir, identity, placed, undefined, new DsStore(opts.dir, sync, opts.maxObjectSize), undefined, unlock, cleaned, upgrade.converted);
     } catch (e) {

@@ -21,6 +21,12 @@ import type { EntryPayload, StagedBlob } from './log.js';
 export type PeerConnector = (o: { url: string; brickId: string; from: string }) => BrickFops;
 
 const MAX_IN_FLIGHT = 16;
+/**
+ * An `rappend` is a control FOP, whose body a brick reads up to MAX_CONTROL_BODY (1 MiB): the
+ * batch the core gives is cut to the entries that fit in this much JSON (at least one). The reply
+ * then acknowledges the entries sent, and the core sends the rest from there.
+ */
+const MAX_BATCH_JSON = 900 * 1024;
 
 export interface PeerEvents {
   /** A peer's answer, as the core's message. */
@@ -59,9 +65,16 @@ export class PeerLinks {
       return;
     }
     if (msg.type === 'rappend') {
-      const entries = msg.entries.map((e) => (e.kind === 'noop'
-        ? { term: e.term, index: e.index, kind: 'noop' as const }
-        : { term: e.term, index: e.index, kind: 'op' as const, payload: e.payload }));
+      const entries = [];
+      let bytes = 0;
+      for (const e of msg.entries) {
+        const w = e.kind === 'noop'
+          ? { term: e.term, index: e.index, kind: 'noop' as const }
+          : { term: e.term, index: e.index, kind: 'op' as const, payload: e.payload };
+        bytes += Buffer.byteLength(JSON.stringify(w));
+        if (entries.length > 0 && bytes > MAX_BATCH_JSON) break;
+        entries.push(w);
+      }
       const r = await c.call('rappend', {
         term: msg.term, prevIndex: msg.prevIndex, prevTerm: msg.prevTerm, commit: msg.commit, lowestMatch: msg.lowestMatch, entries,
       });

@@ -229,6 +229,10 @@ describe('replication module: three real MDS bricks', function () {
       await c.set.call('setattr', { gfid: acked.get('f1')!, set: { mode: 0o600 } });
       await c.set.call('unlink', { parent: ROOT_GFID, name: 'f2' });
       acked.delete('f2');
+      // A member's filesystem must not refuse what the primary accepted: the xattr space is a
+      // fixed limit checked at planning on a replicated member (§10.6), refused with no entry.
+      const big = Buffer.alloc(5000, 1).toString('base64');
+      await rejectsErrno(c.set.call('setxattr', { gfid: acked.get('f1')!, name: 'big', value: big }), 'ENOSPC');
       await c.assertEqualDigests();
     } finally {
       await other.close();
