@@ -13,10 +13,11 @@
  *   memory until head truncation (slice 8) bounds the log.
  * - **Apply** in index order, one entry at a time, with `ctx.at` from the entry and the blob from
  *   `repl/blobs/`; the applied mark (`repl/applied`, ON-DISK-FORMAT §6.5) every 100 ms. Entries
- *   at or below the log's last index at open may have been applied before a crash, after the mark,
- *   and with later entries on the same keys applied too: for those a `diverged` refusal means
- *   "a later state is already here" (§10.6 "Not yet"), so it is logged and passed, and their
- *   reply is not kept (a resend gets EALREADY). Every later entry is checked for real.
+ *   the log held at start (same index, same term) may have been applied before a crash, after
+ *   the mark, and with later entries on the same keys applied too: for those a `diverged` refusal
+ *   means "a later state is already here" (§10.6 "Not yet"), so it is logged and passed, and
+ *   their reply is not kept (a resend gets EALREADY). Every other entry is checked for real; a
+ *   member that diverges stops applying and goes silent (no heartbeats, votes or appends).
  * - **Client FOPs** (§10.4, §10.5, §10.8): on the serving primary, a mutating FOP takes its
  *   conflict keys, is planned against applied state (a refusal gets no entry), proposed with
  *   `{opId, at, fop, req, out, blob?}`, and answered with its own apply's result once committed
@@ -115,8 +116,13 @@ export class ReplNode implements FopRouter {
   private applied: number;
   private applyTarget = 0;
   private applying = false;
-  /** Entries up to here may have been applied before this start (module comment). */
-  private readonly replayUpTo: number;
+  /**
+   * The log at this start, as runs of one term from `index` on: an entry still at its index with
+   * its term may have been applied before the start (module comment); one that replaced it since
+   * (a suffix dropped) was not.
+   */
+  private readonly openRuns: Array<{ index: number; term: number }> = [];
+  private readonly openLast: number;
   private markTimer: NodeJS.Timeout | undefined;
   private markWritten: number;
   private markChain: Promise<void> = Promise.resolve();
@@ -150,7 +156,8 @@ export class ReplNode implements FopRouter {
     this.core = new ReplCore<EntryPayload>({ id: o.self, voters: o.members, rng: Math.random, now: now(), vote, log: mem });
     this.applied = Math.min(mark, rlog.lastIndex);
     this.markWritten = this.applied;
-    this.replayUpTo = rlog.lastIndex;
+    this.openLast = rlog.lastIndex;
+    for (const e of entries) if (this.openRuns.at(-1)?.term !== e.term) this.openRuns.push({ index: e.index, term: e.term });
     const urls = Object.fromEntries(o.members.filter((m) => m !== o.self).map((m) => [m, o.layout.bricks[m]!]));
     this.peers = new PeerLinks(o.self, urls, o.connect, {
       reply: (to, msg) => this.input(() => this.core.receive(to, msg, now())),
@@ -188,7 +195,9 @@ export class ReplNode implements FopRouter {
 
   /** Feeds one input to the core and carries out its actions; re-arms the timer. */
   private input(step: () => Action<EntryPayload>[]): void {
-    if (this.closed || this.state === 'corrupt') return;
+    // A member that diverged or failed takes no part any more: no heartbeats (a diverged primary
+    // goes silent, so the others elect), no votes, no appends; it waits for a full copy (§10.13).
+    if (this.closed || this.state !== 'ok') return;
     let actions: Action<EntryPayload>[];
     try {
       this.commitBefore = this.core.commitIndex;
@@ -307,12 +316,13 @@ export class ReplNode implements FopRouter {
             outcome = { ok: true, res: await this.applyEntry(i, e.payload) };
           } catch (x) {
             const de = toDht2Error(x);
-            if (isDiverged(de) && i <= this.replayUpTo) {
+            if (isDiverged(de) && this.heldAtOpen(i, e.term)) {
               // Applied before this start, with later entries on its keys applied too (module
               // comment): the store already holds a later state. Its reply is not known.
               this.log.warn({ index: i, fop: e.payload.fop, err: de.message }, 'entry applied again after later ones; passed');
             } else if (isDiverged(de)) {
               this.state = 'diverged';
+              if (this.timer) clearTimeout(this.timer);
               this.log.error({ index: i, fop: e.payload.fop, err: de.message }, 'this member diverged from its set; it applies nothing more and waits for a full copy');
               this.failWaiters(() => err('EAGAIN', `replica set ${this.o.setId}: this member diverged`));
               break;
@@ -348,6 +358,17 @@ export class ReplNode implements FopRouter {
       if (i <= this.applied) { this.waiters.delete(i); for (const w of ws) w.resolve({ ok: false, error: this.notServing() }); }
     }
     if (this.applied < this.applyTarget && this.state === 'ok' && !this.closed) void this.applyLoop();
+  }
+
+  /** The log held this entry (index and term) when this member started. */
+  private heldAtOpen(index: number, term: number): boolean {
+    if (index > this.openLast) return false;
+    let t: number | undefined;
+    for (const r of this.openRuns) {
+      if (r.index > index) break;
+      t = r.term;
+    }
+    return t === term;
   }
 
   private async applyEntry(index: number, p: EntryPayload): Promise<unknown> {

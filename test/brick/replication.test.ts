@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
+import { PosixStore } from '../../brick/posix2/store.js';
 import { writeApplied } from '../../brick/repl/applied.js';
 import { spawnBrick, type BrickProcess } from '../../brick/spawn.js';
 import { BrickClient, compareReplicas, ReplicaSetFops } from '../../dht2-core/index.js';
@@ -406,6 +407,29 @@ describe('replication module: a primary cut off from its set', function () {
     const q = await c.waitPrimary();
     assert.deepEqual([q.id, q.term], [p.id, p.term]);
     assert.equal(await c.assertEqualDigests(), 9);
+  });
+
+  it('a follower whose store differs from what the primary planned stops applying (diverged); the set goes on', async () => {
+    const p = await c.waitPrimary();
+    const f = c.members.find((m) => m.id !== p.id)!;
+    await f.proc.kill();
+    // Behind the set's back: an inode the next create will name, made with other metadata.
+    const g = newGfid(0);
+    const s = await PosixStore.open({ dir: f.dir, role: 'mds', volumeId: VOLUME });
+    await s.callWith('icreate', { gfid: g, type: 'file', mode: 0o600 }, { at: 1 });
+    await s.close();
+    await c.restart(f.id);
+    await c.set.call('create', { parent: ROOT_GFID, name: 'victim', gfid: g, type: 'file' });
+    const end = performance.now() + 5000;
+    let st: ReplStatus | undefined;
+    while (performance.now() < end && st?.state !== 'diverged') {
+      st = (await c.status([f.id])).get(f.id);
+      await delay(50);
+    }
+    assert.equal(st?.state, 'diverged');
+    await c.set.call('create', { parent: ROOT_GFID, name: 'still', gfid: newGfid(0), type: 'file' });
+    const ok = (await c.status([p.id])).get(p.id)!;
+    assert.ok(st!.appliedIndex < ok.commitIndex);
   });
 });
 
