@@ -96,6 +96,14 @@ export class MdsBase extends HandleStore {
     return join(this.h(parent), name);
   }
 
+  /**
+   * The inode a name entry points to, for the replication module's conflict keys (ARCHITECTURE.md
+   * §10.5: "the GFIDs the entry points to"); undefined when absent. Read with no lock held.
+   */
+  async entryOf(parent: string, name: string): Promise<{ gfid: string; type: InodeType } | undefined> {
+    return this.readEntry(parent, name);
+  }
+
   /** Reads a name entry; undefined when absent. */
   protected async readEntry(parent: string, name: string): Promise<{ gfid: string; type: InodeType } | undefined> {
     const p = this.entryPath(parent, name);

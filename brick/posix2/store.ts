@@ -277,6 +277,11 @@ export class PosixStore implements BrickFops {
     }
   }
 
+  /** What the name `parent/name` points to on an MDS (MdsBase.entryOf); undefined on a DS or when absent. */
+  async entryOf(parent: string, name: string): Promise<{ gfid: string } | undefined> {
+    return this.mds?.entryOf(parent, name);
+  }
+
   async statfs(): Promise<StatFs> {
     const s = await statfs(this.dir);
     return { bsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree };

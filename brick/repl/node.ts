@@ -35,7 +35,7 @@ import {
 } from '../../dht2-core/protocol/index.js';
 import { dsKeys } from '../posix2/ds.js';
 import { isDiverged, isDsMutating, isMdsMutating, type FopOut, type MutatingFop } from '../posix2/fop-out.js';
-import { KeyedLocks } from '../posix2/locks.js';
+import { KeyedRwLocks, type KeyMode } from '../posix2/locks.js';
 import type { PosixStore } from '../posix2/store.js';
 import type { FopMeta, FopRouter } from '../server.js';
 import { readApplied, writeApplied } from './applied.js';
@@ -97,7 +97,7 @@ function settle(o: Outcome): unknown {
 export class ReplNode implements FopRouter {
   private readonly core: ReplCore<EntryPayload>;
   private readonly peers: PeerLinks;
-  private readonly locks = new KeyedLocks();
+  private readonly locks = new KeyedRwLocks();
   private readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -459,7 +459,7 @@ export class ReplNode implements FopRouter {
   private async makeRoot(term: number): Promise<void> {
     if (this.o.store.identity.role !== 'mds' || !this.holdsRoot()) return;
     const req: FopReq<'icreate'> = { gfid: ROOT_GFID, type: 'dir', mode: 0o755 };
-    await this.locks.with(this.keysOf('icreate', req), async () => {
+    await this.withKeys('icreate', req, async () => {
       const at = Math.max(Date.now(), this.lastAt);
       let out: FopOut<'icreate'>;
       try {
@@ -507,11 +507,64 @@ export class ReplNode implements FopRouter {
     return v;
   }
 
-  private keysOf(fop: MutatingFop, req: unknown): string[] {
-    // MDS: one key for the whole set for now (ARCHITECTURE.md §10.5's per-name keys are later
-    // work, "As built"): every MDS change waits for the one before it to be applied.
-    if (isMdsMutating(fop)) return ['mds'];
-    return dsKeys(fop, req as never);
+  /**
+   * The conflict keys of a FOP (ARCHITECTURE.md §10.5). GFID keys are the GFID; a name's key is
+   * `parent/name`. An MDS FOP that names an entry also takes X on the GFID the entry points to,
+   * read before the keys are taken: the caller reads the keys again once it holds them and starts
+   * over when they changed (someone changed the entry in between). Renames also take X `rename`:
+   * only they move directories, and two at once could each plan against the other's old place.
+   */
+  private async keysOf(fop: MutatingFop, req: unknown): Promise<Map<string, KeyMode>> {
+    const k = new Map<string, KeyMode>();
+    const x = (key: string): void => { k.set(key, 'X'); };
+    const s = (key: string): void => { if (!k.has(key)) k.set(key, 'S'); };
+    if (!isMdsMutating(fop)) {
+      for (const g of dsKeys(fop, req as never)) x(g);
+      return k;
+    }
+    const pointed = async (parent: string, name: string): Promise<void> => {
+      x(`${parent}/${name}`);
+      const e = await this.o.store.entryOf(parent, name).catch(() => undefined);
+      if (e) x(e.gfid);
+    };
+    const r = req as Record<string, unknown> & { parent: string; name: string; gfid: string };
+    switch (fop) {
+      case 'create': case 'namelink': case 'link':
+        s(r.parent); x(r.gfid); await pointed(r.parent, r.name); break;
+      case 'nameswap': {
+        const q = req as FopReq<'nameswap'>;
+        s(q.parent); x(q.from); x(q.to); await pointed(q.parent, q.name); break;
+      }
+      case 'namedel': case 'unlink': case 'rmdir':
+        s(r.parent); await pointed(r.parent, r.name); break;
+      case 'rename': {
+        const q = req as FopReq<'rename'>;
+        x('rename'); s(q.parent); s(q.newParent);
+        await pointed(q.parent, q.name);
+        await pointed(q.newParent, q.newName);
+        break;
+      }
+      default:
+        // Inode FOPs: setattr, icreate, iunlink, ilink, imark, objset, setxattr, removexattr.
+        x(r.gfid);
+    }
+    return k;
+  }
+
+  /** Runs `fn` holding the FOP's keys, read again under them until they hold still. */
+  private async withKeys<T>(fop: MutatingFop, req: unknown, fn: () => Promise<T>): Promise<T> {
+    for (;;) {
+      const keys = await this.keysOf(fop, req);
+      const r = await this.locks.with(keys, async () => {
+        const again = await this.keysOf(fop, req);
+        for (const [key, mode] of again) {
+          const held = keys.get(key);
+          if (held === undefined || (mode === 'X' && held === 'S')) return { retry: true as const };
+        }
+        return { retry: false as const, v: await fn() };
+      });
+      if (!r.retry) return r.v;
+    }
   }
 
   /** §10.4 "Duplicates": the outcome of an opId already in the log, if it is. */
@@ -538,7 +591,7 @@ export class ReplNode implements FopRouter {
       // the entry names it by size and CRC32C, and apply copies it from repl/blobs/ (§6.1).
       if (body) staged = await this.rlog.stageBlob(body);
       const blob = staged;
-      return await this.locks.with(this.keysOf(fop, req), async () => {
+      return await this.withKeys(fop, req, async () => {
         const d = this.duplicate(id);
         if (d) return d;
         this.requireServing();

@@ -240,6 +240,26 @@ describe('replication module: three real MDS bricks', function () {
     }
   });
 
+  it('many FOPs at once on the names of one directory plan concurrently and every member applies them alike', async () => {
+    const d = newGfid(0);
+    await c.set.call('create', { parent: ROOT_GFID, name: 'many', gfid: d, type: 'dir' });
+    const gs = Array.from({ length: 60 }, () => newGfid(0));
+    await Promise.all(gs.map((gfid, i) => c.set.call('create', { parent: d, name: `m${i}`, gfid, type: 'file' })));
+    await Promise.all(gs.map((gfid, i) => (i % 3 === 0 ? c.set.call('unlink', { parent: d, name: `m${i}` })
+      : i % 3 === 1 ? c.set.call('rename', { parent: d, name: `m${i}`, newParent: ROOT_GFID, newName: `moved${i}` })
+        : c.set.call('setattr', { gfid, set: { mode: 0o600 } }))));
+    // Two creates of one name at once, many times over: exactly one wins each.
+    const race = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => c.set.call('create', { parent: d, name: `r${i % 10}`, gfid: newGfid(0), type: 'file' })));
+    assert.equal(race.filter((r) => r.status === 'fulfilled').length, 10);
+    assert.ok(race.every((r) => r.status === 'fulfilled' || isErr(r.reason, 'EEXIST')));
+    const page = await c.set.call('readdir', { gfid: d, limit: 1000 });
+    assert.deepEqual(page.entries.map((e) => e.name).sort(), [
+      ...Array.from({ length: 10 }, (_, i) => `r${i}`), ...gs.map((_, i) => `m${i}`).filter((_, i) => i % 3 === 2),
+    ].sort());
+    for (let i = 1; i < 60; i += 3) assert.equal((await c.set.call('lookup', { parent: ROOT_GFID, name: `moved${i}` })).gfid, gs[i]);
+    await c.assertEqualDigests();
+  });
+
   it('SIGKILL of the primary: a new one within 2.5 s, every acknowledged write readable; the killed brick comes back and catches up', async () => {
     const old = await c.waitPrimary();
     const writes = (async () => { for (let i = 0; i < 10; i++) await create(`k${i}`); })();
