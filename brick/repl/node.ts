@@ -161,7 +161,7 @@ export class ReplNode implements FopRouter {
     const urls = Object.fromEntries(o.members.filter((m) => m !== o.self).map((m) => [m, o.layout.bricks[m]!]));
     this.peers = new PeerLinks(o.self, urls, o.connect, {
       reply: (to, msg) => this.input(() => this.core.receive(to, msg, now())),
-      blobFailed: (e) => this.log.debug({ err: e }, 'peer call failed'),
+      callFailed: (e) => this.log.debug({ err: e }, 'peer call failed'),
     });
   }
 

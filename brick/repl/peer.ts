@@ -32,7 +32,7 @@ export interface PeerEvents {
   /** A peer's answer, as the core's message. */
   reply(from: string, msg: Message<EntryPayload>): void;
   /** A call failed (logged at debug: the core does not care which). */
-  blobFailed(e: unknown): void;
+  callFailed(e: unknown): void;
 }
 
 export class PeerLinks {
@@ -54,7 +54,7 @@ export class PeerLinks {
     if (n >= MAX_IN_FLIGHT) return;
     this.inFlight.set(to, n + 1);
     void this.call(c, to, msg)
-      .catch((e: unknown) => this.ev.blobFailed(e))
+      .catch((e: unknown) => this.ev.callFailed(e))
       .finally(() => this.inFlight.set(to, this.inFlight.get(to)! - 1));
   }
 
