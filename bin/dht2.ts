@@ -4,10 +4,17 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { loadClusterSecret, runBrick } from '../brick/main.js';
 import { ORPHAN_GRACE_MS, watchSupervisorPipe } from '../brick/supervisor-pipe.js';
-import { checkClusterSecret, Dht2Error, parseVolumeFile, resolveSecret, Volume, writeVolumeFile } from '../dht2-core/index.js';
+import { BrickClient, checkClusterSecret, Dht2Error, parseVolumeFile, resolveSecret, Volume, writeVolumeFile } from '../dht2-core/index.js';
 import { registerBenchCommand } from './bench-command.js';
 import { wholeNumber } from './cli-args.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../server/http-limits.js';
+
+/**
+ * A brick's calls to the peers of its replica set (brick/repl/peer.ts): a frozen peer is given up
+ * within a PING window, well inside the election timeout of 1000-2000 ms (ARCHITECTURE.md §10.3).
+ */
+const PEER_LIVENESS = { quietMs: 300, pingTimeoutMs: 700 };
+const PEER_TIMEOUT_MS = 5000;
 
 /** Documented defaults for local use only (README); the printed banner says so. */
 const DEFAULT_ACCESS_KEY = 'dht2admin';
@@ -80,6 +87,7 @@ program
     const started = runBrick({
       dir: o.dir, role: o.role, port: o.port, host: o.host, volumeId: o.volumeId, brickId: o.brickId,
       secret: loadClusterSecret(o.secretFile), sync: o.sync, tlsCert: o.tlsCert, tlsKey: o.tlsKey, logger,
+      peerClient: (p) => new BrickClient({ ...p, secret: loadClusterSecret(o.secretFile), timeoutMs: PEER_TIMEOUT_MS, liveness: PEER_LIVENESS }),
     });
     let stopping = false;
     /** Closes the brick (server, store, lock) and exits; after `graceMs`, exits whatever the close is doing. */

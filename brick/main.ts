@@ -5,6 +5,8 @@ import { pino, type Logger } from 'pino';
 import { checkClusterSecret, err, MAKE_A_SECRET } from '../dht2-core/protocol/index.js';
 import { metaDir, type BrickRole } from './posix2/format.js';
 import { PosixStore } from './posix2/store.js';
+import { ReplHost } from './repl/host.js';
+import type { PeerConnector } from './repl/node.js';
 import { startBrickServer, type RunningBrickServer } from './server.js';
 
 export interface BrickOptions {
@@ -20,10 +22,18 @@ export interface BrickOptions {
   tlsCert?: string;
   tlsKey?: string;
   logger?: Logger;
+  /**
+   * Makes the client of a peer of this brick's replica set (brick/repl/peer.ts): given by the
+   * process that starts the brick, which may import dht2-core's RPC client (the brick may not).
+   * Without it a member of a replicated set serves nothing.
+   */
+  peerClient?: PeerConnector;
 }
 
 export interface RunningBrick {
   store: PosixStore;
+  /** The replication module, running on a member of a replicated set. */
+  repl: ReplHost;
   server: RunningBrickServer;
   close(): Promise<void>;
 }
@@ -45,12 +55,15 @@ export async function runBrick(o: BrickOptions): Promise<RunningBrick> {
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw err('EINVAL', 'TLS needs both a certificate and a key');
   const store = await PosixStore.open({ dir: o.dir, role: o.role, volumeId: o.volumeId, brickId: o.brickId, sync: o.sync });
   let server: RunningBrickServer;
+  const repl = new ReplHost(store, o.peerClient, logger);
   try {
+    await repl.ensure();
     server = await startBrickServer({
-      store, identity: () => store.identity, secret: o.secret, port: o.port, host: o.host, logger,
+      store, router: () => repl, identity: () => store.identity, secret: o.secret, port: o.port, host: o.host, logger,
       tls: o.tlsCert !== undefined && o.tlsKey !== undefined ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined,
     });
   } catch (e) {
+    await repl.close();
     await store.close();
     throw e;
   }
@@ -60,9 +73,11 @@ export async function runBrick(o: BrickOptions): Promise<RunningBrick> {
   }, 'brick listening');
   return {
     store,
+    repl,
     server,
     async close() {
       await server.close();
+      await repl.close();
       await store.close();
     },
   };

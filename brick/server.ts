@@ -6,19 +6,40 @@
  */
 import http2, { type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import {
   bodyMac, decodeArgsHeader, encodeArgsHeader, err, FOPS, H2_WINDOW, H_ARGS, H_DATE, H_EPOCH, H_EPOCH_MAC, H_NONCE,
   BRICK_ID_RE, H_FROM, H_LAYOUT, H_OP, H_REQUEST_ID, H_RESULT, H_VERSION, isFopName, LAYOUT_EPOCH_RE, OP_ID_RE, MAX_ARGS_HEADER, MAX_CONTROL_BODY, parseFopArgs, PROTOCOL_VERSION, readSmall,
-  sameMac, sha256Hex, signatureOf, staleEpochMac, statusOfErrno, T_BODY_MAC, toDht2Error, type BrickFops, type WireError,
+  sameMac, sha256Hex, signatureOf, staleEpochMac, statusOfErrno, T_BODY_MAC, toDht2Error, type BrickFops, type ControlFop,
+  type Download, type DownloadFop, type UploadFop, type WireError,
 } from '../dht2-core/protocol/index.js';
 import { RequestAuthenticator } from './auth.js';
 import type { BrickIdentity } from './posix2/format.js';
 
+/** What a request says about itself beyond its FOP and arguments (protocol 3, ARCHITECTURE.md §10.2). */
+export interface FopMeta {
+  /** `x-dht2-op`: the FOP's operation id, the same on every resend of it ('' when absent). */
+  opId: string;
+  /** `x-dht2-from`: the sending brick on a peer FOP ('' from a gateway). */
+  from: string;
+}
+
+/**
+ * Serves the FOPs of a member of a replicated set (brick/repl/node.ts) in place of the store:
+ * it needs the request's operation id and sender, which BrickFops does not carry.
+ */
+export interface FopRouter {
+  call(fop: ControlFop, req: unknown, meta: FopMeta): Promise<unknown>;
+  upload(fop: UploadFop, req: unknown, body: Readable, meta: FopMeta): Promise<unknown>;
+  download(fop: DownloadFop, req: unknown, meta: FopMeta): Promise<Download<unknown>>;
+}
+
 export interface BrickServerOptions {
   store: BrickFops;
+  /** The replication module of a replicated member, once it runs; the store serves when none. */
+  router?: () => FopRouter | undefined;
   /** The brick's identity as it is now (installing a replicated layout makes it format 3). */
   identity: () => BrickIdentity;
   secret: string;
@@ -153,9 +174,11 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
     const args = parseFopArgs(fop, argsJson);
     if (log.isLevelEnabled('debug')) log.debug({ fop, requestId, opId }, 'fop');
 
+    const router = opts.router?.();
+    const meta: FopMeta = { opId, from };
     switch (def.kind) {
       case 'control': {
-        const res = await opts.store.call(fop as never, args as never);
+        const res = router ? await router.call(fop as ControlFop, args, meta) : await opts.store.call(fop as never, args as never);
         return replyJson(stream, 200, res);
       }
       case 'upload': {
@@ -163,11 +186,11 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
         // must not be an unhandled 'error' that kills the brick. The pipeline sees it anyway.
         stream.on('error', (e: Error) => log.debug({ err: e, fop, requestId }, 'upload stream failed'));
         const body = checkBodyMac(stream, signatureOf(authHeader) ?? '', (reason) => log.warn({ fop, requestId, reason }, 'upload body refused'));
-        const res = await opts.store.upload(fop as never, args as never, body);
+        const res = router ? await router.upload(fop as UploadFop, args, body, meta) : await opts.store.upload(fop as never, args as never, body);
         return replyJson(stream, 200, res);
       }
       case 'download': {
-        const { res, body } = await opts.store.download(fop as never, args as never);
+        const { res, body } = router ? await router.download(fop as DownloadFop, args, meta) : await opts.store.download(fop as never, args as never);
         if (stream.destroyed) { body.destroy(); return; }
         stream.respond({ ':status': 200, 'content-type': 'application/octet-stream', [H_RESULT]: encodeArgsHeader(res) });
         await pipeline(body, stream).catch((e: unknown) => {

@@ -36,6 +36,10 @@ export type { DigestItem, DigestPage } from './protocol/index.js';
 
 // Brick RPC and the layers stacked over it.
 export { BrickClient } from './rpc/brick-client.js';
+// One replica set as one BrickFops (ARCHITECTURE.md §10.8).
+export {
+  ReplicaSetFops, type ReplicaSetOptions, type ReplicaMember as ReplicaSetMember,
+} from './layers/replica-set.js';
 export { CountingFops } from './layers/counting.js';
 export { ObservedFops, type FopObserver } from './layers/observed.js';
 

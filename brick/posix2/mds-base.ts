@@ -27,8 +27,18 @@ export class MdsBase extends HandleStore {
    * @param xattrLimit the xattr-space limit of an inode in bytes (xattr-space.ts), or undefined
    *   to leave the refusal to the filesystem, as a set of one does.
    */
-  constructor(dir: string, protected readonly index: NameIndex, sync: boolean, protected readonly xattrLimit?: number) {
+  constructor(dir: string, protected readonly index: NameIndex, sync: boolean, private readonly fixedXattrLimit?: number) {
     super(dir, sync);
+  }
+
+  /**
+   * The limit in force: the store may raise it from the constructor's when the brick becomes a
+   * member of a replicated set (PosixStore: every member must refuse the same FOPs, §10.6).
+   */
+  xattrLimitNow: () => number | undefined = () => this.fixedXattrLimit;
+
+  protected get xattrLimit(): number | undefined {
+    return this.xattrLimitNow();
   }
 
   /**
@@ -36,11 +46,12 @@ export class MdsBase extends HandleStore {
    * `user.dht2` and, when given, `set` one caller xattr (ARCHITECTURE.md §10.6).
    */
   protected async checkSpace(gfid: string, meta: InodeMeta | undefined, set?: { name: string; len: number }): Promise<void> {
-    if (this.xattrLimit === undefined) return;
+    const limit = this.xattrLimit;
+    if (limit === undefined) return;
     const sizes = await xattrSizes(this.h(gfid));
     if (meta) sizes.set(XATTR_INODE, encodeMeta(meta).length);
     if (set) sizes.set(userKey(set.name), set.len);
-    checkXattrSpace(this.xattrLimit, sizes, gfid);
+    checkXattrSpace(limit, sizes, gfid);
   }
 
   // ---------------------------------------------------------------- helpers
@@ -53,10 +64,18 @@ export class MdsBase extends HandleStore {
     throw err('ENOENT', `no inode ${gfid} on this brick`, { gfid });
   }
 
+  /**
+   * Whether a missing root is made on first use (a set of one). A member of a replicated set
+   * answers ENOENT instead: its root comes only from the `icreate` its first primary logs
+   * (ARCHITECTURE.md §10.6), so no member makes one with its own clock.
+   */
+  rootOnFirstUse: () => boolean = () => true;
+
   protected async ensureRoot(): Promise<InodeMeta> {
     return this.locks.with(['root-init'], async () => {
       const m = await readMeta(this.h(ROOT_GFID));
       if (m) return m;
+      if (!this.rootOnFirstUse()) throw err('ENOENT', 'the root directory is not made yet (its icreate is not applied)', { gfid: ROOT_GFID });
       // The one stored time not taken from a FOP's context: the root is made by whatever FOP
       // reads it first, reads included. A replicated set logs an `icreate` of the root instead
       // (ARCHITECTURE.md §10.6, "Two writes hide in today's reads").
@@ -75,6 +94,14 @@ export class MdsBase extends HandleStore {
 
   protected entryPath(parent: string, name: string): string {
     return join(this.h(parent), name);
+  }
+
+  /**
+   * The inode a name entry points to, for the replication module's conflict keys (ARCHITECTURE.md
+   * §10.5: "the GFIDs the entry points to"); undefined when absent. Read with no lock held.
+   */
+  async entryOf(parent: string, name: string): Promise<{ gfid: string; type: InodeType } | undefined> {
+    return this.readEntry(parent, name);
   }
 
   /** Reads a name entry; undefined when absent. */
@@ -133,10 +160,11 @@ export class MdsBase extends HandleStore {
     if (spec.type === 'symlink' && spec.target === undefined) throw err('EINVAL', 'symlink needs a target');
     if (spec.type !== 'symlink' && spec.target !== undefined) throw err('EINVAL', 'only symlinks have a target');
     if (spec.type !== 'dir' && spec.obj !== undefined) throw err('EINVAL', 'only directories carry an object');
-    if (this.xattrLimit !== undefined) {
+    const limit = this.xattrLimit;
+    if (limit !== undefined) {
       const sizes = new Map([[XATTR_INODE, encodeMeta(meta).length]]);
       for (const [k, v] of Object.entries(spec.xattrs ?? {})) sizes.set(userKey(k), Buffer.from(v, 'base64').length);
-      checkXattrSpace(this.xattrLimit, sizes, spec.gfid);
+      checkXattrSpace(limit, sizes, spec.gfid);
     }
     return meta;
   }

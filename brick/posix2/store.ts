@@ -20,6 +20,7 @@ import { upgradeFormat } from './migrate.js';
 import { installLayout, isReplicated, openLayout, type BrickSet, type StoredLayout } from './layout-store.js';
 import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, refuseForeign, type BrickIdentity, type OpenOptions } from './format.js';
 import { MdsStore } from './mds.js';
+import { XATTR_SPACE_EXT4 } from './xattr-space.js';
 import { NameIndex } from './name-index.js';
 import { scanPage } from './scan.js';
 
@@ -30,8 +31,8 @@ export interface StoreOptions extends OpenOptions {
   maxObjectSize?: number;
   /**
    * MDS: refuse with ENOSPC a FOP that would give an inode xattrs of more than this many encoded
-   * bytes (xattr-space.ts; ARCHITECTURE.md §10.6). Unset (the default, a set of one): the
-   * filesystem's own ENOSPC.
+   * bytes (xattr-space.ts; ARCHITECTURE.md §10.6). Unset (the default): the filesystem's own
+   * ENOSPC on a set of one, XATTR_SPACE_EXT4 on a member of a replicated set.
    */
   xattrLimit?: number;
 }
@@ -64,7 +65,16 @@ export class PosixStore implements BrickFops {
     readonly cleanedTmp: number,
     /** Inodes converted from an older on-disk format at open (migrate.ts). */
     readonly migrated = 0,
-  ) {}
+    /** The xattr-space limit the store was opened with (StoreOptions.xattrLimit). */
+    xattrLimit?: number,
+  ) {
+    if (mds) {
+      mds.rootOnFirstUse = () => !this.replicated;
+      // ARCHITECTURE.md §10.6: in a replicated set the xattr space is a fixed limit checked at
+      // planning, so that no member's filesystem refuses an entry the primary accepted.
+      mds.xattrLimitNow = () => xattrLimit ?? (this.replicated ? XATTR_SPACE_EXT4 : undefined);
+    }
+  }
 
   /** Formats or checks `opts.dir` and opens it for serving. */
   static async open(opts: StoreOptions): Promise<PosixStore> {
@@ -92,7 +102,7 @@ export class PosixStore implements BrickFops {
         const index = new NameIndex(indexPath, sync);
         const mds = new MdsStore(opts.dir, index, sync, opts.xattrLimit);
         if (!index.isBuilt()) await mds.rebuildIndex();
-        return new PosixStore(opts.dir, identity, placed, mds, undefined, index, unlock, cleaned, upgrade.converted);
+        return new PosixStore(opts.dir, identity, placed, mds, undefined, index, unlock, cleaned, upgrade.converted, opts.xattrLimit);
       }
       return new PosixStore(opts.dir, identity, placed, undefined, new DsStore(opts.dir, sync, opts.maxObjectSize), undefined, unlock, cleaned, upgrade.converted);
     } catch (e) {
@@ -109,6 +119,11 @@ export class PosixStore implements BrickFops {
   /** Whether this brick is a member of a replicated set (3 or more members). */
   get replicated(): boolean {
     return this.placed !== undefined && isReplicated(this.placed.set);
+  }
+
+  /** The installed layout and this brick's set in it; none on a replica-1 brick. */
+  get placement(): { layout: StoredLayout['layout']; set: BrickSet } | undefined {
+    return this.placed && { layout: this.placed.stored.layout, set: this.placed.set };
   }
 
   private layoutState(): LayoutState | undefined {
@@ -141,7 +156,24 @@ export class PosixStore implements BrickFops {
 
   async call<F extends ControlFop>(fop: F, req: FopReq<F>): Promise<FopRes<F>> {
     // A set of one decides alone: the FOP happens when it arrives (ARCHITECTURE.md §10.6).
-    return this.callWith(fop, req, arrivalCtx());
+    try {
+      this.refuseReplicated(fop);
+      return await this.dispatch(fop, req, arrivalCtx());
+    } catch (e) {
+      throw toDht2Error(e, fop);
+    }
+  }
+
+  /**
+   * A member of a replicated set serves the volume's FOPs only through its set's primary
+   * (ARCHITECTURE.md §10.2): `call`, `upload` and `download` (the store used directly, with no
+   * replication module in front) refuse them with EAGAIN. The module (brick/repl/node.ts) uses
+   * `callWith`, `uploadWith`, `downloadLocal`, `plan` and `apply`, which do not refuse.
+   */
+  private refuseReplicated(fop: FopName): void {
+    if (this.replicated && (isFopOfRole(fop, 'mds') || isFopOfRole(fop, 'ds'))) {
+      throw err('EAGAIN', `replica set ${this.placed!.set.id} has no primary`);
+    }
   }
 
   /** `call` with the FOP's context given: the same FOPs at the same `at` store the same bytes. */
@@ -159,12 +191,8 @@ export class PosixStore implements BrickFops {
       if (!this.placed) throw err('ENOENT', `brick ${this.id.brickId} holds no layout (a replica-1 volume's brick)`);
       return { layout: this.placed.stored.layout, state: this.layoutState()! } as FopRes<F>;
     }
-    // A member of a replicated set serves the volume's FOPs only through its set's primary
-    // (ARCHITECTURE.md §10.2). The replication module that elects one is not built yet
-    // (§10.15 slice 5): until it is, no member has a primary to serve through.
-    if (this.replicated && (isFopOfRole(fop, 'mds') || isFopOfRole(fop, 'ds'))) {
-      throw err('EAGAIN', `replica set ${this.placed!.set.id} has no primary`);
-    }
+    // Answered by the replication module (brick/repl/node.ts) of a member, never by the store.
+    if (isFopOfRole(fop, 'peer')) throw err('ENOTSUP', `${fop} is a replication FOP; brick ${this.id.brickId} runs no replication for its peers`);
     if (isFopOfRole(fop, 'mds')) return serve<FopOfRole<'mds', 'control'>, typeof fop>(this.mdsOf(fop), fop, req, ctx);
     if (isFopOfRole(fop, 'ds')) return serve<FopOfRole<'ds', 'control'>, typeof fop>(this.dsOf(fop), fop, req, ctx);
     // The FOPs every brick serves, whatever its role.
@@ -180,13 +208,18 @@ export class PosixStore implements BrickFops {
   }
 
   async upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable): Promise<FopRes<F>> {
+    try {
+      this.refuseReplicated(fop);
+    } catch (e) {
+      body.resume();
+      throw toDht2Error(e, fop);
+    }
     return this.uploadWith(fop, req, body, arrivalCtx());
   }
 
   /** `upload` with the FOP's context given (see callWith). */
   async uploadWith<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable, ctx: FopCtx): Promise<FopRes<F>> {
     try {
-      if (this.replicated) throw err('EAGAIN', `replica set ${this.placed!.set.id} has no primary`);
       const ds = this.dsOf(fop);
       return (fop === 'dput' ? await ds.dput(req as FopReq<'dput'>, body, ctx) : await ds.dwrite(req as FopReq<'dwrite'>, body, ctx)) as FopRes<F>;
     } catch (e) {
@@ -227,11 +260,26 @@ export class PosixStore implements BrickFops {
 
   async download<F extends DownloadFop>(fop: F, req: FopReq<F>): Promise<Download<FopRes<F>>> {
     try {
-      if (this.replicated) throw err('EAGAIN', `replica set ${this.placed!.set.id} has no primary`);
-      return (await this.dsOf(fop).dread(req)) as Download<FopRes<F>>;
+      this.refuseReplicated(fop);
     } catch (e) {
       throw toDht2Error(e, fop);
     }
+    return this.downloadLocal(fop, req);
+  }
+
+  /** `download` without the replicated member's refusal (see refuseReplicated). */
+  async downloadLocal<F extends DownloadFop>(fop: F, req: FopReq<F>): Promise<Download<FopRes<F>>> {
+    try {
+      if (fop !== 'dread') throw err('ENOTSUP', `${fop} is a replication FOP; brick ${this.id.brickId} runs no replication for its peers`);
+      return (await this.dsOf(fop).dread(req as FopReq<'dread'>)) as Download<FopRes<F>>;
+    } catch (e) {
+      throw toDht2Error(e, fop);
+    }
+  }
+
+  /** What the name `parent/name` points to on an MDS (MdsBase.entryOf); undefined on a DS or when absent. */
+  async entryOf(parent: string, name: string): Promise<{ gfid: string } | undefined> {
+    return this.mds?.entryOf(parent, name);
   }
 
   async statfs(): Promise<StatFs> {

@@ -207,6 +207,8 @@ export class ReplCore<P = unknown> {
   private round = 0;
   private noopIndex = 0;
   private isServing = false;
+  /** When each member last answered this primary (for `peers`; no rule depends on it). */
+  private answeredAt = new Map<string, number>();
 
   private out: Action<P>[] = [];
   private lastRole: { role: Role; term: number; primary: string | null } | null = null;
@@ -257,6 +259,18 @@ export class ReplCore<P = unknown> {
   get serving(): boolean { return this.curRole === 'primary' && this.isServing; }
   /** The lowest match index of the voters, as the primary last announced (§10.13 truncation). */
   get lowestMatch(): number { return this.lowest; }
+
+  /**
+   * On the primary, what it knows of every other member (`rstatus`, ARCHITECTURE.md §10.8): its
+   * match index, and whether it answered in this term within the last election timeout.
+   */
+  peers(now: number): Array<{ id: string; voter: boolean; up: boolean; matchIndex: number }> {
+    if (this.curRole !== 'primary') return [];
+    return this.others.map((id) => ({
+      id, voter: this.voters.includes(id), matchIndex: this.matchIndex.get(id) ?? 0,
+      up: now - (this.answeredAt.get(id) ?? -Infinity) < ELECTION_MIN_MS,
+    }));
+  }
 
   /** A lease-read is allowed now (§10.3): serving primary, within 900 ms of an acknowledged round. */
   readLease(now: number): boolean {
@@ -525,6 +539,7 @@ export class ReplCore<P = unknown> {
     this.rounds = new Map();
     this.leaseUntil = -Infinity;
     this.lastMajorityAt = now;
+    this.answeredAt = new Map();
     for (const p of this.others) {
       this.nextIndex.set(p, this.mlog.lastIndex + 1);
       this.matchIndex.set(p, 0);
@@ -572,6 +587,7 @@ export class ReplCore<P = unknown> {
   private onAppendReply(from: string, m: AppendReply, now: number): void {
     if (m.term > this.curTerm) { this.adoptTerm(m.term); return; }
     if (this.curRole !== 'primary' || m.term !== this.curTerm) return;
+    this.answeredAt.set(from, now);
     const voter = this.voters.includes(from);
     const r = this.rounds.get(m.round);
     if (r !== undefined && voter) {

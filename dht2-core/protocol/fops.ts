@@ -198,8 +198,29 @@ export type ReplStatus = z.infer<typeof ReplStatus>;
 
 const Empty = z.object({});
 
+/**
+ * A log entry as `rappend` carries it (ARCHITECTURE.md §10.4): `payload` is the record's
+ * `{opId, at, fop, req, out, blob?}` (`{at}` for a no-op); the brick checks `req` and `out`
+ * against the FOP table when it applies, not here (the primary already did).
+ */
+export const ReplEntry = z.object({
+  term: offset,
+  index: offset,
+  kind: z.enum(['noop', 'op']),
+  payload: z.object({
+    opId: z.string().optional(),
+    at: z.number().int().min(0),
+    fop: z.string().optional(),
+    req: z.unknown().optional(),
+    out: z.unknown().optional(),
+    blob: z.object({ size: offset, crc32c: u32 }).optional(),
+  }).optional(),
+});
+export type ReplEntry = z.infer<typeof ReplEntry>;
+
 type Kind = 'control' | 'upload' | 'download';
-type Role = 'mds' | 'ds' | 'any';
+/** `peer`: served only to a member of this brick's replica set, named by `x-dht2-from` (§10.2). */
+type Role = 'mds' | 'ds' | 'any' | 'peer';
 interface FopDef<K extends Kind, R extends Role, Q extends z.ZodType, S extends z.ZodType> {
   kind: K;
   role: R;
@@ -270,6 +291,22 @@ export const FOPS = {
    * primary or not. ENOTSUP on a brick that is not a member of a replicated set.
    */
   rstatus: fop('control', 'any', true, obj({}), ReplStatus),
+  /**
+   * Raft's RequestVote and pre-vote between members of a replica set (ARCHITECTURE.md §10.3);
+   * role `peer`: ENOTSUP unless `x-dht2-from` names a member of this brick's set.
+   */
+  rvote: fop('control', 'peer', false,
+    obj({ term: offset, pre: z.boolean(), lastTerm: offset, lastIndex: offset }),
+    obj({ term: offset, granted: z.boolean() })),
+  /**
+   * Raft's AppendEntries from the primary (§10.4 rule 1); no entries = heartbeat. The bodies of
+   * data entries are not in it: the follower fetches each with `rblob` before it answers.
+   */
+  rappend: fop('control', 'peer', false,
+    obj({ term: offset, prevIndex: offset, prevTerm: offset, commit: offset, lowestMatch: offset, entries: z.array(ReplEntry).max(64) }),
+    obj({ term: offset, ok: z.boolean(), lastIndex: offset })),
+  /** The body (blob) of the log entry at `index` of `term` (ON-DISK-FORMAT.md §6.1), for a follower. */
+  rblob: fop('download', 'peer', true, obj({ index: offset, term: offset }), obj({ size: offset, crc32c: u32 })),
   /**
    * Sets (or, with null, clears) the object a directory carries, atomically; `expect` makes it
    * conditional (null: none yet, else EEXIST; a GFID: that one, else ESTALE). Answers the file

@@ -1,0 +1,775 @@
+/**
+ * The replication module of one member of a replica set (ARCHITECTURE.md §10.2–§10.8, slice 5
+ * of §10.15): it hosts the consensus core (core.ts) on the brick's real files and serves the
+ * brick's FOPs through it.
+ *
+ * - **The core's inputs**: a timer at `nextWake`, the peer FOPs `rvote`/`rappend` (peer.ts
+ *   carries the outgoing ones), and the report that a vote or log write is durable. Its actions:
+ *   sends, the vote file (vote.ts, written and fsynced before `persisted`), the log (log.ts,
+ *   appended and fdatasynced before `persisted`), apply, role changes, serving.
+ * - **The log seam**: the core reads a `MemLog` that mirrors `repl/log` (read whole at open;
+ *   every `write-log` action changes both). The core's `LogView` is synchronous and ReplLog reads
+ *   from disk, so the mirror is what lets the core stay pure; it costs the entries' JSON in
+ *   memory until head truncation (slice 8) bounds the log.
+ * - **Apply** in index order, one entry at a time, with `ctx.at` from the entry and the blob from
+ *   `repl/blobs/`; the applied mark (`repl/applied`, ON-DISK-FORMAT §6.5) every 100 ms. Entries
+ *   the log held at start (same index, same term) may have been applied before a crash, after
+ *   the mark, and with later entries on the same keys applied too: for those a `diverged` refusal
+ *   means "a later state is already here" (§10.6 "Not yet"), so it is logged and passed, and
+ *   their reply is not kept (a resend gets EALREADY). Every other entry is checked for real; a
+ *   member that diverges stops applying and goes silent (no heartbeats, votes or appends).
+ * - **Client FOPs** (§10.4, §10.5, §10.8): on the serving primary, a mutating FOP takes its
+ *   conflict keys, is planned against applied state (a refusal gets no entry), proposed with
+ *   `{opId, at, fop, req, out, blob?}`, and answered with its own apply's result once committed
+ *   and applied; duplicates by opId get the kept reply, wait, or EALREADY. Reads run on the
+ *   primary's applied state, and the lease is checked after the read. Elsewhere: ENOTPRIMARY
+ *   naming the primary, or EAGAIN.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import {
+  err, isErr, isFopName, isFopOfRole, newOpId, parseFopArgs, ROOT_GFID, toDht2Error, type ControlFop,
+  type Dht2Error, type Download, type DownloadFop, type FopName, type FopReq, type FopRes, type LayoutDoc,
+  type ReplEntry, type ReplStatus, type UploadFop,
+} from '../../dht2-core/protocol/index.js';
+import { dsKeys } from '../posix2/ds.js';
+import { isDiverged, isDsMutating, isMdsMutating, type FopOut, type MutatingFop } from '../posix2/fop-out.js';
+import { KeyedRwLocks, type KeyMode } from '../posix2/locks.js';
+import type { PosixStore } from '../posix2/store.js';
+import type { FopMeta, FopRouter } from '../server.js';
+import { readApplied, writeApplied } from './applied.js';
+import { MemLog, ReplCore, type Action, type LogEntry as CoreEntry, type Message } from './core.js';
+import { ReplLog, type EntryPayload, type LogEntry as DiskEntry, type StagedBlob } from './log.js';
+import { PeerLinks, type PeerConnector } from './peer.js';
+import { readVote, writeVote } from './vote.js';
+
+export type { PeerConnector } from './peer.js';
+
+/** Replies kept by opId (§10.4 "Duplicates"): the last 10 minutes or 200,000 entries. */
+const KEEP_REPLIES = 200_000;
+const KEEP_REPLIES_MS = 10 * 60_000;
+/** The applied mark is written at most this often (ON-DISK-FORMAT §6.5). */
+const MARK_EVERY_MS = 100;
+/** A peer request whose answer the core does not give within this time is answered EAGAIN. */
+const PEER_ANSWER_MS = 3000;
+/** An apply that failed for a reason of this brick (EIO, ENOSPC) is tried again after this pause. */
+const APPLY_RETRY_MS = 1000;
+
+type Outcome = { ok: true; res: unknown } | { ok: false; error: Dht2Error };
+
+interface Waiter {
+  term: number;
+  resolve(o: Outcome): void;
+}
+
+export interface ReplNodeOptions {
+  store: PosixStore;
+  dir: string;
+  /** This brick's id. */
+  self: string;
+  layout: LayoutDoc;
+  setId: string;
+  members: readonly string[];
+  connect: PeerConnector;
+  logger: Logger;
+}
+
+function now(): number {
+  return performance.now();
+}
+
+function toCore(e: DiskEntry): CoreEntry<EntryPayload> {
+  return e.kind === 'noop' ? { term: e.term, index: e.index, kind: 'noop' } : { term: e.term, index: e.index, kind: 'op', payload: e.payload };
+}
+
+function fromWire(e: ReplEntry): CoreEntry<EntryPayload> {
+  if (e.kind === 'noop') return { term: e.term, index: e.index, kind: 'noop' };
+  if (!e.payload) throw err('EINVAL', `rappend: entry ${e.index} has no payload`);
+  return { term: e.term, index: e.index, kind: 'op', payload: e.payload as EntryPayload };
+}
+
+function settle(o: Outcome): unknown {
+  if (o.ok) return o.res;
+  throw o.error;
+}
+
+export class ReplNode implements FopRouter {
+  private readonly core: ReplCore<EntryPayload>;
+  private readonly peers: PeerLinks;
+  private readonly locks = new KeyedRwLocks();
+  private readonly log: Logger;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** The core's commit index before the input being carried out. */
+  private commitBefore = 0;
+  /** `ok`, or why this member serves nothing and applies nothing more (ReplStatus.state). */
+  private state: 'ok' | 'diverged' | 'corrupt';
+
+  // Durability: the vote file is rewritten one write at a time; log writes report in seq order.
+  private voteChain: Promise<void> = Promise.resolve();
+  private logChain: Promise<void> = Promise.resolve();
+  /** Blobs staged for entries not yet appended, by the entry's payload object. */
+  private readonly staged = new Map<EntryPayload, StagedBlob>();
+
+  // Apply.
+  private applied: number;
+  private applyTarget = 0;
+  private applying = false;
+  /**
+   * The log at this start, as runs of one term from `index` on: an entry still at its index with
+   * its term may have been applied before the start (module comment); one that replaced it since
+   * (a suffix dropped) was not.
+   */
+  private readonly openRuns: Array<{ index: number; term: number }> = [];
+  private readonly openLast: number;
+  private markTimer: NodeJS.Timeout | undefined;
+  private markWritten: number;
+  private markChain: Promise<void> = Promise.resolve();
+  private readonly waiters = new Map<number, Waiter[]>();
+
+  // Duplicates (§10.4): where each opId is in the log, and the replies of the entries applied.
+  private readonly opIndex = new Map<string, { index: number; term: number }>();
+  private readonly replies = new Map<string, { at: number; outcome: Outcome }>();
+  /** The `at` of the last entry: a new entry's `at` never goes below it (§10.4). */
+  private lastAt = 0;
+
+  /** The primary serves from this index on once applied (its no-op, then the root's icreate). */
+  private readyIndex = Infinity;
+
+  // Peer requests waiting for the core's answer: rappend by the round given to it, rvote by sender.
+  private roundSeq = 0;
+  private readonly appendAnswers = new Map<number, (m: Extract<Message, { type: 'rappend-reply' }>) => void>();
+  private readonly voteAnswers: Array<{ from: string; pre: boolean; answer(m: Extract<Message, { type: 'rvote-reply' }>): void }> = [];
+
+  private constructor(
+    private readonly o: ReplNodeOptions,
+    private readonly rlog: ReplLog,
+    entries: readonly DiskEntry[],
+    vote: { term: number; votedFor: string | null },
+    mark: number,
+  ) {
+    this.log = o.logger.child({ set: o.setId });
+    this.state = rlog.opened.corrupt !== undefined ? 'corrupt' : 'ok';
+    const mem = new MemLog<EntryPayload>(entries.map(toCore));
+    for (const e of entries) this.noteEntry(e.index, e.term, e.kind === 'noop' ? undefined : e.payload);
+    this.core = new ReplCore<EntryPayload>({ id: o.self, voters: o.members, rng: Math.random, now: now(), vote, log: mem });
+    this.applied = Math.min(mark, rlog.lastIndex);
+    this.markWritten = this.applied;
+    this.openLast = rlog.lastIndex;
+    for (const e of entries) if (this.openRuns.at(-1)?.term !== e.term) this.openRuns.push({ index: e.index, term: e.term });
+    const urls = Object.fromEntries(o.members.filter((m) => m !== o.self).map((m) => [m, o.layout.bricks[m]!]));
+    this.peers = new PeerLinks(o.self, urls, o.connect, {
+      reply: (to, msg) => this.input(() => this.core.receive(to, msg, now())),
+      callFailed: (e) => this.log.debug({ err: e }, 'peer call failed'),
+    });
+  }
+
+  /**
+   * Opens the replication state of the brick at `o.dir` (vote, applied mark, log) and starts the
+   * core, quiet for its first second as a restart requires (§10.3).
+   */
+  static async start(o: ReplNodeOptions): Promise<ReplNode> {
+    const vote = await readVote(o.dir);
+    const mark = await readApplied(o.dir);
+    const rlog = await ReplLog.open(o.dir, { appliedIndex: mark?.index });
+    let entries: DiskEntry[] = [];
+    if (rlog.opened.corrupt === undefined) {
+      // No member truncates its log head yet (slice 8): the mirror starts at index 1.
+      if (rlog.firstIndex !== 1 && rlog.lastIndex >= rlog.firstIndex) {
+        await rlog.close();
+        throw err('ENOTSUP', `replication log of ${o.dir} starts at index ${rlog.firstIndex}; a truncated log head is not supported yet`);
+      }
+      if (rlog.lastIndex >= 1) entries = await rlog.read(1, rlog.lastIndex);
+    }
+    const n = new ReplNode(o, rlog, entries, { term: vote?.term ?? 0, votedFor: vote?.votedFor ?? null }, mark?.index ?? 0);
+    o.logger.info({
+      set: o.setId, members: o.members, term: n.core.term, lastIndex: rlog.lastIndex, applied: n.applied,
+      truncatedTail: rlog.opened.truncatedTail, corrupt: rlog.opened.corrupt,
+    }, 'replication started');
+    if (n.state === 'ok') n.input(() => n.core.tick(now()));
+    return n;
+  }
+
+  // ------------------------------------------------------------------ the core's loop
+
+  /** Feeds one input to the core and carries out its actions; re-arms the timer. */
+  private input(step: () => Action<EntryPayload>[]): void {
+    // A member that diverged or failed takes no part any more: no heartbeats (a diverged primary
+    // goes silent, so the others elect), no votes, no appends; it waits for a full copy (§10.13).
+    if (this.closed || this.state !== 'ok') return;
+    let actions: Action<EntryPayload>[];
+    try {
+      this.commitBefore = this.core.commitIndex;
+      actions = step();
+    } catch (e) {
+      // The core throws only on a broken invariant (two primaries in a term, a conflict below
+      // the commit index): this member stops taking part rather than guess.
+      this.fatal(e);
+      return;
+    }
+    this.run(actions);
+  }
+
+  private run(actions: readonly Action<EntryPayload>[]): void {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'send': this.send(a.to, a.msg); break;
+        case 'persist-vote': {
+          const { seq, state } = a;
+          this.voteChain = this.voteChain.then(async () => {
+            await writeVote(this.o.dir, state.votedFor === null ? { term: state.term } : { term: state.term, votedFor: state.votedFor });
+            this.input(() => this.core.persisted('vote', seq, now()));
+          }).catch((e: unknown) => this.fatal(e));
+          break;
+        }
+        case 'write-log': this.writeLog(a.seq, a.truncateFrom, a.entries); break;
+        case 'apply':
+          this.applyTarget = Math.max(this.applyTarget, a.upTo);
+          void this.applyLoop();
+          break;
+        case 'role':
+          this.log.info({ role: a.role, term: a.term, primary: a.primary }, 'replication role');
+          if (a.role !== 'primary') {
+            this.readyIndex = Infinity;
+            // Entries proposed here may still commit under the next primary: the gateway resends
+            // with the same opId and gets their outcome there (§10.4 "Duplicates").
+            this.failWaiters(() => this.notServing());
+          }
+          break;
+        case 'serving': void this.onServing(a.term, a.index); break;
+      }
+    }
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.closed) return;
+    const wait = Math.max(0, Math.ceil(this.core.nextWake() - now()));
+    this.timer = setTimeout(() => this.input(() => this.core.tick(now())), Math.min(wait, 2 ** 31 - 1));
+  }
+
+  private fatal(e: unknown): void {
+    if (this.closed) return;
+    this.log.error({ err: e }, 'replication stopped on this member');
+    this.state = 'corrupt';
+    if (this.timer) clearTimeout(this.timer);
+    this.failWaiters(() => err('EAGAIN', `replica set ${this.o.setId}: this member stopped replicating`));
+  }
+
+  private send(to: string, msg: Message<EntryPayload>): void {
+    if (msg.type === 'rappend-reply') {
+      const answer = this.appendAnswers.get(msg.round);
+      if (answer) { this.appendAnswers.delete(msg.round); answer(msg); }
+      return;
+    }
+    if (msg.type === 'rvote-reply') {
+      const i = this.voteAnswers.findIndex((v) => v.from === to && v.pre === msg.pre);
+      if (i >= 0) this.voteAnswers.splice(i, 1)[0]!.answer(msg);
+      return;
+    }
+    this.peers.send(to, msg);
+  }
+
+  /** The `write-log` action: the mirror has changed already; the disk follows, then `persisted`. */
+  private writeLog(seq: number, truncateFrom: number | undefined, entries: readonly CoreEntry<EntryPayload>[]): void {
+    const steps: Array<Promise<void>> = [];
+    // Both calls queue in the log in call order (log.ts), so they are made here at once.
+    // The log's own guard takes the commit index from before the input: the core may have raised
+    // it with the same message that dropped the suffix (an rappend carries both).
+    if (truncateFrom !== undefined) steps.push(this.rlog.dropSuffix(truncateFrom, this.commitBefore));
+    const disk = entries.map((e) => {
+      if (e.kind === 'noop') return { term: e.term, index: e.index, kind: 'noop' as const, payload: { at: 0 } };
+      const blob = this.staged.get(e.payload);
+      this.staged.delete(e.payload);
+      this.noteEntry(e.index, e.term, e.payload);
+      return { term: e.term, index: e.index, kind: 'fop' as const, payload: e.payload, ...(blob ? { blob } : {}) };
+    });
+    steps.push(this.rlog.append(disk));
+    const all = Promise.all(steps);
+    this.logChain = this.logChain.then(() => all).then(
+      () => this.input(() => this.core.persisted('log', seq, now())),
+      (e: unknown) => this.fatal(e),
+    );
+  }
+
+  private noteEntry(index: number, term: number, p: EntryPayload | undefined): void {
+    if (!p) return;
+    if (p.opId !== undefined) this.opIndex.set(p.opId, { index, term });
+    this.lastAt = Math.max(this.lastAt, p.at);
+  }
+
+  // ------------------------------------------------------------------ apply
+
+  private async applyLoop(): Promise<void> {
+    if (this.applying) return;
+    this.applying = true;
+    try {
+      while (!this.closed && this.state === 'ok' && this.applied < this.applyTarget) {
+        const i = this.applied + 1;
+        const e = this.core.log.entries(i, i)[0];
+        if (!e) break;
+        let outcome: Outcome | undefined;
+        if (e.kind === 'op') {
+          try {
+            outcome = { ok: true, res: await this.applyEntry(i, e.payload) };
+          } catch (x) {
+            const de = toDht2Error(x);
+            if (isDiverged(de) && this.heldAtOpen(i, e.term)) {
+              // Applied before this start, with later entries on its keys applied too (module
+              // comment): the store already holds a later state. Its reply is not known.
+              this.log.warn({ index: i, fop: e.payload.fop, err: de.message }, 'entry applied again after later ones; passed');
+            } else if (isDiverged(de)) {
+              this.state = 'diverged';
+              if (this.timer) clearTimeout(this.timer);
+              this.log.error({ index: i, fop: e.payload.fop, err: de.message }, 'this member diverged from its set; it applies nothing more and waits for a full copy');
+              this.failWaiters(() => err('EAGAIN', `replica set ${this.o.setId}: this member diverged`));
+              break;
+            } else if (isErr(de, 'EIO', 'ENOSPC', 'EDQUOT')) {
+              // This brick's trouble, not the entry's: it is never skipped (§10.6); try again.
+              this.log.error({ index: i, fop: e.payload.fop, err: de.message }, 'apply failed; trying again');
+              await new Promise((r) => setTimeout(r, APPLY_RETRY_MS));
+              continue;
+            } else {
+              // The FOP's own answer (the same on every member: apply is deterministic).
+              outcome = { ok: false, error: de };
+            }
+          }
+        }
+        this.applied = i;
+        if (outcome && e.kind === 'op' && e.payload.opId !== undefined) this.keep(e.payload.opId, outcome);
+        const ws = this.waiters.get(i);
+        if (ws) {
+          this.waiters.delete(i);
+          for (const w of ws) {
+            w.resolve(w.term === e.term && outcome ? outcome
+              : w.term === e.term ? { ok: false, error: err('EALREADY', `entry ${i} was applied before; its reply is not known`) }
+                : { ok: false, error: this.notServing() });
+          }
+        }
+        this.scheduleMark();
+      }
+    } finally {
+      this.applying = false;
+    }
+    // Waiters of indexes at or below `applied` that no entry matched (a replaced suffix).
+    for (const [i, ws] of this.waiters) {
+      if (i <= this.applied) { this.waiters.delete(i); for (const w of ws) w.resolve({ ok: false, error: this.notServing() }); }
+    }
+    if (this.applied < this.applyTarget && this.state === 'ok' && !this.closed) void this.applyLoop();
+  }
+
+  /** The log held this entry (index and term) when this member started. */
+  private heldAtOpen(index: number, term: number): boolean {
+    if (index > this.openLast) return false;
+    let t: number | undefined;
+    for (const r of this.openRuns) {
+      if (r.index > index) break;
+      t = r.term;
+    }
+    return t === term;
+  }
+
+  private async applyEntry(index: number, p: EntryPayload): Promise<unknown> {
+    const fop = p.fop ?? '';
+    if (!isFopName(fop) || !(isMdsMutating(fop) || isDsMutating(fop))) throw err('EIO', `diverged: entry ${index} names FOP ${fop}, which this brick cannot apply`);
+    const req = parseFopArgs(fop, p.req);
+    const blob = p.blob ? { path: this.rlog.blobPath(index)! } : undefined;
+    return this.o.store.apply(fop as MutatingFop, req as FopReq<MutatingFop>, p.out as FopOut<MutatingFop>, { at: p.at }, blob);
+  }
+
+  private keep(opId: string, outcome: Outcome): void {
+    const t = Date.now();
+    this.replies.set(opId, { at: t, outcome });
+    for (const [k, v] of this.replies) {
+      if (this.replies.size <= KEEP_REPLIES && t - v.at < KEEP_REPLIES_MS) break;
+      this.replies.delete(k);
+    }
+  }
+
+  private scheduleMark(): void {
+    if (this.markTimer || this.closed) return;
+    this.markTimer = setTimeout(() => {
+      this.markTimer = undefined;
+      void this.writeMark();
+    }, MARK_EVERY_MS);
+  }
+
+  private writeMark(): Promise<void> {
+    this.markChain = this.markChain.then(async () => {
+      const index = this.applied;
+      if (index <= this.markWritten) return;
+      const term = this.core.log.termAt(index) ?? 0;
+      await writeApplied(this.o.dir, { index, term });
+      this.markWritten = index;
+    }).catch((e: unknown) => this.log.error({ err: e }, 'applied mark not written'));
+    return this.markChain;
+  }
+
+  private waitApplied(index: number, term: number): Promise<Outcome> {
+    if (index <= this.applied) {
+      return Promise.resolve(this.core.log.termAt(index) === term
+        ? { ok: false, error: err('EALREADY', `entry ${index} was applied before; its reply is not known`) }
+        : { ok: false, error: this.notServing() });
+    }
+    return new Promise((resolve) => {
+      const ws = this.waiters.get(index) ?? [];
+      ws.push({ term, resolve });
+      this.waiters.set(index, ws);
+    });
+  }
+
+  private failWaiters(error: () => Dht2Error): void {
+    const all = [...this.waiters.values()].flat();
+    this.waiters.clear();
+    for (const w of all) w.resolve({ ok: false, error: error() });
+  }
+
+  // ------------------------------------------------------------------ serving
+
+  /** The primary's no-op is committed: it serves once that is applied, and the root exists. */
+  private async onServing(term: number, index: number): Promise<void> {
+    this.readyIndex = Infinity;
+    const o = await this.waitApplied(index, term);
+    if (!o.ok && !isErr(o.error, 'EALREADY')) return;
+    // The root's icreate, tried again while this term lasts: a primary that heartbeats but never
+    // serves would hold its set without serving it.
+    for (;;) {
+      if (this.closed || this.state !== 'ok' || this.core.term !== term || !this.core.serving) return;
+      try {
+        await this.makeRoot(term);
+        break;
+      } catch (e) {
+        this.log.warn({ err: e }, 'root icreate not logged; trying again');
+        await new Promise((r) => setTimeout(r, APPLY_RETRY_MS));
+      }
+    }
+    if (this.core.term === term && this.core.serving) {
+      this.readyIndex = index;
+      this.log.info({ term, index: this.applied }, 'primary serving');
+    }
+  }
+
+  /**
+   * §10.6 "Two writes hide in today's reads": the first primary of the set that holds the root
+   * logs the root's `icreate` right after its no-op, so every member makes it with the same `at`
+   * (a member of a replicated set never makes it on first use, mds-base.ts rootOnFirstUse).
+   */
+  private async makeRoot(term: number): Promise<void> {
+    if (this.o.store.identity.role !== 'mds' || !this.holdsRoot()) return;
+    const req: FopReq<'icreate'> = { gfid: ROOT_GFID, type: 'dir', mode: 0o755 };
+    await this.withKeys('icreate', req, async () => {
+      const at = Math.max(Date.now(), this.lastAt);
+      let out: FopOut<'icreate'>;
+      try {
+        out = await this.o.store.plan('icreate', req, { at });
+      } catch (e) {
+        if (isErr(e, 'EEXIST')) return;
+        throw e;
+      }
+      const payload: EntryPayload = { opId: newOpId(), at, fop: 'icreate', req, out };
+      const { result, actions } = this.core.propose(payload, now());
+      this.run(actions);
+      if (!result.ok) throw err('EAGAIN', `root icreate refused: ${result.reason}`);
+      const o = await this.waitApplied(result.index, term);
+      if (!o.ok) throw o.error;
+    });
+  }
+
+  private holdsRoot(): boolean {
+    const bucket = Buffer.from(ROOT_GFID.replace(/-/g, '').slice(0, 4), 'hex').readUInt16BE(0);
+    return this.o.layout.mdsRanges.some((r) => r.set === this.o.setId && bucket >= r.first && bucket <= r.last);
+  }
+
+  private notServing(): Dht2Error {
+    const primary = this.core.primary;
+    if (this.state !== 'ok') return err('EAGAIN', `replica set ${this.o.setId}: member ${this.o.self} is ${this.state}`);
+    if (primary !== null && primary !== this.o.self) {
+      return err('ENOTPRIMARY', `replica set ${this.o.setId}: ${this.o.self} is not the primary; ${primary} is (term ${this.core.term})`, { primary, term: this.core.term });
+    }
+    return err('EAGAIN', `replica set ${this.o.setId} has no serving primary here (term ${this.core.term}, ${this.core.role})`);
+  }
+
+  /** Throws unless this member is the primary, serving, with everything up to its start applied. */
+  private requireServing(): void {
+    if (this.state !== 'ok' || !this.core.serving || this.applied < this.readyIndex) throw this.notServing();
+  }
+
+  /** §10.8: a read runs on applied state, and counts only if the lease held after it. */
+  private async read<T>(fn: () => Promise<T>, drop?: (v: T) => void): Promise<T> {
+    this.requireServing();
+    const v = await fn();
+    if (!this.core.readLease(now()) || this.state !== 'ok') {
+      drop?.(v);
+      throw err('EAGAIN', `replica set ${this.o.setId}: the primary's lease ran out during the read`);
+    }
+    return v;
+  }
+
+  /**
+   * The conflict keys of a FOP (ARCHITECTURE.md §10.5). GFID keys are the GFID; a name's key is
+   * `parent/name`. An MDS FOP that names an entry also takes X on the GFID the entry points to,
+   * read before the keys are taken: the caller reads the keys again once it holds them and starts
+   * over when they changed (someone changed the entry in between). Renames also take X `rename`:
+   * only they move directories, and two at once could each plan against the other's old place.
+   */
+  private async keysOf(fop: MutatingFop, req: unknown): Promise<Map<string, KeyMode>> {
+    const k = new Map<string, KeyMode>();
+    const x = (key: string): void => { k.set(key, 'X'); };
+    const s = (key: string): void => { if (!k.has(key)) k.set(key, 'S'); };
+    if (!isMdsMutating(fop)) {
+      for (const g of dsKeys(fop, req as never)) x(g);
+      return k;
+    }
+    const pointed = async (parent: string, name: string): Promise<void> => {
+      x(`${parent}/${name}`);
+      const e = await this.o.store.entryOf(parent, name).catch(() => undefined);
+      if (e) x(e.gfid);
+    };
+    const r = req as Record<string, unknown> & { parent: string; name: string; gfid: string };
+    switch (fop) {
+      case 'create': case 'namelink': case 'link':
+        s(r.parent); x(r.gfid); await pointed(r.parent, r.name); break;
+      case 'nameswap': {
+        const q = req as FopReq<'nameswap'>;
+        s(q.parent); x(q.from); x(q.to); await pointed(q.parent, q.name); break;
+      }
+      case 'namedel': case 'unlink': case 'rmdir':
+        s(r.parent); await pointed(r.parent, r.name); break;
+      case 'rename': {
+        const q = req as FopReq<'rename'>;
+        x('rename'); s(q.parent); s(q.newParent);
+        await pointed(q.parent, q.name);
+        await pointed(q.newParent, q.newName);
+        break;
+      }
+      default:
+        // Inode FOPs: setattr, icreate, iunlink, ilink, imark, objset, setxattr, removexattr.
+        x(r.gfid);
+    }
+    return k;
+  }
+
+  /** Runs `fn` holding the FOP's keys, read again under them until they hold still. */
+  private async withKeys<T>(fop: MutatingFop, req: unknown, fn: () => Promise<T>): Promise<T> {
+    for (;;) {
+      const keys = await this.keysOf(fop, req);
+      const r = await this.locks.with(keys, async () => {
+        const again = await this.keysOf(fop, req);
+        for (const [key, mode] of again) {
+          const held = keys.get(key);
+          if (held === undefined || (mode === 'X' && held === 'S')) return { retry: true as const };
+        }
+        return { retry: false as const, v: await fn() };
+      });
+      if (!r.retry) return r.v;
+    }
+  }
+
+  /** §10.4 "Duplicates": the outcome of an opId already in the log, if it is. */
+  private duplicate(opId: string): Promise<unknown> | undefined {
+    const kept = this.replies.get(opId);
+    if (kept) return Promise.resolve(kept.outcome).then(settle);
+    const at = this.opIndex.get(opId);
+    if (!at || this.core.log.termAt(at.index) !== at.term) return undefined;
+    if (at.index <= this.applied) {
+      return Promise.reject(err('EALREADY', `operation ${opId} was applied at index ${at.index}; its reply is no longer kept`));
+    }
+    this.requireServing();
+    return this.waitApplied(at.index, at.term).then(settle);
+  }
+
+  private async mutate(fop: MutatingFop, req: unknown, opId: string, body?: Readable): Promise<unknown> {
+    const id = opId || newOpId();
+    let staged: StagedBlob | undefined;
+    try {
+      const dup = this.duplicate(id);
+      if (dup) { body?.resume(); return await dup; }
+      this.requireServing();
+      // The body is stored (fsynced, MAC checked by the server while it streams) before planning:
+      // the entry names it by size and CRC32C, and apply copies it from repl/blobs/ (§6.1).
+      if (body) staged = await this.rlog.stageBlob(body);
+      const blob = staged;
+      return await this.withKeys(fop, req, async () => {
+        const d = this.duplicate(id);
+        if (d) return d;
+        this.requireServing();
+        const at = Math.max(Date.now(), this.lastAt);
+        const out = await this.o.store.plan(fop, req as FopReq<MutatingFop>, { at }, blob && { path: blob.path });
+        // Planned at `at`; logged at no less than the entry before it, which another FOP (on other
+        // keys) may have logged while this one planned (§10.4: times never go back). Plan reads
+        // `at` only to check it, never into `out`.
+        const payload: EntryPayload = {
+          opId: id, at: Math.max(at, this.lastAt), fop, req, out, ...(blob ? { blob: { size: blob.size, crc32c: blob.crc32c } } : {}),
+        };
+        if (blob) this.staged.set(payload, blob);
+        const { result, actions } = this.core.propose(payload, now());
+        if (result.ok) staged = undefined; // the log owns it now
+        else this.staged.delete(payload);
+        this.run(actions);
+        if (!result.ok) throw this.notServing();
+        return settle(await this.waitApplied(result.index, result.term));
+      });
+    } finally {
+      if (staged) await this.rlog.discardBlob(staged).catch(() => undefined);
+    }
+  }
+
+  // ------------------------------------------------------------------ FopRouter
+
+  async call(fop: ControlFop, req: unknown, meta: FopMeta): Promise<unknown> {
+    try {
+      if (isFopOfRole(fop, 'peer')) return await this.peerCall(fop, req, meta.from);
+      if (fop === 'rstatus') return this.status();
+      // What every member answers about itself (§10.2's table): its digest for the replica
+      // comparison, its layout.
+      if (fop === 'digest' || fop === 'layoutget' || fop === 'layoutset') return await this.o.store.callWith(fop, req as never, { at: Date.now() });
+      if (isMdsMutating(fop) || isDsMutating(fop)) return await this.mutate(fop, req, meta.opId);
+      return await this.read(() => this.o.store.callWith(fop, req as never, { at: Date.now() }));
+    } catch (e) {
+      throw toDht2Error(e, fop);
+    }
+  }
+
+  async upload(fop: UploadFop, req: unknown, body: Readable, meta: FopMeta): Promise<unknown> {
+    try {
+      return await this.mutate(fop, req, meta.opId, body);
+    } catch (e) {
+      body.resume();
+      throw toDht2Error(e, fop);
+    }
+  }
+
+  async download(fop: DownloadFop, req: unknown, meta: FopMeta): Promise<Download<unknown>> {
+    try {
+      if (fop === 'rblob') {
+        this.checkPeer(meta.from, fop);
+        return await this.blob(req as FopReq<'rblob'>);
+      }
+      return await this.read(() => this.o.store.downloadLocal(fop, req as FopReq<typeof fop>), (d) => d.body.destroy());
+    } catch (e) {
+      throw toDht2Error(e, fop);
+    }
+  }
+
+  // ------------------------------------------------------------------ peer FOPs (§10.2 role `peer`)
+
+  private checkPeer(from: string, fop: FopName): void {
+    if (from === '' || from === this.o.self || !this.o.members.includes(from)) {
+      throw err('ENOTSUP', `${fop} is served only to the members of replica set ${this.o.setId}${from ? `, not to ${from}` : ' (no x-dht2-from)'}`);
+    }
+  }
+
+  private async peerCall(fop: ControlFop, req: unknown, from: string): Promise<unknown> {
+    this.checkPeer(from, fop);
+    if (this.state !== 'ok') throw err('EAGAIN', `replica set ${this.o.setId}: member ${this.o.self} is ${this.state}`);
+    if (fop === 'rvote') {
+      const r = req as FopReq<'rvote'>;
+      return new Promise<FopRes<'rvote'>>((resolve, reject) => {
+        const entry = {
+          from, pre: r.pre,
+          answer: (m: Extract<Message, { type: 'rvote-reply' }>) => { clearTimeout(t); resolve({ term: m.term, granted: m.granted }); },
+        };
+        const t = setTimeout(() => {
+          const i = this.voteAnswers.indexOf(entry);
+          if (i >= 0) this.voteAnswers.splice(i, 1);
+          reject(err('EAGAIN', 'rvote: no answer in time'));
+        }, PEER_ANSWER_MS);
+        this.voteAnswers.push(entry);
+        this.input(() => this.core.receive(from, { type: 'rvote', term: r.term, pre: r.pre, lastTerm: r.lastTerm, lastIndex: r.lastIndex }, now()));
+      });
+    }
+    if (fop === 'rappend') return this.onAppend(req as FopReq<'rappend'>, from);
+    throw err('ENOTSUP', `${fop} is not a control FOP of the replication module`);
+  }
+
+  /**
+   * `rappend`: the blobs of entries this member lacks are fetched from the sender first (`rblob`,
+   * staged and fsynced), so the entries can be appended, and acknowledged, with their bodies.
+   */
+  private async onAppend(r: FopReq<'rappend'>, from: string): Promise<FopRes<'rappend'>> {
+    const entries = r.entries.map(fromWire);
+    const mine: EntryPayload[] = [];
+    try {
+      for (const e of entries) {
+        if (e.kind !== 'op' || !e.payload.blob || this.core.log.termAt(e.index) === e.term) continue;
+        const b = await this.peers.fetchBlob(from, e.index, e.term, (body) => this.rlog.stageBlob(body));
+        if (b.size !== e.payload.blob.size || b.crc32c !== e.payload.blob.crc32c) {
+          await this.rlog.discardBlob(b).catch(() => undefined);
+          throw err('EIO', `rblob ${e.index}/${e.term} from ${from}: ${b.size} bytes CRC32C ${b.crc32c}, the entry says ${e.payload.blob.size} and ${e.payload.blob.crc32c}`);
+        }
+        this.staged.set(e.payload, b);
+        mine.push(e.payload);
+      }
+      // A body skipped above because the entry was here may have been dropped with a suffix since:
+      // the append would then lack it. Refused; the primary sends it again.
+      for (const e of entries) {
+        if (e.kind === 'op' && e.payload.blob && !this.staged.has(e.payload) && this.core.log.termAt(e.index) !== e.term) {
+          throw err('EAGAIN', `rappend: the body of entry ${e.index} is not here yet`);
+        }
+      }
+      const round = ++this.roundSeq;
+      return await new Promise<FopRes<'rappend'>>((resolve, reject) => {
+        const t = setTimeout(() => {
+          this.appendAnswers.delete(round);
+          reject(err('EAGAIN', 'rappend: no answer in time'));
+        }, PEER_ANSWER_MS);
+        this.appendAnswers.set(round, (m) => { clearTimeout(t); resolve({ term: m.term, ok: m.ok, lastIndex: m.lastIndex }); });
+        this.input(() => this.core.receive(from, {
+          type: 'rappend', term: r.term, prevIndex: r.prevIndex, prevTerm: r.prevTerm, commit: r.commit,
+          lowestMatch: r.lowestMatch, round, entries,
+        }, now()));
+      });
+    } finally {
+      // The log took the blobs of the entries it appended (writeLog); the rest (already there,
+      // or refused) are removed.
+      for (const p of mine) {
+        const b = this.staged.get(p);
+        if (b) {
+          this.staged.delete(p);
+          await this.rlog.discardBlob(b).catch(() => undefined);
+        }
+      }
+    }
+  }
+
+  private async blob(r: FopReq<'rblob'>): Promise<Download<FopRes<'rblob'>>> {
+    const e = this.core.log.termAt(r.index) === r.term ? this.core.log.entries(r.index, r.index)[0] : undefined;
+    if (!e || e.kind !== 'op' || !e.payload.blob) throw err('ENOENT', `no blob of entry ${r.index} in term ${r.term} here`);
+    return { res: { size: e.payload.blob.size, crc32c: e.payload.blob.crc32c }, body: await this.rlog.openBlob(r.index) };
+  }
+
+  // ------------------------------------------------------------------ status, close
+
+  status(): ReplStatus {
+    const t = now();
+    const role = this.core.role;
+    const primary = this.core.primary;
+    const s: ReplStatus = {
+      set: this.o.setId, brick: this.o.self,
+      role: role === 'precandidate' ? 'candidate' : role,
+      term: this.core.term,
+      lastIndex: this.core.log.lastIndex,
+      commitIndex: this.core.commitIndex,
+      appliedIndex: this.applied,
+      leaseValid: this.core.readLease(t) && this.applied >= this.readyIndex,
+      state: this.state,
+    };
+    if (primary !== null) s.primary = primary;
+    if (role === 'primary') s.members = this.core.peers(t);
+    return s;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.markTimer) clearTimeout(this.markTimer);
+    this.failWaiters(() => err('EAGAIN', `replica set ${this.o.setId}: member ${this.o.self} is stopping`));
+    await this.peers.close();
+    await this.logChain.catch(() => undefined);
+    await this.writeMark();
+    await this.rlog.close();
+  }
+}
+
