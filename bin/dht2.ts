@@ -262,6 +262,17 @@ volume
     process.stdout.write(`wrote ${o.out}: volume ${vf.name} (${vf.volumeId}), ${what}\n`);
   });
 
+const heal = program.command('heal').description('replica sets: what still needs heal (ARCHITECTURE.md §10.13)');
+heal
+  .command('info')
+  .description('per replica set: its primary, each member\'s indexes and how far behind it is (exit code: sets that need heal)')
+  .option('--volfile <path>', 'volume file', process.env.DHT2_VOLFILE ?? './data/volume.json')
+  .option('--json', 'print JSON')
+  .action(async (o: { volfile: string; json?: boolean }) => {
+    const { runHealInfo } = await import('./heal.js');
+    process.exitCode = Math.min(await runHealInfo(o.volfile, o.json === true), 100);
+  });
+
 program
   .command('status')
   .description('the bricks of a volume: reachable, identity, capacity (exit code: bricks down)')
