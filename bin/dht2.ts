@@ -4,7 +4,12 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { loadClusterSecret, runBrick } from '../brick/main.js';
 import { ORPHAN_GRACE_MS, watchSupervisorPipe } from '../brick/supervisor-pipe.js';
-import { BrickClient, checkClusterSecret, Dht2Error, parseVolumeFile, resolveSecret, Volume, writeVolumeFile } from '../dht2-core/index.js';
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
+import {
+  BrickClient, checkClusterSecret, Dht2Error, installLayout, parseVolumeFile, replicaOf, replicaProblem, resolveSecret, Volume,
+  writeVolumeFile,
+} from '../dht2-core/index.js';
 import { registerBenchCommand } from './bench-command.js';
 import { wholeNumber } from './cli-args.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../server/http-limits.js';
@@ -119,8 +124,9 @@ addHttpLimitOptions(program
   .command('local'))
   .description('run a whole volume on this machine (2 MDS + 3 DS bricks by default), data in one folder')
   .option('--data-dir <path>', 'data folder', process.env.DHT2_DATA_DIR ?? './data')
-  .option('--mds <n>', 'number of MDS bricks', (v) => count(v), 2)
-  .option('--ds <n>', 'number of DS bricks', (v) => count(v), 3)
+  .option('--mds <n>', 'number of MDS sets (bricks with replica 1)', (v) => count(v), 2)
+  .option('--ds <n>', 'number of DS sets (bricks with replica 1)', (v) => count(v), 3)
+  .option('--replica <n>', 'bricks per set: 1, or 3 to survive one brick lost (fixed when the data folder is made)', replicaCount)
   .option('--brick-port-base <n>', 'first brick port', port, Number(process.env.DHT2_BRICK_PORT_BASE ?? 9101))
   .option('--port <n>', 'gateway port', port, Number(process.env.DHT2_PORT ?? 9000))
   .option('--access-key <id>', 'root access key', process.env.DHT2_ACCESS_KEY ?? DEFAULT_ACCESS_KEY)
@@ -130,14 +136,14 @@ addHttpLimitOptions(program
   .option('--no-sync', 'bricks reply before fsync (faster, not power-loss safe)')
   .option('--log-level <level>', 'pino log level', process.env.DHT2_LOG_LEVEL ?? 'info')
   .action(async (o: {
-    dataDir: string; mds: number; ds: number; brickPortBase: number; host: string; sync: boolean; logLevel: string;
+    dataDir: string; mds: number; ds: number; replica?: number; brickPortBase: number; host: string; sync: boolean; logLevel: string;
     port: number; accessKey: string; secretKey: string; region: string;
   } & HttpLimitFlags) => {
     const logger = pino({ name: 'dht2-local', level: o.logLevel });
     const { runLocalCluster } = await import('../brick/local-cluster.js');
     const { runGateway } = await import('../server/main.js');
     const cluster = await runLocalCluster({
-      dataDir: o.dataDir, mdsCount: o.mds, dsCount: o.ds, brickPortBase: o.brickPortBase, host: o.host, sync: o.sync, logger,
+      dataDir: o.dataDir, mdsCount: o.mds, dsCount: o.ds, replica: o.replica, brickPortBase: o.brickPortBase, host: o.host, sync: o.sync, logger,
     });
     let gw: Awaited<ReturnType<typeof runGateway>>;
     try {
@@ -169,6 +175,14 @@ addHttpLimitOptions(program
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+
+/** A replica count the design supports (ARCHITECTURE.md §10.12: 1, 3, 5 or 7; 2 is refused with the reason). */
+function replicaCount(v: string): number {
+  const n = Number(v);
+  const problem = replicaProblem(n);
+  if (problem) throw new InvalidArgumentError(problem);
+  return n;
+}
 
 function count(v: string): number {
   const n = Number(v);
@@ -210,32 +224,62 @@ volume
   .requiredOption('--volume-id <id>', 'volume id the bricks were started with')
   .requiredOption('--mds <id=url...>', 'MDS bricks, e.g. mds0=http://10.0.0.1:9101')
   .requiredOption('--ds <id=url...>', 'DS bricks, e.g. ds0=http://10.0.0.2:9103')
+  .option('--replica <n>', 'bricks per set: 1, or 3 (the bricks of each role are grouped into sets mds-0, mds-1, ..., ds-0, ... in the order given)', replicaCount, 1)
   .option('--secret-file <path>', 'where the cluster secret is (default: read $DHT2_CLUSTER_SECRET)')
   .option('--tls-ca <path>', 'PEM CA for https bricks')
   .option('-o, --out <path>', 'volume file to write', 'volume.json')
   .option('--no-check', 'do not contact the bricks')
   .option('--allow-short-secret', 'the bricks already exist and use a secret of 16-31 bytes: accept it with a warning (rotate it: docs/VOLUME-FILE.md)')
-  .action(async (o: { name: string; volumeId: string; mds: string[]; ds: string[]; secretFile?: string; tlsCa?: string; out: string; check: boolean; allowShortSecret?: boolean }) => {
+  .action(async (o: {
+    name: string; volumeId: string; mds: string[]; ds: string[]; replica: number; secretFile?: string; tlsCa?: string; out: string;
+    check: boolean; allowShortSecret?: boolean;
+  }) => {
     const refs = (list: string[], role: string) => list.map((s) => {
       const i = s.indexOf('=');
       if (i <= 0) throw new InvalidArgumentError(`--${role} ${s}: expected id=url`);
       return { id: s.slice(0, i), url: s.slice(i + 1) };
     });
-    const vf = parseVolumeFile({
-      format: 1, name: o.name, volumeId: o.volumeId, buckets: 65536,
-      secret: o.secretFile ? { file: o.secretFile } : { env: 'DHT2_CLUSTER_SECRET' },
-      mds: refs(o.mds, 'mds'), ds: refs(o.ds, 'ds'), ...(o.tlsCa ? { tlsCa: o.tlsCa } : {}),
-    }, 'volume');
+    // Sets of `replica` bricks in the order given (ARCHITECTURE.md §10.12).
+    const sets = (list: string[], role: string) => {
+      const bricks = refs(list, role);
+      if (bricks.length % o.replica !== 0) {
+        throw new InvalidArgumentError(`--${role}: ${bricks.length} bricks do not make sets of ${o.replica}; give a multiple of ${o.replica}`);
+      }
+      return Array.from({ length: bricks.length / o.replica }, (_, i) => ({ id: `${role}-${i}`, bricks: bricks.slice(i * o.replica, (i + 1) * o.replica) }));
+    };
+    const common = {
+      name: o.name, volumeId: o.volumeId, buckets: 65536,
+      secret: o.secretFile ? { file: o.secretFile } : { env: 'DHT2_CLUSTER_SECRET' }, ...(o.tlsCa ? { tlsCa: o.tlsCa } : {}),
+    };
+    const vf = parseVolumeFile(o.replica === 1
+      ? { format: 1, ...common, mds: refs(o.mds, 'mds'), ds: refs(o.ds, 'ds') }
+      : { format: 2, ...common, replica: o.replica, mds: sets(o.mds, 'mds'), ds: sets(o.ds, 'ds') }, 'volume');
     // A volume file written here is a new volume unless told otherwise: its secret is held to
     // the new volume's rule before anything is written (cluster-secret.ts).
     const { warning } = checkClusterSecret(await resolveSecret(vf, o.out), { newVolume: o.allowShortSecret !== true });
     if (warning !== undefined) process.stderr.write(`dht2: warning: ${warning}\n`);
     await writeVolumeFile(o.out, vf);
     if (o.check) {
+      // A replicated volume's bricks learn their sets from its layout (ARCHITECTURE.md §10.9).
+      const secret = await resolveSecret(vf, o.out);
+      const ca = vf.tlsCa ? await readFile(isAbsolute(vf.tlsCa) ? vf.tlsCa : resolvePath(dirname(o.out), vf.tlsCa)) : undefined;
+      await installLayout(vf, secret, ca ? { tls: { ca } } : {});
       const v = await Volume.open(o.out);
       await v.close();
     }
-    process.stdout.write(`wrote ${o.out}: volume ${vf.name} (${vf.volumeId}), ${vf.mds.length} MDS, ${vf.ds.length} DS\n`);
+    const what = replicaOf(vf) === 1 ? `${vf.mds.length} MDS, ${vf.ds.length} DS` : `replica ${replicaOf(vf)}, ${vf.mds.length} MDS sets, ${vf.ds.length} DS sets`;
+    process.stdout.write(`wrote ${o.out}: volume ${vf.name} (${vf.volumeId}), ${what}\n`);
+  });
+
+const heal = program.command('heal').description('replica sets: what still needs heal (ARCHITECTURE.md §10.13)');
+heal
+  .command('info')
+  .description('per replica set: its primary, each member\'s indexes and how far behind it is (exit code: sets that need heal)')
+  .option('--volfile <path>', 'volume file', process.env.DHT2_VOLFILE ?? './data/volume.json')
+  .option('--json', 'print JSON')
+  .action(async (o: { volfile: string; json?: boolean }) => {
+    const { runHealInfo } = await import('./heal.js');
+    process.exitCode = Math.min(await runHealInfo(o.volfile, o.json === true), 100);
   });
 
 program

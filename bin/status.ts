@@ -14,10 +14,12 @@ function bytes(n: number | undefined): string {
 export async function runStatus(volfile: string, json: boolean, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const v = await Volume.open(volfile, { checkBricks: false, timeoutMs: 3000 });
   try {
-    const [health, fs] = await Promise.all([v.brickHealth(), v.brickStatfs()]);
+    const [health, fs, sets] = await Promise.all([v.brickHealth(), v.brickStatfs(), v.replica > 1 ? v.setStatus() : Promise.resolve([])]);
     const vf = v.file!;
+    const ids = v.setIds();
     const rows = health.map((b) => {
-      const i = (b.role === 'mds' ? vf.mds : vf.ds).findIndex((x) => x.id === b.id);
+      // Capacity is per set: on a replicated set, its primary's.
+      const i = (b.role === 'mds' ? ids.mds : ids.ds).indexOf(b.set);
       const s = fs.find((x) => x.role === b.role && x.index === i)?.statfs;
       return {
         brick: b.id, role: b.role, url: b.url, state: !b.up ? 'DOWN' : b.problem ? 'WRONG' : 'up',
@@ -27,16 +29,22 @@ export async function runStatus(volfile: string, json: boolean, out: NodeJS.Writ
     });
     const bad = rows.filter((r) => r.state !== 'up').length;
     if (json) {
-      out.write(JSON.stringify({ volume: vf.name, volumeId: vf.volumeId, bricks: rows }, null, 2) + '\n');
+      out.write(JSON.stringify({ volume: vf.name, volumeId: vf.volumeId, replica: v.replica, bricks: rows, ...(v.replica > 1 ? { sets } : {}) }, null, 2) + '\n');
       return bad;
     }
     const table = [['BRICK', 'ROLE', 'URL', 'STATE', 'SIZE', 'AVAILABLE', 'USED'],
       ...rows.map((r) => [r.brick, r.role, r.url, r.state, bytes(r.size), bytes(r.avail), r.used === undefined ? '-' : `${r.used}%`])];
     const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-    out.write(`volume ${vf.name} (${vf.volumeId}): ${vf.mds.length} MDS, ${vf.ds.length} DS, ${bad === 0 ? 'all bricks up' : `${bad} brick(s) down or wrong`}\n\n`);
+    const shape = v.replica === 1 ? `${vf.mds.length} MDS, ${vf.ds.length} DS` : `replica ${v.replica}, ${vf.mds.length} MDS sets, ${vf.ds.length} DS sets`;
+    out.write(`volume ${vf.name} (${vf.volumeId}): ${shape}, ${bad === 0 ? 'all bricks up' : `${bad} brick(s) down or wrong`}\n\n`);
     for (const row of table) out.write(row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd() + '\n');
     for (const r of rows) if (r.problem) out.write(`\n${r.brick}: ${r.problem}`);
     if (rows.some((r) => r.problem)) out.write('\n');
+    for (const s of sets) {
+      const head = s.available ? `primary ${s.primary} (term ${s.term})` : 'NO PRIMARY';
+      out.write(`\nset ${s.id}: ${head}${s.degraded.length > 0 ? `; degraded: ${s.degraded.join(', ')}` : ''}`);
+    }
+    if (sets.length > 0) out.write('\n');
     return bad;
   } finally {
     await v.close();

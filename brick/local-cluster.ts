@@ -15,13 +15,17 @@ import type { Logger } from 'pino';
 import { spawnBrick, type BrickProcess } from './spawn.js';
 import type { BrickRole } from './posix2/format.js';
 import {
-  checkClusterSecret, Dht2Error, err, loadVolumeFile, MIN_NEW_SECRET_BYTES, writeVolumeFile, type VolumeFile,
+  checkClusterSecret, Dht2Error, err, installLayout, loadVolumeFile, MIN_NEW_SECRET_BYTES, replicaOf, replicaProblem,
+  volumeBricks, writeVolumeFile, type VolumeFile,
 } from '../dht2-core/index.js';
 
 export interface LocalClusterOptions {
   dataDir: string;
+  /** MDS and DS sets; with `replica` 3, each set is 3 bricks. */
   mdsCount: number;
   dsCount: number;
+  /** Bricks per set (1 or 3; ARCHITECTURE.md §10.12); 1 when omitted. Fixed when the data folder is made. */
+  replica?: number;
   /** First brick port; bricks take consecutive ports so addresses stay the same across starts. */
   brickPortBase: number;
   host: string;
@@ -67,15 +71,25 @@ async function loadOrCreateVolume(o: LocalClusterOptions, dataDir: string): Prom
   } catch (e) {
     if ((e as { errno?: string }).errno !== 'ENOENT') throw e;
   }
-  const vf: VolumeFile = {
-    format: 1,
-    name: 'local',
-    volumeId: `local-${randomBytes(4).toString('hex')}`,
-    buckets: 65536,
-    secret: { file: 'cluster.secret' },
-    mds: Array.from({ length: o.mdsCount }, (_, i) => ({ id: `mds${i}`, url: url(o.brickPortBase + i) })),
-    ds: Array.from({ length: o.dsCount }, (_, i) => ({ id: `ds${i}`, url: url(o.brickPortBase + o.mdsCount + i) })),
-  };
+  const replica = o.replica ?? 1;
+  const common = { name: 'local', volumeId: `local-${randomBytes(4).toString('hex')}`, buckets: 65536 as const, secret: { file: 'cluster.secret' } };
+  let vf: VolumeFile;
+  if (replica === 1) {
+    vf = {
+      format: 1, ...common,
+      mds: Array.from({ length: o.mdsCount }, (_, i) => ({ id: `mds${i}`, url: url(o.brickPortBase + i) })),
+      ds: Array.from({ length: o.dsCount }, (_, i) => ({ id: `ds${i}`, url: url(o.brickPortBase + o.mdsCount + i) })),
+    };
+  } else {
+    // Sets mds0, ds0, …, of bricks mds0-1, mds0-2, mds0-3 on consecutive ports.
+    let port = o.brickPortBase;
+    const sets = (role: string, n: number) => Array.from({ length: n }, (_, i) => ({
+      id: `${role}${i}`,
+      bricks: Array.from({ length: replica }, (_, j) => ({ id: `${role}${i}-${j + 1}`, url: url(port++) })),
+    }));
+    const mds = sets('mds', o.mdsCount);
+    vf = { format: 2, ...common, replica, mds, ds: sets('ds', o.dsCount) };
+  }
   await writeVolumeFile(path, vf);
   return { path, vf };
 }
@@ -84,11 +98,14 @@ export async function runLocalCluster(o: LocalClusterOptions): Promise<LocalClus
   const dataDir = resolve(o.dataDir);
   await mkdir(dataDir, { recursive: true });
   const secret = await loadOrCreateSecret(dataDir, !existsSync(join(dataDir, 'volume.json')));
+  const problem = o.replica === undefined ? undefined : replicaProblem(o.replica);
+  if (problem) throw err('EINVAL', problem);
   const { path: volfile, vf } = await loadOrCreateVolume(o, dataDir);
-  const specs: Array<{ id: string; role: BrickRole; port: number }> = [
-    ...vf.mds.map((b) => ({ id: b.id, role: 'mds' as const, port: Number(new URL(b.url).port) })),
-    ...vf.ds.map((b) => ({ id: b.id, role: 'ds' as const, port: Number(new URL(b.url).port) })),
-  ];
+  if (o.replica !== undefined && replicaOf(vf) !== o.replica) {
+    throw err('EINVAL', `${volfile} is a volume of replica ${replicaOf(vf)}, not ${o.replica}: a volume keeps the replica count it was made with (use another --data-dir)`);
+  }
+  const specs: Array<{ id: string; role: BrickRole; port: number }> = volumeBricks(vf)
+    .map((b) => ({ id: b.id, role: b.role, port: Number(new URL(b.url).port) }));
   const running = new Map<string, BrickProcess>();
   let stopping = false;
 
@@ -117,8 +134,15 @@ export async function runLocalCluster(o: LocalClusterOptions): Promise<LocalClus
     const why = failed.map((f) => `brick ${f.id} ${brickFailure(f.reason)}`).join('; ');
     throw err('EIO', `the local cluster did not start: ${why} (every brick it started was stopped)`);
   }
+  try {
+    await installLayout(vf, secret);
+  } catch (e) {
+    stopping = true;
+    await Promise.all([...running.values()].map((b) => b.stop()));
+    throw err('EIO', `the local cluster did not start: installing the layout failed: ${(e as Error).message} (every brick it started was stopped)`);
+  }
   o.logger.info({
-    volumeId: vf.volumeId, dataDir, volfile,
+    volumeId: vf.volumeId, dataDir, volfile, replica: replicaOf(vf),
     bricks: Object.fromEntries(specs.map((s) => [s.id, running.get(s.id)!.url])),
   }, 'local cluster ready: every brick answers');
   return {

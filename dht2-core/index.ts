@@ -6,7 +6,7 @@
  */
 
 // The Volume: paths, directories, files and fsck over a volume of bricks.
-export { Volume, type VolumeStatFs, type OpenVolumeOptions } from './volume.js';
+export { Volume, type VolumeStatFs, type OpenVolumeOptions, type SetStatus } from './volume.js';
 export type {
   MkdirOptions, CreateOptions, WriteFileOptions, ReadRange, RenameOptions, ReaddirOptions, ReaddirPage, FsckOptions, FsckReport,
   KnownDir,
@@ -14,7 +14,12 @@ export type {
 export { Layout } from './layout.js';
 
 // The volume file and the cluster secret that signs every brick FOP.
-export { loadVolumeFile, parseVolumeFile, writeVolumeFile, resolveSecret, type VolumeFile } from './volfile.js';
+export {
+  loadVolumeFile, parseVolumeFile, writeVolumeFile, resolveSecret, replicaOf, replicaProblem, seedLayout, volumeBricks, volumeSets,
+  type VolumeFile, type VolumeFileV1, type VolumeFileV2, type VolumeSet,
+} from './volfile.js';
+export { installLayout } from './layout-install.js';
+export { ReplicaSetFops, type ReplicaMember, type ReplicaSetOptions } from './layers/replica-set.js';
 export { checkClusterSecret, MIN_NEW_SECRET_BYTES, type SecretCheck } from './protocol/index.js';
 
 // Errors: one class carrying a wire errno.
@@ -29,17 +34,13 @@ export type { BrickFops, CallContext } from './protocol/index.js';
 
 // The comparison of a replica set's members that fsck runs per set (ARCHITECTURE.md §10.12).
 export {
-  compareReplicas, formatReplicaReport, type ReplicaMember, type ReplicaReport, type ReplicaDiff, type ReplicaState,
+  compareReplicas, formatReplicaReport, type ReplicaReport, type ReplicaDiff, type ReplicaState,
   type ReplicaMemberCounts, type CompareOptions,
 } from './fops/replica-compare.js';
 export type { DigestItem, DigestPage } from './protocol/index.js';
 
 // Brick RPC and the layers stacked over it.
 export { BrickClient } from './rpc/brick-client.js';
-// One replica set as one BrickFops (ARCHITECTURE.md §10.8).
-export {
-  ReplicaSetFops, type ReplicaSetOptions, type ReplicaMember as ReplicaSetMember,
-} from './layers/replica-set.js';
 export { CountingFops } from './layers/counting.js';
 export { ObservedFops, type FopObserver } from './layers/observed.js';
 

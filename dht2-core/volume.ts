@@ -6,11 +6,15 @@
  */
 import type { Readable } from 'node:stream';
 import {
-  checkClusterSecret, err, ROOT_GFID, type Attrs, type BrickFops, type CallContext, type SetAttrs,
+  checkClusterSecret, err, layoutDigest, ROOT_GFID, type Attrs, type BrickFops, type CallContext, type ReplStatus,
+  type SetAttrs,
 } from './protocol/index.js';
 import { Layout } from './layout.js';
 import { BrickClient } from './rpc/brick-client.js';
-import { identityProblem, loadVolumeFile, resolveSecret, seedLayout, type VolumeFile } from './volfile.js';
+import {
+  identityProblem, loadVolumeFile, replicaOf, resolveSecret, seedLayout, volumeBricks, volumeSets, type VolumeFile,
+} from './volfile.js';
+import { ReplicaSetFops, type ReplicaMember } from './layers/replica-set.js';
 import { VolumeCore, atPath, type KnownDir } from './fops/core.js';
 import * as entry from './fops/entry.js';
 import * as data from './fops/data.js';
@@ -47,10 +51,53 @@ export interface OpenVolumeOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** One brick of an opened volume: its place in the volume file and its HTTP/2 client. */
+interface OpenedBrick {
+  role: 'mds' | 'ds';
+  id: string;
+  url: string;
+  set: string;
+  client: BrickClient;
+}
+
+/** A replica set as a gateway sees it (`Volume.setStatus`, ARCHITECTURE.md §10.8). */
+export interface SetStatus {
+  id: string;
+  role: 'mds' | 'ds';
+  /** More than one member: a primary orders its FOPs. */
+  replicated: boolean;
+  /** A member answered as primary with a valid lease (so a majority hears it), or the set of one is up. */
+  available: boolean;
+  primary?: string;
+  term?: number;
+  /** What makes the set degraded: members down, lagging, diverged; empty when healthy. */
+  degraded: string[];
+  members: Array<{
+    id: string;
+    up: boolean;
+    role?: ReplStatus['role'];
+    lastIndex?: number;
+    commitIndex?: number;
+    appliedIndex?: number;
+    state?: ReplStatus['state'];
+    problem?: string;
+  }>;
+  /** Failovers the gateway's replica-set layer has followed since it started. */
+  failovers: number;
+}
+
+/** A member lagging the primary's commit index by more than this is degraded (§10.8). */
+const LAG_DEGRADED = 1000;
+
+/** Liveness of the members of replicated sets (session.ts): a frozen primary is left within ~2 s (§10.8). */
+const REPLICA_LIVENESS = { quietMs: 500, pingTimeoutMs: 1500 };
+
 export class Volume {
   private readonly core: VolumeCore;
   /** The HTTP/2 clients under any layers (health checks talk to them directly). */
-  private clients: BrickClient[] = [];
+  private bricks: OpenedBrick[] = [];
+  /** The replica-set layers of replicated sets, by set id. */
+  private replicaSets = new Map<string, ReplicaSetFops>();
   /** Set by open() when the cluster secret is accepted but too short for a new volume: log it. */
   secretWarning: string | undefined;
 
@@ -60,7 +107,11 @@ export class Volume {
     this.core = new VolumeCore(layout, mds, ds);
   }
 
-  /** Opens the volume a volume file describes: one HTTP/2 client per brick, identities checked. */
+  /**
+   * Opens the volume a volume file describes: one HTTP/2 client per brick, identities checked;
+   * a replicated set (format 2, ARCHITECTURE.md §10.2) becomes one ReplicaSetFops over its
+   * members, and each member is checked to hold the volume's layout.
+   */
   static async open(volfilePath: string, o: OpenVolumeOptions = {}): Promise<Volume> {
     const vf = await loadVolumeFile(volfilePath);
     const secret = await resolveSecret(vf, volfilePath, o.env);
@@ -69,14 +120,26 @@ export class Volume {
     const ca = vf.tlsCa ? await readFile(isAbsolute(vf.tlsCa) ? vf.tlsCa : resolvePath(dirname(volfilePath), vf.tlsCa)) : undefined;
     // Every FOP names the layout epoch it was placed with (ARCHITECTURE.md §10.9).
     const layoutEpoch = seedLayout(vf).epoch;
-    const mk = (b: { id: string; url: string }) =>
-      new BrickClient({ url: b.url, secret, brickId: b.id, timeoutMs: o.timeoutMs, tls: ca ? { ca } : undefined, layoutEpoch });
-    const mdsClients = vf.mds.map(mk);
-    const dsClients = vf.ds.map(mk);
-    const wrap = (role: 'mds' | 'ds', refs: VolumeFile['mds'], cs: BrickClient[]) =>
-      cs.map((c, i) => (o.wrap ? o.wrap({ role, id: refs[i]!.id, url: refs[i]!.url }, c) : c));
-    const vol = new Volume(wrap('mds', vf.mds, mdsClients), wrap('ds', vf.ds, dsClients), vf);
-    vol.clients = [...mdsClients, ...dsClients];
+    const bricks: OpenedBrick[] = [];
+    const replicaSets = new Map<string, ReplicaSetFops>();
+    const sets = volumeSets(vf).map((s) => {
+      const replicated = s.bricks.length > 1;
+      const members: ReplicaMember[] = s.bricks.map((b) => {
+        const client = new BrickClient({
+          url: b.url, secret, brickId: b.id, timeoutMs: o.timeoutMs, tls: ca ? { ca } : undefined, layoutEpoch,
+          liveness: replicated ? REPLICA_LIVENESS : undefined,
+        });
+        bricks.push({ role: s.role, id: b.id, url: b.url, set: s.id, client });
+        return { id: b.id, fops: o.wrap ? o.wrap({ role: s.role, id: b.id, url: b.url }, client) : client };
+      });
+      if (!replicated) return { role: s.role, fops: members[0]!.fops };
+      const rs = new ReplicaSetFops(s.id, members);
+      replicaSets.set(s.id, rs);
+      return { role: s.role, fops: rs as BrickFops };
+    });
+    const vol = new Volume(sets.filter((s) => s.role === 'mds').map((s) => s.fops), sets.filter((s) => s.role === 'ds').map((s) => s.fops), vf);
+    vol.bricks = bricks;
+    vol.replicaSets = replicaSets;
     vol.secretWarning = secretWarning;
     if (o.checkBricks ?? true) {
       try {
@@ -94,23 +157,33 @@ export class Volume {
     return this.core.layout;
   }
 
-  /** Each brick of the volume file: reachable or not, and whether its identity matches. */
-  async brickHealth(): Promise<Array<{ role: 'mds' | 'ds'; id: string; url: string; up: boolean; problem?: string }>> {
+  /** The replica count of the volume file (1 without one). */
+  get replica(): number {
+    return this.file ? replicaOf(this.file) : 1;
+  }
+
+  /**
+   * Each brick of the volume file: reachable or not, and whether its identity matches; a member
+   * of a replicated set must also hold the volume's layout (ARCHITECTURE.md §10.9).
+   */
+  async brickHealth(): Promise<Array<{ role: 'mds' | 'ds'; id: string; url: string; set: string; up: boolean; problem?: string }>> {
     const vf = this.file;
     if (!vf) throw err('EINVAL', 'volume was not opened from a volume file');
-    const list = [
-      ...vf.mds.map((b, i) => ({ role: 'mds' as const, ref: b, c: this.clients[i] ?? this.core.mdsBricks[i] })),
-      ...vf.ds.map((b, i) => ({ role: 'ds' as const, ref: b, c: this.clients[vf.mds.length + i] ?? this.core.dsBricks[i] })),
-    ];
-    return Promise.all(list.map(async ({ role, ref, c }) => {
-      if (!(c instanceof BrickClient)) return { role, id: ref.id, url: ref.url, up: true };
+    const seed = this.replica > 1 ? layoutDigest(seedLayout(vf)) : undefined;
+    const list = this.bricks.length > 0
+      ? this.bricks
+      : volumeBricks(vf).map((b) => ({ role: b.role, id: b.id, url: b.url, set: b.set, client: undefined }));
+    return Promise.all(list.map(async ({ role, id, url, set, client }) => {
+      const base = { role, id, url, set };
+      if (!client) return { ...base, up: true };
+      let h;
       try {
-        const h = await c.health();
-        const problem = identityProblem(vf, role, ref, h);
-        return problem ? { role, id: ref.id, url: ref.url, up: true, problem } : { role, id: ref.id, url: ref.url, up: true };
+        h = await client.health();
       } catch (e) {
-        return { role, id: ref.id, url: ref.url, up: false, problem: `brick ${ref.url} is unreachable: ${(e as Error).message}` };
+        return { ...base, up: false, problem: `brick ${url} is unreachable: ${(e as Error).message}` };
       }
+      const problem = identityProblem(vf, role, { id, url }, h) ?? (seed ? await layoutProblem(client, url, seed) : undefined);
+      return problem ? { ...base, up: true, problem } : { ...base, up: true };
     }));
   }
 
@@ -121,12 +194,55 @@ export class Volume {
    * from a volume file.
    */
   brickStreams(): Array<{ role: 'mds' | 'ds'; id: string; open: number }> {
+    return this.bricks.map((b) => ({ role: b.role, id: b.id, open: b.client.openStreams }));
+  }
+
+  /**
+   * Each set as the gateway sees it (ARCHITECTURE.md §10.8): for a replicated set, every
+   * member's `rstatus`; available when a member is primary with a valid lease. A set of one is
+   * available when its brick answers. Names what makes a set degraded.
+   */
+  async setStatus(ctx?: CallContext): Promise<SetStatus[]> {
     const vf = this.file;
-    if (!vf || this.clients.length === 0) return [];
-    return [
-      ...vf.mds.map((b, i) => ({ role: 'mds' as const, id: b.id, open: this.clients[i]?.openStreams ?? 0 })),
-      ...vf.ds.map((b, i) => ({ role: 'ds' as const, id: b.id, open: this.clients[vf.mds.length + i]?.openStreams ?? 0 })),
-    ];
+    if (!vf) throw err('EINVAL', 'volume was not opened from a volume file');
+    return Promise.all(volumeSets(vf).map(async (s): Promise<SetStatus> => {
+      const clients = s.bricks.map((b) => ({ id: b.id, client: this.bricks.find((x) => x.id === b.id)?.client }));
+      const rs = this.replicaSets.get(s.id);
+      if (!rs) {
+        const c = clients[0]!;
+        const up = c.client ? await c.client.health().then(() => true, () => false) : true;
+        return {
+          id: s.id, role: s.role, replicated: false, available: up, degraded: up ? [] : [`brick ${c.id} is down`],
+          members: [{ id: c.id, up }], failovers: 0,
+        };
+      }
+      const views = await Promise.all(clients.map(async ({ id, client }) => {
+        try {
+          return { id, view: await client!.call('rstatus', {}, { ...ctx, timeoutMs: 2000 }) };
+        } catch (e) {
+          return { id, problem: (e as Error).message };
+        }
+      }));
+      const primary = views.find((v) => v.view?.role === 'primary' && v.view.leaseValid)?.view;
+      const degraded: string[] = [];
+      for (const v of views) {
+        if (!v.view) degraded.push(`member ${v.id} is down`);
+        else if (v.view.state !== 'ok') degraded.push(`member ${v.id} is ${v.view.state}`);
+        else if (primary && primary.commitIndex - v.view.appliedIndex > LAG_DEGRADED) {
+          degraded.push(`member ${v.id} is ${primary.commitIndex - v.view.appliedIndex} entries behind`);
+        }
+      }
+      if (!primary) degraded.push('no primary');
+      return {
+        id: s.id, role: s.role, replicated: true, available: primary !== undefined,
+        ...(primary ? { primary: primary.brick, term: primary.term } : {}),
+        degraded,
+        members: views.map((v) => v.view
+          ? { id: v.id, up: true, role: v.view.role, lastIndex: v.view.lastIndex, commitIndex: v.view.commitIndex, appliedIndex: v.view.appliedIndex, state: v.view.state }
+          : { id: v.id, up: false, problem: v.problem }),
+        failovers: rs.failovers,
+      };
+    }));
   }
 
   // ------------------------------------------------------------------ namespace by path
@@ -370,5 +486,24 @@ export class Volume {
 
   async close(): Promise<void> {
     await Promise.all([...this.core.mdsBricks, ...this.core.dsBricks].map((b) => b.close()));
+  }
+
+  /** The set id of each MDS and DS set, in layout order (for status pages). */
+  setIds(): { mds: readonly string[]; ds: readonly string[] } {
+    return { mds: this.core.layout.mdsSets, ds: this.core.layout.dsSets };
+  }
+}
+
+/** Whether a member of a replicated set holds the volume's layout (ARCHITECTURE.md §10.9). */
+async function layoutProblem(client: BrickClient, url: string, digest: string): Promise<string | undefined> {
+  try {
+    const got = await client.call('layoutget', {});
+    if (got.state.digest === digest) return undefined;
+    return `brick ${url} holds layout epoch ${got.state.epoch} (${got.state.digest.slice(0, 12)}), not the volume file's (${digest.slice(0, 12)})`;
+  } catch (e) {
+    if ((e as { errno?: string }).errno === 'ENOENT') {
+      return `brick ${url} holds no layout: install it with \`dht2 volume create --replica\` (it writes the volume file and installs its layout)`;
+    }
+    return `brick ${url}: layout unreadable: ${(e as Error).message}`;
   }
 }

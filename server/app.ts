@@ -14,6 +14,7 @@ import { FILE_OPERATIONS, fileApiHandler } from './files/routes.js';
 import { openApiDocument, openApiValidator } from './files/validation.js';
 import type { GatewayMetrics } from './ops/metrics.js';
 import { OPS_ROUTES, opsHandler } from './ops/routes.js';
+import { SetMonitor } from './ops/sets.js';
 import { finalResponder } from './error-pages.js';
 import { normalizeRequest, requestTarget } from './request-target.js';
 import { s3Handler } from './s3/handler.js';
@@ -35,6 +36,8 @@ export interface AppOptions {
   refusedBodyBytes?: number;
   /** The rest of a refused request's body must arrive within this (ms): the headers timeout. */
   refusedBodyMs?: number;
+  /** The replica sets' status; one that is not polled (asked on each /-/ready) when omitted. */
+  sets?: SetMonitor;
 }
 
 /** Express's `app.handle` (not in its types): runs the router, then `done` (finalhandler when none is given). */
@@ -129,7 +132,7 @@ export function createApp(o: AppOptions): Express {
   const validate = openApiValidator();
   app.use(opsHandler({
     volume: o.volume, metrics: o.metrics, credentials: o.credentials, rootAccessKey: o.rootAccessKey,
-    spec: openApiDocument(), validate, tag: tagOperation,
+    spec: openApiDocument(), validate, tag: tagOperation, sets: o.sets ?? new SetMonitor(o.volume, o.metrics, o.logger),
   }));
   const files = fileApiHandler({ volume: o.volume, credentials: o.credentials, validate, log: o.logger, tag: tagOperation });
   app.use((req, res, next) => {

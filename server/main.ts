@@ -2,6 +2,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { SetMonitor } from './ops/sets.js';
 import { ObservedFops, Volume } from '../dht2-core/index.js';
 import { StaticCredentials, loadCredentialsFile, type CredentialStore } from './auth/index.js';
 import { createApp } from './app.js';
@@ -55,10 +56,13 @@ export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
   });
   if (volume.secretWarning !== undefined) o.logger.warn({ volfile: o.volfile }, volume.secretWarning);
   metrics.watchBrickStreams(() => volume.brickStreams());
+  // A replicated volume's sets are polled once a second (ARCHITECTURE.md §10.8).
+  const sets = new SetMonitor(volume, metrics, o.logger);
+  sets.start();
   const limits = checkHttpLimits({ ...DEFAULT_HTTP_LIMITS, ...o.limits });
   const app = createApp({
     volume, credentials, rootAccessKey: o.accessKey, region: o.region, domain: o.domain, logger: o.logger, metrics,
-    refusedBodyBytes: limits.refusedBodyBytes, refusedBodyMs: limits.headersTimeoutMs,
+    refusedBodyBytes: limits.refusedBodyBytes, refusedBodyMs: limits.headersTimeoutMs, sets,
   });
   const server = http.createServer(serverOptions(limits));
   applyHttpLimits(server, limits, () => metrics.connectionsDropped.inc());
@@ -89,6 +93,7 @@ export async function runGateway(o: GatewayOptions): Promise<RunningGateway> {
     url, port, volume, server,
     async close(graceMs = 10_000) {
       clearInterval(timer);
+      sets.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const t = setTimeout(() => server.closeAllConnections(), graceMs);

@@ -13,13 +13,10 @@
  * checked). Members are read while FOPs may run, so a difference can be one in flight; fsck
  * checks it again once the lagging member has applied the commit index (§10.12).
  */
-import { err, type BrickFops, type CallContext, type DigestItem } from '../protocol/index.js';
+import { err, type CallContext, type DigestItem } from '../protocol/index.js';
+import type { ReplicaMember } from '../layers/replica-set.js';
 
-export interface ReplicaMember {
-  /** The brick id, as the report names it. */
-  id: string;
-  fops: BrickFops;
-}
+export type { ReplicaMember };
 
 /** The members that see one handle the same way: `item` undefined means they do not have it. */
 export interface ReplicaState {

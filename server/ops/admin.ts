@@ -23,6 +23,7 @@ export function isRootRequest(req: IncomingMessage, target: Pick<RequestTarget, 
 export async function adminVolume(v: Volume): Promise<Record<string, unknown>> {
   const [health, fs, total] = await Promise.all([v.brickHealth(), v.brickStatfs(), v.statfs().catch(() => undefined)]);
   const vf = v.file;
+  const ids = v.setIds();
   return {
     name: vf?.name,
     volumeId: vf?.volumeId,
@@ -32,7 +33,8 @@ export async function adminVolume(v: Volume): Promise<Record<string, unknown>> {
     layout: { epoch: v.layout.epoch, mds: v.layout.mdsRanges(), ds: v.layout.dsRanges(), dsCount: v.layout.dsCount },
     capacity: total,
     bricks: health.map((b) => {
-      const i = b.role === 'mds' ? vf!.mds.findIndex((x) => x.id === b.id) : vf!.ds.findIndex((x) => x.id === b.id);
+      // Capacity is per set: on a replicated set, its primary's.
+      const i = (b.role === 'mds' ? ids.mds : ids.ds).indexOf(b.set);
       const s = fs.find((x) => x.role === b.role && x.index === i);
       return { ...b, ...(s?.statfs ? { sizeBytes: s.statfs.blocks * s.statfs.bsize, availBytes: s.statfs.bavail * s.statfs.bsize, files: s.statfs.files, freeFiles: s.statfs.ffree } : {}) };
     }),

@@ -7,7 +7,7 @@
  * process's default metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { FopObserver } from '../../dht2-core/index.js';
+import type { FopObserver, SetStatus } from '../../dht2-core/index.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -29,8 +29,31 @@ export class GatewayMetrics {
     },
   });
 
+  // Replica sets (ARCHITECTURE.md §10.12), from the gateway's rstatus polls (ops/sets.ts). Label
+  // values are set and brick ids of the volume file: a fixed set.
+  readonly setPrimary = new Gauge({ name: 'dht2_set_primary', help: '1 for the member that is its set\'s primary with a valid lease, else 0', labelNames: ['set', 'brick'] as const, registers: [this.registry] });
+  readonly setTerm = new Gauge({ name: 'dht2_set_term', help: 'Term of the set\'s primary', labelNames: ['set'] as const, registers: [this.registry] });
+  readonly setMembersUp = new Gauge({ name: 'dht2_set_members_up', help: 'Members of the set that answered rstatus', labelNames: ['set'] as const, registers: [this.registry] });
+  readonly setAvailable = new Gauge({ name: 'dht2_set_available', help: '1 while the set has a primary (a majority of its members), else 0', labelNames: ['set'] as const, registers: [this.registry] });
+  readonly setFailovers = new Counter({ name: 'dht2_set_failovers_total', help: 'Changes of primary this gateway followed', labelNames: ['set'] as const, registers: [this.registry] });
+  readonly healEntriesBehind = new Gauge({ name: 'dht2_heal_entries_behind', help: 'Entries a member has still to apply, against its primary\'s commit index', labelNames: ['set', 'brick'] as const, registers: [this.registry] });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'dht2_gateway_' });
+  }
+
+  /** Records one poll of a set; `newFailovers` since the last poll. */
+  setSeen(s: SetStatus, newFailovers: number): void {
+    if (!s.replicated) return;
+    for (const m of s.members) {
+      this.setPrimary.set({ set: s.id, brick: m.id }, s.available && s.primary === m.id ? 1 : 0);
+      const commit = s.members.find((x) => x.id === s.primary)?.commitIndex;
+      if (commit !== undefined && m.appliedIndex !== undefined) this.healEntriesBehind.set({ set: s.id, brick: m.id }, Math.max(0, commit - m.appliedIndex));
+    }
+    if (s.term !== undefined) this.setTerm.set({ set: s.id }, s.term);
+    this.setMembersUp.set({ set: s.id }, s.members.filter((m) => m.up).length);
+    this.setAvailable.set({ set: s.id }, s.available ? 1 : 0);
+    if (newFailovers > 0) this.setFailovers.inc({ set: s.id }, newFailovers);
   }
 
   /** Reports the open brick streams of `source` (Volume.brickStreams) when the metrics are read. */

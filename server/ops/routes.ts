@@ -13,6 +13,7 @@ import { requestTarget } from '../request-target.js';
 import { discardBody } from '../refused-body.js';
 import { adminVolume, isRootRequest } from './admin.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { SetMonitor } from './sets.js';
 
 /** Who may call an operation: anyone, or only the root access key (Basic or an S3 signature). */
 export type OpsAccess = 'public' | 'root';
@@ -39,6 +40,8 @@ export interface OpsOptions {
   validate: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   /** Records the operation of a request (its operationId), for logs and metrics. */
   tag?: (res: ServerResponse, op: string) => void;
+  /** The replica sets' status (a replicated volume's). */
+  sets: SetMonitor;
 }
 
 const isOpsPath = (p: string): p is OpsPath => Object.hasOwn(OPS_ROUTES, p);
@@ -51,13 +54,31 @@ const isOpsPath = (p: string): p is OpsPath => Object.hasOwn(OPS_ROUTES, p);
  */
 export function opsHandler(o: OpsOptions): (req: IncomingMessage, res: ServerResponse, next: (e?: unknown) => void) => void {
   const handlers: Record<OpsPath, (res: ServerResponse) => Promise<void> | void> = {
-    '/-/health': (res) => sendJson(res, 200, { status: 'ok' }),
+    // The gateway process is up; a replicated volume's degraded sets are named (ARCHITECTURE.md
+    // §10.8): a member down, lagging, diverged. Still 200: the volume serves.
+    '/-/health': async (res) => {
+      if (o.volume.replica === 1) { sendJson(res, 200, { status: 'ok' }); return; }
+      const sets = await o.sets.current(2000);
+      const degraded = sets.filter((s) => s.degraded.length > 0).map((s) => ({ set: s.id, reasons: s.degraded }));
+      sendJson(res, 200, { status: degraded.length === 0 ? 'ok' : 'degraded', degraded });
+    },
+    // Ready while every brick answers with the right identity; on a replicated volume, while
+    // every set has a primary (so a majority) that answered within the last 2 s (§10.8).
     '/-/ready': async (res) => {
       const bricks = await o.volume.brickHealth();
-      const missing = bricks.filter((b) => !b.up || b.problem);
-      sendJson(res, missing.length === 0 ? 200 : 503, {
-        status: missing.length === 0 ? 'ready' : 'unavailable',
-        bricks: bricks.map((b) => ({ id: b.id, role: b.role, url: b.url, up: b.up, ...(b.problem ? { problem: b.problem } : {}) })),
+      const brickList = bricks.map((b) => ({ id: b.id, role: b.role, url: b.url, up: b.up, ...(b.problem ? { problem: b.problem } : {}) }));
+      if (o.volume.replica === 1) {
+        const missing = bricks.filter((b) => !b.up || b.problem);
+        sendJson(res, missing.length === 0 ? 200 : 503, { status: missing.length === 0 ? 'ready' : 'unavailable', bricks: brickList });
+        return;
+      }
+      const sets = await o.sets.current(2000);
+      const wrong = bricks.filter((b) => b.up && b.problem);
+      const ready = wrong.length === 0 && sets.every((s) => s.available);
+      sendJson(res, ready ? 200 : 503, {
+        status: ready ? 'ready' : 'unavailable',
+        bricks: brickList,
+        sets: sets.map((s) => ({ id: s.id, role: s.role, available: s.available, ...(s.primary ? { primary: s.primary, term: s.term } : {}), degraded: s.degraded })),
       });
     },
     '/-/metrics': async (res) => sendBytes(res, 200, o.metrics.registry.contentType, await o.metrics.registry.metrics()),

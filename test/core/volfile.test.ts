@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DHT2_BIN } from '../../brick/spawn.js';
 import { Volume } from '../../dht2-core/volume.js';
-import { loadVolumeFile, parseVolumeFile, resolveSecret, type VolumeFile } from '../../dht2-core/volfile.js';
+import { loadVolumeFile, parseVolumeFile, resolveSecret, type VolumeFileV1 } from '../../dht2-core/volfile.js';
 import { rejectsErrno } from '../helpers/assert-errno.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { SECRET } from '../helpers/tmp.js';
@@ -16,10 +16,10 @@ const run = promisify(execFile);
 describe('volume files', function () {
   this.timeout(60_000);
   let c: TestCluster;
-  let good: VolumeFile;
+  let good: VolumeFileV1;
   before(async () => {
     c = await startCluster();
-    good = JSON.parse(await readFile(c.volfile, 'utf8')) as VolumeFile;
+    good = JSON.parse(await readFile(c.volfile, 'utf8')) as VolumeFileV1;
   });
   after(async () => { await c.stop(); });
 
