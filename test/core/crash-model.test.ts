@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Volume } from '../../dht2-core/volume.js';
 import { text } from '../helpers/assert-errno.js';
-import { FAULTS, checkInterleavings, checkScenario, type Pair, type Scenario, type Step, type TreeState } from '../helpers/model-checker.js';
+import {
+  FAULTS, REPLICA_FAULTS, checkInterleavings, checkScenario, type Pair, type Scenario, type Step, type TreeState,
+} from '../helpers/model-checker.js';
 
 const body = (s: string) => Readable.from([Buffer.from(s)]);
 const wide = process.env.DHT2_MODEL_WIDE === '1';
@@ -220,6 +222,22 @@ describe('crash-point model checker (issue 13)', function () {
       runs.push(`${s.name}: ${r.steps.map((x) => `${x.fop}@${x.brick}`).join(' ')}; ${r.runs} runs over ${r.placements} placements, ${r.fsyncs} fsyncs`);
     });
   }
+
+  // The same FOPs over replicated sets (ARCHITECTURE.md §10.10, §10.11): each brick a set of three
+  // behind the gateway's replica-set layer; at every step, the primary fails over after applying
+  // (its reply kept, or forgotten) or the set loses its majority.
+  for (const s of SCENARIOS) {
+    it(`${s.name}, replicated: every step x failover, forgotten reply and lost majority`, async () => {
+      const r = await checkScenario(base, s, { replicated: true, ...(wide ? { seeds: 256, placements: 8 } : {}) });
+      assert.ok(r.runs >= 1 + r.steps.length * REPLICA_FAULTS.length);
+      runs.push(`${s.name}, replicated: ${r.runs} runs`);
+    });
+  }
+
+  it('catches a replica set that runs a resent FOP again instead of answering its kept reply', async () => {
+    const unlink = SCENARIOS.find((s) => s.name === 'unlink, the inode on the name\'s MDS')!;
+    await assert.rejects(checkScenario(base, unlink, { replicated: true, dedup: false }), /a failover with the reply kept must not show/);
+  });
 
   it('catches a FOP that is not atomic (the checker itself can fail)', async () => {
     const broken: Scenario = {

@@ -34,15 +34,31 @@ import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
 import { PosixStore } from '../../brick/posix2/store.js';
 import { observeFsyncs } from '../../brick/posix2/fsutil.js';
 import { Dht2Error, err } from '../../dht2-core/protocol/errors.js';
-import type { Attrs, FopName } from '../../dht2-core/protocol/fops.js';
-import { PassThroughFops, type BrickFops } from '../../dht2-core/protocol/layer.js';
+import type { Readable } from 'node:stream';
+import type { Attrs, ControlFop, DownloadFop, FopName, FopReq, FopRes, UploadFop } from '../../dht2-core/protocol/fops.js';
+import { PassThroughFops, type BrickFops, type CallContext, type Download } from '../../dht2-core/protocol/layer.js';
+import { ReplicaSetFops } from '../../dht2-core/layers/replica-set.js';
 import { setRandomSource } from '../../dht2-core/protocol/random-pool.js';
 import { Volume } from '../../dht2-core/volume.js';
 import { text } from './assert-errno.js';
 import { DurableImage } from './power-loss.js';
 
-export type Fault = 'fail-before' | 'die-after' | 'reply-lost' | 'error-after' | 'late' | 'gateway-dies';
-export const FAULTS: readonly Fault[] = ['fail-before', 'die-after', 'reply-lost', 'error-after', 'late', 'gateway-dies'];
+export type BrickFault = 'fail-before' | 'die-after' | 'reply-lost' | 'error-after' | 'late' | 'gateway-dies';
+export const FAULTS: readonly BrickFault[] = ['fail-before', 'die-after', 'reply-lost', 'error-after', 'late', 'gateway-dies'];
+/**
+ * The faults of a replicated set, as the gateway's replica-set layer meets them (ARCHITECTURE.md
+ * §10.8, §10.10), each at one step of the FOP:
+ *  - failover:           the primary applies the step, then dies before replying; another member
+ *                        is elected, and the layer's resend with the same operation id is
+ *                        answered from the set's kept replies (§10.4, duplicates);
+ *  - failover-forgotten: the same, but the new primary no longer keeps that reply (it restarted
+ *                        since): `EALREADY`, which the layer turns into ENOTCONN, outcome unknown;
+ *  - no-majority:        the set has no primary for longer than the layer searches: EAGAIN, the
+ *                        step never applied.
+ */
+export type ReplicaFault = 'failover' | 'failover-forgotten' | 'no-majority';
+export const REPLICA_FAULTS: readonly ReplicaFault[] = ['failover', 'failover-forgotten', 'no-majority'];
+export type Fault = BrickFault | ReplicaFault;
 
 export interface Step { brick: string; fop: FopName }
 
@@ -87,6 +103,17 @@ class Plan {
   late: Array<() => Promise<unknown>> = [];
   /** Interleaving: the scheduler's gate, when two FOPs run at once. */
   gate: ((brick: string, fop: FopName) => Promise<void>) | undefined;
+  /** Replicated mode: sets without a majority until the run recovers ('no-majority'). */
+  noMajority = new Set<string>();
+  /** Replicated mode: sets answer a resend from their kept replies (false: the checker's self-test of a set that runs it again). */
+  dedup = true;
+}
+
+/** Thrown by a brick that applied a step and then lost its primary role ('failover'): its member takes the reply. */
+class AppliedThenFailover extends Error {
+  constructor(readonly reply: unknown, readonly forgotten: boolean, readonly discard: (() => void) | undefined) {
+    super('applied, then the primary failed over');
+  }
 }
 
 /** A brick store that can die and be started again; faults are applied around it. */
@@ -128,6 +155,10 @@ class FaultBrick extends PassThroughFops {
       p.down.add(this.id);
       throw err('EHOSTDOWN', `${this.id} is down`);
     }
+    if (kind === 'no-majority') {
+      p.noMajority.add(this.id);
+      throw err('EAGAIN', `replica set ${this.id} has no majority`);
+    }
     let r: T;
     try {
       r = await apply();
@@ -148,10 +179,84 @@ class FaultBrick extends PassThroughFops {
       dispose?.(r);
       throw err('ENOSPC', `${this.id}: ${fop} applied, then no space to finish it`);
     }
+    if (kind === 'failover' || kind === 'failover-forgotten') {
+      throw new AppliedThenFailover(r, kind === 'failover-forgotten', dispose ? () => dispose(r) : undefined);
+    }
     if (kind === 'gateway-dies') p.gatewayDead = true;
     return r;
   }
 
+}
+
+/**
+ * The replicated state of one set, shared by its three members: in replicated mode each
+ * FaultBrick is the set's committed state, and its members keep the contract of the
+ * replication module (brick/repl/node.ts) toward ReplicaSetFops: the primary serves, the others
+ * answer ENOTPRIMARY naming it, a FOP resent with an operation id the set applied is answered
+ * with the kept reply (or EALREADY once forgotten), a set without a majority answers EAGAIN.
+ */
+class SetState {
+  primary = 0;
+  term = 1;
+  readonly kept = new Map<string, { reply: unknown } | 'forgotten'>();
+  constructor(readonly brick: FaultBrick, readonly members: readonly string[]) {}
+}
+
+class SetMember implements BrickFops {
+  constructor(private readonly set: SetState, private readonly index: number, private readonly plan: Plan) {}
+
+  private get id(): string { return this.set.members[this.index]!; }
+
+  /** The member's refusal before any step, or undefined when it serves as the primary. */
+  private refusal(): Error | undefined {
+    if (this.plan.noMajority.has(this.set.brick.id)) return err('EAGAIN', `replica set ${this.set.brick.id} has no majority`);
+    if (this.index !== this.set.primary) {
+      return err('ENOTPRIMARY', `${this.id} is not the primary`, { primary: this.set.members[this.set.primary], term: this.set.term });
+    }
+    return undefined;
+  }
+
+  /** Runs a step on the set as its primary; a failover after the step keeps (or forgets) its reply. */
+  private async run<T>(ctx: CallContext | undefined, step: () => Promise<T>, keep: boolean): Promise<T> {
+    const no = this.refusal();
+    if (no) throw no;
+    const id = ctx?.opId;
+    const kept = id !== undefined ? this.set.kept.get(id) : undefined;
+    if (kept === 'forgotten') throw err('EALREADY', `operation ${id} was applied; its reply is no longer kept`);
+    if (kept && this.plan.dedup) return kept.reply as T;
+    try {
+      return await step();
+    } catch (e) {
+      if (!(e instanceof AppliedThenFailover)) throw e;
+      if (keep && id !== undefined) this.set.kept.set(id, e.forgotten ? 'forgotten' : { reply: e.reply });
+      else e.discard?.();
+      this.set.primary = (this.set.primary + 1) % this.set.members.length;
+      this.set.term++;
+      throw err('ENOTCONN', `${this.id} (primary) died after applying, before replying`);
+    }
+  }
+
+  call<F extends ControlFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<FopRes<F>> {
+    if (fop === 'rstatus') {
+      const primary = this.set.members[this.set.primary]!;
+      return Promise.resolve({
+        set: this.set.brick.id, brick: this.id, role: this.index === this.set.primary ? 'primary' : 'follower', term: this.set.term,
+        primary, lastIndex: 0, commitIndex: 0, appliedIndex: 0, leaseValid: !this.plan.noMajority.has(this.set.brick.id), state: 'ok',
+      } as FopRes<F>);
+    }
+    return this.run(ctx, () => this.set.brick.call(fop, req, ctx), true);
+  }
+
+  upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable, ctx?: CallContext): Promise<FopRes<F>> {
+    return this.run(ctx, () => this.set.brick.upload(fop, req, body, ctx), true);
+  }
+
+  /** Reads are not kept: a resend reads again. */
+  download<F extends DownloadFop>(fop: F, req: FopReq<F>, ctx?: CallContext): Promise<Download<FopRes<F>>> {
+    return this.run(ctx, () => this.set.brick.download(fop, req, ctx), false);
+  }
+
+  close(): Promise<void> { return Promise.resolve(); }
 }
 
 /** A deterministic byte source (SHA-256 in counter mode) for GFIDs and directory buckets. */
@@ -175,14 +280,23 @@ class World {
   readonly volume: Volume;
   private readonly root: string;
 
-  private constructor(readonly base: string) {
+  private constructor(readonly base: string, replicated: boolean) {
     this.root = mkdtempSync(join(base, 'w-'));
     this.bricks = BRICKS.map(([id, role]) => new FaultBrick(id, role, join(this.root, id), this.plan));
-    this.volume = new Volume(this.bricks.filter((b) => b.role === 'mds'), this.bricks.filter((b) => b.role === 'ds'));
+    // Replicated: each brick is a set of three behind the gateway's replica-set layer; its
+    // search is cut short (a no-majority set is EAGAIN at once) and never sleeps.
+    const layer = (b: FaultBrick): BrickFops => {
+      if (!replicated) return b;
+      const set = new SetState(b, [`${b.id}-a`, `${b.id}-b`, `${b.id}-c`]);
+      return new ReplicaSetFops(b.id, set.members.map((id, i) => ({ id, fops: new SetMember(set, i, this.plan) })), {
+        searchMs: 20, backoffMs: [0], sleep: () => tick(),
+      });
+    };
+    this.volume = new Volume(this.bricks.filter((b) => b.role === 'mds').map(layer), this.bricks.filter((b) => b.role === 'ds').map(layer));
   }
 
-  static async make(base: string): Promise<World> {
-    const w = new World(base);
+  static async make(base: string, replicated = false): Promise<World> {
+    const w = new World(base, replicated);
     for (const b of w.bricks) await b.start();
     return w;
   }
@@ -205,6 +319,7 @@ class World {
     p.fault = undefined;
     p.gate = undefined;
     p.fired = false;
+    p.noMajority.clear();
   }
 
   async dispose(): Promise<void> {
@@ -315,9 +430,9 @@ async function checkAfter(
 }
 
 /** Prepares a world at the scenario's start, with the seeded random source in place. */
-async function startWorld(base: string, s: Scenario, seed: number): Promise<World> {
+async function startWorld(base: string, s: Scenario, seed: number, replicated = false): Promise<World> {
   setRandomSource(seeded(seed));
-  const w = await World.make(base);
+  const w = await World.make(base, replicated);
   await s.setup(w.volume);
   return w;
 }
@@ -337,7 +452,9 @@ async function outcome(fn: () => Promise<unknown>): Promise<{ acked: boolean; er
  * seed is another placement of the GFIDs); throws an AssertionError naming the first run that
  * breaks an invariant.
  */
-export async function checkScenario(base: string, s: Scenario, o: { seeds?: number; placements?: number } = {}): Promise<CheckReport> {
+export async function checkScenario(
+  base: string, s: Scenario, o: { seeds?: number; placements?: number; replicated?: boolean; dedup?: boolean } = {},
+): Promise<CheckReport> {
   try {
     const reports: CheckReport[] = [];
     for (let seed = 1; reports.length < (o.placements ?? 1); seed++) {
@@ -345,7 +462,7 @@ export async function checkScenario(base: string, s: Scenario, o: { seeds?: numb
         if (reports.length > 0) break;
         throw new Error(`${s.name}: no seed gives the wanted steps`);
       }
-      const r = await checkSeed(base, s, seed);
+      const r = await checkSeed(base, s, seed, o.replicated ?? false, o.dedup ?? true);
       if (r) reports.push(r);
     }
     return { ...reports[0]!, runs: reports.reduce((n, r) => n + r.runs, 0), placements: reports.length };
@@ -356,14 +473,14 @@ export async function checkScenario(base: string, s: Scenario, o: { seeds?: numb
 }
 
 /** checkScenario for one seed; undefined when its fault-free run does not make the wanted steps. */
-async function checkSeed(base: string, s: Scenario, seed: number): Promise<CheckReport | undefined> {
+async function checkSeed(base: string, s: Scenario, seed: number, replicated: boolean, dedup = true): Promise<CheckReport | undefined> {
   // 1. The fault-free run: its steps, its fsyncs, the old and new states.
   let steps: Step[] = [];
   let old: TreeState = new Map();
   let now: TreeState = new Map();
   let fsyncs = 0;
   {
-    const w = await startWorld(base, s, seed);
+    const w = await startWorld(base, s, seed, replicated);
     try {
       old = await treeState(w.volume, s.staleSizeOk);
       w.plan.trace = [];
@@ -385,14 +502,21 @@ async function checkSeed(base: string, s: Scenario, seed: number): Promise<Check
   let runs = 1;
   // 2. Every step x fault.
   for (let i = 0; i < steps.length; i++) {
-    for (const kind of FAULTS) {
-      const label = `${s.name}: ${kind} at step ${i} (${steps[i]!.fop} on ${steps[i]!.brick}), seed ${seed}`;
-      const w = await startWorld(base, s, seed);
+    for (const kind of replicated ? REPLICA_FAULTS : FAULTS) {
+      const label = `${s.name}: ${kind} at step ${i} (${steps[i]!.fop} on ${steps[i]!.brick}), seed ${seed}${replicated ? ', replicated' : ''}`;
+      const w = await startWorld(base, s, seed, replicated);
       try {
         w.plan.trace = [];
         w.plan.fault = { step: i, kind };
+        w.plan.dedup = dedup;
         const r = await outcome(() => s.op(w.volume));
         w.plan.trace = undefined;
+        if (replicated) assert.ok(w.plan.fired, `${label}: the fault did not fire (steps: ${JSON.stringify(steps)}; error ${String(r.error)})`);
+        // A failover whose reply the set kept is invisible: the resend is answered as the
+        // first attempt was (§10.4), except under a body, which is never sent twice (§10.8).
+        if (kind === 'failover' && !['dput', 'dwrite'].includes(steps[i]!.fop)) {
+          assert.ok(r.acked, `${label}: the FOP failed with ${String(r.error)}; a failover with the reply kept must not show`);
+        }
         await w.recover();
         await checkAfter(w, s, `${label}${r.acked ? ', acknowledged' : `, failed with ${String(r.error)}`}`, r.acked, old, now);
         runs++;
@@ -401,8 +525,9 @@ async function checkSeed(base: string, s: Scenario, seed: number): Promise<Check
       }
     }
   }
-  // 3. Power loss after every fsync of the FOP, on every brick at once.
-  for (let k = 1; k <= fsyncs; k++) {
+  // 3. Power loss after every fsync of the FOP, on every brick at once. (Replicated: a member's
+  // power loss is the log's (test/brick/repl/power-loss.test.ts) and the set's fault above.)
+  for (let k = 1; !replicated && k <= fsyncs; k++) {
     const w = await startWorld(base, s, seed);
     const images = w.bricks.map((b) => new DurableImage(b.dir));
     let count = 0;
