@@ -5,13 +5,11 @@
  * tmp, fsync, rename, without an fsync of `repl/`: a mark older than the last one written only
  * means more entries are applied again, and apply is idempotent (ARCHITECTURE.md §10.6).
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { err } from '../../dht2-core/protocol/index.js';
-import { codeOf } from '../posix2/fsutil.js';
 import { crc32c, readU64, writeU64 } from './bin.js';
 import { replDir } from './paths.js';
-import { writeWhole } from './state-file.js';
+import { readWhole, writeWhole } from './state-file.js';
 
 export interface AppliedMark {
   /** Every entry up to this index is applied. */
@@ -51,16 +49,8 @@ export function decodeApplied(b: Buffer, where: string): AppliedMark {
 }
 
 /** The stored mark; undefined when there is none (nothing applied yet). */
-export async function readApplied(dir: string): Promise<AppliedMark | undefined> {
-  const p = appliedPath(dir);
-  let b: Buffer;
-  try {
-    b = await readFile(p);
-  } catch (e) {
-    if (codeOf(e) === 'ENOENT') return undefined;
-    throw e;
-  }
-  return decodeApplied(b, p);
+export function readApplied(dir: string): Promise<AppliedMark | undefined> {
+  return readWhole(appliedPath(dir), decodeApplied);
 }
 
 /** `tmp/applied.X`, fsync, rename over `repl/applied`; no directory fsync (§6.5). */

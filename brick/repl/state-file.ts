@@ -5,9 +5,9 @@
  * them, and happen whether or not the store runs with sync: these files are what keeps a vote
  * from being granted twice in one term (§6.2).
  */
-import { open, rename, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { fsyncPath, syncHandle } from '../posix2/fsutil.js';
+import { codeOf, fsyncPath, syncHandle } from '../posix2/fsutil.js';
 import { replTmpPath } from './paths.js';
 
 export async function writeWhole(
@@ -29,4 +29,16 @@ export async function writeWhole(
     throw e;
   }
   if (syncDir) await fsyncPath(dirname(target));
+}
+
+/** Reads a state file and decodes it (EIO when damaged, by `decode`); undefined when there is none. */
+export async function readWhole<T>(path: string, decode: (b: Buffer, where: string) => T): Promise<T | undefined> {
+  let b: Buffer;
+  try {
+    b = await readFile(path);
+  } catch (e) {
+    if (codeOf(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+  return decode(b, path);
 }

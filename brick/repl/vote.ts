@@ -13,13 +13,11 @@
  * Raft's (currentTerm, votedFor), fsynced before a vote is granted or a higher term adopted
  * (ARCHITECTURE.md §10.3), so a brick never grants two votes in one term across crashes.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { err } from '../../dht2-core/protocol/index.js';
-import { codeOf } from '../posix2/fsutil.js';
 import { crc32c, readU64, writeU64 } from './bin.js';
 import { replDir } from './paths.js';
-import { writeWhole } from './state-file.js';
+import { readWhole, writeWhole } from './state-file.js';
 
 export interface VoteState {
   /** The brick's current term. */
@@ -69,16 +67,8 @@ export function decodeVote(b: Buffer, where: string): VoteState {
  * §6.2, ARCHITECTURE.md §10.13). EIO when the file fails its checks: the brick must not start,
  * since voting with a lost vote could elect two primaries in one term.
  */
-export async function readVote(dir: string): Promise<VoteState | undefined> {
-  const p = votePath(dir);
-  let b: Buffer;
-  try {
-    b = await readFile(p);
-  } catch (e) {
-    if (codeOf(e) === 'ENOENT') return undefined;
-    throw e;
-  }
-  return decodeVote(b, p);
+export function readVote(dir: string): Promise<VoteState | undefined> {
+  return readWhole(votePath(dir), decodeVote);
 }
 
 /**
