@@ -119,7 +119,7 @@ export async function replicaScenario(): Promise<Row[]> {
         const row = (replica: number): Row => {
           const r = rowOf(scenario, systems.get(replica)!, measured.get(replica)![i]!.get(phase)!, mbps);
           const split = cpu.get(replica)![i]!.get(phase)!;
-          r.note = `CPU ms/op: ${split.map((s) => `${s.name} ${fmtCpu(s.msPerOp)}`).join(', ')}`;
+          r.note = split.length ? `CPU ms/op: ${split.map((s) => `${s.name} ${fmtCpu(s.msPerOp)}`).join(', ')}` : 'no request succeeded';
           for (const s of split) r.details = { ...r.details, [`cpuMsPerOp ${s.name}`]: round3(s.msPerOp) };
           return r;
         };
