@@ -7,6 +7,7 @@ import { brickScenario } from './brick.js';
 import { coreScenario } from './core.js';
 import { fsScenario } from './file-api.js';
 import type { Row } from './report.js';
+import { replicaScenario } from './replica.js';
 import { largeScenario } from './s3-large.js';
 import { listScenario } from './s3-list.js';
 import { smallScenario } from './s3-small.js';
@@ -20,6 +21,7 @@ export const SCENARIOS: Readonly<Record<string, Scenario>> = {
   large: largeScenario,
   list: listScenario,
   fs: fsScenario,
+  replica: replicaScenario,
 };
 
 /** Names that stand for several scenarios: `s3` is what `npm run bench -- s3` measured before issue 6 split it. */

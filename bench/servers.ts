@@ -22,6 +22,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Agent, request } from './undici.js';
+import { volumeBricks } from '../dht2-core/index.js';
 import { DHT2_BIN } from '../brick/spawn.js';
 import { runLocalCluster, type LocalCluster } from '../brick/local-cluster.js';
 import { startNodeChild, waitReady, type NodeChild } from '../brick/node-child.js';
@@ -125,22 +126,26 @@ export class Workspace {
 
   /**
    * 2 MDS + 3 DS bricks in `<root>/<name>` on spare ports (a second call with the same name
-   * serves the same volume again, e.g. with another sync mode).
+   * serves the same volume again, e.g. with another sync mode); `shape` gives other set counts
+   * and a replica count (bench/replica.ts: one MDS and one DS set, replica 1 or 3).
    */
-  async cluster(name: string, sync: boolean): Promise<LocalCluster> {
-    const brickPortBase = await this.portBase(name);
+  async cluster(name: string, sync: boolean, shape: { mds: number; ds: number; replica: number } = { mds: 2, ds: 3, replica: 1 }): Promise<LocalCluster> {
+    const brickPortBase = await this.portBase(name, (shape.mds + shape.ds) * shape.replica);
     const logger = pino({ name: 'bench', level: 'warn' }, pino.destination(2));
-    const c = await runLocalCluster({ dataDir: join(this.root, name), mdsCount: 2, dsCount: 3, brickPortBase, host: '127.0.0.1', sync, logger });
+    const c = await runLocalCluster({
+      dataDir: join(this.root, name), mdsCount: shape.mds, dsCount: shape.ds, ...(shape.replica !== 1 ? { replica: shape.replica } : {}),
+      brickPortBase, host: '127.0.0.1', sync, logger,
+    });
     this.clusters.push(c);
     return c;
   }
 
   private readonly bases = new Map<string, number>();
 
-  private async portBase(name: string): Promise<number> {
+  private async portBase(name: string, n: number): Promise<number> {
     const known = this.bases.get(name);
     if (known !== undefined) return known;
-    const base = await freePortRange(5);
+    const base = await freePortRange(n);
     this.bases.set(name, base);
     return base;
   }
@@ -166,7 +171,7 @@ export class Workspace {
     }).finally(() => probe.close());
     const brickPids = childPids('brick');
     const named = new Map<number, string>();
-    const ids = new Set([...cluster.volume.mds, ...cluster.volume.ds].map((b) => b.id));
+    const ids = new Set(volumeBricks(cluster.volume).map((b) => b.id));
     for (const pid of brickPids) {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
       const id = cmd[cmd.indexOf('--brick-id') + 1];

@@ -692,16 +692,24 @@ export class ReplNode implements FopRouter {
     const entries = r.entries.map(fromWire);
     const mine: EntryPayload[] = [];
     try {
-      for (const e of entries) {
-        if (e.kind !== 'op' || !e.payload.blob || this.core.log.termAt(e.index) === e.term) continue;
+      // The bodies are fetched and staged all at once, not one after the other: each stage ends
+      // with an fsync, and a batch of small PUTs fetched in turn took one fsync per entry before
+      // the append could be acknowledged, long enough under load for the primary to miss its
+      // majority and step down (ARCHITECTURE.md §10.15 row 10, §10.16 "false failovers").
+      // Every fetch is awaited, failed or not, so that the `finally` below discards every staged body.
+      const need = entries.filter((e): e is typeof e & { kind: 'op' } =>
+        e.kind === 'op' && e.payload.blob !== undefined && this.core.log.termAt(e.index) !== e.term);
+      const fetched = await Promise.allSettled(need.map(async (e) => {
         const b = await this.peers.fetchBlob(from, e.index, e.term, (body) => this.rlog.stageBlob(body));
-        if (b.size !== e.payload.blob.size || b.crc32c !== e.payload.blob.crc32c) {
-          await this.rlog.discardBlob(b).catch(() => undefined);
-          throw err('EIO', `rblob ${e.index}/${e.term} from ${from}: ${b.size} bytes CRC32C ${b.crc32c}, the entry says ${e.payload.blob.size} and ${e.payload.blob.crc32c}`);
-        }
         this.staged.set(e.payload, b);
         mine.push(e.payload);
-      }
+        const want = e.payload.blob!;
+        if (b.size !== want.size || b.crc32c !== want.crc32c) {
+          throw err('EIO', `rblob ${e.index}/${e.term} from ${from}: ${b.size} bytes CRC32C ${b.crc32c}, the entry says ${want.size} and ${want.crc32c}`);
+        }
+      }));
+      const failed = fetched.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
       // A body skipped above because the entry was here may have been dropped with a suffix since:
       // the append would then lack it. Refused; the primary sends it again.
       for (const e of entries) {

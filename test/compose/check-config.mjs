@@ -1,4 +1,5 @@
-// Checks the shape of `docker-compose config` output (stdin): what issue 5 asks of the compose file.
+// Checks the shape of `docker-compose config` output (stdin): what issues 5 and 16 ask of the compose
+// file (issue 16: a replica-3 volume, one MDS set and one DS set of 3 brick containers each).
 //   docker-compose -f docker-compose.yml config | node test/compose/check-config.mjs bridge
 //   docker-compose -f docker-compose.yml -f docker-compose.host.yml config | node test/compose/check-config.mjs host
 // Exit 0: every check passed; 1: a check failed (each failure printed); 3: the `yaml` package is missing.
@@ -17,11 +18,12 @@ const failures = [];
 const check = (ok, msg) => { if (!ok) failures.push(msg); };
 
 const services = cfg?.services ?? {};
-const bricks = { mds0: 'mds', mds1: 'mds', ds0: 'ds', ds1: 'ds', ds2: 'ds' };
+// In layout order: each run of 3 is a replica set (mds-0, ds-0; ARCHITECTURE.md §10.12).
+const bricks = { mds0: 'mds', mds1: 'mds', mds2: 'mds', ds0: 'ds', ds1: 'ds', ds2: 'ds' };
 // With the host-network override the gateway runs as `gateway-host` (docker-compose v1 cannot
 // drop the base file's `ports:`, which host networking refuses); `gateway` is parked behind a profile.
 const gwName = mode === 'host' ? 'gateway-host' : 'gateway';
-const expected = mode === 'host' ? 'ds0 ds1 ds2 gateway gateway-host mds0 mds1' : 'ds0 ds1 ds2 gateway mds0 mds1';
+const expected = mode === 'host' ? 'ds0 ds1 ds2 gateway gateway-host mds0 mds1 mds2' : 'ds0 ds1 ds2 gateway mds0 mds1 mds2';
 check(Object.keys(services).sort().join(' ') === expected,
   `services are ${expected} (got ${Object.keys(services).sort().join(' ')})`);
 
@@ -63,7 +65,13 @@ for (const k of ['DHT2_CLUSTER_SECRET', 'DHT2_ACCESS_KEY', 'DHT2_SECRET_KEY']) {
   check(gw.environment?.[k] !== undefined, `gateway: ${k} from the env file`);
 }
 const list = `${gw.environment?.DHT2_MDS_BRICKS ?? ''} ${gw.environment?.DHT2_DS_BRICKS ?? ''}`.trim().split(/\s+/);
-check(list.map((x) => x.split('=')[0]).join(' ') === 'mds0 mds1 ds0 ds1 ds2', `gateway: brick list in layout order (got ${list.join(' ')})`);
+check(list.map((x) => x.split('=')[0]).join(' ') === Object.keys(bricks).join(' '), `gateway: brick list in layout order ${Object.keys(bricks).join(' ')} (got ${list.join(' ')})`);
+// The gateway's start writes a replica-3 volume file and installs its layout on the bricks: the
+// check must run (--no-check would skip the install, and the bricks would never form their sets).
+const start = (Array.isArray(gw.command) ? gw.command : [String(gw.command ?? '')]).join(' ');
+check(/volume create .*--replica 3\b/.test(start), `gateway: its start runs "dht2 volume create --replica 3" (got ${start})`);
+check(!/--no-check\b/.test(start), 'gateway: "volume create" runs with its check (it installs the layout on every brick)');
+check(/&& exec node dist\/bin\/dht2\.js gateway\b/.test(start), 'gateway: the gateway starts only after "volume create" succeeded');
 for (const entry of list) {
   const [id, url] = entry.split('=');
   let u;
@@ -110,4 +118,4 @@ if (failures.length) {
   process.stderr.write(`compose config (${mode}): ${failures.length} problem(s)\n${failures.map((f) => `  - ${f}`).join('\n')}\n`);
   process.exit(1);
 }
-process.stdout.write(`compose config (${mode}): ${gwName} + 5 bricks, ${volumes.size} brick volumes, healthchecks and depends_on ok\n`);
+process.stdout.write(`compose config (${mode}): ${gwName} + ${Object.keys(bricks).length} bricks (replica 3), ${volumes.size} brick volumes, healthchecks and depends_on ok\n`);

@@ -7,9 +7,13 @@
 #     builds the image without any image registry (node:20-bookworm-slim when present
 #     locally, else a base built by scripts/docker-base-image.sh from debootstrap + this
 #     machine's Node.js), starts the cluster with host networking (loopback only, free ports),
-#     runs an aws-cli and curl smoke test, stops one brick container and checks that the
-#     gateway's /-/ready answers 503 naming it, starts it again, and tears everything down
-#     (compose down -v), then stops the dockerd it started.
+#     runs an aws-cli and curl smoke test, then the replica sets at work (issue 16): stops one
+#     brick of the DS set (a follower) and checks that /-/ready stays 200, /-/health names the
+#     degraded set and aws s3 cp still writes and reads; stops a second brick of the same set
+#     (its primary) and checks /-/ready answers 503 naming the set without a primary; starts
+#     both again, waits for ready, reads the objects back, restarts the gateway (its start
+#     installs the layout again) and reads again, and tears everything down (compose down -v),
+#     then stops the dockerd it started.
 #
 # Exit status: non-zero when the validation fails, or when Docker runs but the build or the
 # smoke test fails. When no Docker daemon can run here, it says why and exits 0 after the
@@ -99,14 +103,14 @@ apt_install() {   # apt_install PKG... — only as root on a Debian-like machine
     || { tail -n 5 "$WORK/apt.log"; return 1; }
 }
 
-# A block of 6 consecutive free TCP ports on 127.0.0.1 below the ephemeral range (20000-31999).
+# A block of 7 consecutive free TCP ports on 127.0.0.1 below the ephemeral range (20000-31999).
 free_port_base() {
   local listening base i ok
   listening="$( (ss -Htln 2>/dev/null || netstat -tln 2>/dev/null) | awk '{print $4}' | sed 's/.*://' | sort -u)"
   for _ in $(seq 1 50); do
     base=$(( 20000 + (RANDOM % 1200) * 10 ))
     ok=1
-    for i in 0 1 2 3 4 5; do
+    for i in 0 1 2 3 4 5 6; do
       if grep -qx "$((base + i))" <<<"$listening"; then ok=0; break; fi
     done
     [ $ok = 1 ] && { echo "$base"; return 0; }
@@ -130,7 +134,7 @@ else
 fi
 log "compose: ${COMPOSE[*]} ($("${COMPOSE[@]}" version --short 2>/dev/null || "${COMPOSE[@]}" version 2>/dev/null | head -n 1))"
 
-PORT_BASE="$(free_port_base)" || die "no 6 free ports found on 127.0.0.1"
+PORT_BASE="$(free_port_base)" || die "no 7 free ports found on 127.0.0.1"
 GW_PORT=$PORT_BASE
 SUFFIX="$(rand_hex 3)"
 PROJECT_NAME="dht2ct$SUFFIX"
@@ -149,9 +153,10 @@ sed -e "s|^DHT2_CLUSTER_SECRET=.*|DHT2_CLUSTER_SECRET=$(rand_hex 32)|" \
     -e "s|^DHT2_BIND_HOST=.*|DHT2_BIND_HOST=127.0.0.1|" \
     -e "s|^DHT2_MDS0_PORT=.*|DHT2_MDS0_PORT=$((PORT_BASE + 1))|" \
     -e "s|^DHT2_MDS1_PORT=.*|DHT2_MDS1_PORT=$((PORT_BASE + 2))|" \
-    -e "s|^DHT2_DS0_PORT=.*|DHT2_DS0_PORT=$((PORT_BASE + 3))|" \
-    -e "s|^DHT2_DS1_PORT=.*|DHT2_DS1_PORT=$((PORT_BASE + 4))|" \
-    -e "s|^DHT2_DS2_PORT=.*|DHT2_DS2_PORT=$((PORT_BASE + 5))|" \
+    -e "s|^DHT2_MDS2_PORT=.*|DHT2_MDS2_PORT=$((PORT_BASE + 3))|" \
+    -e "s|^DHT2_DS0_PORT=.*|DHT2_DS0_PORT=$((PORT_BASE + 4))|" \
+    -e "s|^DHT2_DS1_PORT=.*|DHT2_DS1_PORT=$((PORT_BASE + 5))|" \
+    -e "s|^DHT2_DS2_PORT=.*|DHT2_DS2_PORT=$((PORT_BASE + 6))|" \
     -e "s|^# DHT2_ENV_FILE=.*|DHT2_ENV_FILE=$ENV_FILE|" \
     .env.example >"$ENV_FILE"
 grep -q "^DHT2_ENV_FILE=$ENV_FILE" "$ENV_FILE" || echo "DHT2_ENV_FILE=$ENV_FILE" >>"$ENV_FILE"
@@ -286,7 +291,7 @@ DC=("${COMPOSE[@]}" -p "$PROJECT_NAME" --env-file "$ENV_FILE" -f docker-compose.
 PROJECT="$PROJECT_NAME"
 dump_logs() { log "container states and logs:"; "${DC[@]}" ps 2>&1 | tail -n 20; timeout 30 "${DC[@]}" logs --no-color --tail 20 2>&1 | tail -n 80; }
 
-log "compose up (project $PROJECT, gateway on 127.0.0.1:$GW_PORT, bricks on 127.0.0.1:$((PORT_BASE + 1))-$((PORT_BASE + 5)))"
+log "compose up (project $PROJECT, gateway on 127.0.0.1:$GW_PORT, bricks on 127.0.0.1:$((PORT_BASE + 1))-$((PORT_BASE + 6)))"
 if ! timeout 240 "${DC[@]}" up -d --no-build >"$WORK/up.log" 2>&1; then
   cat "$WORK/up.log"; dump_logs; die "compose up failed"
 fi
@@ -306,7 +311,9 @@ wait_status() {   # wait_status URL STATUS SECONDS -> body in $WORK/body
   return 1
 }
 wait_status "$EP/-/ready" 200 60 || { dump_logs; die "the gateway never became ready"; }
-log "GET /-/ready -> 200 $(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); console.log(r.status, r.bricks.map(b=>b.id+(b.up?" up":" DOWN")).join(", "))' "$WORK/body")"
+# Ready means every set elected a primary, so the gateway's volume create installed the layout.
+sets_of() { node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); console.log(r.status + ";", (r.sets||[]).map(s=>s.id+": "+(s.available?"primary "+s.primary+" term "+s.term:"NO PRIMARY")+(s.degraded.length?" ("+s.degraded.join(", ")+")":"")).join("; "))' "$1"; }
+log "GET /-/ready -> 200: $(sets_of "$WORK/body")"
 "${DC[@]}" ps 2>&1 | sed 's/^/    /'
 
 # ---------------------------------------------------------------------------------------------
@@ -354,28 +361,70 @@ code="$(curl -s -m 10 -o /dev/null -w '%{http_code}' -u "$ACCESS_KEY:wrong-secre
 log "wrong password -> HTTP $code"
 
 # ---------------------------------------------------------------------------------------------
-# 6. a brick goes away: the gateway reports it
+# 6. replica sets (issue 16): one brick of a set down, then two
 # ---------------------------------------------------------------------------------------------
-log "stopping the ds1 brick container"
-timeout 60 "${DC[@]}" stop -t 10 ds1 2>&1 | sed 's/^/    /'
-wait_status "$EP/-/ready" 503 30 || { dump_logs; die "/-/ready did not answer 503 with ds1 stopped"; }
-log "GET /-/ready -> 503: $(cat "$WORK/body")"
+# The DS set ds-0 (ds0 ds1 ds2): its primary now, and one follower.
+curl -s -m 10 -o "$WORK/ready.json" "$EP/-/ready"
+PRIMARY="$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); const s=(r.sets||[]).find(s=>s.id==="ds-0"); process.stdout.write(s&&s.primary||"")' "$WORK/ready.json")"
+case "$PRIMARY" in ds0|ds1|ds2) ;; *) cat "$WORK/ready.json"; die "/-/ready names no primary of ds-0 (got '$PRIMARY')";; esac
+FOLLOWER=ds0; [ "$PRIMARY" = ds0 ] && FOLLOWER=ds1
+log "ds-0: primary $PRIMARY; stopping the follower $FOLLOWER"
+timeout 60 "${DC[@]}" stop -t 10 "$FOLLOWER" 2>&1 | sed 's/^/    /'
+# /-/ready stays 200 (the set keeps its primary and a majority) while /-/health notices the
+# member down; every /-/ready until then must be 200.
+degraded=""
+for _ in $(seq 1 30); do
+  code="$(curl -s -m 5 -o "$WORK/body" -w '%{http_code}' "$EP/-/ready")"
+  [ "$code" = 200 ] || { cat "$WORK/body"; dump_logs; die "/-/ready answered $code with one brick of ds-0 stopped"; }
+  code="$(curl -s -m 5 -o "$WORK/health" -w '%{http_code}' "$EP/-/health")"
+  [ "$code" = 200 ] || die "/-/health answered $code with one brick of ds-0 stopped"
+  if node -e '
+    const h = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    process.exit(h.status === "degraded" && h.degraded.length === 1 && h.degraded[0].set === "ds-0" ? 0 : 1);' "$WORK/health"; then
+    degraded=1; break
+  fi
+  sleep 1
+done
+[ -n "$degraded" ] || { cat "$WORK/health"; die "/-/health does not name ds-0 (alone) as degraded with $FOLLOWER stopped"; }
+log "GET /-/ready -> 200 ($(sets_of "$WORK/body")); GET /-/health -> 200 $(cat "$WORK/health")"
+printf 'written with %s down %s\n' "$FOLLOWER" "$SUFFIX" >"$WORK/degraded.txt"
+step "${S3CP[@]}" "$WORK/degraded.txt" "s3://$BUCKET/degraded.txt" || { dump_logs; die "aws s3 cp (up) failed with one brick of ds-0 stopped"; }
+step "${S3CP[@]}" "s3://$BUCKET/big.bin" "$WORK/big.deg" || die "aws s3 cp (down) failed with one brick of ds-0 stopped"
+cmp "$WORK/big.bin" "$WORK/big.deg" || die "the object read back with one brick of ds-0 stopped differs"
+code="$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$EP/-/ready")"
+[ "$code" = 200 ] || die "/-/ready answered $code after the copies with one brick of ds-0 stopped"
+
+log "stopping a second brick of ds-0: its primary $PRIMARY (one member of three left: no majority)"
+timeout 60 "${DC[@]}" stop -t 10 "$PRIMARY" 2>&1 | sed 's/^/    /'
+wait_status "$EP/-/ready" 503 30 || { dump_logs; die "/-/ready did not answer 503 with two bricks of ds-0 stopped"; }
+log "GET /-/ready -> 503: $(sets_of "$WORK/body")"
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  const down = r.bricks.filter((b) => !b.up || b.problem).map((b) => b.id);
-  if (r.status !== "unavailable" || down.join() !== "ds1") { console.error("expected exactly ds1 down, got", down); process.exit(1); }
-' "$WORK/body" || die "/-/ready does not name ds1 (alone) as missing"
+  const none = (r.sets || []).filter((s) => !s.available).map((s) => s.id);
+  if (r.status !== "unavailable" || none.join() !== "ds-0") { console.error("expected exactly ds-0 without a primary, got", none); process.exit(1); }
+' "$WORK/body" || die "/-/ready does not name ds-0 (alone) as the set without a primary"
 code="$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$EP/-/health")"
-[ "$code" = 200 ] || die "/-/health answered $code with a brick down (the process is alive)"
+[ "$code" = 200 ] || die "/-/health answered $code with two bricks down (the process is alive)"
 log "GET /-/health -> 200 (the gateway process is alive)"
 
-log "starting ds1 again"
-timeout 90 "${DC[@]}" start ds1 2>&1 | sed 's/^/    /'
-wait_status "$EP/-/ready" 200 60 || { dump_logs; die "/-/ready did not come back to 200 after ds1 restarted"; }
-log "GET /-/ready -> 200 again"
-step "${S3CP[@]}" "s3://$BUCKET/big.bin" "$WORK/big.down2" || die "aws s3 cp (down) after the brick restart failed"
-cmp "$WORK/big.bin" "$WORK/big.down2" || die "the object read back after the brick restart differs"
+log "starting $FOLLOWER and $PRIMARY again"
+timeout 90 "${DC[@]}" start "$FOLLOWER" "$PRIMARY" 2>&1 | sed 's/^/    /'
+wait_status "$EP/-/ready" 200 90 || { dump_logs; die "/-/ready did not come back to 200 after $FOLLOWER and $PRIMARY restarted"; }
+log "GET /-/ready -> 200 again: $(sets_of "$WORK/body")"
+step "${S3CP[@]}" "s3://$BUCKET/big.bin" "$WORK/big.down2" || die "aws s3 cp (down) after the bricks restarted failed"
+cmp "$WORK/big.bin" "$WORK/big.down2" || die "the object read back after the bricks restarted differs"
+step "${S3CP[@]}" "s3://$BUCKET/degraded.txt" "$WORK/degraded.down" || die "aws s3 cp (down) of the object written while degraded failed"
+cmp "$WORK/degraded.txt" "$WORK/degraded.down" || die "the object written while ds-0 was degraded reads back different"
+# A restart of the gateway runs its `volume create --replica 3` again: the layout it installs is
+# a repeat the bricks accept (ARCHITECTURE.md §10.9), and the gateway serves the same volume.
+log "restarting the gateway (its volume create installs the same layout again)"
+timeout 90 "${DC[@]}" restart -t 10 gateway-host 2>&1 | sed 's/^/    /'
+sleep 2
+wait_status "$EP/-/ready" 200 60 || { dump_logs; die "/-/ready did not come back to 200 after the gateway restarted"; }
+log "GET /-/ready -> 200 after the gateway restart: $(sets_of "$WORK/body")"
+step "${S3CP[@]}" "s3://$BUCKET/degraded.txt" "$WORK/degraded.down2" || die "aws s3 cp (down) after the gateway restart failed"
+cmp "$WORK/degraded.txt" "$WORK/degraded.down2" || die "the object read back after the gateway restart differs"
 step "${S3[@]}" rm --recursive "s3://$BUCKET/" || die "aws s3 rm failed"
 step "${S3[@]}" rb "s3://$BUCKET" || die "aws s3 rb failed"
 
-log "PASS: compose cluster built, started with host networking, served aws-cli and curl, reported a stopped brick"
+log "PASS: compose cluster (replica 3) built, started with host networking, served aws-cli and curl, served with one brick of a set stopped, reported the set without a primary with two, came back, and survived a gateway restart"
