@@ -1,6 +1,6 @@
 /**
  * The whole-cluster fault test of issue 16 (ARCHITECTURE.md ยง10.15 row 10): two gateway processes
- * on one replica-3 volume (one MDS set and one DS set of three real brick processes) under a mixed
+ * on one replica-3 volume (two MDS sets and one DS set of three real brick processes) under a mixed
  * load from four clients (S3 PUT, overwrite, DELETE, multipart, nested keys; file API append and
  * rename), while the test SIGKILLs the MDS primary, then the DS primary, SIGSTOPs the next MDS
  * primary for 10 s, and SIGKILLs a gateway and starts it again on its port. Afterwards: every
@@ -40,7 +40,7 @@ describe('whole cluster under faults: two gateways, replica 3 (ARCHITECTURE.md ย
 
   before(async () => {
     tmp = await tmpDir('repl-fault');
-    cluster = new ReplCluster({ dir: tmp.path });
+    cluster = new ReplCluster({ dir: tmp.path, mdsSets: 2 });
     await cluster.start();
     gws.push(await spawnGateway(cluster.volfile), await spawnGateway(cluster.volfile));
     const s3 = recordingS3Client(gws[0]!.url, ACCESS_KEY, SECRET_KEY);
