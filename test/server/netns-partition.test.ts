@@ -178,7 +178,7 @@ describe('a member cut off by the network (ip netns, veth link down and up)', fu
       let gap = 0;
       for (const t of acks) { gap = Math.max(gap, t - last); last = t; }
       gap = Math.max(gap, performance.now() - last);
-      console.log(`      new primary ${next} ${Math.round(elected)} ms after the cut; longest pause in writes ${Math.round(gap)} ms; ${acks.length} writes while cut`);
+      console.log(`      ${CUT} primary after ${rounds} freeze round(s); new primary ${next} ${Math.round(elected)} ms after the cut; longest pause in writes ${Math.round(gap)} ms; ${acks.length} writes while cut`);
       assert.ok(gap <= 5000, `no acknowledged write for ${Math.round(gap)} ms after the cut`);
     } finally {
       await ip('link', 'set', HOST_DEV, 'up');
