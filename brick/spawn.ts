@@ -27,6 +27,11 @@ export interface SpawnBrickOptions {
   args?: string[];
   /** Called with every log line the brick prints. */
   onLog?: (line: string) => void;
+  /**
+   * A command the brick is started through, which must exec it in its own pid (`ip netns exec
+   * NS`: a brick in a network namespace, test/server/netns-partition.test.ts).
+   */
+  prefix?: string[];
 }
 
 export interface BrickProcess {
@@ -47,7 +52,8 @@ export async function spawnBrick(o: SpawnBrickOptions): Promise<BrickProcess> {
   if (o.volumeId) args.push('--volume-id', o.volumeId);
   if (o.sync === false) args.push('--no-sync');
   args.push(...(o.args ?? []), '--supervisor-fd', String(SUPERVISOR_FD));
-  const child = spawn(process.execPath, args, {
+  const [cmd, ...pre] = o.prefix ?? [];
+  const child = spawn(cmd ?? process.execPath, cmd === undefined ? args : [...pre, process.execPath, ...args], {
     env: { ...process.env, DHT2_CLUSTER_SECRET: o.secret, ...o.env },
     // The extra pipe is never written: only its end, when this process dies, matters.
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],

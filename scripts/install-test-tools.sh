@@ -9,6 +9,8 @@ command -v s3cmd >/dev/null 2>&1 || need+=(s3cmd)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v aws >/dev/null 2>&1 || need+=(awscli)
 python3 -c 'import boto3' 2>/dev/null || need+=(python3-boto3)
+# `ip netns` for the network-cut test (test/server/netns-partition.test.ts).
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -139,6 +139,12 @@ export class BrickSession {
         reject(err('EHOSTDOWN', `brick ${this.o.url}: connect timed out`));
       }, this.o.connectTimeoutMs);
       s.once('connect', () => {
+        // Node emits 'connect' on a session already destroyed (its setupHandle: "the on('connect')
+        // handlers ... check for session.destroyed"); the timer above has rejected it then, and
+        // setLocalWindowSize would throw ERR_HTTP2_INVALID_SESSION out of this listener and end
+        // the process: a brick whose peer link came back up at its connect timeout died so
+        // (test/server/netns-partition.test.ts).
+        if (s.destroyed) return;
         s.setLocalWindowSize(H2_WINDOW);
         // Nothing goes on a connection before its hello: the signature of every request names
         // the epoch of the brick boot at the other end (docs/PROTOCOL.md §3).
