@@ -281,6 +281,21 @@ heal
     const { runHealInfo } = await import('./heal.js');
     process.exitCode = Math.min(await runHealInfo(o.volfile, o.json === true), 100);
   });
+heal
+  .command('start')
+  .description('heal now: wait for log replay to finish; with --full, rebuild members by full copy (a wiped or diverged brick), with progress')
+  .option('--volfile <path>', 'volume file', process.env.DHT2_VOLFILE ?? './data/volume.json')
+  .option('--set <id>', 'only this replica set')
+  .option('--member <id>', 'only this member (with --full: rebuild it)')
+  .option('--full', 'rebuild by full copy plus log tail (ARCHITECTURE.md §10.13)')
+  .option('--timeout <seconds>', 'give up waiting after this long', '600')
+  .action(async (o: { volfile: string; set?: string; member?: string; full?: boolean; timeout: string }) => {
+    const { runHealStart } = await import('./heal.js');
+    process.exitCode = Math.min(await runHealStart(o.volfile, {
+      ...(o.set !== undefined ? { set: o.set } : {}), ...(o.member !== undefined ? { member: o.member } : {}),
+      full: o.full === true, timeoutMs: Number(o.timeout) * 1000,
+    }), 100);
+  });
 
 program
   .command('status')

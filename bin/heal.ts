@@ -4,7 +4,8 @@
  * how far it is behind the primary's commit index. Catch-up by log replay is automatic; this
  * only reports it. Exit code 0 when nothing needs heal.
  */
-import { Volume, type SetStatus } from '../dht2-core/index.js';
+import { SingleBar } from 'cli-progress';
+import { isErr, rebuildPercent, Volume, type SetStatus } from '../dht2-core/index.js';
 
 /** What a set still needs, per member; empty when the set is whole and caught up. */
 export function healNeeds(s: SetStatus): string[] {
@@ -15,6 +16,7 @@ export function healNeeds(s: SetStatus): string[] {
   for (const m of s.members) {
     if (!m.up) needs.push(`${m.id}: down`);
     else if (m.state !== 'ok') needs.push(`${m.id}: ${m.state ?? 'unknown'} (needs a full copy: dht2 heal start --full)`);
+    else if (m.rebuild) needs.push(`${m.id}: being rebuilt by full copy from ${m.rebuild.source}, ${rebuildPercent(m.rebuild)} % (${m.rebuild.phase})`);
     else if (commit !== undefined && m.appliedIndex !== undefined && m.appliedIndex < commit) needs.push(`${m.id}: ${commit - m.appliedIndex} entries behind (log replay)`);
   }
   return needs;
@@ -38,7 +40,9 @@ export async function runHealInfo(volfile: string, json: boolean, out: NodeJS.Wr
     for (const s of report) {
       out.write(`set ${s.id} (${s.role}): ${s.available ? `primary ${s.primary}, term ${s.term}` : 'NO PRIMARY'}\n`);
       for (const m of s.members) {
-        const where = m.up ? `${m.role ?? '?'}, last ${m.lastIndex ?? '-'}, commit ${m.commitIndex ?? '-'}, applied ${m.appliedIndex ?? '-'}, ${m.state ?? '?'}` : `DOWN (${m.problem ?? 'no answer'})`;
+        const where = m.up ? `${m.role ?? '?'}, last ${m.lastIndex ?? '-'}, commit ${m.commitIndex ?? '-'}, applied ${m.appliedIndex ?? '-'}, ${m.state ?? '?'}`
+          + (m.rebuild ? `, rebuilding ${rebuildPercent(m.rebuild)} % (${m.rebuild.copiedObjects + m.rebuild.skippedObjects}/${m.rebuild.totalObjects} objects)` : '')
+          : `DOWN (${m.problem ?? 'no answer'})`;
         out.write(`  ${m.id}: ${where}\n`);
       }
       out.write(s.needs.length === 0 ? '  nothing to heal\n' : s.needs.map((n) => `  needs heal: ${n}\n`).join(''));
@@ -47,5 +51,129 @@ export async function runHealInfo(volfile: string, json: boolean, out: NodeJS.Wr
     return bad;
   } finally {
     await v.close();
+  }
+}
+
+export interface HealStartOptions {
+  set?: string;
+  member?: string;
+  full?: boolean;
+  /** Give up waiting after this long (default 10 minutes). */
+  timeoutMs?: number;
+  /** Draw a progress bar (default: when `out` is a TTY); otherwise plain lines. */
+  bar?: boolean;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function mib(n: number): string {
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}
+
+/**
+ * `dht2 heal start` (ARCHITECTURE.md §10.12, §10.13). Catch-up by log replay runs by itself on
+ * every primary (there is nothing to wake: the primary sends a lagging member what it lacks at
+ * every heartbeat), so without `--full` this waits until heal info has nothing left, or says what
+ * remains. With `--full` it rebuilds members by full copy: the one named, or every member that
+ * needs it (diverged, or wiped: opened without vote file and log), after installing the volume's
+ * layout on them again (a wiped brick has none). Resolves with the number of sets that still
+ * need heal.
+ */
+export async function runHealStart(volfile: string, o: HealStartOptions, out: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout): Promise<number> {
+  const v = await Volume.open(volfile, { checkBricks: false, timeoutMs: 3000 });
+  const deadline = Date.now() + (o.timeoutMs ?? 600_000);
+  const say = (line: string): void => { out.write(line + '\n'); };
+  try {
+    if (v.replica === 1) {
+      say('the volume has no replicas: nothing to heal');
+      return 0;
+    }
+    const chosen = (sets: SetStatus[]): SetStatus[] => sets.filter((s) => s.replicated && (o.set === undefined || s.id === o.set));
+    let sets = chosen(await v.setStatus());
+    if (o.set !== undefined && sets.length === 0) throw new Error(`no replicated set ${o.set} in this volume`);
+    if (o.member !== undefined && !sets.some((s) => s.members.some((m) => m.id === o.member))) throw new Error(`no member ${o.member} in the sets chosen`);
+    if (o.full) {
+      // A wiped brick starts without its layout, so it runs no replication: give it the layout
+      // again (a repeat is accepted by the others), then let it hear its primary.
+      const members = sets.flatMap((s) => s.members.map((m) => m.id)).filter((id) => o.member === undefined || id === o.member);
+      for (const id of members) await v.reinstallLayout(id).catch((e: unknown) => say(`${id}: layout not installed: ${(e as Error).message}`));
+      await sleep(1000);
+      sets = chosen(await v.setStatus());
+      const targets = o.member !== undefined ? [o.member]
+        : sets.flatMap((s) => s.members.filter((m) => m.up && (m.state === 'diverged' || m.wiped === true || m.rebuild !== undefined) && m.id !== s.primary).map((m) => m.id));
+      for (const s of sets) for (const m of s.members) if (m.state === 'corrupt' && (o.member === undefined || m.id === o.member)) say(`${m.id}: its log is corrupt; a rebuild of a corrupt log is not built yet`);
+      if (targets.length === 0) say('no member needs a full copy');
+      for (const id of targets) await rebuildOne(v, id, deadline, o.bar ?? out.isTTY === true, say);
+    }
+    // Log replay: wait for every member to apply its primary's commit index.
+    for (;;) {
+      sets = chosen(await v.setStatus());
+      const needs = sets.flatMap((s) => healNeeds(s).map((n) => `${s.id}: ${n}`));
+      if (needs.length === 0) {
+        say('every set is whole and caught up');
+        return 0;
+      }
+      if (Date.now() > deadline) {
+        for (const n of needs) say(`still needs heal: ${n}`);
+        return sets.filter((s) => healNeeds(s).length > 0).length;
+      }
+      await sleep(250);
+    }
+  } finally {
+    await v.close();
+  }
+}
+
+/** Starts the rebuild of one member and follows it until it votes again, with a progress bar or lines. */
+async function rebuildOne(v: Volume, id: string, deadline: number, drawBar: boolean, say: (l: string) => void): Promise<void> {
+  for (;;) {
+    try {
+      const r = await v.memberCall(id, 'rrebuild', {});
+      say(r.started ? `${id}: rebuild by full copy started` : `${id}: a rebuild is already under way`);
+      break;
+    } catch (e) {
+      // Not up yet, or no primary known to it yet (it has not heard one since its start).
+      if (Date.now() > deadline || !isErr(e, 'EAGAIN', 'ENOTCONN', 'EHOSTDOWN', 'ENOTSUP', 'EIO')) throw new Error(`${id}: ${(e as Error).message}`, { cause: e });
+      await sleep(250);
+    }
+  }
+  const started = Date.now();
+  let bar: SingleBar | undefined;
+  let lastLine = 0;
+  try {
+    for (;;) {
+      const st = await v.memberCall(id, 'rstatus', {}).catch(() => undefined);
+      const r = st?.rebuild;
+      if (st && !r && st.state === 'ok' && st.role !== 'learner') {
+        bar?.stop();
+        bar = undefined;
+        say(`${id}: rebuilt in ${((Date.now() - started) / 1000).toFixed(1)} s; it votes again`);
+        return;
+      }
+      if (r) {
+        const done = r.copiedObjects + r.skippedObjects;
+        const secs = Math.max(0.001, (Date.now() - started) / 1000);
+        const rate = r.copiedBytes / secs;
+        if (drawBar) {
+          bar ??= new SingleBar({
+            format: `${id} |{bar}| {percentage} % | {value}/{total} objects | {bytes} of {totalBytes} | {rate}/s | ETA {eta_formatted} | {phase}`,
+            hideCursor: true,
+          });
+          if (!lastLine) { bar.start(Math.max(1, r.totalObjects), done); lastLine = 1; }
+          bar.setTotal(Math.max(1, r.totalObjects));
+          bar.update(r.phase === 'replay' ? Math.max(1, r.totalObjects) : done, { bytes: mib(r.copiedBytes), totalBytes: mib(r.totalBytes), rate: mib(rate), phase: r.phase });
+        } else if (Date.now() - lastLine >= 1000) {
+          lastLine = Date.now();
+          const left = rate > 0 && r.totalBytes > r.copiedBytes ? `${Math.ceil((r.totalBytes - r.copiedBytes) / rate)} s left` : '';
+          say(`${id}: ${r.phase} ${rebuildPercent(r)} %: ${done}/${r.totalObjects} objects (${r.copiedObjects} copied, ${r.skippedObjects} equal, ${r.removedObjects} removed), ${mib(r.copiedBytes)} of ${mib(r.totalBytes)}, ${mib(rate)}/s ${left}`.trimEnd());
+        }
+      }
+      if (Date.now() > deadline) throw new Error(`${id}: the rebuild did not end in time`);
+      await sleep(200);
+    }
+  } finally {
+    bar?.stop();
   }
 }
