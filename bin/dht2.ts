@@ -335,6 +335,18 @@ program
         ];
         process.stdout.write(lines.join('\n') + '\n');
       }
+      if (v.replica > 1) {
+        // §10.12: the members of each set compared; with --repair, heal starts on what differs.
+        const { replicaCheck, runHealStart } = await import('./heal.js');
+        const say = (l: string): void => { process.stdout.write(l + '\n'); };
+        const c = await replicaCheck(v, say);
+        if (o.repair) {
+          for (const id of c.rebuild) await runHealStart(o.volfile, { member: id, full: true });
+          if (c.rebuild.length === 0 && c.problems > 0) await runHealStart(o.volfile, {});
+        } else if (c.problems > 0) {
+          process.exitCode = 1;
+        }
+      }
     } finally {
       await v.close();
     }

@@ -5,7 +5,7 @@
  * only reports it. Exit code 0 when nothing needs heal.
  */
 import { SingleBar } from 'cli-progress';
-import { isErr, rebuildPercent, Volume, type SetStatus } from '../dht2-core/index.js';
+import { compareReplicas, formatReplicaReport, isErr, rebuildPercent, Volume, type SetStatus } from '../dht2-core/index.js';
 
 /** What a set still needs, per member; empty when the set is whole and caught up. */
 export function healNeeds(s: SetStatus): string[] {
@@ -166,8 +166,9 @@ async function rebuildOne(v: Volume, id: string, deadline: number, drawBar: bool
           bar.update(r.phase === 'replay' ? Math.max(1, r.totalObjects) : done, { bytes: mib(r.copiedBytes), totalBytes: mib(r.totalBytes), rate: mib(rate), phase: r.phase });
         } else if (Date.now() - lastLine >= 1000) {
           lastLine = Date.now();
-          const left = rate > 0 && r.totalBytes > r.copiedBytes ? `${Math.ceil((r.totalBytes - r.copiedBytes) / rate)} s left` : '';
-          say(`${id}: ${r.phase} ${rebuildPercent(r)} %: ${done}/${r.totalObjects} objects (${r.copiedObjects} copied, ${r.skippedObjects} equal, ${r.removedObjects} removed), ${mib(r.copiedBytes)} of ${mib(r.totalBytes)}, ${mib(rate)}/s ${left}`.trimEnd());
+          const left = r.phase === 'copy' && rate > 0 && r.totalBytes > r.copiedBytes ? `${Math.ceil((r.totalBytes - r.copiedBytes) / rate)} s left` : '';
+          const tail = r.phase === 'replay' ? `, log tail: applied ${st!.appliedIndex} of commit ${st!.commitIndex} (last ${st!.lastIndex})` : '';
+          say(`${id}: ${r.phase} ${rebuildPercent(r)} %: ${done}/${r.totalObjects} objects (${r.copiedObjects} copied, ${r.skippedObjects} equal, ${r.removedObjects} removed), ${mib(r.copiedBytes)} of ${mib(r.totalBytes)}, ${mib(rate)}/s ${left}`.trimEnd() + tail);
         }
       }
       if (Date.now() > deadline) throw new Error(`${id}: the rebuild did not end in time`);
@@ -176,4 +177,51 @@ async function rebuildOne(v: Volume, id: string, deadline: number, drawBar: bool
   } finally {
     bar?.stop();
   }
+}
+
+/**
+ * The replica part of `dht2 fsck` (ARCHITECTURE.md §10.12): each set's members compared by
+ * digest (`compareReplicas`) once they have applied their primary's commit index (waited for at
+ * most `waitMs`; a member still behind is reported as log replay), and what heal would do. A
+ * member outside the majority of a differing handle, and not the primary, would be rebuilt by
+ * full copy. Answers the members to rebuild and the number of problems found.
+ */
+export async function replicaCheck(v: Volume, say: (l: string) => void, waitMs = 5000): Promise<{ problems: number; rebuild: string[] }> {
+  const rebuild: string[] = [];
+  let problems = 0;
+  if (v.replica === 1) return { problems, rebuild };
+  const end = Date.now() + waitMs;
+  let sets = await v.setStatus();
+  for (;;) {
+    const behind = sets.some((s) => s.replicated && healNeeds(s).some((n) => n.includes('entries behind')));
+    if (!behind || Date.now() > end) break;
+    await sleep(200);
+    sets = await v.setStatus();
+  }
+  for (const s of sets) {
+    if (!s.replicated) continue;
+    const up = s.members.filter((m) => m.up).map((m) => m.id);
+    const r = await compareReplicas(up.map((id) => ({ id, fops: v.memberFops(id) })), { maxDiffs: 50 });
+    for (const l of formatReplicaReport(s.id, r)) say(l);
+    const needs = healNeeds(s);
+    for (const n of needs) say(`  heal would: ${n}`);
+    problems += needs.length + r.missing + r.differs;
+    const outside = new Set<string>();
+    for (const d of r.diffs) {
+      if (!d.majority) {
+        say(`  ${d.gfid}: no majority; a full copy from the primary ${s.primary ?? '(none)'} would settle it`);
+        continue;
+      }
+      for (const id of up) if (!d.majority.includes(id)) outside.add(id);
+    }
+    for (const id of outside) {
+      if (id === s.primary) {
+        say(`  heal would: ${id} is the primary and differs from the others; stop it so another is elected, then rebuild it`);
+      } else {
+        say(`  heal would: rebuild ${id} by full copy (dht2 heal start --full --member ${id})`);
+        rebuild.push(id);
+      }
+    }
+  }
+  return { problems, rebuild };
 }

@@ -267,6 +267,13 @@ export class Volume {
     return c.call(fop, req, { ...ctx, timeoutMs: ctx?.timeoutMs ?? 10_000 });
   }
 
+  /** One member's own client (the replica comparison of fsck reads each member's digest, §10.12). */
+  memberFops(brickId: string): BrickFops {
+    const c = this.bricks.find((x) => x.id === brickId)?.client;
+    if (!c) throw err('ENOENT', `no brick ${brickId} in this volume`);
+    return c;
+  }
+
   /** Installs the volume's layout on one member again (a wiped brick starts without it, §10.13). */
   async reinstallLayout(brickId: string): Promise<void> {
     if (!this.file) throw err('EINVAL', 'volume was not opened from a volume file');

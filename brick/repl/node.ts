@@ -934,7 +934,8 @@ export class ReplNode implements FopRouter {
         let bytes = 0;
         for (;;) {
           const p = await src.call('scan', after === undefined ? { limit: 1000 } : { after, limit: 1000 });
-          for (const it of p.items) { objects++; bytes += it.size; }
+          // Bytes are the data objects' sizes (a DS); an MDS's copy is counted in objects.
+          for (const it of p.items) { objects++; if (this.o.store.identity.role === 'ds') bytes += it.size; }
           if (p.eof || p.items.length === 0) break;
           after = p.items.at(-1)!.gfid;
         }
