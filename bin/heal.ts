@@ -7,12 +7,15 @@
 import { SingleBar } from 'cli-progress';
 import { compareReplicas, formatReplicaReport, isErr, rebuildPercent, Volume, type SetStatus } from '../dht2-core/index.js';
 
-/** What a set still needs, per member; empty when the set is whole and caught up. */
-export function healNeeds(s: SetStatus): string[] {
+/**
+ * What a set still needs, per member; empty when the set is whole and caught up: every member
+ * has applied `upTo` (default: its primary's commit index now).
+ */
+export function healNeeds(s: SetStatus, upTo?: number): string[] {
   if (!s.replicated) return [];
   const needs: string[] = [];
   if (!s.available) needs.push('no primary');
-  const commit = s.members.find((m) => m.id === s.primary)?.commitIndex;
+  const commit = upTo ?? s.members.find((m) => m.id === s.primary)?.commitIndex;
   for (const m of s.members) {
     if (!m.up) needs.push(`${m.id}: down`);
     else if (m.state !== 'ok') needs.push(`${m.id}: ${m.state ?? 'unknown'} (needs a full copy: dht2 heal start --full)`);
@@ -107,19 +110,24 @@ export async function runHealStart(volfile: string, o: HealStartOptions, out: No
       if (targets.length === 0) say('no member needs a full copy');
       for (const id of targets) await rebuildOne(v, id, deadline, o.bar ?? out.isTTY === true, say);
     }
-    // Log replay: wait for every member to apply its primary's commit index.
+    // Log replay: wait for every member to apply the commit index its primary had when the wait
+    // began (under writes the current one moves on, and a member one entry behind it is not
+    // behind: it is applying).
+    sets = chosen(await v.setStatus());
+    const targets = new Map(sets.map((st) => [st.id, st.members.find((m) => m.id === st.primary)?.commitIndex]));
     for (;;) {
-      sets = chosen(await v.setStatus());
-      const needs = sets.flatMap((s) => healNeeds(s).map((n) => `${s.id}: ${n}`));
+      const needs = sets.flatMap((st) => healNeeds(st, targets.get(st.id)).map((n) => `${st.id}: ${n}`));
       if (needs.length === 0) {
         say('every set is whole and caught up');
         return 0;
       }
       if (Date.now() > deadline) {
         for (const n of needs) say(`still needs heal: ${n}`);
-        return sets.filter((s) => healNeeds(s).length > 0).length;
+        return sets.filter((st) => healNeeds(st, targets.get(st.id)).length > 0).length;
       }
       await sleep(250);
+      sets = chosen(await v.setStatus());
+      for (const st of sets) if (targets.get(st.id) === undefined) targets.set(st.id, st.members.find((m) => m.id === st.primary)?.commitIndex);
     }
   } finally {
     await v.close();
