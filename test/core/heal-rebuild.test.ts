@@ -18,6 +18,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { handlePath } from '../../brick/posix2/handles.js';
+import { readVote } from '../../brick/repl/vote.js';
 import { DHT2_BIN, spawnBrick, type BrickProcess } from '../../brick/spawn.js';
 import { BrickClient, compareReplicas, installLayout, Volume } from '../../dht2-core/index.js';
 import { parseVolumeFile, writeVolumeFile, type VolumeFile } from '../../dht2-core/volfile.js';
@@ -215,6 +216,13 @@ describe('heal: a wiped or tampered member rebuilt by full copy (dht2 heal start
     }
     assert.match(healed.out, /: copy \d+ %: \d+\/\d+ objects|rebuilt in/, 'plain progress lines when stdout is not a TTY');
     assert.ok(written > 0, 'writes went on during the rebuild');
+    // ON-DISK-FORMAT.md §6.2: the wiped member, without a vote file, stored the term of the first
+    // primary it heard as voted for that primary (no election has run since).
+    for (const role of ['mds', 'ds'] as const) {
+      const p = await primaryOf(role);
+      const vote = await readVote(wiped[role].dir);
+      assert.deepEqual(vote, { term: (await status(p))!.term, votedFor: p }, `${wiped[role].id}'s vote file`);
+    }
     // The copy walked every handle of the source: copied, or equal already (a wiped member that
     // has its layout again catches up by log replay meanwhile, from index 1, until rrebuild).
     for (const m of [wiped.mds, wiped.ds]) {
