@@ -22,7 +22,8 @@ import { readVote } from '../../brick/repl/vote.js';
 import { DHT2_BIN, spawnBrick, type BrickProcess } from '../../brick/spawn.js';
 import { BrickClient, compareReplicas, installLayout, Volume } from '../../dht2-core/index.js';
 import { parseVolumeFile, writeVolumeFile, type VolumeFile } from '../../dht2-core/volfile.js';
-import type { ReplStatus } from '../../dht2-core/protocol/index.js';
+import { newGfid, ROOT_GFID, type ReplStatus } from '../../dht2-core/protocol/index.js';
+import { PosixStore } from '../../brick/posix2/store.js';
 import { GatewayMetrics } from '../../server/ops/metrics.js';
 import { rng } from '../helpers/rng.js';
 import { SECRET, tmpDir } from '../helpers/tmp.js';
@@ -300,5 +301,33 @@ describe('heal: a wiped or tampered member rebuilt by full copy (dht2 heal start
     await equalDigests('ds');
     const again = await cli('fsck');
     assert.equal(again.code, 0, again.out);
+  });
+
+  it('a member that diverged (its store differs from what the primary planned) is rebuilt by heal start --full', async () => {
+    const p = await primaryOf('mds');
+    const f = setOf('mds').find((m) => m.id !== p)!;
+    await f.proc!.kill();
+    f.proc = undefined;
+    // Behind the set's back: an inode the next create will name, made with other metadata.
+    const g = newGfid(0);
+    const st = await PosixStore.open({ dir: f.dir, role: 'mds', volumeId: VOLUME });
+    await st.callWith('icreate', { gfid: g, type: 'file', mode: 0o600 }, { at: 1 });
+    await st.close();
+    await spawn(f, f.port);
+    await client(p).call('create', { parent: ROOT_GFID, name: 'victim', gfid: g, type: 'file' });
+    const end = Date.now() + 10_000;
+    while ((await status(f.id))?.state !== 'diverged') {
+      if (Date.now() > end) throw new Error(`${f.id} did not diverge`);
+      await delay(50);
+    }
+    const info = await cli('heal', 'info');
+    assert.notEqual(info.code, 0);
+    assert.match(info.out, new RegExp(`${f.id}: diverged \\(needs a full copy`));
+    const healed = await cli('heal', 'start', '--full', '--timeout', '60');
+    assert.equal(healed.code, 0, healed.out);
+    assert.match(healed.out, new RegExp(`${f.id}: rebuilt in`));
+    assert.equal((await status(f.id))?.state, 'ok');
+    await equalDigests('mds');
+    await readAll();
   });
 });
