@@ -33,6 +33,7 @@ import {
   type Dht2Error, type Download, type DownloadFop, type FopName, type FopReq, type FopRes, type LayoutDoc,
   type DigestItem, type DigestPage, type ReplEntry, type ReplStatus, type UploadFop,
 } from '../../dht2-core/protocol/index.js';
+import { crashPoint } from '../posix2/crash.js';
 import { dsKeys } from '../posix2/ds.js';
 import { isDiverged, isDsMutating, isMdsMutating, type FopOut, type MutatingFop } from '../posix2/fop-out.js';
 import { KeyedRwLocks, type KeyMode } from '../posix2/locks.js';
@@ -977,7 +978,11 @@ export class ReplNode implements FopRouter {
         if (same) b = await mine.next();
         r.cursor = it.gfid;
         a = await theirs.next();
-        if (++sinceSave >= COPY_PAGE) { sinceSave = 0; await writeRebuild(this.o.dir, r); }
+        if (++sinceSave >= COPY_PAGE) {
+          sinceSave = 0;
+          await writeRebuild(this.o.dir, r);
+          crashPoint('rebuild:page'); // the crash test of a resumed copy (test/core/heal-rebuild.test.ts)
+        }
       }
       await store.rebuildNameIndex();
       r.replayTo = (await src.call('rstatus', {})).appliedIndex;

@@ -57,12 +57,14 @@ describe('heal: a wiped or tampered member rebuilt by full copy (dht2 heal start
   const rand = rng(816);
   /** The bricks' own account of each full copy ("rebuild: copy done" in their logs). */
   const copies: Array<{ id: string; copied: number; skipped: number; removed: number }> = [];
+  const starts: string[] = [];
 
-  const spawn = async (m: Member, port?: number): Promise<void> => {
+  const spawn = async (m: Member, port?: number, env?: Record<string, string>): Promise<void> => {
     m.proc = await spawnBrick({
-      dir: m.dir, role: m.role, secret: SECRET, volumeId: VOLUME, args: ['--brick-id', m.id], ...(port ? { port } : {}),
+      dir: m.dir, role: m.role, secret: SECRET, volumeId: VOLUME, args: ['--brick-id', m.id], ...(port ? { port } : {}), ...(env ? { env } : {}),
       onLog: (l) => {
         if (process.env.HEAL_TEST_LOG) console.log(m.id, l);
+        if (l.includes('"msg":"rebuild: full copy starts')) starts.push(m.id);
         if (l.includes('"msg":"rebuild: copy done')) copies.push({ id: m.id, ...(JSON.parse(l) as { copied: number; skipped: number; removed: number }) });
       },
     });
@@ -301,6 +303,29 @@ describe('heal: a wiped or tampered member rebuilt by full copy (dht2 heal start
     await equalDigests('ds');
     const again = await cli('fsck');
     assert.equal(again.code, 0, again.out);
+  });
+
+  it('a rebuild cut by a crash after a page resumes at its saved cursor when the member is back', async () => {
+    for (let i = 0; i < 40; i++) await put(`/d/r${i}`, body(1 + Math.floor(rand() * 4096)));
+    const p = await primaryOf('ds');
+    const f = setOf('ds').find((m) => m.id !== p)!;
+    await f.proc!.stop();
+    await rm(f.dir, { recursive: true, force: true });
+    await spawn(f, f.port, { DHT2_CRASH_AT: 'rebuild:page' });
+    const crashed = f.proc!.exited;
+    const startsBefore = starts.filter((x) => x === f.id).length;
+    const healing = cli('heal', 'start', '--full', '--member', f.id, '--timeout', '60');
+    assert.equal(await crashed, 'SIGKILL', 'the member died at the crash point, after saving its first page');
+    await spawn(f, f.port);
+    const healed = await healing;
+    assert.equal(healed.code, 0, healed.out);
+    assert.match(healed.out, new RegExp(`${f.id}: rebuilt in`));
+    // One copy, counted once, resumed: no second "full copy starts" after the restart.
+    assert.equal(starts.filter((x) => x === f.id).length - startsBefore, 1);
+    const c = copies.filter((x) => x.id === f.id).at(-1);
+    assert.ok(c && c.copied + c.skipped >= 80, JSON.stringify(c));
+    await equalDigests('ds');
+    await readAll();
   });
 
   it('a member that diverged (its store differs from what the primary planned) is rebuilt by heal start --full', async () => {
