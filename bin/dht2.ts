@@ -281,6 +281,21 @@ heal
     const { runHealInfo } = await import('./heal.js');
     process.exitCode = Math.min(await runHealInfo(o.volfile, o.json === true), 100);
   });
+heal
+  .command('start')
+  .description('heal now: wait for log replay to finish; with --full, rebuild members by full copy (a wiped or diverged brick), with progress')
+  .option('--volfile <path>', 'volume file', process.env.DHT2_VOLFILE ?? './data/volume.json')
+  .option('--set <id>', 'only this replica set')
+  .option('--member <id>', 'only this member (with --full: rebuild it)')
+  .option('--full', 'rebuild by full copy plus log tail (ARCHITECTURE.md §10.13)')
+  .option('--timeout <seconds>', 'give up waiting after this long', '600')
+  .action(async (o: { volfile: string; set?: string; member?: string; full?: boolean; timeout: string }) => {
+    const { runHealStart } = await import('./heal.js');
+    process.exitCode = Math.min(await runHealStart(o.volfile, {
+      ...(o.set !== undefined ? { set: o.set } : {}), ...(o.member !== undefined ? { member: o.member } : {}),
+      full: o.full === true, timeoutMs: Number(o.timeout) * 1000,
+    }), 100);
+  });
 
 program
   .command('status')
@@ -319,6 +334,18 @@ program
             : 'report only (use --repair to remove)',
         ];
         process.stdout.write(lines.join('\n') + '\n');
+      }
+      if (v.replica > 1) {
+        // §10.12: the members of each set compared; with --repair, heal starts on what differs.
+        const { replicaCheck, runHealStart } = await import('./heal.js');
+        const say = (l: string): void => { process.stdout.write(l + '\n'); };
+        const c = await replicaCheck(v, say);
+        if (o.repair) {
+          for (const id of c.rebuild) await runHealStart(o.volfile, { member: id, full: true });
+          if (c.rebuild.length === 0 && c.problems > 0) await runHealStart(o.volfile, {});
+        } else if (c.problems > 0) {
+          process.exitCode = 1;
+        }
       }
     } finally {
       await v.close();

@@ -6,7 +6,7 @@
  */
 
 // The Volume: paths, directories, files and fsck over a volume of bricks.
-export { Volume, type VolumeStatFs, type OpenVolumeOptions, type SetStatus } from './volume.js';
+export { Volume, rebuildPercent, type VolumeStatFs, type OpenVolumeOptions, type SetStatus } from './volume.js';
 export type {
   MkdirOptions, CreateOptions, WriteFileOptions, ReadRange, RenameOptions, ReaddirOptions, ReaddirPage, FsckOptions, FsckReport,
   KnownDir,

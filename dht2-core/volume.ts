@@ -6,7 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import {
-  checkClusterSecret, err, layoutDigest, ROOT_GFID, type Attrs, type BrickFops, type CallContext, type ReplStatus,
+  checkClusterSecret, err, layoutDigest, ROOT_GFID, type Attrs, type BrickFops, type CallContext, type FopReq, type FopRes, type ReplStatus,
   type SetAttrs,
 } from './protocol/index.js';
 import { Layout } from './layout.js';
@@ -80,10 +80,21 @@ export interface SetStatus {
     commitIndex?: number;
     appliedIndex?: number;
     state?: ReplStatus['state'];
+    /** A rebuild by full copy under way (§10.13). */
+    rebuild?: ReplStatus['rebuild'];
+    /** Opened without a vote file and an empty log: a new or wiped brick (§10.13). */
+    wiped?: boolean;
     problem?: string;
   }>;
   /** Failovers the gateway's replica-set layer has followed since it started. */
   failovers: number;
+}
+
+/** How far a rebuild's copy is, in % of the source's objects (copied or found equal), 0 to 100. */
+export function rebuildPercent(r: NonNullable<ReplStatus['rebuild']>): number {
+  if (r.phase === 'replay') return 100;
+  const done = r.copiedObjects + r.skippedObjects;
+  return r.totalObjects > 0 ? Math.min(100, Math.floor((done / r.totalObjects) * 100)) : 0;
 }
 
 /** A member lagging the primary's commit index by more than this is degraded (§10.8). */
@@ -228,6 +239,7 @@ export class Volume {
       for (const v of views) {
         if (!v.view) degraded.push(`member ${v.id} is down`);
         else if (v.view.state !== 'ok') degraded.push(`member ${v.id} is ${v.view.state}`);
+        else if (v.view.rebuild) degraded.push(`member ${v.id} is being rebuilt: ${rebuildPercent(v.view.rebuild)} %`);
         else if (primary && primary.commitIndex - v.view.appliedIndex > LAG_DEGRADED) {
           degraded.push(`member ${v.id} is ${primary.commitIndex - v.view.appliedIndex} entries behind`);
         }
@@ -238,11 +250,34 @@ export class Volume {
         ...(primary ? { primary: primary.brick, term: primary.term } : {}),
         degraded,
         members: views.map((v) => v.view
-          ? { id: v.id, up: true, role: v.view.role, lastIndex: v.view.lastIndex, commitIndex: v.view.commitIndex, appliedIndex: v.view.appliedIndex, state: v.view.state }
+          ? {
+            id: v.id, up: true, role: v.view.role, lastIndex: v.view.lastIndex, commitIndex: v.view.commitIndex, appliedIndex: v.view.appliedIndex, state: v.view.state,
+            ...(v.view.rebuild ? { rebuild: v.view.rebuild } : {}), ...(v.view.wiped ? { wiped: true } : {}),
+          }
           : { id: v.id, up: false, problem: v.problem }),
         failovers: rs.failovers,
       };
     }));
+  }
+
+  /** A call to one member itself, not through its set (heal start, ARCHITECTURE.md §10.13). */
+  async memberCall<F extends 'rrebuild' | 'rstatus' | 'digest' | 'layoutset'>(brickId: string, fop: F, req: FopReq<F>, ctx?: CallContext): Promise<FopRes<F>> {
+    const c = this.bricks.find((x) => x.id === brickId)?.client;
+    if (!c) throw err('ENOENT', `no brick ${brickId} in this volume`);
+    return c.call(fop, req, { ...ctx, timeoutMs: ctx?.timeoutMs ?? 10_000 });
+  }
+
+  /** One member's own client (the replica comparison of fsck reads each member's digest, §10.12). */
+  memberFops(brickId: string): BrickFops {
+    const c = this.bricks.find((x) => x.id === brickId)?.client;
+    if (!c) throw err('ENOENT', `no brick ${brickId} in this volume`);
+    return c;
+  }
+
+  /** Installs the volume's layout on one member again (a wiped brick starts without it, §10.13). */
+  async reinstallLayout(brickId: string): Promise<void> {
+    if (!this.file) throw err('EINVAL', 'volume was not opened from a volume file');
+    await this.memberCall(brickId, 'layoutset', { layout: seedLayout(this.file) });
   }
 
   // ------------------------------------------------------------------ namespace by path

@@ -68,6 +68,11 @@ export class NameIndex {
     this.db.transaction(fn)();
   }
 
+  /** Removes every row (a rebuild by full copy then rebuilds the index from the entries). */
+  clear(): void {
+    this.db.exec('DELETE FROM names');
+  }
+
   count(): number {
     return (this.countStmt.get() as { n: number }).n;
   }

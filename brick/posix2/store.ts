@@ -12,6 +12,7 @@ import {
   err, isFopOfRole, toDht2Error, type BrickFops, type ControlFop, type Download, type DownloadFop,
   type FopName, type FopOfRole, type FopReq, type FopRes, type LayoutState, type StatFs, type UploadFop,
 } from '../../dht2-core/protocol/index.js';
+import { installCopy, readCopy, removeCopy, type CopyHead } from './copy.js';
 import { digestPage } from './digest.js';
 import { DsStore } from './ds.js';
 import { arrivalCtx, type FopCtx } from './fop-ctx.js';
@@ -49,6 +50,8 @@ function serve<K extends ControlFop, F extends K>(
 }
 
 export class PosixStore implements BrickFops {
+  /** fsyncs on (StoreOptions.sync); set by `open`. */
+  private durable = true;
   /** Installs of a layout, one at a time. */
   private layoutQueue: Promise<unknown> = Promise.resolve();
 
@@ -102,9 +105,13 @@ export class PosixStore implements BrickFops {
         const index = new NameIndex(indexPath, sync);
         const mds = new MdsStore(opts.dir, index, sync, opts.xattrLimit);
         if (!index.isBuilt()) await mds.rebuildIndex();
-        return new PosixStore(opts.dir, identity, placed, mds, undefined, index, unlock, cleaned, upgrade.converted, opts.xattrLimit);
+        const s = new PosixStore(opts.dir, identity, placed, mds, undefined, index, unlock, cleaned, upgrade.converted, opts.xattrLimit);
+        s.durable = sync;
+        return s;
       }
-      return new PosixStore(opts.dir, identity, placed, undefined, new DsStore(opts.dir, sync, opts.maxObjectSize), undefined, unlock, cleaned, upgrade.converted);
+      const s = new PosixStore(opts.dir, identity, placed, undefined, new DsStore(opts.dir, sync, opts.maxObjectSize), undefined, unlock, cleaned, upgrade.converted);
+      s.durable = sync;
+      return s;
     } catch (e) {
       await unlock();
       throw e;
@@ -275,6 +282,30 @@ export class PosixStore implements BrickFops {
     } catch (e) {
       throw toDht2Error(e, fop);
     }
+  }
+
+  // ------------------------------------------------------------------ full copy (ARCHITECTURE.md §10.13)
+
+  /** `rcopy` on the source: one handle as a body with its size and CRC32C (copy.ts). */
+  readCopy(gfid: string): Promise<Download<CopyHead>> {
+    return readCopy(this.dir, this.id.role, gfid);
+  }
+
+  /** Makes this brick's handle of `gfid` what a source's `rcopy` body says (copy.ts). */
+  installCopy(gfid: string, head: CopyHead, body: Readable): Promise<void> {
+    return installCopy(this.dir, gfid, head, body, this.durable);
+  }
+
+  /** Removes a handle the source of a full copy does not have. */
+  removeCopy(gfid: string): Promise<void> {
+    return removeCopy(this.dir, gfid);
+  }
+
+  /** After a full copy of an MDS: the name index rebuilt from the entries (§3.3 of ON-DISK-FORMAT.md). */
+  async rebuildNameIndex(): Promise<void> {
+    if (!this.mds || !this.index) return;
+    this.index.clear();
+    await this.mds.rebuildIndex();
   }
 
   /** What the name `parent/name` points to on an MDS (MdsBase.entryOf); undefined on a DS or when absent. */

@@ -607,6 +607,12 @@ export class ReplCore<P = unknown> {
       const sent = this.sentUpTo.get(from)!;
       if (sent < this.mlog.lastIndex) this.sendAppend(from, sent + 1, this.roundFor(now));
     } else {
+      // A refusal below what the member acknowledged: it lost entries it had stored (a wiped
+      // brick formatted again, ARCHITECTURE.md §10.13), or the hint skipped back over a term.
+      // Its match index comes down to what it says, so the repair starts from there; lowering it
+      // never commits anything, and the member cannot vote meanwhile (a brick without a vote file
+      // waits for a primary's term, §6.2 of ON-DISK-FORMAT.md).
+      if (m.lastIndex < this.matchIndex.get(from)!) this.matchIndex.set(from, m.lastIndex);
       const match = this.matchIndex.get(from)!;
       const next = Math.max(match + 1, Math.min(this.nextIndex.get(from)! - 1, m.lastIndex + 1));
       this.nextIndex.set(from, next);

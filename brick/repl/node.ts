@@ -31,8 +31,9 @@ import type { Logger } from 'pino';
 import {
   err, isErr, isFopName, isFopOfRole, newOpId, parseFopArgs, ROOT_GFID, toDht2Error, type ControlFop,
   type Dht2Error, type Download, type DownloadFop, type FopName, type FopReq, type FopRes, type LayoutDoc,
-  type ReplEntry, type ReplStatus, type UploadFop,
+  type DigestItem, type DigestPage, type ReplEntry, type ReplStatus, type UploadFop,
 } from '../../dht2-core/protocol/index.js';
+import { crashPoint } from '../posix2/crash.js';
 import { dsKeys } from '../posix2/ds.js';
 import { isDiverged, isDsMutating, isMdsMutating, type FopOut, type MutatingFop } from '../posix2/fop-out.js';
 import { KeyedRwLocks, type KeyMode } from '../posix2/locks.js';
@@ -42,6 +43,7 @@ import { readApplied, writeApplied } from './applied.js';
 import { MemLog, ReplCore, type Action, type LogEntry as CoreEntry, type Message } from './core.js';
 import { ReplLog, type EntryPayload, type LogEntry as DiskEntry, type StagedBlob } from './log.js';
 import { PeerLinks, type PeerConnector } from './peer.js';
+import { readRebuild, removeRebuild, writeRebuild, type RebuildRecord } from './rebuild-file.js';
 import { readVote, writeVote } from './vote.js';
 
 export type { PeerConnector } from './peer.js';
@@ -55,6 +57,24 @@ const MARK_EVERY_MS = 100;
 const PEER_ANSWER_MS = 3000;
 /** An apply that failed for a reason of this brick (EIO, ENOSPC) is tried again after this pause. */
 const APPLY_RETRY_MS = 1000;
+/** A brick without a vote file asks its peers this often whether the set is new (§10.13). */
+const NEW_SET_PROBE_MS = 500;
+/** Handles per page of the full copy's digest walk; the rebuild record is rewritten after each. */
+const COPY_PAGE = 64;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The items of a paged digest, in GFID order, from after `after`. */
+async function* digestItems(page: (after: string | undefined) => Promise<DigestPage>, after: string | undefined): AsyncGenerator<DigestItem> {
+  for (;;) {
+    const p = await page(after);
+    yield* p.items;
+    if (p.eof || p.items.length === 0) return;
+    after = p.items.at(-1)!.gfid;
+  }
+}
 
 type Outcome = { ok: true; res: unknown } | { ok: false; error: Dht2Error };
 
@@ -95,7 +115,27 @@ function settle(o: Outcome): unknown {
 }
 
 export class ReplNode implements FopRouter {
-  private readonly core: ReplCore<EntryPayload>;
+  /** Replaced (same log, same vote state) when the member turns learner or voter again (§10.13). */
+  private core: ReplCore<EntryPayload>;
+  private readonly mem: MemLog<EntryPayload>;
+  /**
+   * ON-DISK-FORMAT.md §6.2, ARCHITECTURE.md §10.13: opened without a vote file, this member votes
+   * and campaigns only once it has heard a primary's term (stored as voted for that primary), or
+   * once every other member answers that it is empty at term 0 (a new set).
+   */
+  private awaitTerm: boolean;
+  /** No vote is granted in a term at or below this one (the term heard by a brick without a vote file). */
+  private voteFloor = 0;
+  private heardFrom: string | undefined;
+  /** Opened without a vote file and with an empty log, and not found to be a new set: a wiped brick (rstatus `wiped`). */
+  private wiped: boolean;
+  /** The rebuild under way (`repl/rebuild`): this member is a learner meanwhile. */
+  private rebuild: RebuildRecord | undefined;
+  private rebuildRun: Promise<void> | undefined;
+  /** Apply waits while the full copy writes the store. */
+  private applyPaused = false;
+  /** Up to this index a `diverged` refusal is passed: the copy may hold a later state (§10.13 step 5). */
+  private passDivergedUpTo = 0;
   private readonly peers: PeerLinks;
   private readonly locks = new KeyedRwLocks();
   private readonly log: Logger;
@@ -146,14 +186,19 @@ export class ReplNode implements FopRouter {
     private readonly o: ReplNodeOptions,
     private readonly rlog: ReplLog,
     entries: readonly DiskEntry[],
-    vote: { term: number; votedFor: string | null },
+    vote: { term: number; votedFor: string | null } | undefined,
     mark: number,
+    rebuild: RebuildRecord | undefined,
   ) {
     this.log = o.logger.child({ set: o.setId });
     this.state = rlog.opened.corrupt !== undefined ? 'corrupt' : 'ok';
     const mem = new MemLog<EntryPayload>(entries.map(toCore));
+    this.mem = mem;
     for (const e of entries) this.noteEntry(e.index, e.term, e.kind === 'noop' ? undefined : e.payload);
-    this.core = new ReplCore<EntryPayload>({ id: o.self, voters: o.members, rng: Math.random, now: now(), vote, log: mem });
+    this.awaitTerm = vote === undefined;
+    this.wiped = vote === undefined && rlog.lastIndex === 0;
+    this.rebuild = rebuild;
+    this.core = this.makeCore(vote ?? { term: 0, votedFor: null }, rebuild !== undefined);
     this.applied = Math.min(mark, rlog.lastIndex);
     this.markWritten = this.applied;
     this.openLast = rlog.lastIndex;
@@ -171,6 +216,7 @@ export class ReplNode implements FopRouter {
    */
   static async start(o: ReplNodeOptions): Promise<ReplNode> {
     const vote = await readVote(o.dir);
+    const rebuild = await readRebuild(o.dir);
     const mark = await readApplied(o.dir);
     const rlog = await ReplLog.open(o.dir, { appliedIndex: mark?.index });
     let entries: DiskEntry[] = [];
@@ -182,13 +228,38 @@ export class ReplNode implements FopRouter {
       }
       if (rlog.lastIndex >= 1) entries = await rlog.read(1, rlog.lastIndex);
     }
-    const n = new ReplNode(o, rlog, entries, { term: vote?.term ?? 0, votedFor: vote?.votedFor ?? null }, mark?.index ?? 0);
+    const n = new ReplNode(o, rlog, entries, vote && { term: vote.term, votedFor: vote.votedFor ?? null }, mark?.index ?? 0, rebuild);
     o.logger.info({
       set: o.setId, members: o.members, term: n.core.term, lastIndex: rlog.lastIndex, applied: n.applied,
       truncatedTail: rlog.opened.truncatedTail, corrupt: rlog.opened.corrupt,
     }, 'replication started');
     if (n.state === 'ok') n.input(() => n.core.tick(now()));
+    if (rebuild) n.startRebuildRun();
     return n;
+  }
+
+  private makeCore(vote: { term: number; votedFor: string | null }, learner: boolean): ReplCore<EntryPayload> {
+    const voters = learner ? this.o.members.filter((m) => m !== this.o.self) : this.o.members;
+    return new ReplCore<EntryPayload>({
+      id: this.o.self, voters, learners: learner ? [this.o.self] : [], rng: Math.random, now: now(), vote, log: this.mem,
+    });
+  }
+
+  /**
+   * Replaces the core by one of the other kind (learner or voter) over the same log and vote
+   * state, once every vote and log write of the old one is durable and reported (the new core
+   * takes the log as stored).
+   */
+  private async swapCore(learner: boolean): Promise<void> {
+    for (;;) {
+      const v = this.voteChain;
+      const l = this.logChain;
+      await Promise.all([v.catch(() => undefined), l.catch(() => undefined)]);
+      if (v === this.voteChain && l === this.logChain) break;
+    }
+    this.core = this.makeCore({ term: this.core.term, votedFor: this.core.votedFor }, learner);
+    this.log.info({ learner, term: this.core.term }, learner ? 'member is a learner until its rebuild ends' : 'member votes again');
+    this.input(() => this.core.tick(now()));
   }
 
   // ------------------------------------------------------------------ the core's loop
@@ -217,8 +288,10 @@ export class ReplNode implements FopRouter {
         case 'send': this.send(a.to, a.msg); break;
         case 'persist-vote': {
           const { seq, state } = a;
+          // §6.2: the term heard by a brick without a vote file is stored as voted for that primary.
+          const votedFor = state.votedFor ?? (state.term === this.voteFloor ? this.heardFrom ?? null : null);
           this.voteChain = this.voteChain.then(async () => {
-            await writeVote(this.o.dir, state.votedFor === null ? { term: state.term } : { term: state.term, votedFor: state.votedFor });
+            await writeVote(this.o.dir, votedFor === null ? { term: state.term } : { term: state.term, votedFor });
             this.input(() => this.core.persisted('vote', seq, now()));
           }).catch((e: unknown) => this.fatal(e));
           break;
@@ -246,8 +319,40 @@ export class ReplNode implements FopRouter {
   private arm(): void {
     if (this.timer) clearTimeout(this.timer);
     if (this.closed) return;
+    if (this.awaitTerm) {
+      // No ticks, so no campaign, until a primary's term is heard or the set is found new.
+      this.timer = setTimeout(() => void this.probeNewSet(), NEW_SET_PROBE_MS);
+      return;
+    }
     const wait = Math.max(0, Math.ceil(this.core.nextWake() - now()));
     this.timer = setTimeout(() => this.input(() => this.core.tick(now())), Math.min(wait, 2 ** 31 - 1));
+  }
+
+  /** §10.13: a brick without a vote file takes part at once only in a new set (every other member empty at term 0). */
+  private async probeNewSet(): Promise<void> {
+    if (!this.awaitTerm || this.closed) return;
+    const others = this.o.members.filter((m) => m !== this.o.self);
+    const answers = await Promise.all(others.map((m) => this.peers.client(m).call('rstatus', {}).catch(() => undefined)));
+    if (this.awaitTerm && answers.every((a) => a !== undefined && a.term === 0 && a.lastIndex === 0)) {
+      await writeVote(this.o.dir, { term: 0 });
+      this.awaitTerm = false;
+      this.wiped = false;
+      this.log.info('no vote file, and every member is empty at term 0: a new set');
+      this.input(() => this.core.tick(now()));
+      return;
+    }
+    this.arm();
+  }
+
+  /** §10.13: the first primary's term heard by a brick without a vote file, stored as voted for it. */
+  private async heardPrimary(term: number, from: string): Promise<void> {
+    if (!this.awaitTerm) return;
+    await writeVote(this.o.dir, { term, votedFor: from });
+    if (!this.awaitTerm) return;
+    this.awaitTerm = false;
+    this.voteFloor = term;
+    this.heardFrom = from;
+    this.log.info({ term, primary: from }, 'no vote file: heard a primary; votes from the next term on');
   }
 
   private fatal(e: unknown): void {
@@ -306,7 +411,7 @@ export class ReplNode implements FopRouter {
     if (this.applying) return;
     this.applying = true;
     try {
-      while (!this.closed && this.state === 'ok' && this.applied < this.applyTarget) {
+      while (!this.closed && this.state === 'ok' && !this.applyPaused && this.applied < this.applyTarget) {
         const i = this.applied + 1;
         const e = this.core.log.entries(i, i)[0];
         if (!e) break;
@@ -316,7 +421,7 @@ export class ReplNode implements FopRouter {
             outcome = { ok: true, res: await this.applyEntry(i, e.payload) };
           } catch (x) {
             const de = toDht2Error(x);
-            if (isDiverged(de) && this.heldAtOpen(i, e.term)) {
+            if (isDiverged(de) && (this.heldAtOpen(i, e.term) || i <= this.passDivergedUpTo)) {
               // Applied before this start, with later entries on its keys applied too (module
               // comment): the store already holds a later state. Its reply is not known.
               this.log.warn({ index: i, fop: e.payload.fop, err: de.message }, 'entry applied again after later ones; passed');
@@ -357,7 +462,7 @@ export class ReplNode implements FopRouter {
     for (const [i, ws] of this.waiters) {
       if (i <= this.applied) { this.waiters.delete(i); for (const w of ws) w.resolve({ ok: false, error: this.notServing() }); }
     }
-    if (this.applied < this.applyTarget && this.state === 'ok' && !this.closed) void this.applyLoop();
+    if (this.applied < this.applyTarget && this.state === 'ok' && !this.closed && !this.applyPaused) void this.applyLoop();
   }
 
   /** The log held this entry (index and term) when this member started. */
@@ -622,6 +727,7 @@ export class ReplNode implements FopRouter {
     try {
       if (isFopOfRole(fop, 'peer')) return await this.peerCall(fop, req, meta.from);
       if (fop === 'rstatus') return this.status();
+      if (fop === 'rrebuild') return await this.startRebuild();
       // What every member answers about itself (§10.2's table): its digest for the replica
       // comparison, its layout.
       if (fop === 'digest' || fop === 'layoutget' || fop === 'layoutset') return await this.o.store.callWith(fop, req as never, { at: Date.now() });
@@ -647,6 +753,10 @@ export class ReplNode implements FopRouter {
         this.checkPeer(meta.from, fop);
         return await this.blob(req as FopReq<'rblob'>);
       }
+      if (fop === 'rcopy') {
+        this.checkPeer(meta.from, fop);
+        return await this.o.store.readCopy((req as FopReq<'rcopy'>).gfid);
+      }
       return await this.read(() => this.o.store.downloadLocal(fop, req as FopReq<typeof fop>), (d) => d.body.destroy());
     } catch (e) {
       throw toDht2Error(e, fop);
@@ -666,6 +776,8 @@ export class ReplNode implements FopRouter {
     if (this.state !== 'ok') throw err('EAGAIN', `replica set ${this.o.setId}: member ${this.o.self} is ${this.state}`);
     if (fop === 'rvote') {
       const r = req as FopReq<'rvote'>;
+      // §10.13: no vote before a primary's term is heard, and none in that term (voted for it).
+      if (this.awaitTerm || r.term <= this.voteFloor) return { term: this.core.term, granted: false };
       return new Promise<FopRes<'rvote'>>((resolve, reject) => {
         const entry = {
           from, pre: r.pre,
@@ -689,6 +801,7 @@ export class ReplNode implements FopRouter {
    * staged and fsynced), so the entries can be appended, and acknowledged, with their bodies.
    */
   private async onAppend(r: FopReq<'rappend'>, from: string): Promise<FopRes<'rappend'>> {
+    if (this.awaitTerm && r.term > 0) await this.heardPrimary(r.term, from);
     const entries = r.entries.map(fromWire);
     const mine: EntryPayload[] = [];
     try {
@@ -765,8 +878,146 @@ export class ReplNode implements FopRouter {
       state: this.state,
     };
     if (primary !== null) s.primary = primary;
+    if (this.wiped) s.wiped = true;
+    const r = this.rebuild;
+    if (r) {
+      s.role = 'learner';
+      s.rebuild = {
+        source: r.source, fromIndex: r.fromIndex, phase: r.phase, copiedObjects: r.copiedObjects, copiedBytes: r.copiedBytes,
+        skippedObjects: r.skippedObjects, removedObjects: r.removedObjects, totalObjects: r.totalObjects, totalBytes: r.totalBytes,
+      };
+    }
     if (role === 'primary') s.members = this.core.peers(t);
     return s;
+  }
+
+  // ------------------------------------------------------------------ rebuild by full copy (§10.13)
+
+  /** `rrebuild`: this member becomes a learner and is rebuilt by full copy from its primary. */
+  private async startRebuild(): Promise<FopRes<'rrebuild'>> {
+    if (this.rebuild) return { started: false };
+    if (this.state === 'corrupt') throw err('ENOTSUP', `member ${this.o.self}: a corrupt log is not rebuilt yet (its log would have to be reset first)`);
+    const primary = this.core.primary;
+    if (primary === null) throw err('EAGAIN', `member ${this.o.self} knows no primary of set ${this.o.setId} to copy from`);
+    if (primary === this.o.self) throw err('EINVAL', `member ${this.o.self} is the primary of set ${this.o.setId}: it is the source of a rebuild, not its target`);
+    this.rebuild = {
+      source: primary, fromIndex: 0, phase: 'copy', copiedObjects: 0, copiedBytes: 0, skippedObjects: 0, removedObjects: 0,
+      totalObjects: 0, totalBytes: 0, startedAt: Date.now(),
+    };
+    await writeRebuild(this.o.dir, this.rebuild);
+    // A diverged member takes part again, as a learner: it applies nothing until the copy is done.
+    this.applyPaused = true;
+    this.state = 'ok';
+    await this.swapCore(true);
+    this.startRebuildRun();
+    return { started: true };
+  }
+
+  private startRebuildRun(): void {
+    this.applyPaused = true;
+    this.rebuildRun ??= this.runRebuild()
+      .catch((e: unknown) => {
+        if (!this.closed) this.log.error({ err: e }, 'rebuild failed; trying again');
+        return sleep(APPLY_RETRY_MS);
+      })
+      .finally(() => {
+        this.rebuildRun = undefined;
+        if (this.rebuild && !this.closed) this.startRebuildRun();
+      });
+  }
+
+  /** §10.13 steps 2–6; resumes from the record's cursor after a restart. */
+  private async runRebuild(): Promise<void> {
+    const r = this.rebuild;
+    if (!r) return;
+    while (this.applying) await sleep(20);
+    const src = this.peers.client(r.source);
+    const store = this.o.store;
+    if (r.phase === 'copy') {
+      if (r.fromIndex === 0) {
+        // Step 2: the source's applied index; entries after it are applied after the copy. The
+        // primary keeps every entry (no member truncates its log yet), so the pin is implicit.
+        r.fromIndex = (await src.call('rstatus', {})).appliedIndex;
+        let after: string | undefined;
+        let objects = 0;
+        let bytes = 0;
+        for (;;) {
+          const p = await src.call('scan', after === undefined ? { limit: 1000 } : { after, limit: 1000 });
+          // Bytes are the data objects' sizes (a DS); an MDS's copy is counted in objects.
+          for (const it of p.items) { objects++; if (this.o.store.identity.role === 'ds') bytes += it.size; }
+          if (p.eof || p.items.length === 0) break;
+          after = p.items.at(-1)!.gfid;
+        }
+        r.totalObjects = objects;
+        r.totalBytes = bytes;
+        await writeRebuild(this.o.dir, r);
+        this.log.info({ source: r.source, fromIndex: r.fromIndex, objects, bytes }, 'rebuild: full copy starts');
+      }
+      // Step 3: the source's handles and this member's, merged in GFID order.
+      const theirs = digestItems((after) => src.call('digest', after === undefined ? { limit: COPY_PAGE } : { after, limit: COPY_PAGE }), r.cursor);
+      const mine = digestItems((after) => store.callWith('digest', after === undefined ? { limit: COPY_PAGE } : { after, limit: COPY_PAGE }, { at: Date.now() }), r.cursor);
+      let a = await theirs.next();
+      let b = await mine.next();
+      let sinceSave = 0;
+      while (!a.done || !b.done) {
+        if (this.closed || this.rebuild !== r) return;
+        if (!b.done && (a.done || b.value.gfid < a.value.gfid)) {
+          await store.removeCopy(b.value.gfid);
+          r.removedObjects++;
+          b = await mine.next();
+          continue;
+        }
+        const it = a.value as DigestItem;
+        const same = !b.done && b.value.gfid === it.gfid;
+        if (same && b.value.kind === it.kind && b.value.hash === it.hash && b.value.size === it.size) {
+          r.skippedObjects++;
+        } else {
+          try {
+            const d = await src.download('rcopy', { gfid: it.gfid });
+            await store.installCopy(it.gfid, d.res, d.body);
+            r.copiedObjects++;
+            r.copiedBytes += d.res.size;
+          } catch (e) {
+            // Gone on the source since its digest was read: gone here too (the log tail agrees).
+            if (!isErr(toDht2Error(e), 'ENOENT')) throw e;
+            await store.removeCopy(it.gfid);
+          }
+        }
+        if (same) b = await mine.next();
+        r.cursor = it.gfid;
+        a = await theirs.next();
+        if (++sinceSave >= COPY_PAGE) {
+          sinceSave = 0;
+          await writeRebuild(this.o.dir, r);
+          crashPoint('rebuild:page'); // the crash test of a resumed copy (test/core/heal-rebuild.test.ts)
+        }
+      }
+      await store.rebuildNameIndex();
+      r.replayTo = (await src.call('rstatus', {})).appliedIndex;
+      r.phase = 'replay';
+      await writeRebuild(this.o.dir, r);
+      this.log.info({ copied: r.copiedObjects, bytes: r.copiedBytes, skipped: r.skippedObjects, removed: r.removedObjects, replayTo: r.replayTo }, 'rebuild: copy done; applying the log tail');
+    }
+    // Step 5: every entry after fromIndex, the divergence check off up to replayTo.
+    this.passDivergedUpTo = r.replayTo ?? r.fromIndex;
+    this.applied = r.fromIndex;
+    this.markWritten = -1;
+    await writeApplied(this.o.dir, { index: r.fromIndex, term: this.core.log.termAt(r.fromIndex) ?? 0 });
+    this.markWritten = r.fromIndex;
+    this.applyPaused = false;
+    this.applyTarget = Math.max(this.applyTarget, this.core.commitIndex);
+    void this.applyLoop();
+    while (!(this.applied >= this.passDivergedUpTo && this.applied >= this.core.commitIndex && this.core.commitIndex > 0)) {
+      if (this.closed || this.state !== 'ok') return;
+      await sleep(50);
+    }
+    // Step 6.
+    await this.writeMark();
+    await removeRebuild(this.o.dir);
+    this.rebuild = undefined;
+    this.wiped = false;
+    await this.swapCore(false);
+    this.log.info({ applied: this.applied }, 'rebuild done: the member votes again');
   }
 
   async close(): Promise<void> {

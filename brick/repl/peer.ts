@@ -91,6 +91,13 @@ export class PeerLinks {
     return stage(d.body);
   }
 
+  /** The client of one peer (the full copy of a rebuild reads its source through it, §10.13). */
+  client(id: string): BrickFops {
+    const c = this.clients.get(id);
+    if (!c) throw new Error(`no link to ${id}`);
+    return c;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.clients.values()].map((c) => c.close().catch(() => undefined)));

@@ -193,6 +193,24 @@ export const ReplStatus = z.object({
   members: z.array(ReplMemberStatus).optional(),
   /** `ok`; `diverged` (an apply found another state than planned, §10.5) or `corrupt` (the log failed its checks at open, ON-DISK-FORMAT.md §6.1): waits for a full copy. */
   state: z.enum(['ok', 'diverged', 'corrupt']),
+  /**
+   * A rebuild by full copy under way on this member (ARCHITECTURE.md §10.13, ON-DISK-FORMAT.md
+   * §6.5 `repl/rebuild`): the source, the source's applied index it started from, and the
+   * copy's progress against the source's totals (counted before the copy; 0 until then).
+   */
+  rebuild: z.object({
+    source: z.string(),
+    fromIndex: offset,
+    phase: z.enum(['copy', 'replay']),
+    copiedObjects: offset,
+    copiedBytes: offset,
+    skippedObjects: offset,
+    removedObjects: offset,
+    totalObjects: offset,
+    totalBytes: offset,
+  }).optional(),
+  /** Opened without a vote file and with an empty log (a new or a wiped brick, §10.13): it votes only after hearing a primary's term. */
+  wiped: z.boolean().optional(),
 });
 export type ReplStatus = z.infer<typeof ReplStatus>;
 
@@ -307,6 +325,19 @@ export const FOPS = {
     obj({ term: offset, ok: z.boolean(), lastIndex: offset })),
   /** The body (blob) of the log entry at `index` of `term` (ON-DISK-FORMAT.md §6.1), for a follower. */
   rblob: fop('download', 'peer', true, obj({ index: offset, term: offset }), obj({ size: offset, crc32c: u32 })),
+  /**
+   * One handle of the brick, whole, for a member being rebuilt by full copy (ARCHITECTURE.md
+   * §10.13 step 3; PROTOCOL.md): on an MDS a JSON document of the handle (type, every
+   * `user.dht2*` xattr as stored, a directory's name entries), on a DS the object's bytes; `size`
+   * and `crc32c` are the body's. Role `peer`; ENOENT when the handle is not there.
+   */
+  rcopy: fop('download', 'peer', true, obj({ gfid: Gfid }), obj({ kind: z.enum(['mds', 'data']), size: offset, crc32c: u32 })),
+  /**
+   * Starts a rebuild of this member by full copy from its set's primary (`dht2 heal start
+   * --full`, ARCHITECTURE.md §10.13): it becomes a learner until the copy and the log tail are
+   * applied. `started` is false when one is already under way (it goes on).
+   */
+  rrebuild: fop('control', 'any', false, obj({}), obj({ started: z.boolean() })),
   /**
    * Sets (or, with null, clears) the object a directory carries, atomically; `expect` makes it
    * conditional (null: none yet, else EEXIST; a GFID: that one, else ESTALE). Answers the file

@@ -7,7 +7,7 @@
  * process's default metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { FopObserver, SetStatus } from '../../dht2-core/index.js';
+import { rebuildPercent, type FopObserver, type SetStatus } from '../../dht2-core/index.js';
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -36,6 +36,10 @@ export class GatewayMetrics {
   readonly setMembersUp = new Gauge({ name: 'dht2_set_members_up', help: 'Members of the set that answered rstatus', labelNames: ['set'] as const, registers: [this.registry] });
   readonly setAvailable = new Gauge({ name: 'dht2_set_available', help: '1 while the set has a primary (a majority of its members), else 0', labelNames: ['set'] as const, registers: [this.registry] });
   readonly setFailovers = new Counter({ name: 'dht2_set_failovers_total', help: 'Changes of primary this gateway followed', labelNames: ['set'] as const, registers: [this.registry] });
+  readonly healRebuildProgress = new Gauge({ name: 'dht2_heal_rebuild_progress', help: 'A rebuild by full copy of the member, 0 to 1 (1 once the copy is done and the log tail is applied; 0 without a rebuild)', labelNames: ['set', 'brick'] as const, registers: [this.registry] });
+  readonly healCopyBytes = new Counter({ name: 'dht2_heal_copy_bytes_total', help: 'Bytes copied by rebuilds of the set\'s members, as this gateway\'s polls saw them', labelNames: ['set'] as const, registers: [this.registry] });
+  /** The copied bytes last seen per member, so the counter grows by what each poll adds. */
+  private readonly copiedSeen = new Map<string, number>();
   readonly healEntriesBehind = new Gauge({ name: 'dht2_heal_entries_behind', help: 'Entries a member has still to apply, against its primary\'s commit index', labelNames: ['set', 'brick'] as const, registers: [this.registry] });
 
   constructor() {
@@ -49,6 +53,15 @@ export class GatewayMetrics {
       this.setPrimary.set({ set: s.id, brick: m.id }, s.available && s.primary === m.id ? 1 : 0);
       const commit = s.members.find((x) => x.id === s.primary)?.commitIndex;
       if (commit !== undefined && m.appliedIndex !== undefined) this.healEntriesBehind.set({ set: s.id, brick: m.id }, Math.max(0, commit - m.appliedIndex));
+      if (m.up) {
+        this.healRebuildProgress.set({ set: s.id, brick: m.id }, m.rebuild ? rebuildPercent(m.rebuild) / 100 : 0);
+        const copied = m.rebuild?.copiedBytes ?? 0;
+        const seen = this.copiedSeen.get(m.id) ?? 0;
+        // A smaller number is a new rebuild: all of it is new.
+        const added = copied >= seen ? copied - seen : copied;
+        if (added > 0) this.healCopyBytes.inc({ set: s.id }, added);
+        this.copiedSeen.set(m.id, copied);
+      }
     }
     if (s.term !== undefined) this.setTerm.set({ set: s.id }, s.term);
     this.setMembersUp.set({ set: s.id }, s.members.filter((m) => m.up).length);

@@ -1,0 +1,62 @@
+/**
+ * The rebuild record `repl/rebuild` (docs/ON-DISK-FORMAT.md §6.5): while it exists the brick is a
+ * learner being rebuilt by full copy (ARCHITECTURE.md §10.13), across restarts. JSON, written
+ * whole (tmp, fsync, rename, fsync `repl/`); unlinked, then `repl/` fsynced, when the rebuild ends.
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { err } from '../../dht2-core/protocol/index.js';
+import { codeOf, fsyncPath } from '../posix2/fsutil.js';
+import { replDir } from './paths.js';
+import { writeWhole } from './state-file.js';
+
+export interface RebuildRecord {
+  /** The member copied from (the primary when the rebuild started). */
+  source: string;
+  /** The source's applied index when the copy started (0: not asked yet); the log tail is applied from the next one. */
+  fromIndex: number;
+  /** `copy`: objects are being copied; `replay`: the copy is done, the log tail is being applied up to `replayTo`. */
+  phase: 'copy' | 'replay';
+  /** The last GFID of the source handled by the copy: a restart resumes after it. */
+  cursor?: string;
+  /** The source's applied index when the copy ended: up to it, a `diverged` refusal means "the copy holds a later state". */
+  replayTo?: number;
+  copiedObjects: number;
+  copiedBytes: number;
+  skippedObjects: number;
+  removedObjects: number;
+  totalObjects: number;
+  totalBytes: number;
+  startedAt: number;
+}
+
+export function rebuildPath(dir: string): string {
+  return join(replDir(dir), 'rebuild');
+}
+
+export async function readRebuild(dir: string): Promise<RebuildRecord | undefined> {
+  const p = rebuildPath(dir);
+  let b: Buffer;
+  try {
+    b = await readFile(p);
+  } catch (e) {
+    if (codeOf(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    const r = JSON.parse(b.toString('utf8')) as RebuildRecord;
+    if (typeof r.source !== 'string' || !Number.isSafeInteger(r.fromIndex)) throw new Error('fields missing');
+    return r;
+  } catch (e) {
+    throw err('EIO', `corrupt rebuild record at ${p}: ${(e as Error).message}`);
+  }
+}
+
+export async function writeRebuild(dir: string, r: RebuildRecord): Promise<void> {
+  await writeWhole(dir, 'rebuild', rebuildPath(dir), Buffer.from(JSON.stringify(r)), true);
+}
+
+export async function removeRebuild(dir: string): Promise<void> {
+  await rm(rebuildPath(dir), { force: true });
+  await fsyncPath(replDir(dir));
+}
