@@ -318,8 +318,13 @@ program
     const v = await Volume.open(o.volfile);
     try {
       const r = await v.fsck({ repair: o.repair, graceMs: o.grace * 1000 });
+      // §10.12: on a replicated volume the members of each set are compared too; with --json
+      // their report goes into the JSON (`replicas`), so stdout stays one JSON document.
+      const { replicaCheck, runHealStart } = await import('./heal.js');
+      const replicaLines: string[] = [];
+      const c = v.replica > 1 ? await replicaCheck(v, (l) => { replicaLines.push(l); }) : undefined;
       if (o.json) {
-        process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+        process.stdout.write(JSON.stringify(c ? { ...r, replicas: { ...c, report: replicaLines } } : r, null, 2) + '\n');
       } else {
         const lines = [
           `inodes ${r.inodes}, directories ${r.directories}, names ${r.names}, data objects ${r.dataObjects}`,
@@ -333,13 +338,10 @@ program
             ? 'repaired: the orphans, dangling names, dying marks and names of missing data above were removed'
             : 'report only (use --repair to remove)',
         ];
-        process.stdout.write(lines.join('\n') + '\n');
+        process.stdout.write([...lines, ...replicaLines].join('\n') + '\n');
       }
-      if (v.replica > 1) {
-        // §10.12: the members of each set compared; with --repair, heal starts on what differs.
-        const { replicaCheck, runHealStart } = await import('./heal.js');
-        const say = (l: string): void => { process.stdout.write(l + '\n'); };
-        const c = await replicaCheck(v, say);
+      if (c) {
+        // With --repair, heal starts on what differs.
         if (o.repair) {
           for (const id of c.rebuild) await runHealStart(o.volfile, { member: id, full: true });
           if (c.rebuild.length === 0 && c.problems > 0) await runHealStart(o.volfile, {});

@@ -59,7 +59,7 @@ export async function runBrick(o: BrickOptions): Promise<RunningBrick> {
   try {
     await repl.ensure();
     server = await startBrickServer({
-      store, router: () => repl, identity: () => store.identity, secret: o.secret, port: o.port, host: o.host, logger,
+      store, router: () => repl, identity: () => store.identity, layoutEpoch: () => store.layoutEpoch, secret: o.secret, port: o.port, host: o.host, logger,
       tls: o.tlsCert !== undefined && o.tlsKey !== undefined ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined,
     });
   } catch (e) {

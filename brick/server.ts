@@ -42,6 +42,8 @@ export interface BrickServerOptions {
   router?: () => FopRouter | undefined;
   /** The brick's identity as it is now (installing a replicated layout makes it format 3). */
   identity: () => BrickIdentity;
+  /** The epoch of the layout the brick holds, 0 for none (the `x-dht2-layout` check); no check when omitted. */
+  layoutEpoch?: () => number;
   secret: string;
   port: number;
   host?: string;
@@ -55,6 +57,9 @@ export interface RunningBrickServer {
   /** Stops accepting, lets streams in flight finish for up to `graceMs`, then closes sessions. */
   close(graceMs?: number): Promise<void>;
 }
+
+/** FOPs not placed by a layout: no `x-dht2-layout` check (see checkLayoutEpoch). */
+const UNPLACED: ReadonlySet<string> = new Set(['layoutset', 'layoutget', 'rstatus', 'digest', 'rvote', 'rappend', 'rblob', 'rcopy', 'rrebuild']);
 
 class HttpError extends Error {
   constructor(readonly status: number, readonly body: WireError, readonly headers: Record<string, string> = {}) {
@@ -116,6 +121,25 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
     }
   }
 
+  /**
+   * The epoch check of ARCHITECTURE.md §10.9: a FOP placed with a layout newer than the one this
+   * brick holds waits (EAGAIN) — a brick that holds none (a wiped member restarted, before
+   * `heal start --full` gives it the layout again) must never serve a replicated volume's FOPs
+   * from its empty store; one placed with an older layout is ESTALE. Gateways of replica-1
+   * volumes send no epoch. The layout's own FOPs and the peer FOPs are not placed.
+   */
+  function checkLayoutEpoch(fop: string, sent: string): void {
+    if (sent === '' || !opts.layoutEpoch || UNPLACED.has(fop)) return;
+    const held = opts.layoutEpoch();
+    const want = Number(sent);
+    if (held < want) {
+      throw err('EAGAIN', held === 0
+        ? `this brick holds no layout; the FOP was placed with epoch ${want} (dht2 heal start --full installs it)`
+        : `this brick holds layout epoch ${held}; the FOP was placed with epoch ${want}`);
+    }
+    if (held > want) throw err('ESTALE', `this brick holds layout epoch ${held}; the FOP was placed with epoch ${want}: fetch the layout again`);
+  }
+
   async function serveFop(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, method: string, path: string, requestId: string): Promise<void> {
     const m = /^\/v(\d+)\/([a-z]+)$/.exec(path);
     if (!m) throw new HttpError(404, { errno: 'ENOTSUP', message: `no such route ${path.slice(0, 100)}` });
@@ -174,6 +198,7 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
     const args = parseFopArgs(fop, argsJson);
     if (log.isLevelEnabled('debug')) log.debug({ fop, requestId, opId }, 'fop');
 
+    checkLayoutEpoch(fop, layoutEpoch);
     const router = opts.router?.();
     const meta: FopMeta = { opId, from };
     switch (def.kind) {

@@ -130,7 +130,9 @@ export class Volume {
     const { warning: secretWarning } = checkClusterSecret(secret, { newVolume: false });
     const ca = vf.tlsCa ? await readFile(isAbsolute(vf.tlsCa) ? vf.tlsCa : resolvePath(dirname(volfilePath), vf.tlsCa)) : undefined;
     // Every FOP names the layout epoch it was placed with (ARCHITECTURE.md §10.9).
-    const layoutEpoch = seedLayout(vf).epoch;
+    // Only a replicated volume's bricks hold the layout (a replica-1 volume's is computed from its
+    // file, §10.14): a member that lost it refuses FOPs placed with it (brick/server.ts).
+    const layoutEpoch = replicaOf(vf) > 1 ? seedLayout(vf).epoch : undefined;
     const bricks: OpenedBrick[] = [];
     const replicaSets = new Map<string, ReplicaSetFops>();
     const sets = volumeSets(vf).map((s) => {

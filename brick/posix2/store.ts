@@ -124,6 +124,11 @@ export class PosixStore implements BrickFops {
   }
 
   /** Whether this brick is a member of a replicated set (3 or more members). */
+  /** The epoch of the installed layout; 0 when the brick holds none (ARCHITECTURE.md §10.9). */
+  get layoutEpoch(): number {
+    return this.placed?.stored.layout.epoch ?? 0;
+  }
+
   get replicated(): boolean {
     return this.placed !== undefined && isReplicated(this.placed.set);
   }

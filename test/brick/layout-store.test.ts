@@ -128,6 +128,31 @@ describe('brick layout store', () => {
 
 describe('brick layout over HTTP/2', function () {
   this.timeout(60_000);
+  it('refuses FOPs placed with a layout it does not hold: none (a wiped member) is EAGAIN, an older one ESTALE', async () => {
+    const dir = await tmpDir('layout-epoch');
+    const b = await spawnBrick({ dir: join(dir.path, 'b'), role: 'mds', secret: SECRET, volumeId: 'vol1', args: ['--brick-id', 'mds-1'] });
+    const placed = (epoch: number) => new BrickClient({ url: b.url, secret: SECRET, layoutEpoch: epoch });
+    const plain = new BrickClient({ url: b.url, secret: SECRET });
+    const c1 = placed(1);
+    const c2 = placed(2);
+    const c3 = placed(3);
+    try {
+      // Holding no layout, it must not serve a replicated volume's FOP from what it has.
+      assert.match((await rejectsErrno(c1.call('getattr', { gfid: ROOT_GFID }), 'EAGAIN')).message, /holds no layout; the FOP was placed with epoch 1/);
+      // A replica-1 volume's gateway places nothing: served as always; the layout's own FOPs too.
+      assert.equal((await plain.call('getattr', { gfid: ROOT_GFID })).gfid, ROOT_GFID);
+      await rejectsErrno(c1.call('layoutget', {}), 'ENOENT');
+      await c1.call('layoutset', { layout: layout(1, 2) });
+      assert.equal((await c2.call('getattr', { gfid: ROOT_GFID })).gfid, ROOT_GFID, 'the same epoch: served');
+      assert.match((await rejectsErrno(c1.call('getattr', { gfid: ROOT_GFID }), 'ESTALE')).message, /holds layout epoch 2; the FOP was placed with epoch 1/);
+      assert.match((await rejectsErrno(c3.call('getattr', { gfid: ROOT_GFID }), 'EAGAIN')).message, /holds layout epoch 2; the FOP was placed with epoch 3/);
+    } finally {
+      for (const c of [c1, c2, c3, plain]) await c.close();
+      await b.stop();
+      await dir.cleanup();
+    }
+  });
+
   it('installs and reads the layout; /-/health names format 3 once the brick is in a replicated set', async () => {
     const dir = await tmpDir('layout-h2');
     const b = await spawnBrick({ dir: join(dir.path, 'b'), role: 'mds', secret: SECRET, volumeId: 'vol1', args: ['--brick-id', 'mds-1'] });
