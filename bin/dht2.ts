@@ -263,7 +263,10 @@ volume
       // A replicated volume's bricks learn their sets from its layout (ARCHITECTURE.md §10.9).
       const secret = await resolveSecret(vf, o.out);
       const ca = vf.tlsCa ? await readFile(isAbsolute(vf.tlsCa) ? vf.tlsCa : resolvePath(dirname(o.out), vf.tlsCa)) : undefined;
-      await installLayout(vf, secret, ca ? { tls: { ca } } : {});
+      const { unreachable } = await installLayout(vf, secret, ca ? { tls: { ca } } : {});
+      if (unreachable.length > 0) {
+        process.stderr.write(`dht2: warning: bricks ${unreachable.join(', ')} did not answer; their sets have a majority. They get the layout from \`dht2 heal start --full\` or the next volume create.\n`);
+      }
       const v = await Volume.open(o.out);
       await v.close();
     }

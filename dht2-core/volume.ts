@@ -156,8 +156,21 @@ export class Volume {
     vol.secretWarning = secretWarning;
     if (o.checkBricks ?? true) {
       try {
-        const problems = (await vol.brickHealth()).map((h) => h.problem).filter((p): p is string => p !== undefined);
-        if (problems.length > 0) throw err('EINVAL', `volume ${vf.name}: ${problems.join('; ')}`);
+        const health = await vol.brickHealth();
+        // A replicated set serves with a majority of its members (ARCHITECTURE.md §10.12): a
+        // gateway starts with a member down, never with one that answers as someone else.
+        const problems = replicaSets.size === 0
+          ? health.map((h) => h.problem)
+          : [
+            ...health.filter((h) => h.up).map((h) => h.problem),
+            ...volumeSets(vf).map((s) => {
+              const up = health.filter((h) => h.set === s.id && h.up).length;
+              return up * 2 > s.bricks.length ? undefined
+                : `set ${s.id} has ${up} of its ${s.bricks.length} members reachable, not a majority (${health.filter((h) => h.set === s.id && !h.up).map((h) => h.problem).join('; ')})`;
+            }),
+          ];
+        const named = problems.filter((p): p is string => p !== undefined);
+        if (named.length > 0) throw err('EINVAL', `volume ${vf.name}: ${named.join('; ')}`);
       } catch (e) {
         await vol.close();
         throw e;

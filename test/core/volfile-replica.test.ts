@@ -118,5 +118,24 @@ describe('dht2 volume create --replica 3 over real bricks', function () {
     const otherPath = join(dir.path, 'other.json');
     await writeFile(otherPath, JSON.stringify(other));
     assert.match((await rejectsErrno(Volume.open(otherPath), 'EINVAL')).message, /brick http:\/\/127\.0\.0\.1:\d+ holds layout epoch 1 \([0-9a-f]{12}\), not the volume file's \([0-9a-f]{12}\)/);
+
+    // A gateway starts with a member of a set down (the set has a majority), not with two.
+    const d3 = bricks.find((b) => b.id === 'd3')!;
+    await d3.p.stop();
+    // As compose's gateway does on every start: volume create again, here with d3 down.
+    const again = await run(process.execPath, [DHT2_BIN, 'volume', 'create', '--name', 'rv', '--volume-id', 'rv', '--secret-file', 'secret', '-o', out,
+      '--replica', '3', '--mds', ...bricks.filter((b) => b.role === 'mds').map((b) => `${b.id}=${b.p.url}`), '--ds', ...bricks.filter((b) => b.role === 'ds').map((b) => `${b.id}=${b.p.url}`)]);
+    assert.match(again.stderr, /warning: bricks d3 did not answer; their sets have a majority/);
+    const degraded = await Volume.open(out);
+    try {
+      assert.deepEqual((await degraded.brickHealth()).filter((h) => !h.up).map((h) => h.id), ['d3']);
+    } finally {
+      await degraded.close();
+    }
+    const d2 = bricks.find((b) => b.id === 'd2')!;
+    await d2.p.stop();
+    assert.match((await rejectsErrno(Volume.open(out), 'EINVAL')).message, /set ds-0 has 1 of its 3 members reachable, not a majority/);
+    for (const b of [d2, d3]) b.p = await spawnBrick({ dir: join(dir.path, b.id), role: 'ds', secret: SECRET, volumeId: 'rv', port: b.p.port, args: ['--brick-id', b.id] });
+    await (await Volume.open(out)).close();
   });
 });
