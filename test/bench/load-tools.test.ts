@@ -79,7 +79,7 @@ describe('bench load tools', function () {
 
   it('runs every scenario by default, expands s3 to small + large, and reports unknown names', () => {
     assert.deepEqual(resolveScenarios([]).run, scenarioNames());
-    assert.deepEqual(scenarioNames(), ['brick', 'core', 'small', 'large', 'list', 'fs']);
+    assert.deepEqual(scenarioNames(), ['brick', 'core', 'small', 'large', 'list', 'fs', 'replica']);
     assert.deepEqual(resolveScenarios(['fs', 's3', 'small']), { run: ['fs', 'small', 'large'], unknown: [] });
     assert.deepEqual(resolveScenarios(['nope', 'core']), { run: ['core'], unknown: ['nope'] });
   });
