@@ -76,6 +76,34 @@ async function* digestItems(page: (after: string | undefined) => Promise<DigestP
   }
 }
 
+/**
+ * An `rappend` waits at most this long for the bodies of its entries (§10.16 "false failovers"):
+ * past it, the follower answers for the entries whose bodies are here and fetches the rest on,
+ * so a slow body never keeps the primary's lease round and leadership unanswered (1000 ms).
+ */
+const APPEND_HOLD_MS = 250;
+/** A fetched body not appended within this long is removed (a later `rappend` fetches it again). */
+const FETCHED_KEEP_MS = 60_000;
+/** Test device (like DHT2_CRASH_AT): every `rblob` fetch is slowed by this many ms. */
+const TEST_FETCH_DELAY_MS = Number(process.env.DHT2_TEST_RBLOB_DELAY_MS ?? 0);
+
+/**
+ * One body being fetched (or fetched and staged) for entry (index, term): shared by every
+ * `rappend` that carries that entry, so a body is downloaded once (§10.16).
+ */
+interface BodyFetch {
+  readonly index: number;
+  readonly term: number;
+  /** Settles (never rejects) when the fetch ends; `blob` is then set if it succeeded. */
+  done: Promise<void>;
+  blob?: StagedBlob;
+  settledAt?: number;
+  /** `rappend`s using it right now: not swept while > 0. */
+  pins: number;
+}
+
+const fetchKey = (index: number, term: number): string => `${index}/${term}`;
+
 type Outcome = { ok: true; res: unknown } | { ok: false; error: Dht2Error };
 
 interface Waiter {
@@ -151,6 +179,8 @@ export class ReplNode implements FopRouter {
   private logChain: Promise<void> = Promise.resolve();
   /** Blobs staged for entries not yet appended, by the entry's payload object. */
   private readonly staged = new Map<EntryPayload, StagedBlob>();
+  /** Bodies fetched from the primary for entries not yet appended, by fetchKey (§10.16). */
+  private readonly fetches = new Map<string, BodyFetch>();
 
   // Apply.
   private applied: number;
@@ -386,7 +416,7 @@ export class ReplNode implements FopRouter {
     if (truncateFrom !== undefined) steps.push(this.rlog.dropSuffix(truncateFrom, this.commitBefore));
     const disk = entries.map((e) => {
       if (e.kind === 'noop') return { term: e.term, index: e.index, kind: 'noop' as const, payload: { at: 0 } };
-      const blob = this.staged.get(e.payload);
+      const blob = this.staged.get(e.payload) ?? this.takeFetched(e.index, e.term);
       this.staged.delete(e.payload);
       this.noteEntry(e.index, e.term, e.payload);
       return { term: e.term, index: e.index, kind: 'fop' as const, payload: e.payload, ...(blob ? { blob } : {}) };
@@ -797,38 +827,47 @@ export class ReplNode implements FopRouter {
   }
 
   /**
-   * `rappend`: the blobs of entries this member lacks are fetched from the sender first (`rblob`,
-   * staged and fsynced), so the entries can be appended, and acknowledged, with their bodies.
+   * `rappend`: the bodies of entries this member lacks are fetched from the sender (`rblob`,
+   * staged and fsynced), so the entries can be appended, and acknowledged, with their bodies
+   * (an ack only for durable entries, §10.4).
+   *
+   * ARCHITECTURE.md §10.16 "false failovers": the answer waits at most APPEND_HOLD_MS for the
+   * bodies. Past it, the core is given the message cut to the entries whose bodies are here (a
+   * shorter rappend, or a heartbeat: same prevIndex/prevTerm/commit/round), so the answer is `ok`
+   * up to the last durable matching index; it refreshes the primary's lease round and this
+   * member's heard-from-primary timer. The fetches go on; the next rappend carrying those entries
+   * (the next heartbeat resends from nextIndex) shares them (one download per body) and appends
+   * the entries once their bodies are staged.
    */
   private async onAppend(r: FopReq<'rappend'>, from: string): Promise<FopRes<'rappend'>> {
     if (this.awaitTerm && r.term > 0) await this.heardPrimary(r.term, from);
     const entries = r.entries.map(fromWire);
-    const mine: EntryPayload[] = [];
+    const used: BodyFetch[] = [];
     try {
-      // The bodies are fetched and staged all at once, not one after the other: each stage ends
-      // with an fsync, and a batch of small PUTs fetched in turn took one fsync per entry before
-      // the append could be acknowledged, long enough under load for the primary to miss its
-      // majority and step down (ARCHITECTURE.md §10.15 row 10, §10.16 "false failovers").
-      // Every fetch is awaited, failed or not, so that the `finally` below discards every staged body.
-      const need = entries.filter((e): e is typeof e & { kind: 'op' } =>
-        e.kind === 'op' && e.payload.blob !== undefined && this.core.log.termAt(e.index) !== e.term);
-      const fetched = await Promise.allSettled(need.map(async (e) => {
-        const b = await this.peers.fetchBlob(from, e.index, e.term, (body) => this.rlog.stageBlob(body));
-        this.staged.set(e.payload, b);
-        mine.push(e.payload);
-        const want = e.payload.blob!;
-        if (b.size !== want.size || b.crc32c !== want.crc32c) {
-          throw err('EIO', `rblob ${e.index}/${e.term} from ${from}: ${b.size} bytes CRC32C ${b.crc32c}, the entry says ${want.size} and ${want.crc32c}`);
-        }
-      }));
-      const failed = fetched.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
-      // A body skipped above because the entry was here may have been dropped with a suffix since:
-      // the append would then lack it. Refused; the primary sends it again.
+      // Every body fetched at once, not one after the other: each stage ends with an fsync
+      // (§10.15 row 10).
+      const needs = (e: (typeof entries)[number]): boolean =>
+        e.kind === 'op' && e.payload.blob !== undefined && this.core.log.termAt(e.index) !== e.term;
       for (const e of entries) {
-        if (e.kind === 'op' && e.payload.blob && !this.staged.has(e.payload) && this.core.log.termAt(e.index) !== e.term) {
-          throw err('EAGAIN', `rappend: the body of entry ${e.index} is not here yet`);
-        }
+        if (e.kind !== 'op' || !needs(e)) continue;
+        const f = this.fetchBody(from, e.index, e.term, e.payload.blob!);
+        f.pins += 1;
+        used.push(f);
+      }
+      if (used.some((f) => !f.blob)) {
+        let t: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.all(used.map((f) => f.done)),
+          new Promise<void>((resolve) => { t = setTimeout(resolve, APPEND_HOLD_MS); }),
+        ]);
+        clearTimeout(t);
+      }
+      // The entries up to the first whose body is not staged. Checked again here, after the
+      // wait: an entry that was here may have been dropped with a suffix meanwhile.
+      let k = 0;
+      for (; k < entries.length; k++) {
+        const e = entries[k]!;
+        if (e.kind === 'op' && needs(e) && !this.fetches.get(fetchKey(e.index, e.term))?.blob) break;
       }
       const round = ++this.roundSeq;
       return await new Promise<FopRes<'rappend'>>((resolve, reject) => {
@@ -839,18 +878,65 @@ export class ReplNode implements FopRouter {
         this.appendAnswers.set(round, (m) => { clearTimeout(t); resolve({ term: m.term, ok: m.ok, lastIndex: m.lastIndex }); });
         this.input(() => this.core.receive(from, {
           type: 'rappend', term: r.term, prevIndex: r.prevIndex, prevTerm: r.prevTerm, commit: r.commit,
-          lowestMatch: r.lowestMatch, round, entries,
+          lowestMatch: r.lowestMatch, round, entries: k === entries.length ? entries : entries.slice(0, k),
         }, now()));
       });
     } finally {
-      // The log took the blobs of the entries it appended (writeLog); the rest (already there,
-      // or refused) are removed.
-      for (const p of mine) {
-        const b = this.staged.get(p);
-        if (b) {
-          this.staged.delete(p);
+      for (const f of used) f.pins -= 1;
+      this.sweepFetches();
+    }
+  }
+
+  /** The fetch of entry (index, term)'s body: the one under way or staged, else a new one. */
+  private fetchBody(from: string, index: number, term: number, want: { size: number; crc32c: number }): BodyFetch {
+    const key = fetchKey(index, term);
+    const had = this.fetches.get(key);
+    if (had) return had;
+    const f: BodyFetch = { index, term, done: Promise.resolve(), pins: 0 };
+    this.fetches.set(key, f);
+    f.done = (async () => {
+      try {
+        if (TEST_FETCH_DELAY_MS > 0) await new Promise((r) => setTimeout(r, TEST_FETCH_DELAY_MS));
+        const b = await this.peers.fetchBlob(from, index, term, (body) => this.rlog.stageBlob(body));
+        if (b.size !== want.size || b.crc32c !== want.crc32c || this.closed || this.fetches.get(key) !== f) {
           await this.rlog.discardBlob(b).catch(() => undefined);
+          if (b.size !== want.size || b.crc32c !== want.crc32c) {
+            throw err('EIO', `rblob ${index}/${term} from ${from}: ${b.size} bytes CRC32C ${b.crc32c}, the entry says ${want.size} and ${want.crc32c}`);
+          }
+          if (this.fetches.get(key) === f) this.fetches.delete(key);
+          return;
         }
+        f.blob = b;
+        f.settledAt = Date.now();
+      } catch (e) {
+        // Fetched again by a later rappend that carries the entry.
+        if (this.fetches.get(key) === f) this.fetches.delete(key);
+        this.log.debug({ err: e }, `rblob ${index}/${term} from ${from} failed`);
+      }
+    })();
+    return f;
+  }
+
+  /** The staged body of entry (index, term), now the log's (writeLog). */
+  private takeFetched(index: number, term: number): StagedBlob | undefined {
+    const key = fetchKey(index, term);
+    const f = this.fetches.get(key);
+    if (!f?.blob) return undefined;
+    this.fetches.delete(key);
+    return f.blob;
+  }
+
+  /**
+   * Removes the staged bodies no entry will take: their index is committed (with another entry,
+   * or this one appended already), the log holds their entry already, or they waited too long.
+   */
+  private sweepFetches(): void {
+    const t = Date.now();
+    for (const [key, f] of this.fetches) {
+      if (!f.blob || f.pins > 0) continue;
+      if (f.index <= this.core.commitIndex || this.core.log.termAt(f.index) === f.term || t - f.settledAt! > FETCHED_KEEP_MS) {
+        this.fetches.delete(key);
+        void this.rlog.discardBlob(f.blob).catch(() => undefined);
       }
     }
   }
@@ -1026,6 +1112,9 @@ export class ReplNode implements FopRouter {
     if (this.markTimer) clearTimeout(this.markTimer);
     this.failWaiters(() => err('EAGAIN', `replica set ${this.o.setId}: member ${this.o.self} is stopping`));
     await this.peers.close();
+    await Promise.all([...this.fetches.values()].map((f) => f.done));
+    for (const f of this.fetches.values()) if (f.blob) await this.rlog.discardBlob(f.blob).catch(() => undefined);
+    this.fetches.clear();
     await this.logChain.catch(() => undefined);
     await this.writeMark();
     await this.rlog.close();

@@ -6,6 +6,7 @@
  * (compareReplicas). Faults are real: SIGKILL, SIGSTOP/SIGCONT of the brick processes.
  */
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
@@ -47,12 +48,12 @@ class Cluster {
    * member is given a layout naming the proxies it uses: the same epoch with other URLs, which no
    * brick compares with its peers' (a test device, not a layout a volume would have).
    */
-  constructor(readonly role: 'mds' | 'ds', readonly root: string, readonly withLinks = false) {}
+  constructor(readonly role: 'mds' | 'ds', readonly root: string, readonly withLinks = false, readonly env: Record<string, string> = {}) {}
 
   async start(): Promise<number> {
     const ids = [1, 2, 3].map((i) => `${this.role}-${i}`);
     const procs = await Promise.all(ids.map((id) => spawnBrick({
-      dir: join(this.root, id), role: this.role, secret: SECRET, volumeId: VOLUME, args: ['--brick-id', id],
+      dir: join(this.root, id), role: this.role, secret: SECRET, volumeId: VOLUME, args: ['--brick-id', id], env: this.env,
       onLog: (l) => { if (process.env.REPL_TEST_LOG) console.log(id, l); },
     })));
     this.members = ids.map((id, i) => ({ id, dir: join(this.root, id), port: procs[i]!.port, proc: procs[i]!, client: this.client(id, procs[i]!.url) }));
@@ -138,7 +139,7 @@ class Cluster {
   async restart(id: string): Promise<void> {
     const m = this.member(id);
     m.proc = await spawnBrick({
-      dir: m.dir, role: this.role, secret: SECRET, volumeId: VOLUME, port: m.port,
+      dir: m.dir, role: this.role, secret: SECRET, volumeId: VOLUME, port: m.port, env: this.env,
       onLog: (l) => { if (process.env.REPL_TEST_LOG) console.log(id, l); },
     });
   }
@@ -507,5 +508,60 @@ describe('replication module: three real DS bricks', function () {
     const chunks: Buffer[] = [];
     for await (const b of r.body) chunks.push(b as Buffer);
     assert.ok(Buffer.concat(chunks).equals(Buffer.alloc(100_000, 0)));
+  });
+});
+
+describe('replication module: followers slow to fetch bodies (ARCHITECTURE.md §10.16 false failovers)', function () {
+  this.timeout(60_000);
+  let dir: Awaited<ReturnType<typeof tmpDir>>;
+  let c: Cluster;
+
+  before(async () => {
+    dir = await tmpDir('repl-slow-rblob');
+    // Every rblob a member fetches waits 1.6 s first: longer than a lease round (1000 ms).
+    c = new Cluster('ds', dir.path, false, { DHT2_TEST_RBLOB_DELAY_MS: '1600' });
+  });
+  after(async () => {
+    await c.close();
+    await dir.cleanup();
+  });
+
+  it('the primary keeps its term and lease while both followers fetch for 1.6 s; every write commits', async () => {
+    await c.start();
+    const p = await c.waitPrimary();
+    let lapsed = 0;
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        const s = (await c.status([p.id])).get(p.id);
+        if (!s || s.role !== 'primary' || s.term !== p.term || !s.leaseValid) lapsed += 1;
+        await delay(50);
+      }
+    })();
+    const writes = Array.from({ length: 8 }, async (_, i) => {
+      const g = newGfid(0);
+      const body = Buffer.alloc(64 * 1024 + i, i + 1);
+      await c.set.upload('dput', { gfid: g }, Readable.from([body]));
+      return { g, body };
+    });
+    const done = await Promise.all(writes);
+    watching = false;
+    await watch;
+    assert.equal(lapsed, 0, 'the primary stepped down or its lease lapsed while followers fetched bodies');
+    const s = (await c.status([p.id])).get(p.id)!;
+    assert.equal(s.role, 'primary');
+    assert.equal(s.term, p.term);
+    for (const { g, body } of done) {
+      const r = await c.set.download('dread', { gfid: g });
+      const chunks: Buffer[] = [];
+      for await (const b of r.body) chunks.push(b as Buffer);
+      assert.ok(Buffer.concat(chunks).equals(body));
+    }
+    assert.equal(await c.assertEqualDigests(), 8);
+    // Nothing staged is left behind on any member once all is applied.
+    for (const m of c.members) {
+      const left = await readdir(join(m.dir, '.dht2', 'tmp')).catch(() => [] as string[]);
+      assert.deepEqual(left.filter((n) => n.includes('blob')), [], `${m.id} kept staged bodies`);
+    }
   });
 });
