@@ -3,12 +3,12 @@
  * learner being rebuilt by full copy (ARCHITECTURE.md §10.13), across restarts. JSON, written
  * whole (tmp, fsync, rename, fsync `repl/`); unlinked, then `repl/` fsynced, when the rebuild ends.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { err } from '../../dht2-core/protocol/index.js';
-import { codeOf, fsyncPath } from '../posix2/fsutil.js';
+import { fsyncPath } from '../posix2/fsutil.js';
 import { replDir } from './paths.js';
-import { writeWhole } from './state-file.js';
+import { readWhole, writeWhole } from './state-file.js';
 
 export interface RebuildRecord {
   /** The member copied from (the primary when the rebuild started). */
@@ -34,22 +34,16 @@ export function rebuildPath(dir: string): string {
   return join(replDir(dir), 'rebuild');
 }
 
-export async function readRebuild(dir: string): Promise<RebuildRecord | undefined> {
-  const p = rebuildPath(dir);
-  let b: Buffer;
-  try {
-    b = await readFile(p);
-  } catch (e) {
-    if (codeOf(e) === 'ENOENT') return undefined;
-    throw e;
-  }
-  try {
-    const r = JSON.parse(b.toString('utf8')) as RebuildRecord;
-    if (typeof r.source !== 'string' || !Number.isSafeInteger(r.fromIndex)) throw new Error('fields missing');
-    return r;
-  } catch (e) {
-    throw err('EIO', `corrupt rebuild record at ${p}: ${(e as Error).message}`);
-  }
+export function readRebuild(dir: string): Promise<RebuildRecord | undefined> {
+  return readWhole(rebuildPath(dir), (b, p) => {
+    try {
+      const r = JSON.parse(b.toString('utf8')) as RebuildRecord;
+      if (typeof r.source !== 'string' || !Number.isSafeInteger(r.fromIndex)) throw new Error('fields missing');
+      return r;
+    } catch (e) {
+      throw err('EIO', `corrupt rebuild record at ${p}: ${(e as Error).message}`);
+    }
+  });
 }
 
 export async function writeRebuild(dir: string, r: RebuildRecord): Promise<void> {
