@@ -221,7 +221,12 @@ describe('brick protocol over HTTP/2', function () {
   it('signs the operation id, the layout epoch and the sender (protocol 3), and refuses them malformed', async () => {
     const body = '{}';
     const p3 = { opId: 'a'.repeat(32), layoutEpoch: '1', from: 'mds-a2' };
-    const ok = await rawH2(mds.url, signedHeaders(mds.url, 'statfs', body, p3), body);
+    // statfs is placed: this brick holds no layout, so it refuses epoch 1 (brick/server.ts), after
+    // the signature is checked; `digest` is a member's own and is served.
+    const refused = await rawH2(mds.url, signedHeaders(mds.url, 'statfs', body, p3), body);
+    assert.equal(JSON.parse(refused.body).errno, 'EAGAIN', refused.body);
+    const digestBody = '{"limit":1}';
+    const ok = await rawH2(mds.url, signedHeaders(mds.url, 'digest', digestBody, p3), digestBody);
     assert.equal(ok.status, 200, ok.body);
     // Each of the three is covered by the signature: changed after signing, the request fails.
     for (const [h, v] of [[H_OP, 'b'.repeat(32)], [H_LAYOUT, '2'], [H_FROM, 'mds-a3']] as const) {
