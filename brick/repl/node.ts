@@ -34,9 +34,9 @@ import {
   type DigestItem, type DigestPage, type ReplEntry, type ReplStatus, type UploadFop,
 } from '../../dht2-core/protocol/index.js';
 import { crashPoint } from '../posix2/crash.js';
-import { dsKeys } from '../posix2/ds.js';
 import { isDiverged, isDsMutating, isMdsMutating, type FopOut, type MutatingFop } from '../posix2/fop-out.js';
-import { KeyedRwLocks, type KeyMode } from '../posix2/locks.js';
+import { KeyedRwLocks } from '../posix2/locks.js';
+import { conflictKeys } from './keys.js';
 import type { PosixStore } from '../posix2/store.js';
 import type { FopMeta, FopRouter } from '../server.js';
 import { readApplied, writeApplied } from './applied.js';
@@ -642,56 +642,12 @@ export class ReplNode implements FopRouter {
     return v;
   }
 
-  /**
-   * The conflict keys of a FOP (ARCHITECTURE.md §10.5). GFID keys are the GFID; a name's key is
-   * `parent/name`. An MDS FOP that names an entry also takes X on the GFID the entry points to,
-   * read before the keys are taken: the caller reads the keys again once it holds them and starts
-   * over when they changed (someone changed the entry in between). Renames also take X `rename`:
-   * only they move directories, and two at once could each plan against the other's old place.
-   */
-  private async keysOf(fop: MutatingFop, req: unknown): Promise<Map<string, KeyMode>> {
-    const k = new Map<string, KeyMode>();
-    const x = (key: string): void => { k.set(key, 'X'); };
-    const s = (key: string): void => { if (!k.has(key)) k.set(key, 'S'); };
-    if (!isMdsMutating(fop)) {
-      for (const g of dsKeys(fop, req as never)) x(g);
-      return k;
-    }
-    const pointed = async (parent: string, name: string): Promise<void> => {
-      x(`${parent}/${name}`);
-      const e = await this.o.store.entryOf(parent, name).catch(() => undefined);
-      if (e) x(e.gfid);
-    };
-    const r = req as Record<string, unknown> & { parent: string; name: string; gfid: string };
-    switch (fop) {
-      case 'create': case 'namelink': case 'link':
-        s(r.parent); x(r.gfid); await pointed(r.parent, r.name); break;
-      case 'nameswap': {
-        const q = req as FopReq<'nameswap'>;
-        s(q.parent); x(q.from); x(q.to); await pointed(q.parent, q.name); break;
-      }
-      case 'namedel': case 'unlink': case 'rmdir':
-        s(r.parent); await pointed(r.parent, r.name); break;
-      case 'rename': {
-        const q = req as FopReq<'rename'>;
-        x('rename'); s(q.parent); s(q.newParent);
-        await pointed(q.parent, q.name);
-        await pointed(q.newParent, q.newName);
-        break;
-      }
-      default:
-        // Inode FOPs: setattr, icreate, iunlink, ilink, imark, objset, setxattr, removexattr.
-        x(r.gfid);
-    }
-    return k;
-  }
-
   /** Runs `fn` holding the FOP's keys, read again under them until they hold still. */
   private async withKeys<T>(fop: MutatingFop, req: unknown, fn: () => Promise<T>): Promise<T> {
     for (;;) {
-      const keys = await this.keysOf(fop, req);
+      const keys = await conflictKeys(this.o.store, fop, req);
       const r = await this.locks.with(keys, async () => {
-        const again = await this.keysOf(fop, req);
+        const again = await conflictKeys(this.o.store, fop, req);
         for (const [key, mode] of again) {
           const held = keys.get(key);
           if (held === undefined || (mode === 'X' && held === 'S')) return { retry: true as const };
