@@ -131,18 +131,41 @@ async function nameData(
   // The parent is gone. The data's GFID carries the old parent's bucket, so its inode goes to
   // that bucket's MDS (icreate) and the name into the new parent (namelink): a remote inode,
   // as after a cross-directory rename. Inode first: a crash leaves an orphan, not a dangling name.
-  const newParent = await o.reparent();
   const attrs = await v.mds(gfid).call('icreate', inode, ctx);
-  const r = await commitStep(
-    () => v.mds(newParent).call('namelink', { parent: newParent, name, gfid, type: 'file', replace: !o.createOnly }, ctx),
-    {
-      applied: async () => ((await namedAs(v, newParent, name, gfid, ctx)) ? {} : undefined),
-      undo: () => v.mds(gfid).call('iunlink', { gfid }, ctx),
-    },
-  );
-  await v.finishFate(r.replaced, ctx);
-  return attrs;
+  let gone = parent;
+  for (let attempt = 0; ; attempt++) {
+    // The walk may find the same directory again while its remote rmdir is between its dying mark
+    // and its namedel (entry.ts removeRemoteDir): wait for that to end rather than link into it.
+    const newParent = await o.reparent();
+    if (newParent === gone && attempt < REPARENT_ATTEMPTS) {
+      await sleep(5 * (attempt + 1));
+      continue;
+    }
+    try {
+      const r = await commitStep(
+        () => v.mds(newParent).call('namelink', { parent: newParent, name, gfid, type: 'file', replace: !o.createOnly }, ctx),
+        { applied: async () => ((await namedAs(v, newParent, name, gfid, ctx)) ? {} : undefined) },
+      );
+      await v.finishFate(r.replaced, ctx);
+      return attrs;
+    } catch (e) {
+      // ENOENT: the new parent went too (another DELETE pruned it again): make it once more. A
+      // PUT must not answer 404 NoSuchKey, which S3 never says to a write (the whole-cluster
+      // test of issue 16 saw it under replica 3, whose slower FOPs widen this window).
+      if (isErr(e, 'ENOENT') && attempt < REPARENT_ATTEMPTS) {
+        gone = newParent;
+        await sleep(5 * (attempt + 1));
+        continue;
+      }
+      // Refused for good: the inode would be an orphan; remove it now rather than leave it to fsck.
+      if (!isUnsettled(e)) await v.mds(gfid).call('iunlink', { gfid }, ctx).catch(() => undefined);
+      throw e;
+    }
+  }
 }
+
+/** How often a write whose folder keeps being pruned makes it again before it gives up. */
+const REPARENT_ATTEMPTS = 8;
 
 /**
  * Builds a new file at `parent/name` from existing files' data objects, concatenated on their

@@ -234,7 +234,7 @@ describe('whole cluster under faults: two gateways, replica 3 (ARCHITECTURE.md Â
     console.log(`      ${h.ops.length} operations (${acks.length} acknowledged writes, ${unknown} unknown outcomes) in ${Math.round(loadEnd - t0)} ms; ` +
       `pauses after faults: ${gaps.map((g) => `${g.what}: ${g.gap} ms`).join('; ')}`);
     assert.deepEqual(unexpected, []);
-    assert.deepEqual(h.unexpected.map((u) => u.error), []);
+    assert.deepEqual(h.unexpected.map((u) => `${u.op.client} ${u.op.op} ${u.op.key} at ${Math.round(u.op.call - t0)} ms: ${u.error}`), []);
     assert.deepEqual(violations, []);
     assert.ok(acks.length > 100, `${acks.length} acknowledged writes`);
     for (const g of gaps) assert.ok(g.gap <= RESUME_MS, `${g.what}: no acknowledged write for ${g.gap} ms`);
