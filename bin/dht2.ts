@@ -346,8 +346,13 @@ program
       if (c) {
         // With --repair, heal starts on what differs.
         if (o.repair) {
-          for (const id of c.rebuild) await runHealStart(o.volfile, { member: id, full: true });
-          if (c.rebuild.length === 0 && c.problems > 0) await runHealStart(o.volfile, {});
+          // With --json the heal reports on stderr: stdout stays the one JSON document above.
+          const healOut = o.json ? process.stderr : process.stdout;
+          // A heal that fails fails the repair: the exit code says so, not only the output.
+          const codes: number[] = [];
+          for (const id of c.rebuild) codes.push(await runHealStart(o.volfile, { member: id, full: true }, healOut));
+          if (c.rebuild.length === 0 && c.problems > 0) codes.push(await runHealStart(o.volfile, {}, healOut));
+          if (codes.some((x) => x !== 0)) process.exitCode = 1;
         } else if (c.problems > 0) {
           process.exitCode = 1;
         }

@@ -303,6 +303,16 @@ describe('heal: a wiped or tampered member rebuilt by full copy (dht2 heal start
     await equalDigests('ds');
     const again = await cli('fsck');
     assert.equal(again.code, 0, again.out);
+
+    // `fsck --repair --json` repairs too, and its stdout stays one JSON document: the heal it
+    // starts reports on stderr (it printed its progress after the JSON before).
+    bytes[1] = bytes[1]! ^ 0xff;
+    await writeFile(path, bytes);
+    const repaired = await cli('fsck', '--repair', '--json', '--grace', '0');
+    assert.equal(repaired.code, 0, repaired.out);
+    const doc = JSON.parse(repaired.out) as { replicas?: { problems: number; rebuild: string[] } };
+    assert.deepEqual(doc.replicas?.rebuild, [t.id], repaired.out);
+    await equalDigests('ds');
   });
 
   it('a rebuild cut by a crash after a page resumes at its saved cursor when the member is back', async () => {
