@@ -460,6 +460,16 @@ export class Volume {
     return this.core.getattr(gfid, ctx);
   }
 
+  /** The xattr `name` of the inode `gfid` itself, whatever name now points at it (ENODATA without one). */
+  async getxattrOf(gfid: string, name: string, ctx?: CallContext): Promise<Buffer> {
+    return Buffer.from((await this.core.mds(gfid).call('getxattr', { gfid, name }, ctx)).value, 'base64');
+  }
+
+  /** Sets the xattr `name` of the inode `gfid` itself. */
+  async setxattrOf(gfid: string, name: string, value: Buffer, flag?: 'create' | 'replace', ctx?: CallContext): Promise<void> {
+    await this.core.mds(gfid).call('setxattr', { gfid, name, value: value.toString('base64'), flag }, ctx);
+  }
+
   lookup(parent: string, name: string, ctx?: CallContext): Promise<Attrs> {
     return atPath(name, () => this.core.lookupAt(parent, name, ctx));
   }

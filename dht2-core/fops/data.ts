@@ -324,7 +324,19 @@ export async function append(v: VolumeCore, path: string, body: Readable, ctx?: 
   const a = await v.resolve(path, ctx);
   if (a.type !== 'file') throw err(a.type === 'dir' ? 'EISDIR' : 'EINVAL', 'not a regular file');
   const st = await v.ds(a.gfid).upload('dwrite', { gfid: a.gfid, offset: 0, create: true, append: true }, body, ctx);
-  return v.mds(a.gfid).call('setattr', { gfid: a.gfid, set: { sizeAtLeast: st.size, mtimeMs: st.mtimeMs } }, ctx);
+  try {
+    return await v.mds(a.gfid).call('setattr', { gfid: a.gfid, set: { sizeAtLeast: st.size, mtimeMs: st.mtimeMs } }, ctx);
+  } catch (e) {
+    if (!isErr(e, 'ENOENT')) throw e;
+    // The file this path named when it was resolved was replaced (or removed) since: its inode
+    // is gone, and the bytes went to its data object, which the replacing write drops (or which
+    // they made again after it was dropped: drop it again, else it is an orphan). Not ENOENT
+    // (404) for a path that never stopped existing, nor success with a size nobody can know
+    // any more (the old file's data is gone): EAGAIN (503), and the client appends again to the
+    // file the path names now (test/server/linearizable-history.test.ts).
+    await v.dropData(a.gfid, ctx).catch(() => undefined);
+    throw err('EAGAIN', 'the file was replaced or removed while this append ran; append again', { gfid: a.gfid });
+  }
 }
 
 export async function truncate(v: VolumeCore, path: string, size: number, ctx?: CallContext): Promise<Attrs> {

@@ -9,7 +9,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { Attrs, Volume } from '../../dht2-core/index.js';
+import { isErr, type Attrs, type Volume } from '../../dht2-core/index.js';
 import { META_XATTR, decodeMeta, encodeMeta, md5Tap, metaFromHeaders, metaHeaders, through, type ObjectMeta } from '../objects/index.js';
 
 /** Taps the MD5 of `body`; `xattrs()` (called once it is stored) is the metadata xattr to write with it. */
@@ -35,9 +35,22 @@ export function objectHeaders(m: ObjectMeta | undefined): Record<string, string>
   return m ? metaHeaders(m) : { 'content-type': 'application/octet-stream' };
 }
 
-/** After a write in place: the stored MD5 no longer describes the bytes, so it goes. */
-export async function forgetEtag(v: Volume, path: string): Promise<void> {
-  const m = objectMetaOf(await v.stat(path, undefined, [META_XATTR]));
+/**
+ * After a write in place: the stored MD5 no longer describes the bytes, so it goes. By the GFID
+ * the write went to, not by path: a PUT that replaced the file meanwhile has its own, right
+ * ETag, which a lookup by path cleared (and a path whose file was just replaced answered 404,
+ * test/server/linearizable-history.test.ts). An inode gone meanwhile has nothing to forget.
+ */
+export async function forgetEtag(v: Volume, gfid: string): Promise<void> {
+  let m: ObjectMeta | undefined;
+  try {
+    m = decodeMeta((await v.getxattrOf(gfid, META_XATTR)).toString('base64'));
+  } catch (e) {
+    if (isErr(e, 'ENOENT', 'ENODATA')) return;
+    throw e;
+  }
   if (!m?.etag) return;
-  await v.setxattr(path, META_XATTR, Buffer.from(encodeMeta({ ...m, etag: '' }), 'base64'));
+  await v.setxattrOf(gfid, META_XATTR, Buffer.from(encodeMeta({ ...m, etag: '' }), 'base64'), 'replace').catch((e: unknown) => {
+    if (!isErr(e, 'ENOENT', 'ENODATA')) throw e;
+  });
 }

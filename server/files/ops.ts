@@ -113,7 +113,7 @@ export function patchMode(q: URLSearchParams): { kind: 'offset'; offset: number 
 export async function patch(v: Volume, path: string, mode: ReturnType<typeof patchMode>, body: () => Readable): Promise<Attrs> {
   const a = mode.kind === 'truncate' ? await v.truncate(path, mode.size)
     : mode.kind === 'append' ? await v.append(path, body()) : await v.write(path, mode.offset, body());
-  await forgetEtag(v, path);
+  await forgetEtag(v, a.gfid);
   return a;
 }
 
