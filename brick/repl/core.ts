@@ -646,7 +646,7 @@ export class ReplCore<P = unknown> {
       this.sentUpTo.set(p, from - 1);
       this.send(p, {
         type: 'rappend', term: this.curTerm, prevIndex: base, prevTerm: this.mlog.termAt(base)!, commit: this.commit,
-        lowestMatch: this.lowestMatchNow(), round, entries: [],
+        lowestMatch: this.announcedMark(), round, entries: [],
       });
       return;
     }
@@ -658,7 +658,7 @@ export class ReplCore<P = unknown> {
     this.sentUpTo.set(p, prevIndex + entries.length);
     this.send(p, {
       type: 'rappend', term: this.curTerm, prevIndex, prevTerm, commit: this.commit,
-      lowestMatch: this.lowestMatchNow(), round, entries,
+      lowestMatch: this.announcedMark(), round, entries,
     });
   }
 
@@ -697,6 +697,18 @@ export class ReplCore<P = unknown> {
       // Below the base, the member needs a full copy: the heartbeats keep it informed (sendAppend).
       if (!this.needsCopy(from)) this.sendAppend(from, next, this.roundFor(now));
     }
+  }
+
+  /**
+   * What `rappend` announces as `lowestMatch`: the members' lowest match index, or this log's base
+   * when higher. A follower truncates no further than it (brick/repl/truncate.ts): below the
+   * lowest match every member holds the entries; below the primary's base a member that lacks
+   * them is repaired by full copy whoever is primary, and the primary's base never passes a pin.
+   * A new primary announces less at first (no match known yet); a follower keeps the highest it
+   * heard (`onAppend`).
+   */
+  private announcedMark(): number {
+    return Math.max(this.lowestMatchNow(), this.mlog.baseIndex);
   }
 
   private lowestMatchNow(): number {
