@@ -24,7 +24,8 @@ import { readLogBase } from '../../brick/repl/log-base.js';
 import { DHT2_BIN, spawnBrick, type BrickProcess } from '../../brick/spawn.js';
 import { BrickClient, compareReplicas, installLayout, Volume } from '../../dht2-core/index.js';
 import { parseVolumeFile, writeVolumeFile, type VolumeFile } from '../../dht2-core/volfile.js';
-import type { ReplStatus } from '../../dht2-core/protocol/index.js';
+import { newOpId, type ReplStatus } from '../../dht2-core/protocol/index.js';
+import { rejectsErrno } from '../helpers/assert-errno.js';
 import { rng } from '../helpers/rng.js';
 import { SECRET, tmpDir } from '../helpers/tmp.js';
 
@@ -206,6 +207,29 @@ describe('replicated log truncation (ARCHITECTURE.md §10.13)', function () {
     await readAll();
     assert.ok(await equalDigests('mds') > 120);
     assert.ok(await equalDigests('ds') >= 120);
+  });
+
+  it('a resend of a FOP whose entry was truncated, to a primary restarted since it applied it, is EALREADY, never applied again', async () => {
+    const p = await primaryOf('mds');
+    const opId = newOpId();
+    // An xattr set only if absent: applied twice, the second answers EEXIST.
+    const req = { gfid: (await v.stat('/d/f0')).gfid, name: 'user.once', value: Buffer.from('1').toString('base64'), flag: 'create' as const };
+    await client(p).call('setxattr', req, { opId });
+    const at = (await status(p))!.lastIndex;
+    // Every member restarts: the replies are gone, the log still names the opId.
+    for (const m of setOf('mds')) await m.proc!.stop();
+    for (const m of setOf('mds')) m.proc = undefined;
+    await Promise.all(setOf('mds').map((m) => spawn(m, m.port)));
+    const q = await primaryOf('mds');
+    // Writes until the entry's segment is truncated on the primary.
+    const end = Date.now() + 20_000;
+    let i = 0;
+    while ((await status(q))!.firstIndex! <= at) {
+      for (let k = 0; k < 10; k++) await put(`/d/h${i++}`, body(100));
+      if (Date.now() > end) throw new Error('the entry was not truncated');
+    }
+    // Without the truncated opIds the resend would be planned again and answered EEXIST.
+    await rejectsErrno(client(q).call('setxattr', req, { opId }), 'EALREADY');
   });
 
   it('a follower away past the retention: the others truncate past it; back, it needs a full copy, is rebuilt by the heal loop, ends equal and serves as primary', async () => {
