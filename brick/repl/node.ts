@@ -10,7 +10,8 @@
  * - **The log seam**: the core reads a `MemLog` that mirrors `repl/log` (read whole at open;
  *   every `write-log` action changes both). The core's `LogView` is synchronous and ReplLog reads
  *   from disk, so the mirror is what lets the core stay pure; it costs the entries' JSON in
- *   memory until head truncation (slice 8) bounds the log.
+ *   memory, bounded by the head truncation (log-keeper.ts, ARCHITECTURE.md §10.13 "As built
+ *   (truncation)"): the mirror starts after the log's base.
  * - **Apply** in index order, one entry at a time, with `ctx.at` from the entry and the blob from
  *   `repl/blobs/`; the applied mark (`repl/applied`, ON-DISK-FORMAT §6.5) every 100 ms. Entries
  *   the log held at start (same index, same term) may have been applied before a crash, after
