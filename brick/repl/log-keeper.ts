@@ -47,6 +47,8 @@ export class LogKeeper {
   /** The term whose polls `pins` come from; the retention waits for one whole poll round of the current term. */
   private pinsTerm = -1;
   private stopped = false;
+  /** Members that needed a full copy at the last poll round (acted on at the second in a row). */
+  private needing = new Set<string>();
   /** What the last truncation did (rstatus and the logs). */
   truncations = 0;
 
@@ -138,10 +140,15 @@ export class LogKeeper {
         else this.pins.delete(p.id);
       });
       this.pinsTerm = term;
-      // Fresh needsCopy flags (the poll took a while).
+      // Fresh needsCopy flags (the poll took a while). A member is rebuilt once it needed a full
+      // copy in two rounds in a row: never on a flag seen once (and heal info shows it meanwhile).
+      const before = this.needing;
+      this.needing = new Set();
       for (const p of now.peers(performance.now())) {
         const a = answers[peers.findIndex((q) => q.id === p.id)];
         if (!p.needsCopy || !a || a.rebuild || a.role === 'primary' || a.state === 'corrupt' || a.primary !== undefined && a.primary !== now.id) continue;
+        this.needing.add(p.id);
+        if (!before.has(p.id)) continue;
         this.h.log.warn({ member: p.id, matchIndex: p.matchIndex, firstIndex: this.h.mem.baseIndex + 1 }, 'member needs entries the log no longer holds: rebuilding it by full copy');
         this.h.rebuild(p.id).catch((e: unknown) => this.h.log.warn({ err: e, member: p.id }, 'rrebuild not started'));
       }

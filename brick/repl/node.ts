@@ -1103,6 +1103,7 @@ export class ReplNode implements FopRouter {
         }
       }
       await store.rebuildNameIndex();
+      if (await this.tailLost(r)) return;
       r.replayTo = (await src.call('rstatus', {})).appliedIndex;
       r.phase = 'replay';
       await writeRebuild(this.o.dir, r);
@@ -1117,8 +1118,9 @@ export class ReplNode implements FopRouter {
     this.applyPaused = false;
     this.applyTarget = Math.max(this.applyTarget, this.core.commitIndex);
     void this.applyLoop();
-    while (!(this.applied >= this.passDivergedUpTo && this.applied >= this.core.commitIndex && this.core.commitIndex > 0)) {
+    for (let k = 1; !(this.applied >= this.passDivergedUpTo && this.applied >= this.core.commitIndex && this.core.commitIndex > 0); k++) {
       if (this.closed || this.state !== 'ok') return;
+      if (k % 40 === 0 && await this.tailLost(r)) return;
       await sleep(50);
     }
     // Step 6.
@@ -1128,6 +1130,27 @@ export class ReplNode implements FopRouter {
     this.wiped = false;
     await this.swapCore(false);
     this.log.info({ applied: this.applied }, 'rebuild done: the member votes again');
+  }
+
+  /**
+   * The primary's log no longer holds the entries after this learner's log (its pin was lost:
+   * a new primary truncated before its heal loop learnt of this rebuild, ARCHITECTURE.md §10.13
+   * "As built (truncation)"): the tail can never arrive, so the rebuild starts over from a new
+   * copy index (objects already equal are skipped by digest). Answers true when it did.
+   */
+  private async tailLost(r: RebuildRecord): Promise<boolean> {
+    const primary = this.core.primary ?? r.source;
+    const st = await (async () => this.peers.client(primary).call('rstatus', {}, { timeoutMs: 2000 }))().catch(() => undefined);
+    if (st?.firstIndex === undefined || st.role !== 'primary' || st.firstIndex <= this.core.log.lastIndex + 1) return false;
+    this.log.warn({ primary, firstIndex: st.firstIndex, lastIndex: this.core.log.lastIndex, fromIndex: r.fromIndex }, 'rebuild: the primary no longer holds the entries after this log; starting over from a new copy index');
+    this.applyPaused = true;
+    const again: RebuildRecord = {
+      source: primary, fromIndex: 0, phase: 'copy', copiedObjects: 0, copiedBytes: 0, skippedObjects: 0, removedObjects: 0,
+      totalObjects: 0, totalBytes: 0, startedAt: r.startedAt,
+    };
+    await writeRebuild(this.o.dir, again);
+    this.rebuild = again;
+    return true;
   }
 
   async close(): Promise<void> {

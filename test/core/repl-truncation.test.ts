@@ -216,11 +216,14 @@ describe('replicated log truncation (ARCHITECTURE.md §10.13)', function () {
     const req = { gfid: (await v.stat('/d/f0')).gfid, name: 'user.once', value: Buffer.from('1').toString('base64'), flag: 'create' as const };
     await client(p).call('setxattr', req, { opId });
     const at = (await status(p))!.lastIndex;
+    // Applied everywhere (and so in every applied mark written at stop): not applied again after the restart.
+    await caughtUp('mds');
     // Every member restarts: the replies are gone, the log still names the opId.
     for (const m of setOf('mds')) await m.proc!.stop();
     for (const m of setOf('mds')) m.proc = undefined;
     await Promise.all(setOf('mds').map((m) => spawn(m, m.port)));
     const q = await primaryOf('mds');
+    assert.ok((await status(q))!.firstIndex! <= at, 'the entry is still in the log after the restart');
     // Writes until the entry's segment is truncated on the primary.
     const end = Date.now() + 20_000;
     let i = 0;
@@ -261,6 +264,7 @@ describe('replicated log truncation (ARCHITECTURE.md §10.13)', function () {
     const reasons = new Set<string>();
     await Promise.all([spawn(away.mds, away.mds.port), spawn(away.ds, away.ds.port)]);
     const until = Date.now() + 40_000;
+    // (The heal loop acts on a member seen needing a full copy in two rounds in a row, 1.5 s apart.)
     for (;;) {
       const sets = await v.setStatus().catch(() => []);
       for (const s of sets) {
