@@ -61,8 +61,10 @@ export class OpTable {
 
   /**
    * The head of the log up to some index was truncated; `entries` are its entries with an opId
-   * (all applied). A row that still names that (index, term) moves to the truncated table; a
-   * stale row (its entry replaced by a suffix drop, never applied) is simply forgotten.
+   * (all applied). A row that still names that (index, term) moves to the truncated table. A
+   * stale row (its entry replaced by a suffix drop, never applied) is not among them and stays: the
+   * caller treats a log row at or below the base as unknown (node.ts `duplicate`). Such rows are
+   * few (one per entry of a dropped suffix) and are not swept.
    */
   truncated(entries: Iterable<{ opId: string; index: number; term: number; at: number }>, now = Date.now()): void {
     for (const e of entries) {

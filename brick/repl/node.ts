@@ -105,7 +105,6 @@ interface BodyFetch {
 
 const fetchKey = (index: number, term: number): string => `${index}/${term}`;
 
-
 interface Waiter {
   term: number;
   resolve(o: Outcome): void;
