@@ -3,6 +3,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { loadClusterSecret, runBrick } from '../brick/main.js';
+import { SEGMENT_BYTES } from '../brick/repl/log.js';
+import { HEAL_EVERY_MS } from '../brick/repl/log-keeper.js';
+import { DEFAULT_RETENTION } from '../brick/repl/truncate.js';
 import { ORPHAN_GRACE_MS, watchSupervisorPipe } from '../brick/supervisor-pipe.js';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
@@ -84,15 +87,26 @@ program
   .option('--tls-key <path>', 'private key for --tls-cert (PEM)')
   .option('--log-level <level>', 'pino log level', process.env.DHT2_LOG_LEVEL ?? 'info')
   .option('--supervisor-fd <fd>', 'stop when this inherited pipe closes: the process that started the brick is gone (set by dht2 local)', inheritedFd)
+  // Log retention of a member of a replicated set (ARCHITECTURE.md §10.13 "Truncation").
+  .addOption(new Option('--repl-retain-ms <ms>', 'truncate log entries older than this even if a member lacks them (it then needs a full copy)').env('DHT2_REPL_RETAIN_MS').argParser(byteCount).default(DEFAULT_RETENTION.retainMs))
+  .addOption(new Option('--repl-min-retain-ms <ms>', 'never truncate log entries younger than this (the duplicate window)').env('DHT2_REPL_MIN_RETAIN_MS').argParser(byteCount).default(DEFAULT_RETENTION.minRetainMs))
+  .addOption(new Option('--repl-retain-bytes <bytes>', 'truncate the oldest log segments beyond this many bytes of log and blobs even if a member lacks them').env('DHT2_REPL_RETAIN_BYTES').argParser(byteCount).default(DEFAULT_RETENTION.retainBytes))
+  .addOption(new Option('--repl-segment-bytes <bytes>', 'close a log segment at this size (truncation removes whole segments)').env('DHT2_REPL_SEGMENT_BYTES').argParser(wholeNumber(1)).default(SEGMENT_BYTES))
+  .addOption(new Option('--repl-heal-every-ms <ms>', 'period of the primary\'s heal loop (rebuild pins, members needing a full copy)').env('DHT2_REPL_HEAL_EVERY_MS').argParser(wholeNumber(100)).default(HEAL_EVERY_MS))
   .action(async (o: {
     dir: string; role: 'mds' | 'ds'; port: number; host: string; volumeId?: string; brickId?: string;
     secretFile?: string; sync: boolean; tlsCert?: string; tlsKey?: string; logLevel: string; supervisorFd?: number;
+    replRetainMs: number; replMinRetainMs: number; replRetainBytes: number; replSegmentBytes: number; replHealEveryMs: number;
   }) => {
     const logger = pino({ name: 'dht2-brick', level: o.logLevel });
     const started = runBrick({
       dir: o.dir, role: o.role, port: o.port, host: o.host, volumeId: o.volumeId, brickId: o.brickId,
       secret: loadClusterSecret(o.secretFile), sync: o.sync, tlsCert: o.tlsCert, tlsKey: o.tlsKey, logger,
       peerClient: (p) => new BrickClient({ ...p, secret: loadClusterSecret(o.secretFile), timeoutMs: PEER_TIMEOUT_MS, liveness: PEER_LIVENESS }),
+      repl: {
+        retention: { retainMs: o.replRetainMs, minRetainMs: o.replMinRetainMs, retainBytes: o.replRetainBytes },
+        segmentBytes: o.replSegmentBytes, healEveryMs: o.replHealEveryMs,
+      },
     });
     let stopping = false;
     /** Closes the brick (server, store, lock) and exits; after `graceMs`, exits whatever the close is doing. */

@@ -20,6 +20,7 @@ export function healNeeds(s: SetStatus, upTo?: number): string[] {
     if (!m.up) needs.push(`${m.id}: down`);
     else if (m.state !== 'ok') needs.push(`${m.id}: ${m.state ?? 'unknown'} (needs a full copy: dht2 heal start --full)`);
     else if (m.rebuild) needs.push(`${m.id}: being rebuilt by full copy from ${m.rebuild.source}, ${rebuildPercent(m.rebuild)} % (${m.rebuild.phase})`);
+    else if (m.needsCopy) needs.push(`${m.id}: needs a full copy, its primary's log no longer holds the entries it lacks (the primary's heal loop starts it; or dht2 heal start --full)`);
     else if (commit !== undefined && m.appliedIndex !== undefined && m.appliedIndex < commit) needs.push(`${m.id}: ${commit - m.appliedIndex} entries behind (log replay)`);
   }
   return needs;
@@ -43,7 +44,7 @@ export async function runHealInfo(volfile: string, json: boolean, out: NodeJS.Wr
     for (const s of report) {
       out.write(`set ${s.id} (${s.role}): ${s.available ? `primary ${s.primary}, term ${s.term}` : 'NO PRIMARY'}\n`);
       for (const m of s.members) {
-        const where = m.up ? `${m.role ?? '?'}, last ${m.lastIndex ?? '-'}, commit ${m.commitIndex ?? '-'}, applied ${m.appliedIndex ?? '-'}, ${m.state ?? '?'}`
+        const where = m.up ? `${m.role ?? '?'}, ${m.firstIndex !== undefined && m.firstIndex > 1 ? `first ${m.firstIndex}, ` : ''}last ${m.lastIndex ?? '-'}, commit ${m.commitIndex ?? '-'}, applied ${m.appliedIndex ?? '-'}, ${m.state ?? '?'}`
           + (m.rebuild ? `, rebuilding ${rebuildPercent(m.rebuild)} % (${m.rebuild.copiedObjects + m.rebuild.skippedObjects}/${m.rebuild.totalObjects} objects)` : '')
           : `DOWN (${m.problem ?? 'no answer'})`;
         out.write(`  ${m.id}: ${where}\n`);
@@ -80,9 +81,9 @@ function mib(n: number): string {
  * every primary (there is nothing to wake: the primary sends a lagging member what it lacks at
  * every heartbeat), so without `--full` this waits until heal info has nothing left, or says what
  * remains. With `--full` it rebuilds members by full copy: the one named, or every member that
- * needs it (diverged, or wiped: opened without vote file and log), after installing the volume's
- * layout on them again (a wiped brick has none). Resolves with the number of sets that still
- * need heal.
+ * needs it (diverged; wiped: opened without vote file and log; or lacking entries its primary
+ * truncated), after installing the volume's layout on them again (a wiped brick has none).
+ * Resolves with the number of sets that still need heal.
  */
 export async function runHealStart(volfile: string, o: HealStartOptions, out: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout): Promise<number> {
   const v = await Volume.open(volfile, { checkBricks: false, timeoutMs: 3000 });
@@ -105,7 +106,7 @@ export async function runHealStart(volfile: string, o: HealStartOptions, out: No
       await sleep(1000);
       sets = chosen(await v.setStatus());
       const targets = o.member !== undefined ? [o.member]
-        : sets.flatMap((s) => s.members.filter((m) => m.up && (m.state === 'diverged' || m.wiped === true || m.rebuild !== undefined) && m.id !== s.primary).map((m) => m.id));
+        : sets.flatMap((s) => s.members.filter((m) => m.up && (m.state === 'diverged' || m.wiped === true || m.rebuild !== undefined || m.needsCopy === true) && m.id !== s.primary).map((m) => m.id));
       for (const s of sets) for (const m of s.members) if (m.state === 'corrupt' && (o.member === undefined || m.id === o.member)) say(`${m.id}: its log is corrupt; a rebuild of a corrupt log is not built yet`);
       if (targets.length === 0) say('no member needs a full copy');
       for (const id of targets) await rebuildOne(v, id, deadline, o.bar ?? out.isTTY === true, say);

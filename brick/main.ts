@@ -5,7 +5,7 @@ import { pino, type Logger } from 'pino';
 import { checkClusterSecret, err, MAKE_A_SECRET } from '../dht2-core/protocol/index.js';
 import { metaDir, type BrickRole } from './posix2/format.js';
 import { PosixStore } from './posix2/store.js';
-import { ReplHost } from './repl/host.js';
+import { ReplHost, type ReplTuning } from './repl/host.js';
 import type { PeerConnector } from './repl/node.js';
 import { startBrickServer, type RunningBrickServer } from './server.js';
 
@@ -28,6 +28,8 @@ export interface BrickOptions {
    * Without it a member of a replicated set serves nothing.
    */
   peerClient?: PeerConnector;
+  /** Log retention and segment size of the replication module (ARCHITECTURE.md §10.13). */
+  repl?: ReplTuning;
 }
 
 export interface RunningBrick {
@@ -55,7 +57,7 @@ export async function runBrick(o: BrickOptions): Promise<RunningBrick> {
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw err('EINVAL', 'TLS needs both a certificate and a key');
   const store = await PosixStore.open({ dir: o.dir, role: o.role, volumeId: o.volumeId, brickId: o.brickId, sync: o.sync });
   let server: RunningBrickServer;
-  const repl = new ReplHost(store, o.peerClient, logger);
+  const repl = new ReplHost(store, o.peerClient, logger, o.repl);
   try {
     await repl.ensure();
     server = await startBrickServer({

@@ -84,6 +84,10 @@ export interface SetStatus {
     rebuild?: ReplStatus['rebuild'];
     /** Opened without a vote file and an empty log: a new or wiped brick (§10.13). */
     wiped?: boolean;
+    /** The first index of its log (the head before it was truncated, §10.13). */
+    firstIndex?: number;
+    /** Its primary no longer holds the entries it lacks: only a full copy repairs it (§10.13). */
+    needsCopy?: boolean;
     problem?: string;
   }>;
   /** Failovers the gateway's replica-set layer has followed since it started. */
@@ -250,11 +254,13 @@ export class Volume {
         }
       }));
       const primary = views.find((v) => v.view?.role === 'primary' && v.view.leaseValid)?.view;
+      const needsCopy = new Set(primary?.members?.filter((m) => m.needsCopy === true).map((m) => m.id));
       const degraded: string[] = [];
       for (const v of views) {
         if (!v.view) degraded.push(`member ${v.id} is down`);
         else if (v.view.state !== 'ok') degraded.push(`member ${v.id} is ${v.view.state}`);
         else if (v.view.rebuild) degraded.push(`member ${v.id} is being rebuilt: ${rebuildPercent(v.view.rebuild)} %`);
+        else if (needsCopy.has(v.id)) degraded.push(`member ${v.id} needs a full copy: the primary's log no longer holds the entries it lacks`);
         else if (primary && primary.commitIndex - v.view.appliedIndex > LAG_DEGRADED) {
           degraded.push(`member ${v.id} is ${primary.commitIndex - v.view.appliedIndex} entries behind`);
         }
@@ -268,6 +274,7 @@ export class Volume {
           ? {
             id: v.id, up: true, role: v.view.role, lastIndex: v.view.lastIndex, commitIndex: v.view.commitIndex, appliedIndex: v.view.appliedIndex, state: v.view.state,
             ...(v.view.rebuild ? { rebuild: v.view.rebuild } : {}), ...(v.view.wiped ? { wiped: true } : {}),
+            ...(v.view.firstIndex !== undefined ? { firstIndex: v.view.firstIndex } : {}), ...(needsCopy.has(v.id) ? { needsCopy: true } : {}),
           }
           : { id: v.id, up: false, problem: v.problem }),
         failovers: rs.failovers,

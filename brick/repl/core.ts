@@ -45,15 +45,20 @@ export type LogEntry<P = unknown> =
   | { readonly term: number; readonly index: number; readonly kind: 'op'; readonly payload: P };
 
 /**
- * What the core reads of the log: the seam where brick/repl/log.ts will plug in. Index 0 is the
+ * What the core reads of the log: the seam where brick/repl/log.ts plugs in. The log may start
+ * after a **base** (Raft's snapshot lastIncludedIndex/lastIncludedTerm, §7 of the paper): the
+ * entries up to `baseIndex` were applied and truncated away (ARCHITECTURE.md §10.13
+ * "Truncation"); only the base's term is kept, for the (prevIndex, prevTerm) check. Index 0 is the
  * empty prefix, of term 0.
  */
 export interface LogView<P = unknown> {
+  /** The last index truncated away (0: the log starts at index 1). Every index up to it is committed. */
+  readonly baseIndex: number;
   readonly lastIndex: number;
   readonly lastTerm: number;
-  /** The term of the entry at `index`, 0 at index 0, undefined past the end. */
+  /** The term of the entry at `index`: 0 at index 0, the base term at the base, undefined below the base and past the end. */
   termAt(index: number): number | undefined;
-  /** Entries `from` to `to`, both included. */
+  /** Entries `from` to `to`, both included; `from` above the base. */
   entries(from: number, to: number): LogEntry<P>[];
 }
 
@@ -67,31 +72,70 @@ export interface MutableLog<P = unknown> extends LogView<P> {
   truncateFrom(index: number): void;
 }
 
-/** The log as a plain array, until brick/repl/log.ts backs the seam. */
-export class MemLog<P = unknown> implements MutableLog<P> {
-  private readonly list: LogEntry<P>[];
+/** Where a log starts: the index and term of the entry before its first (0, 0 for a whole log). */
+export interface LogBase {
+  readonly index: number;
+  readonly term: number;
+}
 
-  constructor(entries: readonly LogEntry<P>[] = []) {
+/**
+ * The log as a plain array after a base: the core's own log in the simulator, and in the brick
+ * the mirror of `repl/log` (brick/repl/node.ts). The host, not the core, truncates its head
+ * (`truncateHead`, applied entries only) or empties it onto a new base (`reset`, a member rebuilt
+ * by full copy): the core is pure and never decides what to forget (ARCHITECTURE.md §10.13).
+ */
+export class MemLog<P = unknown> implements MutableLog<P> {
+  private list: LogEntry<P>[];
+  private base: number;
+  private bTerm: number;
+
+  constructor(entries: readonly LogEntry<P>[] = [], base: LogBase = { index: 0, term: 0 }) {
     this.list = [...entries];
+    this.base = base.index;
+    this.bTerm = base.term;
     this.list.forEach((e, i) => {
-      if (e.index !== i + 1) throw new Error(`MemLog: entry ${i + 1} has index ${e.index}`);
+      if (e.index !== this.base + i + 1) throw new Error(`MemLog: entry ${this.base + i + 1} has index ${e.index}`);
     });
   }
 
-  get lastIndex(): number { return this.list.length; }
-  get lastTerm(): number { return this.list.at(-1)?.term ?? 0; }
+  get baseIndex(): number { return this.base; }
+  get baseTerm(): number { return this.bTerm; }
+  get lastIndex(): number { return this.base + this.list.length; }
+  get lastTerm(): number { return this.list.at(-1)?.term ?? this.bTerm; }
   termAt(index: number): number | undefined {
     if (index === 0) return 0;
-    return this.list[index - 1]?.term;
+    if (index === this.base) return this.bTerm;
+    if (index < this.base) return undefined;
+    return this.list[index - this.base - 1]?.term;
   }
-  entries(from: number, to: number): LogEntry<P>[] { return this.list.slice(from - 1, to); }
+  entries(from: number, to: number): LogEntry<P>[] {
+    if (from <= this.base) throw new Error(`MemLog: entries from ${from}, at or below the base ${this.base}`);
+    return this.list.slice(from - this.base - 1, to - this.base);
+  }
   append(entries: readonly LogEntry<P>[]): void {
     for (const e of entries) {
-      if (e.index !== this.list.length + 1) throw new Error(`MemLog: append of ${e.index} after ${this.list.length}`);
+      if (e.index !== this.lastIndex + 1) throw new Error(`MemLog: append of ${e.index} after ${this.lastIndex}`);
       this.list.push(e);
     }
   }
-  truncateFrom(index: number): void { this.list.length = Math.min(this.list.length, index - 1); }
+  truncateFrom(index: number): void {
+    if (index <= this.base) throw new Error(`MemLog: drop from ${index}, at or below the base ${this.base}`);
+    this.list.length = Math.min(this.list.length, index - this.base - 1);
+  }
+  /** Forgets the entries up to `upTo` (at most the last index); the term of `upTo` becomes the base term. */
+  truncateHead(upTo: number): void {
+    if (upTo <= this.base) return;
+    if (upTo > this.lastIndex) throw new Error(`MemLog: head truncation to ${upTo}, past the last index ${this.lastIndex}`);
+    this.bTerm = this.termAt(upTo)!;
+    this.list = this.list.slice(upTo - this.base);
+    this.base = upTo;
+  }
+  /** Empties the log onto a new base (a member rebuilt by full copy, §10.13). */
+  reset(base: LogBase): void {
+    this.list = [];
+    this.base = base.index;
+    this.bTerm = base.term;
+  }
 }
 
 /**
@@ -240,6 +284,8 @@ export class ReplCore<P = unknown> {
       this.persistVote();
     }
     this.durable = this.mlog.lastIndex;
+    // Entries are truncated only once applied, so committed: the base is (ARCHITECTURE.md §10.13).
+    this.commit = this.applied = this.mlog.baseIndex;
     this.lastNow = o.now;
     // §10.3 "restart": whatever lease this brick backed before it stopped has run out by then.
     this.quietUntil = o.now + RESTART_QUIET_MS;
@@ -257,19 +303,31 @@ export class ReplCore<P = unknown> {
   get log(): LogView<P> { return this.mlog; }
   /** The primary has committed its no-op (§10.3). */
   get serving(): boolean { return this.curRole === 'primary' && this.isServing; }
-  /** The lowest match index of the voters, as the primary last announced (§10.13 truncation). */
-  get lowestMatch(): number { return this.lowest; }
+  /**
+   * The lowest match index of every member, voters and learners, as a primary last announced (on
+   * the primary: as it announces it now): every member holds the entries up to it, so none needs
+   * them from another's log (§10.13 truncation).
+   */
+  get lowestMatch(): number { return this.curRole === 'primary' ? this.lowestMatchNow() : this.lowest; }
 
   /**
    * On the primary, what it knows of every other member (`rstatus`, ARCHITECTURE.md §10.8): its
-   * match index, and whether it answered in this term within the last election timeout.
+   * match index, whether it answered in this term within the last election timeout, and whether
+   * it needs entries this log no longer holds (its next index is at or below the base: only a
+   * full copy repairs it, §10.13).
    */
-  peers(now: number): Array<{ id: string; voter: boolean; up: boolean; matchIndex: number }> {
+  peers(now: number): Array<{ id: string; voter: boolean; up: boolean; matchIndex: number; needsCopy: boolean }> {
     if (this.curRole !== 'primary') return [];
     return this.others.map((id) => ({
       id, voter: this.voters.includes(id), matchIndex: this.matchIndex.get(id) ?? 0,
       up: now - (this.answeredAt.get(id) ?? -Infinity) < ELECTION_MIN_MS,
+      needsCopy: this.needsCopy(id),
     }));
+  }
+
+  /** The member's next index is at or below this log's base: replay cannot repair it (§10.13). */
+  private needsCopy(p: string): boolean {
+    return (this.nextIndex.get(p) ?? Infinity) - 1 < this.mlog.baseIndex;
   }
 
   /** A lease-read is allowed now (§10.3): serving primary, within 900 ms of an acknowledged round. */
@@ -336,7 +394,7 @@ export class ReplCore<P = unknown> {
       this.writeLog(undefined, [e]);
       // The primary sends while its own fsync runs (§10.4 rule 1), pipelined after what is in flight.
       const round = this.roundFor(now);
-      for (const p of this.others) this.sendAppend(p, (this.sentUpTo.get(p) ?? 0) + 1, round);
+      for (const p of this.others) if (!this.needsCopy(p)) this.sendAppend(p, (this.sentUpTo.get(p) ?? 0) + 1, round);
       result = { ok: true, index: e.index, term: e.term };
     }
     this.flush();
@@ -498,8 +556,15 @@ export class ReplCore<P = unknown> {
       this.send(from, { type: 'rappend-reply', term: this.curTerm, ok: false, lastIndex: this.mlog.lastIndex, round: m.round });
       return;
     }
+    const base = this.mlog.baseIndex;
+    if (m.prevIndex < base) {
+      // Raft §7: the entries up to the base are committed (applied here, then truncated), so they
+      // match the primary's, which holds every committed entry (§5.4). The part of the message up
+      // to the base is already here; the rest continues from the base.
+      m = { ...m, prevIndex: base, prevTerm: this.mlog.termAt(base)!, entries: m.entries.filter((e) => e.index > base) };
+    }
     const t = this.mlog.termAt(m.prevIndex);
-    if (t === undefined) throw new Error(`ReplCore ${this.id}: no term for index ${m.prevIndex} (log head truncated)`);
+    if (t === undefined) throw new Error(`ReplCore ${this.id}: no term for index ${m.prevIndex}`);
     if (t !== m.prevTerm) {
       // Raft §5.3 with the usual shortcut: skip back over the whole conflicting term at once.
       let i = m.prevIndex;
@@ -572,6 +637,19 @@ export class ReplCore<P = unknown> {
   }
 
   private sendAppend(p: string, from: number, round: number): void {
+    const base = this.mlog.baseIndex;
+    if (from - 1 < base) {
+      // The member lacks entries this log no longer holds (truncated, §10.13): replay cannot
+      // repair it, only a full copy can. It still hears the primary (its term, the commit index,
+      // the lease round) in a heartbeat from the base, every HEARTBEAT_MS and not on each answer:
+      // a refusal below the base sends nothing back (onAppendReply).
+      this.sentUpTo.set(p, from - 1);
+      this.send(p, {
+        type: 'rappend', term: this.curTerm, prevIndex: base, prevTerm: this.mlog.termAt(base)!, commit: this.commit,
+        lowestMatch: this.announcedMark(), round, entries: [],
+      });
+      return;
+    }
     const prevIndex = from - 1;
     const prevTerm = this.mlog.termAt(prevIndex);
     if (prevTerm === undefined) throw new Error(`ReplCore ${this.id}: no term for index ${prevIndex}`);
@@ -580,7 +658,7 @@ export class ReplCore<P = unknown> {
     this.sentUpTo.set(p, prevIndex + entries.length);
     this.send(p, {
       type: 'rappend', term: this.curTerm, prevIndex, prevTerm, commit: this.commit,
-      lowestMatch: this.lowestMatchNow(), round, entries,
+      lowestMatch: this.announcedMark(), round, entries,
     });
   }
 
@@ -616,13 +694,28 @@ export class ReplCore<P = unknown> {
       const match = this.matchIndex.get(from)!;
       const next = Math.max(match + 1, Math.min(this.nextIndex.get(from)! - 1, m.lastIndex + 1));
       this.nextIndex.set(from, next);
-      this.sendAppend(from, next, this.roundFor(now));
+      // Below the base, the member needs a full copy: the heartbeats keep it informed (sendAppend).
+      if (!this.needsCopy(from)) this.sendAppend(from, next, this.roundFor(now));
     }
   }
 
+  /**
+   * What `rappend` announces as `lowestMatch`: the members' lowest match index, or this log's base
+   * when higher. A follower truncates no further than it (brick/repl/truncate.ts): below the
+   * lowest match every member holds the entries; below the primary's base a member that lacks
+   * them is repaired by full copy whoever is primary, and the primary's base never passes a pin.
+   * A new primary announces less at first (no match known yet); a follower keeps the highest it
+   * heard (`onAppend`).
+   */
+  private announcedMark(): number {
+    return Math.max(this.lowestMatchNow(), this.mlog.baseIndex);
+  }
+
   private lowestMatchNow(): number {
+    // Every member, learners too: a learner being rebuilt needs the entries after its copy's
+    // start from this log (ARCHITECTURE.md §10.13 "Truncation", pinning).
     let low = this.durable;
-    for (const v of this.voters) if (v !== this.id) low = Math.min(low, this.matchIndex.get(v) ?? 0);
+    for (const v of this.others) low = Math.min(low, this.matchIndex.get(v) ?? 0);
     return low;
   }
 

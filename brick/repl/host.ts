@@ -13,13 +13,19 @@ import type { Logger } from 'pino';
 import { toDht2Error, type ControlFop, type Download, type DownloadFop, type UploadFop } from '../../dht2-core/protocol/index.js';
 import type { PosixStore } from '../posix2/store.js';
 import type { FopMeta, FopRouter } from '../server.js';
-import { ReplNode, type PeerConnector } from './node.js';
+import { ReplNode, type PeerConnector, type ReplNodeOptions } from './node.js';
+
+/** The replication module's tunables a brick is started with (brick flags, bin/dht2.ts). */
+export type ReplTuning = Pick<ReplNodeOptions, 'retention' | 'segmentBytes' | 'healEveryMs'>;
 
 export class ReplHost implements FopRouter {
   private node: ReplNode | undefined;
   private starting: Promise<ReplNode | undefined> | undefined;
 
-  constructor(private readonly store: PosixStore, private readonly connect: PeerConnector | undefined, private readonly logger: Logger) {}
+  constructor(
+    private readonly store: PosixStore, private readonly connect: PeerConnector | undefined, private readonly logger: Logger,
+    private readonly tuning: ReplTuning = {},
+  ) {}
 
   /** Starts the module when the store is a member of a replicated set and it is not running yet. */
   async ensure(): Promise<ReplNode | undefined> {
@@ -33,7 +39,7 @@ export class ReplHost implements FopRouter {
       const p = this.store.placement!;
       const n = await ReplNode.start({
         store: this.store, dir: this.store.dir, self: this.store.identity.brickId, layout: p.layout, setId: p.set.id,
-        members: p.set.members, connect, logger: this.logger,
+        members: p.set.members, connect, logger: this.logger, ...this.tuning,
       });
       this.node = n;
       return n;

@@ -19,7 +19,7 @@
  * (test/helpers/power-loss.ts) see each one.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -29,10 +29,20 @@ import {
   decodePayload, decodeRecord, decodeSegmentHeader, encodePayload, encodeRecord, encodeSegmentHeader,
   SEGMENT_HEADER, type BlobInfo, type LogEntry,
 } from './log-format.js';
+import { readLogBase, writeLogBase, type LogBaseMark } from './log-base.js';
 import { blobName, blobsDir, logDir, parseBlobName, parseSegmentName, replTmpPath, segmentName } from './paths.js';
 import { crc32c } from './bin.js';
 
 export type { BlobInfo, EntryKind, EntryPayload, LogEntry } from './log-format.js';
+export type { LogBaseMark } from './log-base.js';
+
+/** One segment as the truncation decision sees it (brick/repl/truncate.ts). */
+export interface SegmentInfo {
+  readonly first: number;
+  readonly last: number;
+  /** The segment file's bytes plus its records' blobs. */
+  readonly bytes: number;
+}
 
 /** A segment is closed when it reaches this size; the next record starts a new one (§6.1). */
 export const SEGMENT_BYTES = 64 * 1024 * 1024;
@@ -90,6 +100,8 @@ interface Segment {
   offsets: Uint32Array;
   /** Indexes (ascending) of its records that have a blob. */
   blobs: number[];
+  /** The bytes of those blobs. */
+  blobBytes: number;
   /** The write handle (O_APPEND), open on the tail, and on a rolled segment until its last fdatasync. */
   fh?: FileHandle;
 }
@@ -167,6 +179,12 @@ export class ReplLog {
   /** Runs of equal terms over the accepted entries: runs[k].term from index runs[k].index on. */
   private runs: Array<{ index: number; term: number }> = [];
   private first = 1;
+  /**
+   * The entry before `first` (`repl/logbase`, §6.1 "The base"): its index is first - 1, its term
+   * the one kept for the (prevIndex, prevTerm) check. Term undefined only for a log whose head went
+   * before the base file existed (segments dropped before a gap at open).
+   */
+  private baseTerm: number | undefined = 0;
   /** The last index accepted by `append` (written or queued). */
   private last = 0;
   /** Tasks queued so far, and tasks done (written, or run): reads wait for the ones before them. */
@@ -206,6 +224,7 @@ export class ReplLog {
     await mkdirDurable(blobsDir(dir), true);
     await mkdir(join(dir, '.dht2', 'tmp'), { recursive: true, mode: 0o700 });
     const report: OpenReport = { firstIndex: 1, lastIndex: 0, lastTerm: 0, truncatedTail: 0, droppedSegments: 0, removedBlobs: 0 };
+    const base: LogBaseMark = await readLogBase(dir) ?? { index: 0, term: 0 };
     const scanned: Scanned[] = [];
     const names = (await readdir(logDir(dir)))
       .map((n) => ({ n, first: parseSegmentName(n) }))
@@ -215,6 +234,12 @@ export class ReplLog {
       scanned.push(await scanSegment(join(logDir(dir), names[i]!.n), names[i]!.first));
     }
     const corrupt = (why: string): ReplLog => new ReplLog(dir, opts, { ...report, corrupt: why });
+
+    // Segments wholly at or below the base are what a head truncation cut by a crash left: the
+    // base is written before they are unlinked (§6.1 "The base"). Checked first, so that a damaged
+    // leftover is not taken for corruption.
+    const below: Scanned[] = [];
+    while (scanned.length > 0 && scanned[0]!.failure === undefined && lastOf(scanned[0]!.seg) <= base.index) below.push(scanned.shift()!);
 
     // A head truncation cut by a power cut can leave old segments before a gap (§6.1): every
     // segment before the last gap is such a leftover if all its records are applied.
@@ -253,9 +278,14 @@ export class ReplLog {
       if (s.terms.length > 0) prevTerm = s.terms[s.terms.length - 1]!;
     }
 
+    const startsAt = kept[0]?.seg.first;
+    if (startsAt !== undefined && base.index > 0 && startsAt !== base.index + 1) {
+      return corrupt(`the log base is index ${base.index}, the first segment ${segmentName(startsAt)} starts at ${startsAt}`);
+    }
+
     // Nothing is corrupt: repair what a crash may leave, in the order that keeps every
     // intermediate state readable (a prefix of the log).
-    for (const s of drop) {
+    for (const s of [...below, ...drop]) {
       await unlink(s.seg.path);
       report.droppedSegments++;
     }
@@ -284,8 +314,9 @@ export class ReplLog {
     }
     const firstSeg = log.segments[0];
     const lastSeg = log.segments[log.segments.length - 1];
-    log.first = firstSeg ? firstSeg.first : 1;
-    log.last = log.durable = lastSeg ? lastOf(lastSeg) : 0;
+    log.first = firstSeg ? firstSeg.first : base.index + 1;
+    log.last = log.durable = lastSeg ? lastOf(lastSeg) : base.index;
+    log.baseTerm = log.first === base.index + 1 ? base.term : undefined;
 
     // Blobs whose <index>-<term> names no record are removed (§6.1).
     for (const n of await readdir(log.blobsDir)) {
@@ -294,6 +325,7 @@ export class ReplLog {
       const seg = log.segmentOf(b.index);
       if (seg && log.termAt(b.index) === b.term) {
         seg.blobs.push(b.index);
+        seg.blobBytes += (await stat(join(log.blobsDir, n))).size;
       } else {
         await rm(join(log.blobsDir, n), { force: true });
         report.removedBlobs++;
@@ -309,6 +341,19 @@ export class ReplLog {
   /** The first index the log holds (the last index + 1 when it holds none). */
   get firstIndex(): number {
     return this.first;
+  }
+
+  /**
+   * The index and term of the entry before the first (§6.1 "The base"): (0, 0) for a log that
+   * starts at index 1. Term undefined only when not known (see `baseTerm`).
+   */
+  get base(): { index: number; term: number | undefined } {
+    return { index: this.first - 1, term: this.first === 1 ? 0 : this.baseTerm };
+  }
+
+  /** The segments, oldest first, with their sizes (the last one is the one appended to). */
+  segmentInfo(): SegmentInfo[] {
+    return this.segments.filter((s) => s.count > 0).map((s) => ({ first: s.first, last: lastOf(s), bytes: s.size + s.blobBytes }));
   }
 
   /** The last index accepted by `append`, durable or not yet. */
@@ -334,6 +379,7 @@ export class ReplLog {
   /** The term of the entry at `index` (0 for index 0); undefined when the log does not hold it. */
   termAt(index: number): number | undefined {
     if (index === 0) return 0;
+    if (index === this.first - 1) return this.baseTerm;
     if (index < this.first || index > this.last) return undefined;
     let lo = 0;
     let hi = this.runs.length - 1;
@@ -577,7 +623,7 @@ export class ReplLog {
         bufs.push(p.record);
         pushOffset(seg, seg.size);
         seg.size += p.record.length;
-        if (p.blob) seg.blobs.push(p.index);
+        if (p.blob) { seg.blobs.push(p.index); seg.blobBytes += p.blob.size; }
       }
       waiters.push({ last: t.entries[t.entries.length - 1]!.index, segs: touched, done: t.done });
     }
@@ -599,7 +645,7 @@ export class ReplLog {
   private async newSegment(first: number, term: number): Promise<Segment> {
     const path = join(this.logDir, segmentName(first));
     const fh = await open(path, 'ax', 0o600);
-    const seg: Segment = { first, path, size: SEGMENT_HEADER, count: 0, offsets: new Uint32Array(16), blobs: [], fh };
+    const seg: Segment = { first, path, size: SEGMENT_HEADER, count: 0, offsets: new Uint32Array(16), blobs: [], blobBytes: 0, fh };
     this.segments.push(seg);
     await writeAll(fh, [encodeSegmentHeader(first, term)]);
     await syncHandle(fh, path);
@@ -768,11 +814,15 @@ export class ReplLog {
     }
     const dropped = [...seg.blobs.filter((i) => i >= from), ...later.flatMap((s) => s.blobs)];
     const names = dropped.map((i) => blobName(i, termBefore(i)));
+    const mine = new Set(seg.blobs.filter((i) => i >= from).map((i) => blobName(i, termBefore(i))));
     seg.count = from - seg.first;
     seg.size = cut;
     seg.blobs = seg.blobs.filter((i) => i < from);
     this.durable = Math.min(this.durable, from - 1);
-    for (const n of names) await rm(join(this.blobsDir, n), { force: true });
+    for (const n of names) {
+      if (mine.has(n)) seg.blobBytes -= await stat(join(this.blobsDir, n)).then((x) => x.size, () => 0);
+      await rm(join(this.blobsDir, n), { force: true });
+    }
   }
 
   /**
@@ -801,22 +851,69 @@ export class ReplLog {
     while (n + 1 < this.segments.length && lastOf(this.segments[n]!) <= bound) n++;
     if (n === 0) return this.first;
     const gone = this.segments.slice(0, n);
+    const base = { index: lastOf(gone[n - 1]!), term: this.termAt(lastOf(gone[n - 1]!))! };
+    const names = gone.flatMap((s) => s.blobs.map((i) => blobName(i, this.termAt(i)!)));
+    // §6.1 "The base": the base first, so that a segment a crash leaves behind is wholly at or
+    // below it and is dropped at the next open, and the term before the new first is known.
+    await writeLogBase(this.dir, base);
     for (const s of gone) {
       const fh = s.fh;
       s.fh = undefined;
       await fh?.close();
       await unlink(s.path);
     }
-    // Not in §6.1's list: with `log/` fsynced before the blobs go, a segment that comes back
-    // after a power cut still has its blobs (docs/ON-DISK-FORMAT.md §6.1 "As built").
+    // With `log/` fsynced before the blobs go, a segment that comes back after a power cut still
+    // has its blobs (docs/ON-DISK-FORMAT.md §6.1 "As built"), though open drops it anyway now.
     await fsyncPath(this.logDir);
-    const names = gone.flatMap((s) => s.blobs.map((i) => blobName(i, this.termAt(i)!)));
     this.segments = this.segments.slice(n);
     this.first = this.segments[0]!.first;
+    this.baseTerm = base.term;
     while (this.runs.length > 1 && this.runs[1]!.index <= this.first) this.runs.shift();
     if (this.runs[0] && this.runs[0].index < this.first) this.runs[0] = { index: this.first, term: this.runs[0].term };
     for (const name of names) await rm(join(this.blobsDir, name), { force: true });
     return this.first;
+  }
+
+  /**
+   * Empties the log onto a new base (ARCHITECTURE.md §10.13: a member rebuilt by full copy, whose
+   * store holds every entry up to `base.index`): every record and blob goes, the next append is
+   * `base.index + 1`, and `termAt(base.index)` is `base.term`. Appends called after this one are
+   * checked against the empty log at once.
+   *
+   * Order on disk (§6.1 "The base"): the segments unlinked newest first and `log/` fsynced (a crash
+   * leaves a prefix of the old log, as a suffix drop does); then `repl/logbase` written; then the
+   * blobs unlinked (a crash leaves blobs that name no record, removed at open).
+   */
+  resetTo(base: LogBaseMark): Promise<void> {
+    try {
+      this.check();
+      if (!Number.isSafeInteger(base.index) || base.index < 0 || !Number.isSafeInteger(base.term) || base.term < 0) {
+        throw err('EINVAL', `log base ${base.index}/${base.term}`);
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.runs = [];
+    this.first = base.index + 1;
+    this.last = base.index;
+    this.baseTerm = base.term;
+    return this.enqueue((done) => ({
+      kind: 'op', done, run: async () => {
+        const gone = this.segments.splice(0);
+        for (const s of gone.reverse()) {
+          const fh = s.fh;
+          s.fh = undefined;
+          await fh?.close();
+          await unlink(s.path);
+        }
+        if (gone.length > 0) await fsyncPath(this.logDir);
+        await writeLogBase(this.dir, base);
+        this.durable = base.index;
+        for (const n of await readdir(this.blobsDir)) {
+          if (parseBlobName(n)) await rm(join(this.blobsDir, n), { force: true });
+        }
+      },
+    }));
   }
 
   /** Waits for queued work to finish (or fail) and closes the files. The log is unusable after. */
@@ -836,7 +933,7 @@ export class ReplLog {
 /** Reads one segment file and checks it (§6.1): its header, then each record in turn. */
 async function scanSegment(path: string, first: number): Promise<Scanned> {
   const b = await readFile(path);
-  const seg: Segment = { first, path, size: SEGMENT_HEADER, count: 0, offsets: new Uint32Array(16), blobs: [] };
+  const seg: Segment = { first, path, size: SEGMENT_HEADER, count: 0, offsets: new Uint32Array(16), blobs: [], blobBytes: 0 };
   const terms: number[] = [];
   const h = decodeSegmentHeader(b);
   if (typeof h === 'string' || h.firstIndex !== first) {

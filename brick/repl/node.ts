@@ -10,7 +10,8 @@
  * - **The log seam**: the core reads a `MemLog` that mirrors `repl/log` (read whole at open;
  *   every `write-log` action changes both). The core's `LogView` is synchronous and ReplLog reads
  *   from disk, so the mirror is what lets the core stay pure; it costs the entries' JSON in
- *   memory until head truncation (slice 8) bounds the log.
+ *   memory, bounded by the head truncation (log-keeper.ts, ARCHITECTURE.md §10.13 "As built
+ *   (truncation)"): the mirror starts after the log's base.
  * - **Apply** in index order, one entry at a time, with `ctx.at` from the entry and the blob from
  *   `repl/blobs/`; the applied mark (`repl/applied`, ON-DISK-FORMAT §6.5) every 100 ms. Entries
  *   the log held at start (same index, same term) may have been applied before a crash, after
@@ -37,20 +38,20 @@ import { crashPoint } from '../posix2/crash.js';
 import { isDiverged, isDsMutating, isMdsMutating, type FopOut, type MutatingFop } from '../posix2/fop-out.js';
 import { KeyedRwLocks } from '../posix2/locks.js';
 import { conflictKeys } from './keys.js';
+import { OpTable, type Outcome } from './dedup.js';
 import type { PosixStore } from '../posix2/store.js';
 import type { FopMeta, FopRouter } from '../server.js';
 import { readApplied, writeApplied } from './applied.js';
 import { MemLog, ReplCore, type Action, type LogEntry as CoreEntry, type Message } from './core.js';
 import { ReplLog, type EntryPayload, type LogEntry as DiskEntry, type StagedBlob } from './log.js';
+import { LogKeeper } from './log-keeper.js';
+import { DEFAULT_RETENTION, type Retention } from './truncate.js';
 import { PeerLinks, type PeerConnector } from './peer.js';
 import { readRebuild, removeRebuild, writeRebuild, type RebuildRecord } from './rebuild-file.js';
 import { readVote, writeVote } from './vote.js';
 
 export type { PeerConnector } from './peer.js';
 
-/** Replies kept by opId (§10.4 "Duplicates"): the last 10 minutes or 200,000 entries. */
-const KEEP_REPLIES = 200_000;
-const KEEP_REPLIES_MS = 10 * 60_000;
 /** The applied mark is written at most this often (ON-DISK-FORMAT §6.5). */
 const MARK_EVERY_MS = 100;
 /** A peer request whose answer the core does not give within this time is answered EAGAIN. */
@@ -104,8 +105,6 @@ interface BodyFetch {
 
 const fetchKey = (index: number, term: number): string => `${index}/${term}`;
 
-type Outcome = { ok: true; res: unknown } | { ok: false; error: Dht2Error };
-
 interface Waiter {
   term: number;
   resolve(o: Outcome): void;
@@ -121,6 +120,12 @@ export interface ReplNodeOptions {
   members: readonly string[];
   connect: PeerConnector;
   logger: Logger;
+  /** Log retention (ARCHITECTURE.md §10.13; brick flags, DHT2_REPL_* variables): the defaults of truncate.ts. */
+  retention?: Partial<Retention>;
+  /** The log's segment size (64 MiB); tests use small segments so that truncation has whole segments to remove. */
+  segmentBytes?: number;
+  /** The primary's heal loop period (10 s; log-keeper.ts). */
+  healEveryMs?: number;
 }
 
 function now(): number {
@@ -194,13 +199,17 @@ export class ReplNode implements FopRouter {
   private readonly openRuns: Array<{ index: number; term: number }> = [];
   private readonly openLast: number;
   private markTimer: NodeJS.Timeout | undefined;
+  /** Truncates the log head and, on the primary, runs the heal loop (log-keeper.ts). */
+  private readonly keeper: LogKeeper;
+  /** While the log is emptied onto a full copy's index, the core takes no input (resetLog). */
+  private holdInput = false;
   private markWritten: number;
   private markChain: Promise<void> = Promise.resolve();
   private readonly waiters = new Map<number, Waiter[]>();
 
-  // Duplicates (§10.4): where each opId is in the log, and the replies of the entries applied.
-  private readonly opIndex = new Map<string, { index: number; term: number }>();
-  private readonly replies = new Map<string, { at: number; outcome: Outcome }>();
+  // Duplicates (§10.4): where each opId is in the log, the replies of the entries applied, and the
+  // opIds of applied entries whose log head was truncated (dedup.ts).
+  private readonly ops = new OpTable();
   /** The `at` of the last entry: a new entry's `at` never goes below it (§10.4). */
   private lastAt = 0;
 
@@ -222,14 +231,17 @@ export class ReplNode implements FopRouter {
   ) {
     this.log = o.logger.child({ set: o.setId });
     this.state = rlog.opened.corrupt !== undefined ? 'corrupt' : 'ok';
-    const mem = new MemLog<EntryPayload>(entries.map(toCore));
+    const base = { index: rlog.base.index, term: rlog.base.term ?? 0 };
+    const mem = new MemLog<EntryPayload>(entries.map(toCore), base);
     this.mem = mem;
     for (const e of entries) this.noteEntry(e.index, e.term, e.kind === 'noop' ? undefined : e.payload);
     this.awaitTerm = vote === undefined;
     this.wiped = vote === undefined && rlog.lastIndex === 0;
     this.rebuild = rebuild;
     this.core = this.makeCore(vote ?? { term: 0, votedFor: null }, rebuild !== undefined);
-    this.applied = Math.min(mark, rlog.lastIndex);
+    // The mark is written before any truncation (log-keeper.ts), so it is at least the base, but
+    // for a log emptied onto a full copy's index (the copy sets it again when it ends).
+    this.applied = Math.max(base.index, Math.min(mark, rlog.lastIndex));
     this.markWritten = this.applied;
     this.openLast = rlog.lastIndex;
     for (const e of entries) if (this.openRuns.at(-1)?.term !== e.term) this.openRuns.push({ index: e.index, term: e.term });
@@ -238,6 +250,15 @@ export class ReplNode implements FopRouter {
       reply: (to, msg) => this.input(() => this.core.receive(to, msg, now())),
       callFailed: (e) => this.log.debug({ err: e }, 'peer call failed'),
     });
+    const retention = { ...DEFAULT_RETENTION, ...o.retention };
+    this.keeper = new LogKeeper({
+      mem, rlog, ops: this.ops, log: this.log,
+      core: () => this.core,
+      active: () => !this.closed && this.state === 'ok' && !this.rebuild && !this.holdInput,
+      markApplied: async () => { await this.writeMark(); return this.markWritten; },
+      status: (m) => this.peers.client(m).call('rstatus', {}, { timeoutMs: 2000 }).catch(() => undefined),
+      rebuild: (m) => this.peers.client(m).call('rrebuild', {}, { timeoutMs: 10_000 }),
+    }, retention, o.healEveryMs);
   }
 
   /**
@@ -248,15 +269,15 @@ export class ReplNode implements FopRouter {
     const vote = await readVote(o.dir);
     const rebuild = await readRebuild(o.dir);
     const mark = await readApplied(o.dir);
-    const rlog = await ReplLog.open(o.dir, { appliedIndex: mark?.index });
+    const rlog = await ReplLog.open(o.dir, { appliedIndex: mark?.index, ...(o.segmentBytes ? { segmentBytes: o.segmentBytes } : {}) });
     let entries: DiskEntry[] = [];
     if (rlog.opened.corrupt === undefined) {
-      // No member truncates its log head yet (slice 8): the mirror starts at index 1.
-      if (rlog.firstIndex !== 1 && rlog.lastIndex >= rlog.firstIndex) {
+      // The mirror starts after the log's base (ON-DISK-FORMAT.md §6.1 "The base").
+      if (rlog.base.term === undefined) {
         await rlog.close();
-        throw err('ENOTSUP', `replication log of ${o.dir} starts at index ${rlog.firstIndex}; a truncated log head is not supported yet`);
+        throw err('ENOTSUP', `replication log of ${o.dir} starts at index ${rlog.firstIndex} without a base (repl/logbase): the term before it is not known`);
       }
-      if (rlog.lastIndex >= 1) entries = await rlog.read(1, rlog.lastIndex);
+      if (rlog.lastIndex >= rlog.firstIndex) entries = await rlog.read(rlog.firstIndex, rlog.lastIndex);
     }
     const n = new ReplNode(o, rlog, entries, vote && { term: vote.term, votedFor: vote.votedFor ?? null }, mark?.index ?? 0, rebuild);
     o.logger.info({
@@ -265,6 +286,7 @@ export class ReplNode implements FopRouter {
     }, 'replication started');
     if (n.state === 'ok') n.input(() => n.core.tick(now()));
     if (rebuild) n.startRebuildRun();
+    n.keeper.start();
     return n;
   }
 
@@ -281,14 +303,42 @@ export class ReplNode implements FopRouter {
    * takes the log as stored).
    */
   private async swapCore(learner: boolean): Promise<void> {
+    await this.writesSettled();
+    this.core = this.makeCore({ term: this.core.term, votedFor: this.core.votedFor }, learner);
+    this.log.info({ learner, term: this.core.term }, learner ? 'member is a learner until its rebuild ends' : 'member votes again');
+    this.input(() => this.core.tick(now()));
+  }
+
+  /** Every vote and log write asked for so far is done and reported to the core. */
+  private async writesSettled(): Promise<void> {
     for (;;) {
       const v = this.voteChain;
       const l = this.logChain;
       await Promise.all([v.catch(() => undefined), l.catch(() => undefined)]);
       if (v === this.voteChain && l === this.logChain) break;
     }
-    this.core = this.makeCore({ term: this.core.term, votedFor: this.core.votedFor }, learner);
-    this.log.info({ learner, term: this.core.term }, learner ? 'member is a learner until its rebuild ends' : 'member votes again');
+  }
+
+  /**
+   * Empties the log onto a full copy's index (ARCHITECTURE.md §10.13 "As built (truncation)"): the
+   * learner's store will hold every entry up to `base.index` once the copy ends, and its log goes
+   * on from `base.index + 1`, whatever the primary truncated before it. The core takes no input
+   * meanwhile (the primary's messages get EAGAIN and are sent again), then a learner's core starts
+   * over the empty log. Discarding entries this member acknowledged is safe because a learner
+   * votes for nobody until its log holds everything up to the commit index again (§10.13).
+   */
+  private async resetLog(base: { index: number; term: number }): Promise<void> {
+    this.holdInput = true;
+    try {
+      await this.writesSettled();
+      await this.rlog.resetTo(base);
+      this.mem.reset(base);
+      this.ops.clearLog();
+      this.core = this.makeCore({ term: this.core.term, votedFor: this.core.votedFor }, true);
+      this.log.info({ base }, 'log emptied onto the full copy\'s index');
+    } finally {
+      this.holdInput = false;
+    }
     this.input(() => this.core.tick(now()));
   }
 
@@ -298,7 +348,7 @@ export class ReplNode implements FopRouter {
   private input(step: () => Action<EntryPayload>[]): void {
     // A member that diverged or failed takes no part any more: no heartbeats (a diverged primary
     // goes silent, so the others elect), no votes, no appends; it waits for a full copy (§10.13).
-    if (this.closed || this.state !== 'ok') return;
+    if (this.closed || this.state !== 'ok' || this.holdInput) return;
     let actions: Action<EntryPayload>[];
     try {
       this.commitBefore = this.core.commitIndex;
@@ -431,7 +481,7 @@ export class ReplNode implements FopRouter {
 
   private noteEntry(index: number, term: number, p: EntryPayload | undefined): void {
     if (!p) return;
-    if (p.opId !== undefined) this.opIndex.set(p.opId, { index, term });
+    if (p.opId !== undefined) this.ops.noteEntry(p.opId, index, term);
     this.lastAt = Math.max(this.lastAt, p.at);
   }
 
@@ -443,6 +493,11 @@ export class ReplNode implements FopRouter {
     try {
       while (!this.closed && this.state === 'ok' && !this.applyPaused && this.applied < this.applyTarget) {
         const i = this.applied + 1;
+        if (i <= this.core.log.baseIndex) {
+          // Never: truncation waits for the applied mark, a reset for the copy's replay.
+          this.log.error({ index: i, base: this.core.log.baseIndex }, 'entry to apply is below the log base');
+          break;
+        }
         const e = this.core.log.entries(i, i)[0];
         if (!e) break;
         let outcome: Outcome | undefined;
@@ -473,7 +528,7 @@ export class ReplNode implements FopRouter {
           }
         }
         this.applied = i;
-        if (outcome && e.kind === 'op' && e.payload.opId !== undefined) this.keep(e.payload.opId, outcome);
+        if (outcome && e.kind === 'op' && e.payload.opId !== undefined) this.ops.keep(e.payload.opId, outcome);
         const ws = this.waiters.get(i);
         if (ws) {
           this.waiters.delete(i);
@@ -512,15 +567,6 @@ export class ReplNode implements FopRouter {
     const req = parseFopArgs(fop, p.req);
     const blob = p.blob ? { path: this.rlog.blobPath(index)! } : undefined;
     return this.o.store.apply(fop as MutatingFop, req as FopReq<MutatingFop>, p.out as FopOut<MutatingFop>, { at: p.at }, blob);
-  }
-
-  private keep(opId: string, outcome: Outcome): void {
-    const t = Date.now();
-    this.replies.set(opId, { at: t, outcome });
-    for (const [k, v] of this.replies) {
-      if (this.replies.size <= KEEP_REPLIES && t - v.at < KEEP_REPLIES_MS) break;
-      this.replies.delete(k);
-    }
   }
 
   private scheduleMark(): void {
@@ -660,10 +706,16 @@ export class ReplNode implements FopRouter {
 
   /** §10.4 "Duplicates": the outcome of an opId already in the log, if it is. */
   private duplicate(opId: string): Promise<unknown> | undefined {
-    const kept = this.replies.get(opId);
-    if (kept) return Promise.resolve(kept.outcome).then(settle);
-    const at = this.opIndex.get(opId);
-    if (!at || this.core.log.termAt(at.index) !== at.term) return undefined;
+    const known = this.ops.lookup(opId);
+    if (!known) return undefined;
+    if (known.kind === 'reply') return Promise.resolve(known.outcome).then(settle);
+    if (known.kind === 'truncated') {
+      // Applied here, then truncated from the log (§10.13): never a second entry.
+      return Promise.reject(err('EALREADY', `operation ${opId} was applied at index ${known.index}; its reply is no longer kept`));
+    }
+    const at = known;
+    // A row at or below the base is stale (a dropped suffix's): truncation moved the live ones.
+    if (at.index <= this.core.log.baseIndex || this.core.log.termAt(at.index) !== at.term) return undefined;
     if (at.index <= this.applied) {
       return Promise.reject(err('EALREADY', `operation ${opId} was applied at index ${at.index}; its reply is no longer kept`));
     }
@@ -803,7 +855,7 @@ export class ReplNode implements FopRouter {
       // Every body fetched at once, not one after the other: each stage ends with an fsync
       // (§10.15 row 10).
       const needs = (e: (typeof entries)[number]): boolean =>
-        e.kind === 'op' && e.payload.blob !== undefined && this.core.log.termAt(e.index) !== e.term;
+        e.kind === 'op' && e.payload.blob !== undefined && e.index > this.core.log.baseIndex && this.core.log.termAt(e.index) !== e.term;
       for (const e of entries) {
         if (e.kind !== 'op' || !needs(e)) continue;
         const f = this.fetchBody(from, e.index, e.term, e.payload.blob!);
@@ -898,7 +950,7 @@ export class ReplNode implements FopRouter {
   }
 
   private async blob(r: FopReq<'rblob'>): Promise<Download<FopRes<'rblob'>>> {
-    const e = this.core.log.termAt(r.index) === r.term ? this.core.log.entries(r.index, r.index)[0] : undefined;
+    const e = r.index > this.core.log.baseIndex && this.core.log.termAt(r.index) === r.term ? this.core.log.entries(r.index, r.index)[0] : undefined;
     if (!e || e.kind !== 'op' || !e.payload.blob) throw err('ENOENT', `no blob of entry ${r.index} in term ${r.term} here`);
     return { res: { size: e.payload.blob.size, crc32c: e.payload.blob.crc32c }, body: await this.rlog.openBlob(r.index) };
   }
@@ -916,6 +968,9 @@ export class ReplNode implements FopRouter {
       lastIndex: this.core.log.lastIndex,
       commitIndex: this.core.commitIndex,
       appliedIndex: this.applied,
+      firstIndex: this.core.log.baseIndex + 1,
+      appliedTerm: this.core.log.termAt(this.applied) ?? 0,
+      logBytes: this.rlog.segmentInfo().reduce((n, x) => n + x.bytes, 0),
       leaseValid: this.core.readLease(t) && this.applied >= this.readyIndex,
       state: this.state,
     };
@@ -978,8 +1033,20 @@ export class ReplNode implements FopRouter {
     if (r.phase === 'copy') {
       if (r.fromIndex === 0) {
         // Step 2: the source's applied index; entries after it are applied after the copy. The
-        // primary keeps every entry (no member truncates its log yet), so the pin is implicit.
-        r.fromIndex = (await src.call('rstatus', {})).appliedIndex;
+        // primary pins its log from there once its heal loop sees this rebuild (log-keeper.ts);
+        // until then the minimum retention keeps those entries, which are new.
+        const st = await src.call('rstatus', {});
+        r.fromIndex = st.appliedIndex;
+        if (st.appliedTerm !== undefined) r.fromTerm = st.appliedTerm;
+        await writeRebuild(this.o.dir, r);
+      }
+      if (!r.logReset && r.fromTerm !== undefined) {
+        // The log goes on from the copy's index (the primary may have truncated what came before).
+        await this.resetLog({ index: r.fromIndex, term: r.fromTerm });
+        r.logReset = true;
+        await writeRebuild(this.o.dir, r);
+      }
+      if (r.totalObjects === 0 && r.cursor === undefined) {
         let after: string | undefined;
         let objects = 0;
         let bytes = 0;
@@ -1035,6 +1102,7 @@ export class ReplNode implements FopRouter {
         }
       }
       await store.rebuildNameIndex();
+      if (await this.tailLost(r)) return;
       r.replayTo = (await src.call('rstatus', {})).appliedIndex;
       r.phase = 'replay';
       await writeRebuild(this.o.dir, r);
@@ -1049,8 +1117,9 @@ export class ReplNode implements FopRouter {
     this.applyPaused = false;
     this.applyTarget = Math.max(this.applyTarget, this.core.commitIndex);
     void this.applyLoop();
-    while (!(this.applied >= this.passDivergedUpTo && this.applied >= this.core.commitIndex && this.core.commitIndex > 0)) {
+    for (let k = 1; !(this.applied >= this.passDivergedUpTo && this.applied >= this.core.commitIndex && this.core.commitIndex > 0); k++) {
       if (this.closed || this.state !== 'ok') return;
+      if (k % 40 === 0 && await this.tailLost(r)) return;
       await sleep(50);
     }
     // Step 6.
@@ -1062,8 +1131,30 @@ export class ReplNode implements FopRouter {
     this.log.info({ applied: this.applied }, 'rebuild done: the member votes again');
   }
 
+  /**
+   * The primary's log no longer holds the entries after this learner's log (its pin was lost:
+   * a new primary truncated before its heal loop learnt of this rebuild, ARCHITECTURE.md §10.13
+   * "As built (truncation)"): the tail can never arrive, so the rebuild starts over from a new
+   * copy index (objects already equal are skipped by digest). Answers true when it did.
+   */
+  private async tailLost(r: RebuildRecord): Promise<boolean> {
+    const primary = this.core.primary ?? r.source;
+    const st = await (async () => this.peers.client(primary).call('rstatus', {}, { timeoutMs: 2000 }))().catch(() => undefined);
+    if (st?.firstIndex === undefined || st.role !== 'primary' || st.firstIndex <= this.core.log.lastIndex + 1) return false;
+    this.log.warn({ primary, firstIndex: st.firstIndex, lastIndex: this.core.log.lastIndex, fromIndex: r.fromIndex }, 'rebuild: the primary no longer holds the entries after this log; starting over from a new copy index');
+    this.applyPaused = true;
+    const again: RebuildRecord = {
+      source: primary, fromIndex: 0, phase: 'copy', copiedObjects: 0, copiedBytes: 0, skippedObjects: 0, removedObjects: 0,
+      totalObjects: 0, totalBytes: 0, startedAt: r.startedAt,
+    };
+    await writeRebuild(this.o.dir, again);
+    this.rebuild = again;
+    return true;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.keeper.stop();
     if (this.timer) clearTimeout(this.timer);
     if (this.markTimer) clearTimeout(this.markTimer);
     this.failWaiters(() => err('EAGAIN', `replica set ${this.o.setId}: member ${this.o.self} is stopping`));

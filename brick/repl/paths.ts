@@ -3,9 +3,10 @@
  *
  *   <dir>/.dht2/repl/vote                       current term and vote (§6.2, vote.ts)
  *   <dir>/.dht2/repl/applied                    the applied mark (§6.5, applied.ts)
+ *   <dir>/.dht2/repl/logbase                    index and term before the log's first (§6.1, log-base.ts)
  *   <dir>/.dht2/repl/log/<20 digits>.seg        log segments, named by their first index (§6.1)
  *   <dir>/.dht2/repl/blobs/<20>-<16>.blob       the body of a logged data entry, <index>-<term>
- *   <dir>/.dht2/tmp/{blob,vote,applied}.<hex>   temp files before their rename (§2.3)
+ *   <dir>/.dht2/tmp/{blob,vote,applied,logbase}.<hex>   temp files before their rename (§2.3)
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -23,7 +24,7 @@ export function blobsDir(dir: string): string {
 }
 
 /** A fresh temp name in `.dht2/tmp/`, on the same filesystem as repl/, so its rename is atomic. */
-export function replTmpPath(dir: string, tag: 'blob' | 'vote' | 'applied' | 'rebuild'): string {
+export function replTmpPath(dir: string, tag: 'blob' | 'vote' | 'applied' | 'rebuild' | 'logbase'): string {
   return join(dir, '.dht2', 'tmp', `${tag}.${randomBytes(8).toString('hex')}`);
 }
 

@@ -15,6 +15,14 @@ export interface RebuildRecord {
   source: string;
   /** The source's applied index when the copy started (0: not asked yet); the log tail is applied from the next one. */
   fromIndex: number;
+  /** The term of the entry at `fromIndex` on the source: the base the log is reset onto (ON-DISK-FORMAT.md §6.1 "The base"). */
+  fromTerm?: number;
+  /**
+   * The log was emptied onto (fromIndex, fromTerm) (`ReplLog.resetTo`), so that the entries after
+   * the copy's index can be appended whatever the primary truncated before it (ARCHITECTURE.md
+   * §10.13 "As built (truncation)"). Unset: a restart resets it (again).
+   */
+  logReset?: boolean;
   /** `copy`: objects are being copied; `replay`: the copy is done, the log tail is being applied up to `replayTo`. */
   phase: 'copy' | 'replay';
   /** The last GFID of the source handled by the copy: a restart resumes after it. */

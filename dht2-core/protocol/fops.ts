@@ -169,6 +169,11 @@ export const ReplMemberStatus = z.object({
   up: z.boolean(),
   /** The highest index the primary knows the member has stored (Raft's matchIndex). */
   matchIndex: offset,
+  /**
+   * The member lacks entries the primary's log no longer holds (truncated, ARCHITECTURE.md §10.13):
+   * replay cannot repair it, a full copy will (the primary's heal loop starts it; `dht2 heal start --full`).
+   */
+  needsCopy: z.boolean().optional(),
 });
 export type ReplMemberStatus = z.infer<typeof ReplMemberStatus>;
 
@@ -187,6 +192,12 @@ export const ReplStatus = z.object({
   lastIndex: offset,
   commitIndex: offset,
   appliedIndex: offset,
+  /** The first index the member's log holds (lastIndex + 1 when it holds none): the head before it was truncated (§10.13). */
+  firstIndex: offset.optional(),
+  /** The term of the entry at `appliedIndex` (the base a member rebuilt from this one resets its log onto). */
+  appliedTerm: offset.optional(),
+  /** Bytes of the member's log segments and their blobs. */
+  logBytes: offset.optional(),
   /** The primary holds a valid read lease (so a majority heard it within the lease, §10.3). */
   leaseValid: z.boolean(),
   /** On the primary: every other member. */

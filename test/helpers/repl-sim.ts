@@ -44,6 +44,8 @@ interface Node {
   readonly origin: number;
   readonly rng: () => number;
   core: SimCore | null;
+  /** The running core's log: its head is truncated as a brick's is (§10.13), the durable log keeps everything. */
+  mem: MemLog<Payload> | null;
   incarnation: number;
   durableVote: VoteState;
   durableLog: LogEntry<Payload>[];
@@ -151,7 +153,7 @@ export class ReplSim {
   proposals = 0;
   accepted = 0;
   /** What a run went through, so a test can show that its schedules exercise something. */
-  readonly stats = { crashes: 0, freezes: 0, partitions: 0, cuts: 0, elections: 0, suffixDrops: 0, leaseSteps: 0 };
+  readonly stats = { crashes: 0, freezes: 0, partitions: 0, cuts: 0, elections: 0, suffixDrops: 0, leaseSteps: 0, truncations: 0 };
   /** Set to follow a run step by step (debugging a seed). */
   trace: ((line: string) => void) | null = null;
 
@@ -169,7 +171,7 @@ export class ReplSim {
       rate: this.r() < 0.5 ? (this.r() < 0.5 ? 0.95 : 1.05) : 1 + (this.r() * 2 - 1) * 0.05,
       origin: Math.floor(this.r() * 1e6),
       rng: makeRng(Math.floor(this.r() * 2 ** 32)),
-      core: null, incarnation: 0,
+      core: null, mem: null, incarnation: 0,
       durableVote: { term: 0, votedFor: null }, durableLog: [],
       voteQ: [], logQ: [], voteBusy: 0, logBusy: 0,
       frozen: 0, buffered: [], wakeGen: 0, applied: 0, servingSince: null, commitSeen: 0, group: 0,
@@ -238,7 +240,24 @@ export class ReplSim {
     this.handle(n, core, actions);
     this.checkCommit(n, core);
     this.checkLeases();
+    this.truncate(n, core);
     this.scheduleWake(n);
+  }
+
+  /**
+   * ARCHITECTURE.md §10.13 "Truncation" by the low-water mark: a brick forgets the head of its
+   * in-memory log up to what it applied and what every member holds (a primary's lowest match, a
+   * follower's announced mark), keeping a few entries, as brick/repl/log-keeper.ts does with
+   * whole segments. Deterministic (no draw), so the schedules are those of the seeds. A restart
+   * reads the whole durable log again (a truncation not yet on disk).
+   */
+  private truncate(n: Node, core: SimCore): void {
+    const mem = n.mem;
+    if (mem === null || n.core !== core) return;
+    const upTo = Math.min(n.applied, core.lowestMatch) - 2;
+    if (upTo - mem.baseIndex < 6) return;
+    mem.truncateHead(upTo);
+    this.stats.truncations++;
   }
 
   private scheduleWake(n: Node): void {
@@ -254,9 +273,10 @@ export class ReplSim {
     n.incarnation++;
     n.applied = 0;
     n.servingSince = null;
+    n.mem = new MemLog<Payload>(n.durableLog);
     n.core = this.makeCore({
       id: n.id, voters: this.voterIds, learners: this.learnerIds, rng: n.rng, now: this.localNow(n),
-      vote: n.durableVote, log: new MemLog<Payload>(n.durableLog),
+      vote: n.durableVote, log: n.mem,
     });
     this.scheduleWake(n);
   }
@@ -308,7 +328,8 @@ export class ReplSim {
             // Leader completeness (Raft §5.4): every entry committed by a primary of an earlier
             // term is in the new primary's log. (A primary of a lower term can still be elected
             // late, by votes it was sent before a later term committed: it holds no such promise.)
-            for (let i = 1; i <= this.committed.length; i++) {
+            // (Below its base, its log no longer holds them: truncated once applied, so committed.)
+            for (let i = Math.max(1, core.log.baseIndex); i <= this.committed.length; i++) {
               const c = this.committed[i - 1]!;
               if (c.by < a.term && core.log.termAt(i) !== c.term) {
                 this.violation(`primary ${n.id} of term ${a.term} lacks entry ${i} (term ${c.term}) committed in term ${c.by}, has ${core.log.termAt(i)}`);
@@ -338,7 +359,8 @@ export class ReplSim {
     }
     if (m.type === 'rappend-reply' && m.ok) {
       const i = m.lastIndex;
-      if (i > n.durableLog.length || (i > 0 && n.durableLog[i - 1]!.term !== core.log.termAt(i))) {
+      // (An answer decided before the head was truncated past it is checked against the durable log's length only.)
+      if (i > n.durableLog.length || (i > 0 && i >= core.log.baseIndex && n.durableLog[i - 1]!.term !== core.log.termAt(i))) {
         this.violation(`${n.id} acknowledges ${i}, durable log ${n.durableLog.length}`);
       }
     }
@@ -454,6 +476,7 @@ export class ReplSim {
     n.logQ = [];
     n.voteBusy = n.logBusy = 0;
     n.core = null;
+    n.mem = null;
     n.incarnation++;
     n.frozen = 0;
     n.buffered = [];
@@ -565,13 +588,14 @@ export class ReplSim {
     const pl = p.core!.log;
     for (const n of this.nodes) {
       const c = n.core!;
-      const same = (termAt: (i: number) => number | undefined, last: number): boolean => {
+      // From the higher of the two bases: below it, one of the logs was truncated (applied, committed).
+      const same = (termAt: (i: number) => number | undefined, last: number, base: number): boolean => {
         if (last !== pl.lastIndex) return false;
-        for (let i = 1; i <= last; i++) if (termAt(i) !== pl.termAt(i)) return false;
+        for (let i = Math.max(1, base, pl.baseIndex); i <= last; i++) if (termAt(i) !== pl.termAt(i)) return false;
         return true;
       };
-      if (!same((i) => c.log.termAt(i), c.log.lastIndex)) this.violation(`${n.id}'s log differs from primary ${p.id}'s`);
-      if (!same((i) => n.durableLog[i - 1]?.term, n.durableLog.length)) this.violation(`${n.id}'s durable log differs from primary ${p.id}'s`);
+      if (!same((i) => c.log.termAt(i), c.log.lastIndex, c.log.baseIndex)) this.violation(`${n.id}'s log differs from primary ${p.id}'s`);
+      if (!same((i) => n.durableLog[i - 1]?.term, n.durableLog.length, 0)) this.violation(`${n.id}'s durable log differs from primary ${p.id}'s`);
       if (n.applied !== pl.lastIndex) this.violation(`${n.id} applied ${n.applied} of ${pl.lastIndex}`);
     }
     return { primaryAfterMs: after };

@@ -136,14 +136,14 @@ describe('repl core: the rules (ARCHITECTURE.md §10.3, §10.4)', () => {
 /** Runs seeds `from..to`, returns the schedules' liveness figures; a violation fails with its seed. */
 function runSeeds(from: number, to: number, o: { voters: number; learners?: number; faultMs: number }) {
   const after: number[] = [];
-  const total = { committed: 0, elections: 0, crashes: 0, freezes: 0, partitions: 0, cuts: 0, suffixDrops: 0, leaseSteps: 0, steps: 0 };
+  const total = { committed: 0, elections: 0, crashes: 0, freezes: 0, partitions: 0, cuts: 0, suffixDrops: 0, leaseSteps: 0, truncations: 0, steps: 0 };
   for (let seed = from; seed <= to; seed++) {
     try {
       const { sim, primaryAfterMs } = randomRun({ seed, ...o });
       after.push(primaryAfterMs);
       total.committed += sim.committedIndex;
       total.steps += sim.steps;
-      for (const k of ['elections', 'crashes', 'freezes', 'partitions', 'cuts', 'suffixDrops', 'leaseSteps'] as const) total[k] += sim.stats[k];
+      for (const k of ['elections', 'crashes', 'freezes', 'partitions', 'cuts', 'suffixDrops', 'leaseSteps', 'truncations'] as const) total[k] += sim.stats[k];
     } catch (e) {
       if (e instanceof SimViolation) assert.fail(`seed ${seed} (${JSON.stringify(o)}): ${e.message}`);
       throw e;
@@ -168,6 +168,8 @@ describe('repl core: seeded schedules in the simulator (§10.11 invariants after
       assert.ok(total.crashes > f.seeds / 2 && total.freezes > f.seeds / 2, JSON.stringify(total));
       assert.ok(total.partitions > f.seeds / 2 && total.cuts > f.seeds / 2, JSON.stringify(total));
       assert.ok(total.suffixDrops > 0 && total.leaseSteps > 0 && total.committed > f.seeds * 30, JSON.stringify(total));
+      // Heads truncated by the low-water mark (§10.13) in most schedules.
+      assert.ok(total.truncations > f.seeds, JSON.stringify(total));
       // Liveness: a primary serving within 2.5 s of the last fault (§10.3's budget); a split vote
       // costs one more election timeout, so a few schedules in a thousand may take longer, none
       // more than settle's hard bound (4.5 s, under the issue's 5 s).

@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { observeFsyncs } from '../../../brick/posix2/fsutil.js';
 import { crc32c } from '../../../brick/repl/bin.js';
 import { ReplLog, type AppendEntry, type LogEntry, type ReplLogOptions } from '../../../brick/repl/log.js';
+import { readLogBase, writeLogBase } from '../../../brick/repl/log-base.js';
 import { blobName, blobsDir, logDir, segmentName } from '../../../brick/repl/paths.js';
 import { rejectsErrno, text } from '../../helpers/assert-errno.js';
 import { rng } from '../../helpers/rng.js';
@@ -416,7 +417,10 @@ describe('replication log (ON-DISK-FORMAT.md §6.1)', () => {
     assert.equal(log.firstIndex, segs[2]);
     assert.deepEqual((await segments(dir)).map((s) => Number(s.slice(0, 20))), segs.slice(2));
     assert.deepEqual(await blobs(dir), all.filter((e) => e.blob && e.index >= segs[2]!).map((e) => blobName(e.index, 1)));
-    assert.equal(log.termAt(segs[2]! - 1), undefined);
+    // The entry before the first keeps its term (repl/logbase), for the (prevIndex, prevTerm) check.
+    assert.equal(log.termAt(segs[2]! - 1), 1);
+    assert.equal(log.termAt(segs[2]! - 2), undefined);
+    assert.deepEqual(log.base, { index: segs[2]! - 1, term: 1 });
     assert.equal(log.termAt(segs[2]!), 1);
     await rejectsErrno(log.read(1, 3), 'EINVAL');
     // Never the last segment, even when everything is below the bound.
@@ -428,7 +432,59 @@ describe('replication log (ON-DISK-FORMAT.md §6.1)', () => {
     const again = await openLog({ segmentBytes: 300 });
     assert.equal(again.firstIndex, segs[segs.length - 1]);
     assert.equal(again.lastIndex, 21);
+    assert.deepEqual(again.base, { index: segs[segs.length - 1]! - 1, term: 1 });
     assert.deepEqual(await again.read(again.firstIndex, 21), all.slice(again.firstIndex - 1).concat([entry(21, 2)]).map(stored));
+  });
+
+  it('a segment at or below the base is a truncation\'s leftover (dropped at open); a first segment not right after the base is corruption', async () => {
+    const log = await openLog({ segmentBytes: 300 });
+    const all: AppendEntry[] = [];
+    for (let i = 1; i <= 20; i++) all.push(i % 4 === 1 ? { ...entry(i, 1), blob: await log.stageBlob(Buffer.from(`b${i}`)) } : entry(i, 1));
+    await log.append(all);
+    await log.close();
+    const segs = (await segments(dir)).map((s) => Number(s.slice(0, 20)));
+    // A truncation that wrote the base (up to the end of the second segment) and was cut before its unlinks.
+    await writeLogBase(dir, { index: segs[2]! - 1, term: 1 });
+    const again = await openLog({ segmentBytes: 300 });
+    assert.equal(again.opened.corrupt, undefined);
+    assert.equal(again.opened.droppedSegments, 2);
+    assert.equal(again.firstIndex, segs[2]);
+    assert.deepEqual(await blobs(dir), all.filter((e) => e.blob && e.index >= segs[2]!).map((e) => blobName(e.index, 1)));
+    await again.close();
+    // A base that does not end where the first segment starts: corruption, nothing touched.
+    // (the base inside a segment of two records or more: that segment straddles it)
+    const k = segs.findIndex((f, i) => i >= 2 && i + 1 < segs.length && segs[i + 1]! - f >= 2);
+    await writeLogBase(dir, { index: segs[k]!, term: 1 });
+    const before = await snapshot(dir);
+    const bad = await openLog({ segmentBytes: 300 });
+    assert.match(bad.opened.corrupt ?? '', /the log base is index \d+, the first segment/);
+    assert.deepEqual(await snapshot(dir), before);
+  });
+
+  it('resets onto a new base: every record and blob goes, the next append is base + 1, across a reopen', async () => {
+    const log = await openLog({ segmentBytes: 300 });
+    const all: AppendEntry[] = [];
+    for (let i = 1; i <= 12; i++) all.push(i % 3 === 0 ? { ...entry(i, 2), blob: await log.stageBlob(Buffer.from(`b${i}`)) } : entry(i, 2));
+    await log.append(all);
+    const reset = log.resetTo({ index: 40, term: 5 });
+    // Appends called after it are checked against the empty log at once.
+    assert.equal(log.lastIndex, 40);
+    assert.equal(log.lastTerm, 5);
+    await rejectsErrno(log.append([entry(13, 2)]), 'EINVAL');
+    const next = log.append([entry(41, 6), entry(42, 6)]);
+    await reset;
+    await next;
+    assert.deepEqual(await segments(dir), [segmentName(41)]);
+    assert.deepEqual(await blobs(dir), []);
+    await log.close();
+    const again = await openLog({ segmentBytes: 300 });
+    assert.deepEqual([again.firstIndex, again.lastIndex, again.lastTerm, again.termAt(40), again.termAt(39)], [41, 42, 6, 5, undefined]);
+    assert.deepEqual(await again.read(41, 42), [entry(41, 6), entry(42, 6)].map(stored));
+    await again.resetTo({ index: 50, term: 7 });
+    await again.close();
+    const empty = await openLog({ segmentBytes: 300 });
+    assert.deepEqual([empty.firstIndex, empty.lastIndex, empty.lastTerm, empty.opened.lastTerm], [51, 50, 7, 7]);
+    assert.deepEqual(await readLogBase(dir), { index: 50, term: 7 });
   });
 
   it('removes at open the blobs that name no record, and leaves the others', async () => {

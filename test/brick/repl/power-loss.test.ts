@@ -38,8 +38,10 @@ class Model {
   /** The log as the script sees it: terms[i - 1] is the term of index i. */
   terms: number[] = [];
   readonly versions = new Map<string, Version>();
-  /** Acknowledged appends, with the number of drops started before the ack. */
-  readonly acked: Array<{ v: Version; dropsBefore: number }> = [];
+  /** Acknowledged appends, with the number of drops and resets started before the ack. */
+  readonly acked: Array<{ v: Version; dropsBefore: number; resetsBefore: number }> = [];
+  /** The base of every resetTo called, in order. */
+  readonly resets: number[] = [];
   /** The `from` of every dropSuffix called, in order. */
   readonly drops: number[] = [];
   /** Entries (index:term) a drop that returned removed: never to be seen again. */
@@ -77,7 +79,7 @@ async function script(dir: string, m: Model, rand: () => number, opened: (l: Rep
       m.terms[e.index - 1] = e.term;
       return v;
     });
-    const p = log.append(list.map((x) => x.e)).then(() => { for (const v of vs) m.acked.push({ v, dropsBefore: m.drops.length }); });
+    const p = log.append(list.map((x) => x.e)).then(() => { for (const v of vs) m.acked.push({ v, dropsBefore: m.drops.length, resetsBefore: m.resets.length }); });
     p.catch(() => undefined);
     return p;
   };
@@ -95,6 +97,15 @@ async function script(dir: string, m: Model, rand: () => number, opened: (l: Rep
     const p = log.dropSuffix(from, commit).then(() => { for (const v of victims) m.gone.add(v); });
     p.catch(() => undefined);
     return p;
+  };
+  /** A member rebuilt by full copy: its log emptied onto the copy's index (ARCHITECTURE.md §10.13). */
+  const reset = async (index: number, term: number): Promise<void> => {
+    m.resets.push(index);
+    const victims = m.terms.map((t, i) => key(i + 1, t));
+    m.terms = Array.from({ length: index }, () => -1);
+    m.truncatedUpTo = Math.max(m.truncatedUpTo, index);
+    await log.resetTo({ index, term });
+    for (const v of victims) m.gone.add(v);
   };
   const vote = async (v: VoteState): Promise<void> => {
     m.votes.push(v);
@@ -127,6 +138,8 @@ async function script(dir: string, m: Model, rand: () => number, opened: (l: Rep
   m.truncatedUpTo = 17;
   await log.truncateHead(17);
   await run([{ index: 24, term: 5 }]);
+  await reset(30, 6);
+  await run([{ index: 31, term: 6 }, { index: 32, term: 6, body: body(90) }]);
 }
 
 /** Checks the reopened log against what the script did and had acknowledged. */
@@ -155,8 +168,9 @@ async function check(dir: string, m: Model, label: string): Promise<{ truncatedT
     assert.deepEqual((await readdir(blobsDir(dir))).sort(), wantBlobs, `${label}: blobs`);
     // Every acknowledged record is there, unless a drop started after its ack covers it, or a
     // head truncation started with a bound above it removed its segment.
-    for (const { v, dropsBefore } of m.acked) {
+    for (const { v, dropsBefore, resetsBefore } of m.acked) {
       if (m.drops.slice(dropsBefore).some((from) => from <= v.index)) continue;
+      if (m.resets.length > resetsBefore) continue;
       if (v.index < r.firstIndex) {
         assert.ok(v.index <= m.truncatedUpTo, `${label}: acknowledged index ${v.index} is below the first index ${r.firstIndex}`);
         continue;
@@ -194,8 +208,9 @@ describe('replication log: power loss after every fsync (ON-DISK-FORMAT.md §6.6
         await log!.close();
         await check(dir, m, 'no fault');
         const l = await ReplLog.open(dir, { segmentBytes: 360 });
-        assert.equal(l.lastIndex, 25);
-        assert.equal(l.firstIndex > 6, true);
+        assert.equal(l.lastIndex, 33);
+        assert.equal(l.firstIndex, 31);
+        assert.deepEqual(l.base, { index: 30, term: 6 });
         await l.close();
       }
       let cuts = 0;
