@@ -22,6 +22,9 @@ export function healNeeds(s: SetStatus, upTo?: number): string[] {
     else if (m.rebuild) needs.push(`${m.id}: being rebuilt by full copy from ${m.rebuild.source}, ${rebuildPercent(m.rebuild)} % (${m.rebuild.phase})`);
     else if (commit !== undefined && m.appliedIndex !== undefined && m.appliedIndex < commit) needs.push(`${m.id}: ${commit - m.appliedIndex} entries behind (log replay)`);
   }
+  // Fresh objects a member lacks (ARCHITECTURE.md §10.7): healed by the member once it is up
+  // and caught up, then their records go.
+  for (const [id, n] of Object.entries(s.pending ?? {})) if (n > 0) needs.push(`${id}: ${n} pending fresh cop${n === 1 ? 'y' : 'ies'}`);
   return needs;
 }
 
