@@ -186,10 +186,12 @@ export class FreshObjects {
   async applyWith(index: number, fop: DsMutating | PendingFop, req: unknown, apply: () => Promise<unknown>): Promise<unknown> {
     if (isPendingFop(fop)) return this.apply(index, fop, req);
     await this.beforeFop(fop, req);
-    const gone = fop === 'dunlink' ? (req as FopReq<'dunlink'>).gfid : undefined;
-    if (gone !== undefined) await this.beforeUnlink(gone);
+    // What the entry removes: a dunlink's object, a dconcat's parts when it removes them.
+    const gone = fop === 'dunlink' ? [(req as FopReq<'dunlink'>).gfid]
+      : fop === 'dconcat' && (req as FopReq<'dconcat'>).removeParts ? (req as FopReq<'dconcat'>).parts : [];
+    for (const g of gone) await this.beforeUnlink(g);
     const r = await apply();
-    if (gone !== undefined) this.afterUnlink(gone);
+    for (const g of gone) this.afterUnlink(g);
     return r;
   }
 

@@ -42,7 +42,11 @@ export interface ReplicaSetOptions {
   sleep?: (ms: number) => Promise<void>;
   /** A fresh dput: how long the members after a majority get to answer, ms (§10.7 step 3; default 1000). */
   freshGraceMs?: number;
-  /** A fresh dput: a member that takes no byte this long while a majority keeps up is cut off, ms (default 1000). */
+  /**
+   * A fresh dput: a member that takes no byte this long while a majority keeps up is cut off, ms
+   * (default 5000). A frozen member is found sooner by the PING liveness of its client (2 s);
+   * this only bounds a member that answers PINGs but takes nothing.
+   */
   freshStallMs?: number;
 }
 
@@ -72,7 +76,7 @@ export class ReplicaSetFops implements BrickFops {
     this.backoffMs = o.backoffMs ?? [50, 100, 200, 400, 800];
     this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.freshGraceMs = o.freshGraceMs ?? 1000;
-    this.freshStallMs = o.freshStallMs ?? 1000;
+    this.freshStallMs = o.freshStallMs ?? 5000;
   }
 
   /** The member this layer believes is the primary, and its term (for status pages). */
