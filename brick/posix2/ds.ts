@@ -197,7 +197,11 @@ export class DsStore extends HandleStore implements StoreHandlers<'ds'> {
         await unlink(this.h(r.gfid)).catch((e: unknown) => {
           if (codeOf(e) !== 'ENOENT') throw toDht2Error(e, `data object ${r.gfid}`); // gone already: applied before
         });
-        await this.fsync(handleParent(this.dir, r.gfid));
+        // A member that never held the object (a fresh object it lacked, ARCHITECTURE.md §10.7)
+        // may not have its handle's directory either: nothing to make durable then.
+        await this.fsync(handleParent(this.dir, r.gfid)).catch((e: unknown) => {
+          if (codeOf(e) !== 'ENOENT') throw e;
+        });
         return { gfid: r.gfid, size: 0, mtimeMs: at, ctimeMs: at };
       }
       case 'dconcat': {

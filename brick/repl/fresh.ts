@@ -159,10 +159,21 @@ export class FreshObjects {
     return {};
   }
 
-  /** Before a logged DS FOP is planned (primary) or applied (any member): its objects are here. */
+  /**
+   * Before a logged DS FOP is planned (primary) or applied (any member): its objects are here.
+   * When every member that held one answers that it is gone, a later entry removed it (only a
+   * logged removal takes a fresh object from the members that took it, and one at or below this
+   * member's applied index would have dropped its rows): the FOP is then passed here without
+   * effect, EALREADY (its outcome is the primary's; a resend asking this member is "unknown").
+   */
   async beforeFop(fop: DsMutating, req: unknown): Promise<void> {
     if (fop === 'dunlink') return;
-    for (const g of dsKeys(fop, req as never)) await this.ensureLocal(g);
+    for (const g of dsKeys(fop, req as never)) {
+      if ((await this.ensureLocal(g)) === 'gone') {
+        this.h.logger.info({ fop, gfid: g }, 'logged FOP passed: its fresh object, lacked here, was removed by a later entry');
+        throw err('EALREADY', `${fop} passed here: its object ${g}, which this member lacked, was removed by a later entry on every member that held it`, { gfid: g });
+      }
+    }
   }
 
   /**
@@ -199,7 +210,7 @@ export class FreshObjects {
   async beforeRead(req: unknown): Promise<void> {
     const g = (req as { gfid?: unknown }).gfid;
     if (typeof g !== 'string' || !this.lacks(g)) return;
-    await this.ensureLocal(g);
+    if ((await this.ensureLocal(g)) === 'gone') return; // the read answers ENOENT; its dunlink drops the row
     // Healed here: its record goes now, not at the next round of the heal loop.
     void this.h.done(g, this.h.self).catch((e: unknown) => this.h.logger.debug({ err: e, gfid: g }, 'pendingDone after heal on access not logged'));
   }
@@ -213,24 +224,28 @@ export class FreshObjects {
    * Copies `gfid` here when a pending row says this member lacks it and it is not here: from a
    * member the rows do not name, CRC-checked (installCopy). EIO when no member could give it.
    */
-  async ensureLocal(gfid: string): Promise<void> {
-    if (!this.lacks(gfid)) return;
-    await this.locks.with([gfid], async () => {
-      if (!this.lacks(gfid) || this.tombstoned(gfid) || (await this.ds.has(gfid))) return;
+  async ensureLocal(gfid: string): Promise<'here' | 'gone'> {
+    if (!this.lacks(gfid)) return 'here';
+    return this.locks.with([gfid], async () => {
+      if (!this.lacks(gfid) || this.tombstoned(gfid) || (await this.ds.has(gfid))) return 'here';
       const missing = this.pending.missing(gfid);
       const sources = this.h.members.filter((m) => m !== this.h.self && !missing.includes(m));
       let last: unknown;
+      let gone = 0;
       for (const src of sources) {
         try {
           const d = await this.h.peer(src).download('rcopy', { gfid });
           if (d.res.kind !== 'data') { d.body.destroy(); throw err('EIO', `rcopy ${gfid} from ${src}: not a data object`); }
           await this.h.store.installCopy(gfid, d.res, d.body);
           this.h.logger.info({ gfid, from: src }, 'fresh object healed here');
-          return;
+          return 'here';
         } catch (e) {
           last = e;
+          if (isErr(toDht2Error(e), 'ENOENT')) gone++;
         }
       }
+      // Every member that took it has removed it since: a later entry did (beforeFop).
+      if (sources.length > 0 && gone === sources.length) return 'gone';
       throw err('EIO', `data object ${gfid} is pending here and no member gave it (${sources.join(', ')}): ${(last as Error | undefined)?.message ?? 'none'}`, { gfid });
     });
   }
@@ -251,8 +266,7 @@ export class FreshObjects {
       for (const g of this.pending.lackedBy(this.h.self, HEAL_BATCH)) {
         if (this.closed) break;
         try {
-          await this.ensureLocal(g);
-          if (!(await this.ds.has(g))) continue; // removed meanwhile
+          if ((await this.ensureLocal(g)) === 'gone' || !(await this.ds.has(g))) continue; // removed meanwhile: its dunlink drops the row
           await this.h.done(g, this.h.self);
           n++;
         } catch (e) {
