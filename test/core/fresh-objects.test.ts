@@ -6,6 +6,8 @@
  *   every member holds the object (digests equal);
  * - a member down: writes succeed with pending records, which `dht2 heal info` counts; the member
  *   back: it copies them, heal info exits 0, digests equal;
+ * - a member frozen (SIGSTOP): each write waits at most about the 1 s grace after a majority,
+ *   then records it as missing; thawed, it heals;
  * - a DELETE of an object with a pending record removes the rows, and heal does not bring it back;
  * - heal on access: the primary lacks an object (it was the one down), a read through it answers
  *   the right bytes, and its copy is healed;
@@ -111,6 +113,26 @@ describe('fresh objects on a replicated DS set (§10.7): no log, pending records
     const a = await v.stat('/d/miss3');
     assert.ok(await holds(down, a.gfid));
     assert.ok(perPut < 3000, `a write with a member down took ${perPut} ms`);
+  });
+
+  it('a member frozen (SIGSTOP): writes wait at most the grace after a majority, then pending; thawed: healed', async () => {
+    const p = await c.primary('ds0');
+    const frozen = DS.find((id) => id !== p)!;
+    process.kill(c.brick(frozen).proc.pid, 'SIGSTOP');
+    try {
+      for (let i = 0; i < 4; i++) {
+        const t0 = performance.now();
+        await put(`/d/frozen${i}`, 2_000_000);
+        const ms = performance.now() - t0;
+        assert.ok(ms < 4000, `a write with a member frozen took ${Math.round(ms)} ms`);
+      }
+      assert.equal((await pendingOn(p))[frozen], 4, JSON.stringify(await pendingOn(p)));
+    } finally {
+      process.kill(c.brick(frozen).proc.pid, 'SIGCONT');
+    }
+    await c.healed(30_000);
+    assert.deepEqual(await c.differingSets(), []);
+    for (let i = 0; i < 4; i++) assert.ok((await readBack(`/d/frozen${i}`)).equals(files.get(`/d/frozen${i}`)!));
   });
 
   it('DELETE of an object with a pending record removes the rows; heal does not bring it back', async () => {
