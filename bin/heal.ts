@@ -23,6 +23,9 @@ export function healNeeds(s: SetStatus, upTo?: number): string[] {
     else if (m.needsCopy) needs.push(`${m.id}: needs a full copy, its primary's log no longer holds the entries it lacks (the primary's heal loop starts it; or dht2 heal start --full)`);
     else if (commit !== undefined && m.appliedIndex !== undefined && m.appliedIndex < commit) needs.push(`${m.id}: ${commit - m.appliedIndex} entries behind (log replay)`);
   }
+  // Fresh objects a member lacks (ARCHITECTURE.md §10.7): healed by the member once it is up
+  // and caught up, then their records go.
+  for (const [id, n] of Object.entries(s.pending ?? {})) if (n > 0) needs.push(`${id}: ${n} pending fresh cop${n === 1 ? 'y' : 'ies'}`);
   return needs;
 }
 

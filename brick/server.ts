@@ -141,7 +141,7 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
   }
 
   async function serveFop(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, method: string, path: string, requestId: string): Promise<void> {
-    const m = /^\/v(\d+)\/([a-z]+)$/.exec(path);
+    const m = /^\/v(\d+)\/([a-zA-Z]+)$/.exec(path); // FOP names are camelCase (pendingDone)
     if (!m) throw new HttpError(404, { errno: 'ENOTSUP', message: `no such route ${path.slice(0, 100)}` });
     if (Number(m[1]) !== PROTOCOL_VERSION) {
       throw new HttpError(400, { errno: 'EPROTO', message: `protocol v${m[1]} not supported; this brick speaks v${PROTOCOL_VERSION}` });

@@ -90,6 +90,8 @@ export interface SetStatus {
     needsCopy?: boolean;
     problem?: string;
   }>;
+  /** A DS set: the pending fresh copies by member lacking them, as its primary counts them (§10.7). */
+  pending?: Record<string, number>;
   /** Failovers the gateway's replica-set layer has followed since it started. */
   failovers: number;
 }
@@ -266,9 +268,13 @@ export class Volume {
         }
       }
       if (!primary) degraded.push('no primary');
+      // Pending fresh copies (§10.7), as the primary's replicated state counts them.
+      const pending = primary?.pending;
+      for (const [m, n] of Object.entries(pending ?? {})) if (n > 0) degraded.push(`member ${m} lacks ${n} fresh object(s) (pending heal)`);
       return {
         id: s.id, role: s.role, replicated: true, available: primary !== undefined,
         ...(primary ? { primary: primary.brick, term: primary.term } : {}),
+        ...(pending ? { pending } : {}),
         degraded,
         members: views.map((v) => v.view
           ? {

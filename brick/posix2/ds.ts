@@ -10,7 +10,7 @@
  * other under the object's lock by the FOP's method, as a set of one does.
  */
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, open, rm, truncate, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { copyFile, link, open, rm, truncate, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { err, toDht2Error, type DataStat, type FopReq } from '../../dht2-core/protocol/index.js';
@@ -197,7 +197,11 @@ export class DsStore extends HandleStore implements StoreHandlers<'ds'> {
         await unlink(this.h(r.gfid)).catch((e: unknown) => {
           if (codeOf(e) !== 'ENOENT') throw toDht2Error(e, `data object ${r.gfid}`); // gone already: applied before
         });
-        await this.fsync(handleParent(this.dir, r.gfid));
+        // A member that never held the object (a fresh object it lacked, ARCHITECTURE.md §10.7)
+        // may not have its handle's directory either: nothing to make durable then.
+        await this.fsync(handleParent(this.dir, r.gfid)).catch((e: unknown) => {
+          if (codeOf(e) !== 'ENOENT') throw e;
+        });
         return { gfid: r.gfid, size: 0, mtimeMs: at, ctimeMs: at };
       }
       case 'dconcat': {
@@ -332,6 +336,28 @@ export class DsStore extends HandleStore implements StoreHandlers<'ds'> {
   /** Replaces the object with `body` atomically; a body cut short leaves the old object. */
   async dput(r: FopReq<'dput'>, body: Readable, ctx: FopCtx): Promise<DataStat> {
     // The body goes straight to the temp file the commit renames (a consumed blob): one write.
+    const tmp = await this.stageFresh(body, ctx.at);
+    if (r.fresh) {
+      // A new GFID (ARCHITECTURE.md §10.7): linked into place, never replacing.
+      try {
+        return await this.locks.with([r.gfid], async () => DsStore.changed(r.gfid, await this.linkFresh(tmp, r.gfid), ctx.at));
+      } finally {
+        await rm(tmp, { force: true });
+      }
+    }
+    try {
+      return await this.planApply('dput', r, ctx, { path: tmp, consume: true, synced: true });
+    } catch (e) {
+      await rm(tmp, { force: true }); // gone already once it was renamed into place
+      throw e;
+    }
+  }
+
+  /**
+   * Writes `body` to a new temp file with its times at `at`, fsynced (sync on): a whole object
+   * ready to be put in place. On any failure the temp file goes.
+   */
+  async stageFresh(body: Readable, at: number): Promise<string> {
     const tmp = tmpPath(this.dir, 'data');
     // Open first: a write stream opens its file asynchronously, so a body that fails at once
     // could otherwise have the temp file created after the cleanup already ran.
@@ -339,7 +365,7 @@ export class DsStore extends HandleStore implements StoreHandlers<'ds'> {
     try {
       try {
         await pipeline(body, limitBytes(this.maxObject), handleWriter(fh));
-        await fh.utimes(ctx.at / 1000, ctx.at / 1000);
+        await fh.utimes(at / 1000, at / 1000);
         if (this.sync) await syncHandle(fh, tmp); // through this descriptor: no second open just to fsync
       } finally {
         await fh.close();
@@ -348,12 +374,40 @@ export class DsStore extends HandleStore implements StoreHandlers<'ds'> {
       await rm(tmp, { force: true });
       throw toDht2Error(e);
     }
+    return tmp;
+  }
+
+  /**
+   * A fresh object's staged body linked into place (ON-DISK-FORMAT.md §6.6 "fresh dput"):
+   * `link(2)`, EEXIST when the object is there already (a fresh GFID is never replaced), then the
+   * handle's directory fsynced. The temp file stays (the caller removes it). Answers the size.
+   */
+  async linkFresh(tmp: string, gfid: string): Promise<number> {
+    const size = (await lstat(tmp)).size;
+    await this.handleDirs.ensure(handleParent(this.dir, gfid));
+    crashPoint('ds:before-link');
     try {
-      return await this.planApply('dput', r, ctx, { path: tmp, consume: true, synced: true });
+      await link(tmp, this.h(gfid));
     } catch (e) {
-      await rm(tmp, { force: true }); // gone already once it was renamed into place
-      throw e;
+      if (codeOf(e) === 'EEXIST') throw err('EEXIST', `data object ${gfid} exists: a fresh dput never replaces`, { gfid });
+      throw toDht2Error(e, `data object ${gfid}`);
     }
+    await this.fsync(handleParent(this.dir, gfid));
+    return size;
+  }
+
+  /** The object is here (a regular file at its handle). */
+  async has(gfid: string): Promise<boolean> {
+    return (await this.sizeOf(gfid)) !== undefined;
+  }
+
+  /** Only a member of a replicated set keeps pending records (brick/repl/fresh.ts). */
+  pending(): Promise<Record<string, never>> {
+    return Promise.reject(err('ENOTSUP', 'pending records are kept only by the members of a replicated DS set'));
+  }
+
+  pendingDone(): Promise<Record<string, never>> {
+    return Promise.reject(err('ENOTSUP', 'pending records are kept only by the members of a replicated DS set'));
   }
 
   /**

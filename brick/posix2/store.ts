@@ -166,6 +166,16 @@ export class PosixStore implements BrickFops {
     return this.ds;
   }
 
+  /** fsyncs on (StoreOptions.sync): the replication module's own files follow it where allowed. */
+  get syncOn(): boolean {
+    return this.durable;
+  }
+
+  /** The DS half, for the replication module's fresh objects (brick/repl/fresh.ts); undefined on an MDS. */
+  get dataStore(): DsStore | undefined {
+    return this.ds;
+  }
+
   async call<F extends ControlFop>(fop: F, req: FopReq<F>): Promise<FopRes<F>> {
     // A set of one decides alone: the FOP happens when it arrives (ARCHITECTURE.md §10.6).
     try {

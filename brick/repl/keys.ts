@@ -19,10 +19,15 @@ export interface EntryReader {
  * over when they changed (someone changed the entry in between). Renames also take X `rename`:
  * only they move directories, and two at once could each plan against the other's old place.
  */
-export async function conflictKeys(store: EntryReader, fop: MutatingFop, req: unknown): Promise<Map<string, KeyMode>> {
+export async function conflictKeys(store: EntryReader, fop: MutatingFop | 'pending' | 'pendingDone', req: unknown): Promise<Map<string, KeyMode>> {
   const k = new Map<string, KeyMode>();
   const x = (key: string): void => { k.set(key, 'X'); };
   const s = (key: string): void => { if (!k.has(key)) k.set(key, 'S'); };
+  if (fop === 'pending' || fop === 'pendingDone') {
+    // The object's key, as its DS FOPs (§10.7: under the object's conflict key).
+    x((req as { gfid: string }).gfid);
+    return k;
+  }
   if (!isMdsMutating(fop)) {
     for (const g of dsKeys(fop, req as never)) x(g);
     return k;

@@ -35,10 +35,11 @@ import {
   type DigestItem, type DigestPage, type ReplEntry, type ReplStatus, type UploadFop,
 } from '../../dht2-core/protocol/index.js';
 import { crashPoint } from '../posix2/crash.js';
-import { isDiverged, isDsMutating, isMdsMutating, type FopOut, type MutatingFop } from '../posix2/fop-out.js';
+import { isDiverged, isDsMutating, isMdsMutating, type DsMutating, type FopOut, type MutatingFop } from '../posix2/fop-out.js';
 import { KeyedRwLocks } from '../posix2/locks.js';
 import { conflictKeys } from './keys.js';
 import { OpTable, type Outcome } from './dedup.js';
+import { FreshObjects, isPendingFop, type PendingFop } from './fresh.js';
 import type { PosixStore } from '../posix2/store.js';
 import type { FopMeta, FopRouter } from '../server.js';
 import { readApplied, writeApplied } from './applied.js';
@@ -170,6 +171,8 @@ export class ReplNode implements FopRouter {
   /** Up to this index a `diverged` refusal is passed: the copy may hold a later state (§10.13 step 5). */
   private passDivergedUpTo = 0;
   private readonly peers: PeerLinks;
+  /** A DS set's fresh objects and pending records (fresh.ts, ARCHITECTURE.md §10.7). */
+  private readonly fresh: FreshObjects | undefined;
   private readonly locks = new KeyedRwLocks();
   private readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
@@ -259,6 +262,12 @@ export class ReplNode implements FopRouter {
       status: (m) => this.peers.client(m).call('rstatus', {}, { timeoutMs: 2000 }).catch(() => undefined),
       rebuild: (m) => this.peers.client(m).call('rrebuild', {}, { timeoutMs: 10_000 }),
     }, retention, o.healEveryMs);
+    this.fresh = o.store.identity.role === 'ds' ? new FreshObjects({
+      self: o.self, members: o.members, store: o.store, logger: this.log,
+      peer: (id) => this.peers.client(id),
+      caughtUp: () => this.state === 'ok' && !this.rebuild && !this.awaitTerm && this.core.commitIndex > 0 && this.applied >= this.core.commitIndex,
+      done: (gfid, member) => this.pendingDone(gfid, member),
+    }) : undefined;
   }
 
   /**
@@ -287,6 +296,7 @@ export class ReplNode implements FopRouter {
     if (n.state === 'ok') n.input(() => n.core.tick(now()));
     if (rebuild) n.startRebuildRun();
     n.keeper.start();
+    n.fresh?.start();
     return n;
   }
 
@@ -563,10 +573,12 @@ export class ReplNode implements FopRouter {
 
   private async applyEntry(index: number, p: EntryPayload): Promise<unknown> {
     const fop = p.fop ?? '';
-    if (!isFopName(fop) || !(isMdsMutating(fop) || isDsMutating(fop))) throw err('EIO', `diverged: entry ${index} names FOP ${fop}, which this brick cannot apply`);
+    const fresh = this.fresh && (isDsMutating(fop) || isPendingFop(fop)) ? this.fresh : undefined;
+    if (!isFopName(fop) || !(isMdsMutating(fop) || isDsMutating(fop) || fresh)) throw err('EIO', `diverged: entry ${index} names FOP ${fop}, which this brick cannot apply`);
     const req = parseFopArgs(fop, p.req);
     const blob = p.blob ? { path: this.rlog.blobPath(index)! } : undefined;
-    return this.o.store.apply(fop as MutatingFop, req as FopReq<MutatingFop>, p.out as FopOut<MutatingFop>, { at: p.at }, blob);
+    const apply = (): Promise<unknown> => this.o.store.apply(fop as MutatingFop, req as FopReq<MutatingFop>, p.out as FopOut<MutatingFop>, { at: p.at }, blob);
+    return fresh ? fresh.applyWith(index, fop as DsMutating | PendingFop, req, apply) : apply();
   }
 
   private scheduleMark(): void {
@@ -689,7 +701,7 @@ export class ReplNode implements FopRouter {
   }
 
   /** Runs `fn` holding the FOP's keys, read again under them until they hold still. */
-  private async withKeys<T>(fop: MutatingFop, req: unknown, fn: () => Promise<T>): Promise<T> {
+  private async withKeys<T>(fop: MutatingFop | PendingFop, req: unknown, fn: () => Promise<T>): Promise<T> {
     for (;;) {
       const keys = await conflictKeys(this.o.store, fop, req);
       const r = await this.locks.with(keys, async () => {
@@ -723,7 +735,7 @@ export class ReplNode implements FopRouter {
     return this.waitApplied(at.index, at.term).then(settle);
   }
 
-  private async mutate(fop: MutatingFop, req: unknown, opId: string, body?: Readable): Promise<unknown> {
+  private async mutate(fop: MutatingFop | PendingFop, req: unknown, opId: string, body?: Readable): Promise<unknown> {
     const id = opId || newOpId();
     let staged: StagedBlob | undefined;
     try {
@@ -739,7 +751,8 @@ export class ReplNode implements FopRouter {
         if (d) return d;
         this.requireServing();
         const at = Math.max(Date.now(), this.lastAt);
-        const out = await this.o.store.plan(fop, req as FopReq<MutatingFop>, { at }, blob && { path: blob.path });
+        const plan = (): Promise<unknown> => this.o.store.plan(fop as MutatingFop, req as FopReq<MutatingFop>, { at }, blob && { path: blob.path });
+        const out = this.fresh && (isDsMutating(fop) || isPendingFop(fop)) ? await this.fresh.planWith(fop, req, plan) : await plan();
         // Planned at `at`; logged at no less than the entry before it, which another FOP (on other
         // keys) may have logged while this one planned (§10.4: times never go back). Plan reads
         // `at` only to check it, never into `out`.
@@ -769,8 +782,11 @@ export class ReplNode implements FopRouter {
       // What every member answers about itself (§10.2's table): its digest for the replica
       // comparison, its layout.
       if (fop === 'digest' || fop === 'layoutget' || fop === 'layoutset') return await this.o.store.callWith(fop, req as never, { at: Date.now() });
-      if (isMdsMutating(fop) || isDsMutating(fop)) return await this.mutate(fop, req, meta.opId);
-      return await this.read(() => this.o.store.callWith(fop, req as never, { at: Date.now() }));
+      if (isMdsMutating(fop) || isDsMutating(fop) || isPendingFop(fop)) return await this.mutate(fop, req, meta.opId);
+      return await this.read(async () => {
+        if (fop === 'dstat') await this.fresh?.beforeRead(req);
+        return this.o.store.callWith(fop, req as never, { at: Date.now() });
+      });
     } catch (e) {
       throw toDht2Error(e, fop);
     }
@@ -778,6 +794,12 @@ export class ReplNode implements FopRouter {
 
   async upload(fop: UploadFop, req: unknown, body: Readable, meta: FopMeta): Promise<unknown> {
     try {
+      if (fop === 'dput' && (req as FopReq<'dput'>).fresh && this.fresh) {
+        // §10.7 step 2: on every member, primary or not; not on one that serves nothing or is
+        // being rebuilt (a full copy may remove what it has not seen on its source).
+        if (this.state !== 'ok' || this.rebuild) throw err('EAGAIN', `replica set ${this.o.setId}: member ${this.o.self} takes no fresh objects now (${this.rebuild ? 'being rebuilt' : this.state})`);
+        return await this.fresh.put(req as FopReq<'dput'>, body);
+      }
       return await this.mutate(fop, req, meta.opId, body);
     } catch (e) {
       body.resume();
@@ -795,7 +817,10 @@ export class ReplNode implements FopRouter {
         this.checkPeer(meta.from, fop);
         return await this.o.store.readCopy((req as FopReq<'rcopy'>).gfid);
       }
-      return await this.read(() => this.o.store.downloadLocal(fop, req as FopReq<typeof fop>), (d) => d.body.destroy());
+      return await this.read(async () => {
+        await this.fresh?.beforeRead(req);
+        return this.o.store.downloadLocal(fop, req as FopReq<typeof fop>);
+      }, (d) => d.body.destroy());
     } catch (e) {
       throw toDht2Error(e, fop);
     }
@@ -985,7 +1010,17 @@ export class ReplNode implements FopRouter {
       };
     }
     if (role === 'primary') s.members = this.core.peers(t);
+    if (this.fresh) s.pending = this.fresh.pending.counts();
     return s;
+  }
+
+  /** §10.7 heal: `member` holds `gfid` now; its pending row goes, logged through the primary. */
+  private async pendingDone(gfid: string, member: string): Promise<void> {
+    const req: FopReq<'pendingDone'> = { gfid, member };
+    const primary = this.core.primary;
+    if (primary === this.o.self) { await this.mutate('pendingDone', req, newOpId()); return; }
+    if (primary === null) throw err('EAGAIN', `replica set ${this.o.setId}: no primary to log pendingDone`);
+    await this.peers.client(primary).call('pendingDone', req);
   }
 
   // ------------------------------------------------------------------ rebuild by full copy (§10.13)
@@ -1164,6 +1199,7 @@ export class ReplNode implements FopRouter {
     this.fetches.clear();
     await this.logChain.catch(() => undefined);
     await this.writeMark();
+    this.fresh?.close();
     await this.rlog.close();
   }
 }

@@ -199,7 +199,7 @@ export async function copyAt(
   } catch (e) {
     if (!isErr(e, 'ENOENT')) throw e;
     noData(await stillThere(v, src, ctx)).destroy(); // a source with bytes and no data is lost, never copied as empty
-    data = await v.ds(gfid).upload('dput', { gfid }, Readable.from([]), ctx); // source never written: empty
+    data = await v.ds(gfid).upload('dput', { gfid, fresh: true }, Readable.from([]), ctx); // source never written: empty
   }
   return commitDataAt(v, parent, name, gfid, data, o, ctx);
 }
@@ -209,7 +209,9 @@ export async function writeFileAt(
   v: VolumeCore, parent: string, name: string, body: Readable, o: WriteFileOptions = {}, ctx?: CallContext,
 ): Promise<Attrs> {
   const gfid = newGfid(gfidBucket(parent), o.low16);
-  const data = await v.ds(gfid).upload('dput', { gfid }, body, ctx);
+  // A new GFID nothing names yet: a fresh dput (ARCHITECTURE.md §10.7), which a replica set
+  // stores on every member without its log, and which never replaces an object.
+  const data = await v.ds(gfid).upload('dput', { gfid, fresh: true }, body, ctx);
   return commitDataAt(v, parent, name, gfid, data, o, ctx);
 }
 

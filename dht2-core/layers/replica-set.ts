@@ -16,13 +16,16 @@
  *   commitStep answers by looking (§5);
  * - an upload's body cannot be sent twice (PROTOCOL.md §7): it goes to the primary once (found
  *   first with `rstatus` when none is known), and fails with ENOTCONN when that primary fails
- *   under it, which the caller may answer by sending it again.
+ *   under it, which the caller may answer by sending it again;
+ * - except a fresh `dput` (a new GFID, §10.7): its body goes to every member at once, and only a
+ *   member missing it is logged, in a `pending` record (fresh-fanout.ts).
  */
 import type { Readable } from 'node:stream';
 import {
   err, isErr, newOpId, type BrickFops, type CallContext, type ControlFop, type Download, type DownloadFop, type FopReq,
   type FopRes, type UploadFop,
 } from '../protocol/index.js';
+import { freshPut } from './fresh-fanout.js';
 
 export interface ReplicaMember {
   /** The brick id of the member (the layout's). */
@@ -37,6 +40,14 @@ export interface ReplicaSetOptions {
   backoffMs?: readonly number[];
   /** Sleeps `ms` (tests may hurry time). */
   sleep?: (ms: number) => Promise<void>;
+  /** A fresh dput: how long the members after a majority get to answer, ms (§10.7 step 3; default 1000). */
+  freshGraceMs?: number;
+  /**
+   * A fresh dput: a member that takes no byte this long while a majority keeps up is cut off, ms
+   * (default 5000). A frozen member is found sooner by the PING liveness of its client (2 s);
+   * this only bounds a member that answers PINGs but takes nothing.
+   */
+  freshStallMs?: number;
 }
 
 /** Errors after which another member may be the primary, or will be soon. */
@@ -53,6 +64,8 @@ export class ReplicaSetFops implements BrickFops {
   private readonly searchMs: number;
   private readonly backoffMs: readonly number[];
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly freshGraceMs: number;
+  private readonly freshStallMs: number;
   /** Failovers seen by this layer (a primary that answered stopped being the one): for metrics. */
   failovers = 0;
 
@@ -62,6 +75,8 @@ export class ReplicaSetFops implements BrickFops {
     this.searchMs = o.searchMs ?? 6000;
     this.backoffMs = o.backoffMs ?? [50, 100, 200, 400, 800];
     this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.freshGraceMs = o.freshGraceMs ?? 1000;
+    this.freshStallMs = o.freshStallMs ?? 5000;
   }
 
   /** The member this layer believes is the primary, and its term (for status pages). */
@@ -158,6 +173,13 @@ export class ReplicaSetFops implements BrickFops {
 
   async upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable, ctx?: CallContext): Promise<FopRes<F>> {
     const c: CallContext = { ...ctx, opId: ctx?.opId ?? newOpId() };
+    if (fop === 'dput' && (req as FopReq<'dput'>).fresh && this.members.length > 1) {
+      return freshPut(this.setId, this.members, req as FopReq<'dput'>, body, c, {
+        graceMs: this.freshGraceMs, stallMs: this.freshStallMs,
+        // One opId for the record over every resend of it (§10.4 "Duplicates").
+        pending: (p, pc) => this.call('pending', p, { ...pc, opId: newOpId() }),
+      }) as Promise<FopRes<F>>;
+    }
     // The body goes to the primary once: find it first when none is known.
     if (this.primaryId === undefined) {
       const deadline = performance.now() + this.searchMs;

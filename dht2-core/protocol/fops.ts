@@ -222,6 +222,8 @@ export const ReplStatus = z.object({
   }).optional(),
   /** Opened without a vote file and with an empty log (a new or a wiped brick, §10.13): it votes only after hearing a primary's term. */
   wiped: z.boolean().optional(),
+  /** A DS set: the pending fresh copies this member's replicated state holds, by missing member (§10.7). */
+  pending: z.record(z.string(), offset).optional(),
 });
 export type ReplStatus = z.infer<typeof ReplStatus>;
 
@@ -392,8 +394,14 @@ export const FOPS = {
     obj({ gfid: Gfid, parts: z.array(Gfid).min(1).max(10000), removeParts: z.boolean().optional() }), DataStat),
   dcopy: fop('control', 'ds', true,
     obj({ src: Gfid, gfid: Gfid, offset: offset.optional(), length: offset.optional() }), DataStat),
-  /** Replace an object atomically with the body (temp file, fsync, rename). */
-  dput: fop('upload', 'ds', true, obj({ gfid: Gfid }), DataStat),
+  /**
+   * Replace an object atomically with the body (temp file, fsync, rename). `fresh` (ARCHITECTURE.md
+   * §10.7): the GFID is new, nothing names it yet: the object is linked into place (EEXIST when it
+   * is there already) and, on a member of a replicated set, stored by every member the gateway
+   * sends it to, without the log; `at` is then the time the gateway gives it (the same on every
+   * member).
+   */
+  dput: fop('upload', 'ds', true, obj({ gfid: Gfid, fresh: z.boolean().optional(), at: z.number().int().min(0).optional() }), DataStat),
   /**
    * Write the body at `offset` in place (creates the object when `create`); with `append`, at
    * the end instead (offset ignored), the whole body at once against other appends.
@@ -401,6 +409,15 @@ export const FOPS = {
   dwrite: fop('upload', 'ds', false,
     obj({ gfid: Gfid, offset: offset, create: z.boolean().optional(), append: z.boolean().optional() }), DataStat),
   dread: fop('download', 'ds', true, obj({ gfid: Gfid, offset: offset.optional(), length: offset.optional() }), DataStat),
+  /**
+   * The pending record of a fresh object (ARCHITECTURE.md §10.7 step 4, ON-DISK-FORMAT.md §6.4):
+   * the members in `missing` lack it; sent to the DS set's primary, logged, answered once
+   * committed and applied. Only on a member of a replicated set.
+   */
+  pending: fop('control', 'ds', true,
+    obj({ gfid: Gfid, size: offset, crc32c: u32, missing: z.array(z.string().min(1).max(128)).min(1).max(16) }), Empty),
+  /** `member` holds the fresh object `gfid` now: its pending row goes (logged, as `pending`). */
+  pendingDone: fop('control', 'ds', true, obj({ gfid: Gfid, member: z.string().min(1).max(128) }), Empty),
 } as const;
 
 export type FopTable = typeof FOPS;

@@ -34,7 +34,7 @@ import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
 import { PosixStore } from '../../brick/posix2/store.js';
 import { observeFsyncs } from '../../brick/posix2/fsutil.js';
 import { Dht2Error, err } from '../../dht2-core/protocol/errors.js';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Attrs, ControlFop, DownloadFop, FopName, FopReq, FopRes, UploadFop } from '../../dht2-core/protocol/fops.js';
 import { PassThroughFops, type BrickFops, type CallContext, type Download } from '../../dht2-core/protocol/layer.js';
 import { ReplicaSetFops } from '../../dht2-core/layers/replica-set.js';
@@ -68,6 +68,11 @@ export interface Scenario {
   setup(v: Volume): Promise<void>;
   /** The FOP under test. */
   op(v: Volume): Promise<unknown>;
+  /**
+   * Replicated mode: members down for the whole run (never the first primary, `-a`): a fresh
+   * dput does not reach them, so it needs a pending record (ARCHITECTURE.md §10.7).
+   */
+  downMembers?: readonly string[];
   /** The steps this scenario is about (e.g. a cross-MDS namelink): seeds are tried until it holds. */
   want?: (trace: readonly Step[]) => boolean;
   /**
@@ -107,6 +112,10 @@ class Plan {
   noMajority = new Set<string>();
   /** Replicated mode: sets answer a resend from their kept replies (false: the checker's self-test of a set that runs it again). */
   dedup = true;
+  /** Replicated mode: members down for the whole run (Scenario.downMembers). */
+  membersDown = new Set<string>();
+  /** Replicated mode: sets keep the pending records they commit (false: the self-test of a set that loses them). */
+  keepPending = true;
 }
 
 /** Thrown by a brick that applied a step and then lost its primary role ('failover'): its member takes the reply. */
@@ -137,6 +146,11 @@ class FaultBrick extends PassThroughFops {
   async restart(): Promise<void> {
     await this.store.close().catch(() => undefined);
     await this.start();
+  }
+
+  /** One step of `fop` that `apply` carries out, under this brick's faults (a replicated set's own steps). */
+  step<T>(fop: FopName, apply: () => Promise<T>): Promise<T> {
+    return this.around(fop, undefined, apply);
   }
 
   protected override async around<T>(fop: FopName, _req: unknown, apply: () => Promise<T>, dispose?: (r: T) => void): Promise<T> {
@@ -199,7 +213,46 @@ class SetState {
   primary = 0;
   term = 1;
   readonly kept = new Map<string, { reply: unknown } | 'forgotten'>();
+  /**
+   * Fresh objects (ARCHITECTURE.md §10.7): which members stored each (by index), the committed
+   * pending records (GFID -> the members they name), and the one store write per object (the
+   * set's store holds it once any member has it).
+   */
+  readonly holders = new Map<string, Set<number>>();
+  readonly pending = new Map<string, Set<string>>();
+  private readonly stored = new Map<string, Promise<FopRes<'dput'>>>();
   constructor(readonly brick: FaultBrick, readonly members: readonly string[]) {}
+
+  /** Member `index` stores a fresh body: the set's store takes it once. */
+  storeFresh(index: number, req: FopReq<'dput'>, bytes: Buffer): Promise<FopRes<'dput'>> {
+    let p = this.stored.get(req.gfid);
+    if (!p) {
+      p = this.brick.store.upload('dput', { gfid: req.gfid, fresh: true }, Readable.from([bytes]));
+      this.stored.set(req.gfid, p);
+    }
+    return p.then((r) => {
+      let h = this.holders.get(req.gfid);
+      if (!h) this.holders.set(req.gfid, (h = new Set()));
+      h.add(index);
+      return r;
+    });
+  }
+
+  /**
+   * What survives of the fresh objects: one held by a majority, every other member named by a
+   * committed pending record, is the set's (heal completes it); any other may be lost (the
+   * primary, or the member that reads would go to, may be one that lacks it, and no record says
+   * so), so it is taken from the set's store.
+   */
+  async settleFresh(): Promise<void> {
+    const need = Math.floor(this.members.length / 2) + 1;
+    for (const [gfid, h] of this.holders) {
+      const recorded = this.pending.get(gfid) ?? new Set<string>();
+      const covered = h.size >= need && this.members.every((m, i) => h.has(i) || recorded.has(m));
+      if (!covered) await this.brick.store.call('dunlink', { gfid }).catch(() => undefined);
+    }
+    this.holders.clear();
+  }
 }
 
 class SetMember implements BrickFops {
@@ -244,11 +297,48 @@ class SetMember implements BrickFops {
         primary, lastIndex: 0, commitIndex: 0, appliedIndex: 0, leaseValid: !this.plan.noMajority.has(this.set.brick.id), state: 'ok',
       } as FopRes<F>);
     }
+    if (fop === 'pending') {
+      // Logged and committed by the set (§10.7 step 4): kept as the set's pending record.
+      const r = req as FopReq<'pending'>;
+      return this.run(ctx, () => this.set.brick.step('pending', async () => {
+        if (this.plan.keepPending) this.set.pending.set(r.gfid, new Set([...(this.set.pending.get(r.gfid) ?? []), ...r.missing]));
+        return {} as FopRes<F>;
+      }), true);
+    }
     return this.run(ctx, () => this.set.brick.call(fop, req, ctx), true);
   }
 
   upload<F extends UploadFop>(fop: F, req: FopReq<F>, body: Readable, ctx?: CallContext): Promise<FopRes<F>> {
+    if (fop === 'dput' && (req as FopReq<'dput'>).fresh) return this.fresh(req as FopReq<'dput'>, body) as Promise<FopRes<F>>;
     return this.run(ctx, () => this.set.brick.upload(fop, req, body, ctx), true);
+  }
+
+  /**
+   * A fresh dput (ARCHITECTURE.md §10.7 step 2): every member takes it, primary or not, without
+   * the log; one step per member. A failover after it: this member stored it, then died before
+   * replying (and, the primary, lost its role); no majority: this member refused it.
+   */
+  private async fresh(req: FopReq<'dput'>, body: Readable): Promise<FopRes<'dput'>> {
+    if (this.plan.membersDown.has(this.id)) {
+      body.resume();
+      throw err('EHOSTDOWN', `${this.id} is down`);
+    }
+    try {
+      // Called at once (no await before it): the members' steps are traced in member order.
+      return await this.set.brick.step('dput', async () => {
+        const parts: Buffer[] = [];
+        for await (const c of body) parts.push(c as Buffer);
+        return this.set.storeFresh(this.index, req, Buffer.concat(parts));
+      });
+    } catch (e) {
+      body.resume();
+      if (!(e instanceof AppliedThenFailover)) throw e;
+      if (this.index === this.set.primary) {
+        this.set.primary = (this.set.primary + 1) % this.set.members.length;
+        this.set.term++;
+      }
+      throw err('ENOTCONN', `${this.id} died after storing the fresh body, before replying`);
+    }
   }
 
   /** Reads are not kept: a resend reads again. */
@@ -278,6 +368,8 @@ class World {
   readonly plan = new Plan();
   readonly bricks: FaultBrick[];
   readonly volume: Volume;
+  /** Replicated mode: each brick's set. */
+  readonly sets: SetState[] = [];
   private readonly root: string;
 
   private constructor(readonly base: string, replicated: boolean) {
@@ -288,6 +380,7 @@ class World {
     const layer = (b: FaultBrick): BrickFops => {
       if (!replicated) return b;
       const set = new SetState(b, [`${b.id}-a`, `${b.id}-b`, `${b.id}-c`]);
+      this.sets.push(set);
       return new ReplicaSetFops(b.id, set.members.map((id, i) => ({ id, fops: new SetMember(set, i, this.plan) })), {
         searchMs: 20, backoffMs: [0], sleep: () => tick(),
       });
@@ -320,6 +413,11 @@ class World {
     p.gate = undefined;
     p.fired = false;
     p.noMajority.clear();
+  }
+
+  /** The fresh objects of every set settle: what no majority and no pending record covers is lost. */
+  async settleFresh(): Promise<void> {
+    for (const s of this.sets) await s.settleFresh();
   }
 
   async dispose(): Promise<void> {
@@ -408,6 +506,7 @@ async function checkAfter(
   w: World, s: Scenario, label: string, acked: boolean, old: TreeState, now: TreeState,
 ): Promise<void> {
   const v = w.volume;
+  await w.settleFresh();
   const r = await bounded('fsck', () => v.fsck({ graceMs: 0 }));
   assert.deepEqual(r.dangling, [], `${label}: a name points to a missing inode`);
   assert.deepEqual(r.missingData, [], `${label}: a name points to missing data`);
@@ -430,10 +529,13 @@ async function checkAfter(
 }
 
 /** Prepares a world at the scenario's start, with the seeded random source in place. */
-async function startWorld(base: string, s: Scenario, seed: number, replicated = false): Promise<World> {
+async function startWorld(base: string, s: Scenario, seed: number, replicated = false, keepPending = true): Promise<World> {
   setRandomSource(seeded(seed));
   const w = await World.make(base, replicated);
   await s.setup(w.volume);
+  // Down after the setup, which every member took (the scenario starts from a whole set).
+  if (replicated) for (const m of s.downMembers ?? []) w.plan.membersDown.add(m);
+  w.plan.keepPending = keepPending;
   return w;
 }
 
@@ -453,7 +555,7 @@ async function outcome(fn: () => Promise<unknown>): Promise<{ acked: boolean; er
  * breaks an invariant.
  */
 export async function checkScenario(
-  base: string, s: Scenario, o: { seeds?: number; placements?: number; replicated?: boolean; dedup?: boolean } = {},
+  base: string, s: Scenario, o: { seeds?: number; placements?: number; replicated?: boolean; dedup?: boolean; keepPending?: boolean } = {},
 ): Promise<CheckReport> {
   try {
     const reports: CheckReport[] = [];
@@ -462,7 +564,7 @@ export async function checkScenario(
         if (reports.length > 0) break;
         throw new Error(`${s.name}: no seed gives the wanted steps`);
       }
-      const r = await checkSeed(base, s, seed, o.replicated ?? false, o.dedup ?? true);
+      const r = await checkSeed(base, s, seed, o.replicated ?? false, o.dedup ?? true, o.keepPending ?? true);
       if (r) reports.push(r);
     }
     return { ...reports[0]!, runs: reports.reduce((n, r) => n + r.runs, 0), placements: reports.length };
@@ -473,14 +575,14 @@ export async function checkScenario(
 }
 
 /** checkScenario for one seed; undefined when its fault-free run does not make the wanted steps. */
-async function checkSeed(base: string, s: Scenario, seed: number, replicated: boolean, dedup = true): Promise<CheckReport | undefined> {
+async function checkSeed(base: string, s: Scenario, seed: number, replicated: boolean, dedup = true, keepPending = true): Promise<CheckReport | undefined> {
   // 1. The fault-free run: its steps, its fsyncs, the old and new states.
   let steps: Step[] = [];
   let old: TreeState = new Map();
   let now: TreeState = new Map();
   let fsyncs = 0;
   {
-    const w = await startWorld(base, s, seed, replicated);
+    const w = await startWorld(base, s, seed, replicated, keepPending);
     try {
       old = await treeState(w.volume, s.staleSizeOk);
       w.plan.trace = [];
@@ -504,7 +606,7 @@ async function checkSeed(base: string, s: Scenario, seed: number, replicated: bo
   for (let i = 0; i < steps.length; i++) {
     for (const kind of replicated ? REPLICA_FAULTS : FAULTS) {
       const label = `${s.name}: ${kind} at step ${i} (${steps[i]!.fop} on ${steps[i]!.brick}), seed ${seed}${replicated ? ', replicated' : ''}`;
-      const w = await startWorld(base, s, seed, replicated);
+      const w = await startWorld(base, s, seed, replicated, keepPending);
       try {
         w.plan.trace = [];
         w.plan.fault = { step: i, kind };

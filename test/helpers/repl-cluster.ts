@@ -72,10 +72,12 @@ export class ReplCluster {
     await installLayout(this.vf, SECRET);
   }
 
-  private spawn(id: string, role: 'mds' | 'ds', port: number): Promise<BrickProcess & { host?: string }> {
+  private spawn(id: string, role: 'mds' | 'ds', port: number, env?: Record<string, string>): Promise<BrickProcess & { host?: string }> {
     const dir = join(this.o.dir, id);
     if (this.o.spawn) return this.o.spawn({ id, role, dir, port });
-    return spawnBrick({ dir, role, secret: SECRET, volumeId: 'faultvol', port, args: ['--brick-id', id] });
+    return spawnBrick({ dir, role, secret: SECRET, volumeId: 'faultvol', port, args: ['--brick-id', id], ...(env ? { env } : {}),
+      // REPL_CLUSTER_LOG=1 shows the bricks' log lines (debugging a failing test).
+      ...(process.env.REPL_CLUSTER_LOG ? { onLog: (l: string) => console.log(id, l) } : {}) });
   }
 
   brick(id: string): ReplBrick {
@@ -85,9 +87,9 @@ export class ReplCluster {
   }
 
   /** Starts a killed brick again on its port, with its data. */
-  async restart(id: string): Promise<void> {
+  async restart(id: string, env?: Record<string, string>): Promise<void> {
     const b = this.brick(id);
-    b.proc = await this.spawn(id, b.role, b.port);
+    b.proc = await this.spawn(id, b.role, b.port, env);
   }
 
   client(id: string): BrickClient {
