@@ -3,7 +3,8 @@
  * (truncation)"; ON-DISK-FORMAT.md §6.1) with six real brick processes (one MDS set and one DS set
  * of three), tiny segments and a retention of seconds (the brick's DHT2_REPL_* variables):
  *
- * 1. every member up: after writes that fill many segments, the old segment files and their blobs
+ * 1. every member up: after writes that fill many segments (PUTs, then in-place writes: a fresh
+ *    PUT's body skips the DS log, §10.7), the old segment files and their blobs
  *    are gone on every member, the log each member holds (firstIndex..lastIndex in rstatus) stays
  *    bounded, every file reads back, and the replicas' digests are equal;
  * 2. a follower of each set stopped while writes go on past the retention: the others truncate past
@@ -106,6 +107,15 @@ describe('replicated log truncation (ARCHITECTURE.md §10.13)', function () {
     await v.writeFile(path, Readable.from([b]));
     files.set(path, b);
   };
+  /** An in-place write: logged on the DS set (a fresh PUT's body is not, ARCHITECTURE.md §10.7). */
+  const pwrite = async (path: string, offset: number, b: Buffer): Promise<void> => {
+    await v.write(path, offset, Readable.from([b]));
+    const was = files.get(path)!;
+    const now = Buffer.alloc(Math.max(was.length, offset + b.length));
+    was.copy(now);
+    b.copy(now, offset);
+    files.set(path, now);
+  };
   const readAll = async (): Promise<void> => {
     for (const [path, b] of files) {
       const r = await v.openRead(path);
@@ -177,6 +187,11 @@ describe('replicated log truncation (ARCHITECTURE.md §10.13)', function () {
   it('every member up: old segments and their blobs go on every member, the log held stays bounded, all reads back, replicas equal', async () => {
     await v.mkdir('/d');
     for (let i = 0; i < 120; i++) await put(`/d/f${i}`, body(1 + Math.floor(rand() * 6000)));
+    // Fresh PUTs skip the DS log (§10.7): in-place writes fill it, each entry with a body (blob).
+    for (let i = 0; i < 120; i++) {
+      const f = `/d/f${i}`;
+      await pwrite(f, Math.floor(rand() * files.get(f)!.length), body(1 + Math.floor(rand() * 6000)));
+    }
     await caughtUp('mds');
     await caughtUp('ds');
     // The last writes are younger than the minimum retention: wait it out, then a truncation round.
