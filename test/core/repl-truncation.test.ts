@@ -64,6 +64,8 @@ describe('replicated log truncation (ARCHITECTURE.md §10.13)', function () {
   /** What the bricks logged of truncations and rebuilds. */
   const truncated: Array<{ id: string; reason: string; upTo: number }> = [];
   const autoRebuilds: string[] = [];
+  /** The pending rows (§10.7) each rebuilt DS member installed from its source. */
+  const rowsInstalled: Array<{ id: string; rows: number }> = [];
 
   const spawn = async (m: Member, port?: number): Promise<void> => {
     m.proc = await spawnBrick({
@@ -74,6 +76,7 @@ describe('replicated log truncation (ARCHITECTURE.md §10.13)', function () {
           const j = JSON.parse(l) as { reason: string; upTo: number };
           truncated.push({ id: m.id, reason: j.reason, upTo: j.upTo });
         }
+        if (l.includes('pending fresh copies installed')) rowsInstalled.push({ id: m.id, rows: (JSON.parse(l) as { rows: number }).rows });
         if (l.includes('rebuilding it by full copy')) autoRebuilds.push((JSON.parse(l) as { member: string }).member);
       },
     });
@@ -307,6 +310,14 @@ describe('replicated log truncation (ARCHITECTURE.md §10.13)', function () {
       info = await cli('heal', 'info');
     }
     assert.equal(info.code, 0, info.out);
+    // The PUTs made while it was away left rows naming it, whose entries were truncated: the
+    // rebuild took them from its source (rpending), healed them (pendingDone), and every member
+    // of the set now holds the same rows (none).
+    assert.ok(rowsInstalled.some((x) => x.id === away.ds.id && x.rows > 0), `${away.ds.id} installed its source's pending rows: ${JSON.stringify(rowsInstalled)}`);
+    await caughtUp('ds');
+    const pend = await Promise.all(setOf('ds').map((m) => status(m.id)));
+    for (const s of pend) assert.deepEqual(s!.pending, pend[0]!.pending, `${s!.brick}'s pending rows as the others': ${JSON.stringify(pend.map((x) => [x?.brick, x?.pending]))}`);
+    assert.deepEqual(pend[0]!.pending, {});
     await readAll();
     // The rebuilt member becomes primary: the primary is stopped (and started again) until the
     // election falls on it; then the third member is stopped and every file reads back through it.
