@@ -142,8 +142,9 @@ export class FreshObjects {
       if (bad.length > 0) throw err('EINVAL', `pending ${r.gfid}: ${bad.join(', ')} not in this set`);
       return {};
     }
-    // Logged even when this primary holds no such row (a member rebuilt by full copy has no
-    // rows from before its copy): applying it where the row is gone changes nothing.
+    // Logged even when this primary holds no such row (a member's heal may race the entry that
+    // drops the row, or the rows it took from its rebuild's source, node.ts copyPendingRows):
+    // applying it where the row is gone changes nothing.
     return {};
   }
 

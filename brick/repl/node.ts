@@ -32,7 +32,7 @@ import type { Logger } from 'pino';
 import {
   err, isErr, isFopName, isFopOfRole, newOpId, parseFopArgs, ROOT_GFID, toDht2Error, type ControlFop,
   type Dht2Error, type Download, type DownloadFop, type FopName, type FopReq, type FopRes, type LayoutDoc,
-  type DigestItem, type DigestPage, type ReplEntry, type ReplStatus, type UploadFop,
+  type BrickFops, type DigestItem, type DigestPage, type ReplEntry, type ReplStatus, type UploadFop,
 } from '../../dht2-core/protocol/index.js';
 import { crashPoint } from '../posix2/crash.js';
 import { isDiverged, isDsMutating, isMdsMutating, type DsMutating, type FopOut, type MutatingFop } from '../posix2/fop-out.js';
@@ -40,6 +40,7 @@ import { KeyedRwLocks } from '../posix2/locks.js';
 import { conflictKeys } from './keys.js';
 import { OpTable, type Outcome } from './dedup.js';
 import { FreshObjects, isPendingFop, type PendingFop } from './fresh.js';
+import type { PendingRow } from './pending.js';
 import type { PosixStore } from '../posix2/store.js';
 import type { FopMeta, FopRouter } from '../server.js';
 import { readApplied, writeApplied } from './applied.js';
@@ -63,6 +64,8 @@ const APPLY_RETRY_MS = 1000;
 const NEW_SET_PROBE_MS = 500;
 /** Handles per page of the full copy's digest walk; the rebuild record is rewritten after each. */
 const COPY_PAGE = 64;
+/** Pending rows per `rpending` page (a rebuild of a DS member). */
+const ROWS_PAGE = 1000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -856,6 +859,15 @@ export class ReplNode implements FopRouter {
       });
     }
     if (fop === 'rappend') return this.onAppend(req as FopReq<'rappend'>, from);
+    if (fop === 'rpending') {
+      if (!this.fresh) throw err('ENOTSUP', `rpending: replica set ${this.o.setId} is not a DS set (no pending fresh copies)`);
+      const r = req as FopReq<'rpending'>;
+      const rows = this.fresh.pending.page(r.after, r.limit);
+      return {
+        items: rows.map((x) => ({ gfid: x.gfid, member: x.member, size: x.size, crc32c: x.crc, idx: x.idx })),
+        eof: rows.length < r.limit,
+      } satisfies FopRes<'rpending'>;
+    }
     throw err('ENOTSUP', `${fop} is not a control FOP of the replication module`);
   }
 
@@ -1138,6 +1150,7 @@ export class ReplNode implements FopRouter {
       }
       await store.rebuildNameIndex();
       if (await this.tailLost(r)) return;
+      await this.copyPendingRows(src);
       r.replayTo = (await src.call('rstatus', {})).appliedIndex;
       r.phase = 'replay';
       await writeRebuild(this.o.dir, r);
@@ -1164,6 +1177,37 @@ export class ReplNode implements FopRouter {
     this.wiped = false;
     await this.swapCore(false);
     this.log.info({ applied: this.applied }, 'rebuild done: the member votes again');
+  }
+
+  /**
+   * A DS set's pending rows (ARCHITECTURE.md §10.7, ON-DISK-FORMAT.md §6.4) are replicated state
+   * the copy of the objects does not carry: the entries that made them may be truncated (§10.13
+   * "As built (truncation)"), or this member's `pending.sqlite` wiped. So the source's rows,
+   * paged with `rpending`, replace this member's, in one transaction, before the log tail is
+   * replayed from `fromIndex`. Why that gives the right rows: each row (gfid, member) is set-like
+   * state that only `pending` (present), `pendingDone` (absent) and `dunlink` (absent, every
+   * member of the gfid) change, each apply idempotent and writing the row's value outright. The
+   * pages are read after `fromIndex` was taken from the source's applied index, so each row is
+   * read as it stood after some applied index ≥ fromIndex (pages partition the keys, so each is
+   * read once, at one moment; a committed, applied entry only). Replaying every entry after
+   * fromIndex then ends, for a row some entry there touches, on that entry's value (the last such
+   * entry decides), and leaves any other row as the source had it at fromIndex, which is what the
+   * page read (nothing after fromIndex changed it). Crash safe: the rows are installed before the
+   * record says `replay`, so a restart in `copy` fetches them again.
+   */
+  private async copyPendingRows(src: BrickFops): Promise<void> {
+    if (!this.fresh) return;
+    const rows: PendingRow[] = [];
+    let after: { gfid: string; member: string } | undefined;
+    for (;;) {
+      const p = await src.call('rpending', after === undefined ? { limit: ROWS_PAGE } : { after, limit: ROWS_PAGE });
+      for (const it of p.items) rows.push({ gfid: it.gfid, member: it.member, size: it.size, crc: it.crc32c, idx: it.idx });
+      if (p.eof || p.items.length === 0) break;
+      const last = p.items.at(-1)!;
+      after = { gfid: last.gfid, member: last.member };
+    }
+    this.fresh.pending.replaceAll(rows);
+    this.log.info({ rows: rows.length }, 'rebuild: the source\'s pending fresh copies installed');
   }
 
   /**

@@ -19,6 +19,12 @@ export interface PendingRecord {
   idx: number;
 }
 
+/** One row whole: a (fresh object, member that lacks it) pair and its record. */
+export interface PendingRow extends PendingRecord {
+  gfid: string;
+  member: string;
+}
+
 function toBlob(gfid: string): Buffer {
   return Buffer.from(gfid.replace(/-/g, ''), 'hex');
 }
@@ -98,6 +104,28 @@ export class PendingStore {
     const out: Array<[string, number]> = [];
     for (const [g, m] of this.rows) { const r = m.get(member); if (r) out.push([g, r.idx]); }
     return out.sort((a, b) => a[1] - b[1]).slice(0, limit).map(([g]) => g);
+  }
+
+  /** One page of the rows in (gfid, member) order after `after` (`rpending`, a rebuild's source). */
+  page(after: { gfid: string; member: string } | undefined, limit: number): PendingRow[] {
+    const rows = (after === undefined
+      ? this.db.prepare('SELECT gfid, member, size, crc, idx FROM pending ORDER BY gfid, member LIMIT ?').all(limit)
+      : this.db.prepare('SELECT gfid, member, size, crc, idx FROM pending WHERE gfid > ? OR (gfid = ? AND member > ?) ORDER BY gfid, member LIMIT ?')
+        .all(toBlob(after.gfid), toBlob(after.gfid), after.member, limit)) as Array<{ gfid: Buffer; member: string; size: number; crc: number; idx: number }>;
+    return rows.map((r) => ({ gfid: fromBlob(r.gfid), member: r.member, size: r.size, crc: r.crc, idx: r.idx }));
+  }
+
+  /**
+   * Makes the table exactly `rows`, in one transaction: a member rebuilt by full copy takes its
+   * source's rows (ARCHITECTURE.md §10.13 "As built (truncation)"; node.ts runRebuild).
+   */
+  replaceAll(rows: readonly PendingRow[]): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM pending').run();
+      for (const r of rows) this.put.run(toBlob(r.gfid), r.member, r.size, r.crc, r.idx);
+    })();
+    this.rows.clear();
+    for (const r of rows) this.mirrorPut(r.gfid, r.member, { size: r.size, crc: r.crc, idx: r.idx });
   }
 
   /** Rows by missing member (`heal info`, rstatus). */

@@ -346,6 +346,18 @@ export const FOPS = {
    */
   rcopy: fop('download', 'peer', true, obj({ gfid: Gfid }), obj({ kind: z.enum(['mds', 'data']), size: offset, crc32c: u32 })),
   /**
+   * One page of the source's pending fresh copies (`repl/pending.sqlite`, ARCHITECTURE.md §10.7,
+   * ON-DISK-FORMAT.md §6.4), in (gfid, member) order after `after`, for a DS member being rebuilt
+   * by full copy (§10.13 "As built (truncation)"): the rows are replicated state the copy of the
+   * objects does not carry. Role `peer`; ENOTSUP on an MDS set.
+   */
+  rpending: fop('control', 'peer', true,
+    obj({ after: z.object({ gfid: Gfid, member: z.string().min(1).max(128) }).optional(), limit: z.number().int().min(1).max(10000) }),
+    obj({
+      items: z.array(z.object({ gfid: Gfid, member: z.string().min(1).max(128), size: offset, crc32c: u32, idx: offset })),
+      eof: z.boolean(),
+    })),
+  /**
    * Starts a rebuild of this member by full copy from its set's primary (`dht2 heal start
    * --full`, ARCHITECTURE.md §10.13): it becomes a learner until the copy and the log tail are
    * applied. `started` is false when one is already under way (it goes on).

@@ -3,7 +3,8 @@
  * (truncation)"; ON-DISK-FORMAT.md §6.1) with six real brick processes (one MDS set and one DS set
  * of three), tiny segments and a retention of seconds (the brick's DHT2_REPL_* variables):
  *
- * 1. every member up: after writes that fill many segments, the old segment files and their blobs
+ * 1. every member up: after writes that fill many segments (PUTs, then in-place writes: a fresh
+ *    PUT's body skips the DS log, §10.7), the old segment files and their blobs
  *    are gone on every member, the log each member holds (firstIndex..lastIndex in rstatus) stays
  *    bounded, every file reads back, and the replicas' digests are equal;
  * 2. a follower of each set stopped while writes go on past the retention: the others truncate past
@@ -63,6 +64,8 @@ describe('replicated log truncation (ARCHITECTURE.md §10.13)', function () {
   /** What the bricks logged of truncations and rebuilds. */
   const truncated: Array<{ id: string; reason: string; upTo: number }> = [];
   const autoRebuilds: string[] = [];
+  /** The pending rows (§10.7) each rebuilt DS member installed from its source. */
+  const rowsInstalled: Array<{ id: string; rows: number }> = [];
 
   const spawn = async (m: Member, port?: number): Promise<void> => {
     m.proc = await spawnBrick({
@@ -73,6 +76,7 @@ describe('replicated log truncation (ARCHITECTURE.md §10.13)', function () {
           const j = JSON.parse(l) as { reason: string; upTo: number };
           truncated.push({ id: m.id, reason: j.reason, upTo: j.upTo });
         }
+        if (l.includes('pending fresh copies installed')) rowsInstalled.push({ id: m.id, rows: (JSON.parse(l) as { rows: number }).rows });
         if (l.includes('rebuilding it by full copy')) autoRebuilds.push((JSON.parse(l) as { member: string }).member);
       },
     });
@@ -105,6 +109,15 @@ describe('replicated log truncation (ARCHITECTURE.md §10.13)', function () {
   const put = async (path: string, b: Buffer): Promise<void> => {
     await v.writeFile(path, Readable.from([b]));
     files.set(path, b);
+  };
+  /** An in-place write: logged on the DS set (a fresh PUT's body is not, ARCHITECTURE.md §10.7). */
+  const pwrite = async (path: string, offset: number, b: Buffer): Promise<void> => {
+    await v.write(path, offset, Readable.from([b]));
+    const was = files.get(path)!;
+    const now = Buffer.alloc(Math.max(was.length, offset + b.length));
+    was.copy(now);
+    b.copy(now, offset);
+    files.set(path, now);
   };
   const readAll = async (): Promise<void> => {
     for (const [path, b] of files) {
@@ -177,6 +190,11 @@ describe('replicated log truncation (ARCHITECTURE.md §10.13)', function () {
   it('every member up: old segments and their blobs go on every member, the log held stays bounded, all reads back, replicas equal', async () => {
     await v.mkdir('/d');
     for (let i = 0; i < 120; i++) await put(`/d/f${i}`, body(1 + Math.floor(rand() * 6000)));
+    // Fresh PUTs skip the DS log (§10.7): in-place writes fill it, each entry with a body (blob).
+    for (let i = 0; i < 120; i++) {
+      const f = `/d/f${i}`;
+      await pwrite(f, Math.floor(rand() * files.get(f)!.length), body(1 + Math.floor(rand() * 6000)));
+    }
     await caughtUp('mds');
     await caughtUp('ds');
     // The last writes are younger than the minimum retention: wait it out, then a truncation round.
@@ -292,6 +310,14 @@ describe('replicated log truncation (ARCHITECTURE.md §10.13)', function () {
       info = await cli('heal', 'info');
     }
     assert.equal(info.code, 0, info.out);
+    // The PUTs made while it was away left rows naming it, whose entries were truncated: the
+    // rebuild took them from its source (rpending), healed them (pendingDone), and every member
+    // of the set now holds the same rows (none).
+    assert.ok(rowsInstalled.some((x) => x.id === away.ds.id && x.rows > 0), `${away.ds.id} installed its source's pending rows: ${JSON.stringify(rowsInstalled)}`);
+    await caughtUp('ds');
+    const pend = await Promise.all(setOf('ds').map((m) => status(m.id)));
+    for (const s of pend) assert.deepEqual(s!.pending, pend[0]!.pending, `${s!.brick}'s pending rows as the others': ${JSON.stringify(pend.map((x) => [x?.brick, x?.pending]))}`);
+    assert.deepEqual(pend[0]!.pending, {});
     await readAll();
     // The rebuilt member becomes primary: the primary is stopped (and started again) until the
     // election falls on it; then the third member is stopped and every file reads back through it.

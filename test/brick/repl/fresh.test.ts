@@ -3,7 +3,9 @@
  * store: a fresh dput links into place and never replaces; a dunlink applied while a fresh body
  * is still coming in makes that dput discard it (no resurrection), and so does one applied before
  * it arrives; the pending rows (ON-DISK-FORMAT.md §6.4) survive a reopen, applying an entry twice
- * changes nothing, and a dunlink entry drops the object's rows.
+ * changes nothing, and a dunlink entry drops the object's rows; a rebuild's rows page and install
+ * whole (node.ts copyPendingRows), and a row naming this member for an object it holds heals
+ * without a copy.
  */
 import assert from 'node:assert/strict';
 import { mkdir, readdir } from 'node:fs/promises';
@@ -101,5 +103,54 @@ describe('fresh objects on a member (brick/repl/fresh.ts, ARCHITECTURE.md §10.7
     // The primary plans a dunlink of an object it lacks but a row names: logged, not ENOENT.
     assert.deepEqual(await fresh.planWith('dunlink', { gfid: g2 }, () => store.plan('dunlink', { gfid: g2 }, { at: Date.now() })), {});
     await rejectsErrno(fresh.planWith('dunlink', { gfid: g1 }, () => store.plan('dunlink', { gfid: g1 }, { at: Date.now() })), 'ENOENT');
+  });
+
+  it('a rebuild takes its source\'s rows: paged in (gfid, member) order, installed whole over its own, kept across a reopen; a row naming it for an object it holds heals without a copy', async () => {
+    // The source (node.ts copyPendingRows, ARCHITECTURE.md §10.13 "As built (truncation)").
+    const src = await tmpDir('repl-fresh-src');
+    await mkdir(replDir(src.path), { recursive: true });
+    const source = PendingStore.open(src.path, true);
+    const held = newGfid();
+    try {
+      const gs = [newGfid(), newGfid(), newGfid(), held];
+      source.add(7, gs[0]!, 3, 30, ['a', 'c']);
+      source.add(8, gs[1]!, 4, 40, ['b']);
+      source.add(9, gs[2]!, 5, 50, ['a', 'b', 'c']);
+      source.add(10, held, 3, 60, ['a']);
+      const all = source.page(undefined, 100);
+      assert.equal(all.length, 7);
+      const order = all.map((r) => `${r.gfid}/${r.member}`);
+      assert.deepEqual(order, [...order].sort(), 'rows in (gfid, member) order');
+      const paged: typeof all = [];
+      for (let after: { gfid: string; member: string } | undefined; ;) {
+        const p = source.page(after, 2);
+        paged.push(...p);
+        if (p.length < 2) break;
+        after = { gfid: p.at(-1)!.gfid, member: p.at(-1)!.member };
+      }
+      assert.deepEqual(paged, all, 'pages of 2 give every row once');
+      // The member's own rows (say, from before its copy) go; the source's replace them.
+      fresh.pending.add(2, newGfid(), 1, 1, ['b']);
+      fresh.pending.replaceAll(paged);
+      assert.deepEqual(fresh.pending.counts(), source.counts());
+      assert.deepEqual(fresh.pending.page(undefined, 100), all);
+    } finally {
+      source.close();
+      await src.cleanup();
+    }
+    fresh.close();
+    const again = PendingStore.open(t.path, true);
+    assert.deepEqual(again.counts(), { a: 3, b: 2, c: 2 });
+    again.close();
+    // Its heal loop: `held` is here (the full copy brought it), so no copy (no peer), just pendingDone.
+    const done: string[] = [];
+    fresh = new FreshObjects({
+      self: 'a', members: ['a', 'b', 'c'], store, logger: pino({ level: 'silent' }),
+      peer: () => { throw new Error('no copy expected'); }, caughtUp: () => true,
+      done: (g, m) => { done.push(`${g}/${m}`); return Promise.resolve(); },
+    });
+    await fresh.put({ gfid: held, fresh: true }, Readable.from([Buffer.from('abc')]));
+    await fresh.healRound();
+    assert.deepEqual(done, [`${held}/a`]);
   });
 });
