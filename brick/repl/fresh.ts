@@ -65,6 +65,11 @@ export class FreshObjects {
   /** Fresh dputs in flight here, by GFID: a dunlink applied meanwhile sets `killed`. */
   private readonly inflight = new Map<string, Set<{ killed: boolean }>>();
   private readonly tombstones = new Map<string, number>();
+  /**
+   * Objects made by an entry passed here and gone on every other member: later entries on them
+   * pass too (in memory: after a restart the passed entry is met again and says the same).
+   */
+  private readonly passedGone = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private healing = false;
   private closed = false;
@@ -169,12 +174,55 @@ export class FreshObjects {
    */
   async beforeFop(fop: DsMutating, req: unknown): Promise<void> {
     if (fop === 'dunlink') return;
-    for (const g of dsKeys(fop, req as never)) {
+    const keys = dsKeys(fop, req as never);
+    for (const g of keys) {
+      if (this.passedGone.has(g)) {
+        this.h.logger.info({ fop, gfid: g }, 'logged FOP passed: its object was made by a passed entry and is gone on every member');
+        throw err('EALREADY', `${fop} passed here: its object ${g} was made by an entry passed here and is gone on every member`, { gfid: g });
+      }
+    }
+    for (const g of keys) {
       if ((await this.ensureLocal(g)) === 'gone') {
-        this.h.logger.info({ fop, gfid: g }, 'logged FOP passed: its fresh object, lacked here, was removed by a later entry');
+        // An entry that makes an object from this one (a dconcat of lacked parts, which removes
+        // them: CompleteMultipartUpload; a dcopy of a lacked source) made it on the others, and
+        // later entries write to it (an append): fetch the made object from a member that holds
+        // it, or a later entry finds nothing here and the member diverges (the whole-cluster
+        // test of issue 16 did). A later state of it is fine: later entries set absolute
+        // offsets and sizes (ARCHITECTURE.md §10.6), so applying them again changes nothing.
+        const made = fop === 'dconcat' || fop === 'dcopy' ? keys[0] : undefined;
+        if (made !== undefined && made !== g && (await this.fetchMade(made)) === 'gone') this.passedGone.add(made);
+        this.h.logger.info({ fop, gfid: g, made }, 'logged FOP passed: its fresh object, lacked here, was removed by a later entry');
         throw err('EALREADY', `${fop} passed here: its object ${g}, which this member lacked, was removed by a later entry on every member that held it`, { gfid: g });
       }
     }
+  }
+
+  /**
+   * Copies `gfid`, made by an entry this member passed, from a member that holds it; 'gone' when
+   * every other member answers ENOENT (a later entry removed it), EIO (the apply is retried)
+   * when none answered.
+   */
+  private async fetchMade(gfid: string): Promise<'here' | 'gone'> {
+    return this.locks.with([gfid], async () => {
+      if (await this.ds.has(gfid)) return 'here';
+      const sources = this.h.members.filter((m) => m !== this.h.self);
+      let gone = 0;
+      let last: unknown;
+      for (const src of sources) {
+        try {
+          const d = await this.h.peer(src).download('rcopy', { gfid });
+          if (d.res.kind !== 'data') { d.body.destroy(); throw err('EIO', `rcopy ${gfid} from ${src}: not a data object`); }
+          await this.h.store.installCopy(gfid, d.res, d.body);
+          this.h.logger.info({ gfid, from: src }, 'object made by a passed entry copied here');
+          return 'here';
+        } catch (e) {
+          last = e;
+          if (isErr(toDht2Error(e), 'ENOENT')) gone++;
+        }
+      }
+      if (gone === sources.length) return 'gone';
+      throw err('EIO', `object ${gfid}, made by an entry passed here, could not be copied from ${sources.join(', ')}: ${(last as Error | undefined)?.message ?? 'none'}`, { gfid });
+    });
   }
 
   /**
