@@ -6,8 +6,7 @@
  * means more entries are applied again, and apply is idempotent (ARCHITECTURE.md §10.6).
  */
 import { join } from 'node:path';
-import { err } from '../../dht2-core/protocol/index.js';
-import { crc32c, readU64, writeU64 } from './bin.js';
+import { indexTermCodec } from './index-term.js';
 import { replDir } from './paths.js';
 import { readWhole, writeWhole } from './state-file.js';
 
@@ -18,34 +17,19 @@ export interface AppliedMark {
   term: number;
 }
 
-const MAGIC = Buffer.from('D2AP');
-const FORMAT = 1;
-const SIZE = 32;
-
 export function appliedPath(dir: string): string {
   return join(replDir(dir), 'applied');
 }
 
+const CODEC = indexTermCodec('D2AP', 'applied mark');
+
 export function encodeApplied(a: AppliedMark): Buffer {
-  for (const [k, v] of [['index', a.index], ['term', a.term]] as const) {
-    if (!Number.isSafeInteger(v) || v < 0) throw err('EINVAL', `${k} ${v} cannot be stored`);
-  }
-  const b = Buffer.alloc(SIZE);
-  MAGIC.copy(b, 0);
-  b.writeUInt16LE(FORMAT, 4);
-  writeU64(b, a.index, 8);
-  writeU64(b, a.term, 16);
-  b.writeUInt32LE(crc32c(b.subarray(0, 28)), 28);
-  return b;
+  return CODEC.encode(a);
 }
 
 /** Decodes an applied mark; EIO when it is not a whole, unchanged format-1 mark. */
 export function decodeApplied(b: Buffer, where: string): AppliedMark {
-  const bad = (why: string): never => { throw err('EIO', `corrupt applied mark at ${where}: ${why}`); };
-  if (b.length !== SIZE || !b.subarray(0, 4).equals(MAGIC)) bad('not an applied mark');
-  if (b.readUInt32LE(28) !== crc32c(b.subarray(0, 28))) bad('checksum mismatch');
-  if (b.readUInt16LE(4) !== FORMAT) bad(`format ${b.readUInt16LE(4)}`);
-  return { index: readU64(b, 8) ?? bad('index out of range'), term: readU64(b, 16) ?? bad('term out of range') };
+  return CODEC.decode(b, where);
 }
 
 /** The stored mark; undefined when there is none (nothing applied yet). */

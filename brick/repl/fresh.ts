@@ -205,24 +205,32 @@ export class FreshObjects {
   private async fetchMade(gfid: string): Promise<'here' | 'gone'> {
     return this.locks.with([gfid], async () => {
       if (await this.ds.has(gfid)) return 'here';
-      const sources = this.h.members.filter((m) => m !== this.h.self);
-      let gone = 0;
-      let last: unknown;
-      for (const src of sources) {
-        try {
-          const d = await this.h.peer(src).download('rcopy', { gfid });
-          if (d.res.kind !== 'data') { d.body.destroy(); throw err('EIO', `rcopy ${gfid} from ${src}: not a data object`); }
-          await this.h.store.installCopy(gfid, d.res, d.body);
-          this.h.logger.info({ gfid, from: src }, 'object made by a passed entry copied here');
-          return 'here';
-        } catch (e) {
-          last = e;
-          if (isErr(toDht2Error(e), 'ENOENT')) gone++;
-        }
-      }
-      if (gone === sources.length) return 'gone';
-      throw err('EIO', `object ${gfid}, made by an entry passed here, could not be copied from ${sources.join(', ')}: ${(last as Error | undefined)?.message ?? 'none'}`, { gfid });
+      return this.copyFrom(gfid, this.h.members.filter((m) => m !== this.h.self), 'object made by a passed entry copied here');
     });
+  }
+
+  /**
+   * Copies the data object `gfid` from the first of `sources` that gives it (rcopy, CRC-checked
+   * by installCopy); 'gone' when every source answers ENOENT, EIO when none gave it otherwise.
+   * The caller holds the object's lock.
+   */
+  private async copyFrom(gfid: string, sources: readonly string[], done: string): Promise<'here' | 'gone'> {
+    let gone = 0;
+    let last: unknown;
+    for (const src of sources) {
+      try {
+        const d = await this.h.peer(src).download('rcopy', { gfid });
+        if (d.res.kind !== 'data') { d.body.destroy(); throw err('EIO', `rcopy ${gfid} from ${src}: not a data object`); }
+        await this.h.store.installCopy(gfid, d.res, d.body);
+        this.h.logger.info({ gfid, from: src }, done);
+        return 'here';
+      } catch (e) {
+        last = e;
+        if (isErr(toDht2Error(e), 'ENOENT')) gone++;
+      }
+    }
+    if (sources.length > 0 && gone === sources.length) return 'gone';
+    throw err('EIO', `data object ${gfid} could not be copied from ${sources.join(', ') || 'no member'}: ${(last as Error | undefined)?.message ?? 'none'}`, { gfid });
   }
 
   /**
@@ -278,24 +286,8 @@ export class FreshObjects {
     return this.locks.with([gfid], async () => {
       if (!this.lacks(gfid) || this.tombstoned(gfid) || (await this.ds.has(gfid))) return 'here';
       const missing = this.pending.missing(gfid);
-      const sources = this.h.members.filter((m) => m !== this.h.self && !missing.includes(m));
-      let last: unknown;
-      let gone = 0;
-      for (const src of sources) {
-        try {
-          const d = await this.h.peer(src).download('rcopy', { gfid });
-          if (d.res.kind !== 'data') { d.body.destroy(); throw err('EIO', `rcopy ${gfid} from ${src}: not a data object`); }
-          await this.h.store.installCopy(gfid, d.res, d.body);
-          this.h.logger.info({ gfid, from: src }, 'fresh object healed here');
-          return 'here';
-        } catch (e) {
-          last = e;
-          if (isErr(toDht2Error(e), 'ENOENT')) gone++;
-        }
-      }
-      // Every member that took it has removed it since: a later entry did (beforeFop).
-      if (sources.length > 0 && gone === sources.length) return 'gone';
-      throw err('EIO', `data object ${gfid} is pending here and no member gave it (${sources.join(', ')}): ${(last as Error | undefined)?.message ?? 'none'}`, { gfid });
+      // Every member that took it has removed it since: 'gone' (a later entry did, beforeFop).
+      return this.copyFrom(gfid, this.h.members.filter((m) => m !== this.h.self && !missing.includes(m)), 'fresh object healed here');
     });
   }
 

@@ -8,8 +8,7 @@
  * at index 1.
  */
 import { join } from 'node:path';
-import { err } from '../../dht2-core/protocol/index.js';
-import { crc32c, readU64, writeU64 } from './bin.js';
+import { indexTermCodec } from './index-term.js';
 import { replDir } from './paths.js';
 import { readWhole, writeWhole } from './state-file.js';
 
@@ -20,34 +19,19 @@ export interface LogBaseMark {
   term: number;
 }
 
-const MAGIC = Buffer.from('D2LB');
-const FORMAT = 1;
-const SIZE = 32;
-
 export function logBasePath(dir: string): string {
   return join(replDir(dir), 'logbase');
 }
 
+const CODEC = indexTermCodec('D2LB', 'log base');
+
 export function encodeLogBase(a: LogBaseMark): Buffer {
-  for (const [k, v] of [['index', a.index], ['term', a.term]] as const) {
-    if (!Number.isSafeInteger(v) || v < 0) throw err('EINVAL', `log base ${k} ${v} cannot be stored`);
-  }
-  const b = Buffer.alloc(SIZE);
-  MAGIC.copy(b, 0);
-  b.writeUInt16LE(FORMAT, 4);
-  writeU64(b, a.index, 8);
-  writeU64(b, a.term, 16);
-  b.writeUInt32LE(crc32c(b.subarray(0, 28)), 28);
-  return b;
+  return CODEC.encode(a);
 }
 
 /** Decodes a log base; EIO when it is not a whole, unchanged format-1 base. */
 export function decodeLogBase(b: Buffer, where: string): LogBaseMark {
-  const bad = (why: string): never => { throw err('EIO', `corrupt log base at ${where}: ${why}`); };
-  if (b.length !== SIZE || !b.subarray(0, 4).equals(MAGIC)) bad('not a log base');
-  if (b.readUInt32LE(28) !== crc32c(b.subarray(0, 28))) bad('checksum mismatch');
-  if (b.readUInt16LE(4) !== FORMAT) bad(`format ${b.readUInt16LE(4)}`);
-  return { index: readU64(b, 8) ?? bad('index out of range'), term: readU64(b, 16) ?? bad('term out of range') };
+  return CODEC.decode(b, where);
 }
 
 /** The stored base; undefined when there is none (the log starts at index 1). */
