@@ -108,7 +108,8 @@ describe('brick streams are closed on every failure path (issue 14)', function (
     assert.ok(g.body.equals(small), 'GET after the failures returns the object');
     for (let i = 0; i < 6; i++) {
       const body = randomBytes(64 * 1024);
-      assert.equal((await signed('PUT', `/streams/after-${i}`, body)).status, 200);
+      const put = await signed('PUT', `/streams/after-${i}`, body);
+      assert.equal(put.status, 200, `PUT after the failures: ${put.body.toString()} open: ${JSON.stringify(t.gw.volume.brickStreams())}`);
       assert.ok((await signed('GET', `/streams/after-${i}`)).body.equals(body));
     }
   }
