@@ -32,15 +32,13 @@ import type { Logger } from 'pino';
 import {
   err, isErr, isFopName, isFopOfRole, newOpId, parseFopArgs, ROOT_GFID, toDht2Error, type ControlFop,
   type Dht2Error, type Download, type DownloadFop, type FopName, type FopReq, type FopRes, type LayoutDoc,
-  type BrickFops, type DigestItem, type DigestPage, type ReplEntry, type ReplStatus, type UploadFop,
+  type ReplEntry, type ReplStatus, type UploadFop,
 } from '../../dht2-core/protocol/index.js';
-import { crashPoint } from '../posix2/crash.js';
 import { isDiverged, isDsMutating, isMdsMutating, type DsMutating, type FopOut, type MutatingFop } from '../posix2/fop-out.js';
 import { KeyedRwLocks } from '../posix2/locks.js';
 import { conflictKeys } from './keys.js';
 import { OpTable, type Outcome } from './dedup.js';
 import { FreshObjects, isPendingFop, type PendingFop } from './fresh.js';
-import type { PendingRow } from './pending.js';
 import type { PosixStore } from '../posix2/store.js';
 import type { FopMeta, FopRouter } from '../server.js';
 import { readApplied, writeApplied } from './applied.js';
@@ -49,7 +47,8 @@ import { ReplLog, type EntryPayload, type LogEntry as DiskEntry, type StagedBlob
 import { LogKeeper } from './log-keeper.js';
 import { DEFAULT_RETENTION, type Retention } from './truncate.js';
 import { PeerLinks, type PeerConnector } from './peer.js';
-import { readRebuild, removeRebuild, writeRebuild, type RebuildRecord } from './rebuild-file.js';
+import { readRebuild, type RebuildRecord } from './rebuild-file.js';
+import { Rebuild, type RebuildHost } from './rebuild.js';
 import { readVote, writeVote } from './vote.js';
 
 export type { PeerConnector } from './peer.js';
@@ -62,25 +61,6 @@ const PEER_ANSWER_MS = 3000;
 const APPLY_RETRY_MS = 1000;
 /** A brick without a vote file asks its peers this often whether the set is new (§10.13). */
 const NEW_SET_PROBE_MS = 500;
-/** Handles per page of the full copy's digest walk; the rebuild record is rewritten after each. */
-const COPY_PAGE = 64;
-/** Pending rows per `rpending` page (a rebuild of a DS member). */
-const ROWS_PAGE = 1000;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** The items of a paged digest, in GFID order, from after `after`. */
-async function* digestItems(page: (after: string | undefined) => Promise<DigestPage>, after: string | undefined): AsyncGenerator<DigestItem> {
-  for (;;) {
-    const p = await page(after);
-    yield* p.items;
-    if (p.eof || p.items.length === 0) return;
-    after = p.items.at(-1)!.gfid;
-  }
-}
-
 /**
  * An `rappend` waits at most this long for the bodies of its entries (§10.16 "false failovers"):
  * past it, the follower answers for the entries whose bodies are here and fetches the rest on,
@@ -105,6 +85,10 @@ interface BodyFetch {
   settledAt?: number;
   /** `rappend`s using it right now: not swept while > 0. */
   pins: number;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 const fetchKey = (index: number, term: number): string => `${index}/${term}`;
@@ -166,9 +150,8 @@ export class ReplNode implements FopRouter {
   private heardFrom: string | undefined;
   /** Opened without a vote file and with an empty log, and not found to be a new set: a wiped brick (rstatus `wiped`). */
   private wiped: boolean;
-  /** The rebuild under way (`repl/rebuild`): this member is a learner meanwhile. */
-  private rebuild: RebuildRecord | undefined;
-  private rebuildRun: Promise<void> | undefined;
+  /** The rebuild by full copy (rebuild.ts): while its record exists this member is a learner. */
+  private readonly rebuild: Rebuild;
   /** Apply waits while the full copy writes the store. */
   private applyPaused = false;
   /** Up to this index a `diverged` refusal is passed: the copy may hold a later state (§10.13 step 5). */
@@ -243,7 +226,7 @@ export class ReplNode implements FopRouter {
     for (const e of entries) this.noteEntry(e.index, e.term, e.kind === 'noop' ? undefined : e.payload);
     this.awaitTerm = vote === undefined;
     this.wiped = vote === undefined && rlog.lastIndex === 0;
-    this.rebuild = rebuild;
+    this.applyPaused = rebuild !== undefined;
     this.core = this.makeCore(vote ?? { term: 0, votedFor: null }, rebuild !== undefined);
     // The mark is written before any truncation (log-keeper.ts), so it is at least the base, but
     // for a log emptied onto a full copy's index (the copy sets it again when it ends).
@@ -260,7 +243,7 @@ export class ReplNode implements FopRouter {
     this.keeper = new LogKeeper({
       mem, rlog, ops: this.ops, log: this.log,
       core: () => this.core,
-      active: () => !this.closed && this.state === 'ok' && !this.rebuild && !this.holdInput,
+      active: () => !this.closed && this.state === 'ok' && !this.rebuild.record && !this.holdInput,
       markApplied: async () => { await this.writeMark(); return this.markWritten; },
       status: (m) => this.peers.client(m).call('rstatus', {}, { timeoutMs: 2000 }).catch(() => undefined),
       rebuild: (m) => this.peers.client(m).call('rrebuild', {}, { timeoutMs: 10_000 }),
@@ -268,9 +251,51 @@ export class ReplNode implements FopRouter {
     this.fresh = o.store.identity.role === 'ds' ? new FreshObjects({
       self: o.self, members: o.members, store: o.store, logger: this.log,
       peer: (id) => this.peers.client(id),
-      caughtUp: () => this.state === 'ok' && !this.rebuild && !this.awaitTerm && this.core.commitIndex > 0 && this.applied >= this.core.commitIndex,
+      caughtUp: () => this.state === 'ok' && !this.rebuild.record && !this.awaitTerm && this.core.commitIndex > 0 && this.applied >= this.core.commitIndex,
       done: (gfid, member) => this.pendingDone(gfid, member),
     }) : undefined;
+    this.rebuild = new Rebuild(this.rebuildHost(), rebuild);
+  }
+
+  /** What the rebuild by full copy reaches of this member (rebuild.ts). */
+  private rebuildHost(): RebuildHost {
+    return {
+      dir: this.o.dir, self: this.o.self, setId: this.o.setId, store: this.o.store, log: this.log,
+      peer: (m) => this.peers.client(m),
+      pending: this.fresh?.pending,
+      closed: () => this.closed,
+      state: () => this.state,
+      primary: () => this.core.primary,
+      lastIndex: () => this.core.log.lastIndex,
+      commitIndex: () => this.core.commitIndex,
+      termAt: (i) => this.core.log.termAt(i),
+      appliedIndex: () => this.applied,
+      pauseApply: async () => {
+        this.applyPaused = true;
+        while (this.applying) await sleep(20);
+      },
+      becomeLearner: async () => {
+        // A diverged member takes part again, as a learner: it applies nothing until the copy is done.
+        this.state = 'ok';
+        await this.swapCore(true);
+      },
+      resetLog: (base) => this.resetLog(base),
+      replayFrom: async (from, passUpTo) => {
+        this.passDivergedUpTo = passUpTo;
+        this.applied = from;
+        this.markWritten = -1;
+        await writeApplied(this.o.dir, { index: from, term: this.core.log.termAt(from) ?? 0 });
+        this.markWritten = from;
+        this.applyPaused = false;
+        this.applyTarget = Math.max(this.applyTarget, this.core.commitIndex);
+        void this.applyLoop();
+      },
+      writeMark: () => this.writeMark(),
+      becomeVoter: async () => {
+        this.wiped = false;
+        await this.swapCore(false);
+      },
+    };
   }
 
   /**
@@ -297,7 +322,7 @@ export class ReplNode implements FopRouter {
       truncatedTail: rlog.opened.truncatedTail, corrupt: rlog.opened.corrupt,
     }, 'replication started');
     if (n.state === 'ok') n.input(() => n.core.tick(now()));
-    if (rebuild) n.startRebuildRun();
+    if (rebuild) n.rebuild.resume();
     n.keeper.start();
     n.fresh?.start();
     return n;
@@ -781,7 +806,7 @@ export class ReplNode implements FopRouter {
     try {
       if (isFopOfRole(fop, 'peer')) return await this.peerCall(fop, req, meta.from);
       if (fop === 'rstatus') return this.status();
-      if (fop === 'rrebuild') return await this.startRebuild();
+      if (fop === 'rrebuild') return await this.rebuild.start();
       // What every member answers about itself (§10.2's table): its digest for the replica
       // comparison, its layout.
       if (fop === 'digest' || fop === 'layoutget' || fop === 'layoutset') return await this.o.store.callWith(fop, req as never, { at: Date.now() });
@@ -800,7 +825,7 @@ export class ReplNode implements FopRouter {
       if (fop === 'dput' && (req as FopReq<'dput'>).fresh && this.fresh) {
         // §10.7 step 2: on every member, primary or not; not on one that serves nothing or is
         // being rebuilt (a full copy may remove what it has not seen on its source).
-        if (this.state !== 'ok' || this.rebuild) throw err('EAGAIN', `replica set ${this.o.setId}: member ${this.o.self} takes no fresh objects now (${this.rebuild ? 'being rebuilt' : this.state})`);
+        if (this.state !== 'ok' || this.rebuild.record) throw err('EAGAIN', `replica set ${this.o.setId}: member ${this.o.self} takes no fresh objects now (${this.rebuild.record ? 'being rebuilt' : this.state})`);
         return await this.fresh.put(req as FopReq<'dput'>, body);
       }
       return await this.mutate(fop, req, meta.opId, body);
@@ -1013,7 +1038,7 @@ export class ReplNode implements FopRouter {
     };
     if (primary !== null) s.primary = primary;
     if (this.wiped) s.wiped = true;
-    const r = this.rebuild;
+    const r = this.rebuild.record;
     if (r) {
       s.role = 'learner';
       s.rebuild = {
@@ -1033,202 +1058,6 @@ export class ReplNode implements FopRouter {
     if (primary === this.o.self) { await this.mutate('pendingDone', req, newOpId()); return; }
     if (primary === null) throw err('EAGAIN', `replica set ${this.o.setId}: no primary to log pendingDone`);
     await this.peers.client(primary).call('pendingDone', req);
-  }
-
-  // ------------------------------------------------------------------ rebuild by full copy (§10.13)
-
-  /** `rrebuild`: this member becomes a learner and is rebuilt by full copy from its primary. */
-  private async startRebuild(): Promise<FopRes<'rrebuild'>> {
-    if (this.rebuild) return { started: false };
-    if (this.state === 'corrupt') throw err('ENOTSUP', `member ${this.o.self}: a corrupt log is not rebuilt yet (its log would have to be reset first)`);
-    const primary = this.core.primary;
-    if (primary === null) throw err('EAGAIN', `member ${this.o.self} knows no primary of set ${this.o.setId} to copy from`);
-    if (primary === this.o.self) throw err('EINVAL', `member ${this.o.self} is the primary of set ${this.o.setId}: it is the source of a rebuild, not its target`);
-    this.rebuild = {
-      source: primary, fromIndex: 0, phase: 'copy', copiedObjects: 0, copiedBytes: 0, skippedObjects: 0, removedObjects: 0,
-      totalObjects: 0, totalBytes: 0, startedAt: Date.now(),
-    };
-    await writeRebuild(this.o.dir, this.rebuild);
-    // A diverged member takes part again, as a learner: it applies nothing until the copy is done.
-    this.applyPaused = true;
-    this.state = 'ok';
-    await this.swapCore(true);
-    this.startRebuildRun();
-    return { started: true };
-  }
-
-  private startRebuildRun(): void {
-    this.applyPaused = true;
-    this.rebuildRun ??= this.runRebuild()
-      .catch((e: unknown) => {
-        if (!this.closed) this.log.error({ err: e }, 'rebuild failed; trying again');
-        return sleep(APPLY_RETRY_MS);
-      })
-      .finally(() => {
-        this.rebuildRun = undefined;
-        if (this.rebuild && !this.closed) this.startRebuildRun();
-      });
-  }
-
-  /** §10.13 steps 2–6; resumes from the record's cursor after a restart. */
-  private async runRebuild(): Promise<void> {
-    const r = this.rebuild;
-    if (!r) return;
-    while (this.applying) await sleep(20);
-    const src = this.peers.client(r.source);
-    const store = this.o.store;
-    if (r.phase === 'copy') {
-      if (r.fromIndex === 0) {
-        // Step 2: the source's applied index; entries after it are applied after the copy. The
-        // primary pins its log from there once its heal loop sees this rebuild (log-keeper.ts);
-        // until then the minimum retention keeps those entries, which are new.
-        const st = await src.call('rstatus', {});
-        r.fromIndex = st.appliedIndex;
-        if (st.appliedTerm !== undefined) r.fromTerm = st.appliedTerm;
-        await writeRebuild(this.o.dir, r);
-      }
-      if (!r.logReset && r.fromTerm !== undefined) {
-        // The log goes on from the copy's index (the primary may have truncated what came before).
-        await this.resetLog({ index: r.fromIndex, term: r.fromTerm });
-        r.logReset = true;
-        await writeRebuild(this.o.dir, r);
-      }
-      if (r.totalObjects === 0 && r.cursor === undefined) {
-        let after: string | undefined;
-        let objects = 0;
-        let bytes = 0;
-        for (;;) {
-          const p = await src.call('scan', after === undefined ? { limit: 1000 } : { after, limit: 1000 });
-          // Bytes are the data objects' sizes (a DS); an MDS's copy is counted in objects.
-          for (const it of p.items) { objects++; if (this.o.store.identity.role === 'ds') bytes += it.size; }
-          if (p.eof || p.items.length === 0) break;
-          after = p.items.at(-1)!.gfid;
-        }
-        r.totalObjects = objects;
-        r.totalBytes = bytes;
-        await writeRebuild(this.o.dir, r);
-        this.log.info({ source: r.source, fromIndex: r.fromIndex, objects, bytes }, 'rebuild: full copy starts');
-      }
-      // Step 3: the source's handles and this member's, merged in GFID order.
-      const theirs = digestItems((after) => src.call('digest', after === undefined ? { limit: COPY_PAGE } : { after, limit: COPY_PAGE }), r.cursor);
-      const mine = digestItems((after) => store.callWith('digest', after === undefined ? { limit: COPY_PAGE } : { after, limit: COPY_PAGE }, { at: Date.now() }), r.cursor);
-      let a = await theirs.next();
-      let b = await mine.next();
-      let sinceSave = 0;
-      while (!a.done || !b.done) {
-        if (this.closed || this.rebuild !== r) return;
-        if (!b.done && (a.done || b.value.gfid < a.value.gfid)) {
-          await store.removeCopy(b.value.gfid);
-          r.removedObjects++;
-          b = await mine.next();
-          continue;
-        }
-        const it = a.value as DigestItem;
-        const same = !b.done && b.value.gfid === it.gfid;
-        if (same && b.value.kind === it.kind && b.value.hash === it.hash && b.value.size === it.size) {
-          r.skippedObjects++;
-        } else {
-          try {
-            const d = await src.download('rcopy', { gfid: it.gfid });
-            await store.installCopy(it.gfid, d.res, d.body);
-            r.copiedObjects++;
-            r.copiedBytes += d.res.size;
-          } catch (e) {
-            // Gone on the source since its digest was read: gone here too (the log tail agrees).
-            if (!isErr(toDht2Error(e), 'ENOENT')) throw e;
-            await store.removeCopy(it.gfid);
-          }
-        }
-        if (same) b = await mine.next();
-        r.cursor = it.gfid;
-        a = await theirs.next();
-        if (++sinceSave >= COPY_PAGE) {
-          sinceSave = 0;
-          await writeRebuild(this.o.dir, r);
-          crashPoint('rebuild:page'); // the crash test of a resumed copy (test/core/heal-rebuild.test.ts)
-        }
-      }
-      await store.rebuildNameIndex();
-      if (await this.tailLost(r)) return;
-      await this.copyPendingRows(src);
-      r.replayTo = (await src.call('rstatus', {})).appliedIndex;
-      r.phase = 'replay';
-      await writeRebuild(this.o.dir, r);
-      this.log.info({ copied: r.copiedObjects, bytes: r.copiedBytes, skipped: r.skippedObjects, removed: r.removedObjects, replayTo: r.replayTo }, 'rebuild: copy done; applying the log tail');
-    }
-    // Step 5: every entry after fromIndex, the divergence check off up to replayTo.
-    this.passDivergedUpTo = r.replayTo ?? r.fromIndex;
-    this.applied = r.fromIndex;
-    this.markWritten = -1;
-    await writeApplied(this.o.dir, { index: r.fromIndex, term: this.core.log.termAt(r.fromIndex) ?? 0 });
-    this.markWritten = r.fromIndex;
-    this.applyPaused = false;
-    this.applyTarget = Math.max(this.applyTarget, this.core.commitIndex);
-    void this.applyLoop();
-    for (let k = 1; !(this.applied >= this.passDivergedUpTo && this.applied >= this.core.commitIndex && this.core.commitIndex > 0); k++) {
-      if (this.closed || this.state !== 'ok') return;
-      if (k % 40 === 0 && await this.tailLost(r)) return;
-      await sleep(50);
-    }
-    // Step 6.
-    await this.writeMark();
-    await removeRebuild(this.o.dir);
-    this.rebuild = undefined;
-    this.wiped = false;
-    await this.swapCore(false);
-    this.log.info({ applied: this.applied }, 'rebuild done: the member votes again');
-  }
-
-  /**
-   * A DS set's pending rows (ARCHITECTURE.md §10.7, ON-DISK-FORMAT.md §6.4) are replicated state
-   * the copy of the objects does not carry: the entries that made them may be truncated (§10.13
-   * "As built (truncation)"), or this member's `pending.sqlite` wiped. So the source's rows,
-   * paged with `rpending`, replace this member's, in one transaction, before the log tail is
-   * replayed from `fromIndex`. Why that gives the right rows: each row (gfid, member) is set-like
-   * state that only `pending` (present), `pendingDone` (absent) and `dunlink` (absent, every
-   * member of the gfid) change, each apply idempotent and writing the row's value outright. The
-   * pages are read after `fromIndex` was taken from the source's applied index, so each row is
-   * read as it stood after some applied index ≥ fromIndex (pages partition the keys, so each is
-   * read once, at one moment; a committed, applied entry only). Replaying every entry after
-   * fromIndex then ends, for a row some entry there touches, on that entry's value (the last such
-   * entry decides), and leaves any other row as the source had it at fromIndex, which is what the
-   * page read (nothing after fromIndex changed it). Crash safe: the rows are installed before the
-   * record says `replay`, so a restart in `copy` fetches them again.
-   */
-  private async copyPendingRows(src: BrickFops): Promise<void> {
-    if (!this.fresh) return;
-    const rows: PendingRow[] = [];
-    let after: { gfid: string; member: string } | undefined;
-    for (;;) {
-      const p = await src.call('rpending', after === undefined ? { limit: ROWS_PAGE } : { after, limit: ROWS_PAGE });
-      for (const it of p.items) rows.push({ gfid: it.gfid, member: it.member, size: it.size, crc: it.crc32c, idx: it.idx });
-      if (p.eof || p.items.length === 0) break;
-      const last = p.items.at(-1)!;
-      after = { gfid: last.gfid, member: last.member };
-    }
-    this.fresh.pending.replaceAll(rows);
-    this.log.info({ rows: rows.length }, 'rebuild: the source\'s pending fresh copies installed');
-  }
-
-  /**
-   * The primary's log no longer holds the entries after this learner's log (its pin was lost:
-   * a new primary truncated before its heal loop learnt of this rebuild, ARCHITECTURE.md §10.13
-   * "As built (truncation)"): the tail can never arrive, so the rebuild starts over from a new
-   * copy index (objects already equal are skipped by digest). Answers true when it did.
-   */
-  private async tailLost(r: RebuildRecord): Promise<boolean> {
-    const primary = this.core.primary ?? r.source;
-    const st = await (async () => this.peers.client(primary).call('rstatus', {}, { timeoutMs: 2000 }))().catch(() => undefined);
-    if (st?.firstIndex === undefined || st.role !== 'primary' || st.firstIndex <= this.core.log.lastIndex + 1) return false;
-    this.log.warn({ primary, firstIndex: st.firstIndex, lastIndex: this.core.log.lastIndex, fromIndex: r.fromIndex }, 'rebuild: the primary no longer holds the entries after this log; starting over from a new copy index');
-    this.applyPaused = true;
-    const again: RebuildRecord = {
-      source: primary, fromIndex: 0, phase: 'copy', copiedObjects: 0, copiedBytes: 0, skippedObjects: 0, removedObjects: 0,
-      totalObjects: 0, totalBytes: 0, startedAt: r.startedAt,
-    };
-    await writeRebuild(this.o.dir, again);
-    this.rebuild = again;
-    return true;
   }
 
   async close(): Promise<void> {

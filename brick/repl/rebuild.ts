@@ -1,0 +1,287 @@
+/**
+ * The rebuild of a member by full copy plus log tail (ARCHITECTURE.md §10.13, steps 1–6 and "As
+ * built"; the record `repl/rebuild`, ON-DISK-FORMAT.md §6.5): the member turns learner, empties
+ * its log onto its source's applied index i0, copies every handle whose digest differs from the
+ * source's, takes the source's pending rows (a DS set), then applies every entry after i0 and
+ * votes again. A restart resumes from the record.
+ *
+ * Out of node.ts, which it reaches only through {@link RebuildHost}: the store, the peers, the
+ * log reset, the swap of the core (learner, voter), and the apply loop's pause and replay.
+ */
+import type { Logger } from 'pino';
+import { err, isErr, toDht2Error, type BrickFops, type DigestItem, type DigestPage, type FopRes } from '../../dht2-core/protocol/index.js';
+import { crashPoint } from '../posix2/crash.js';
+import type { PosixStore } from '../posix2/store.js';
+import type { PendingRow } from './pending.js';
+import { removeRebuild, writeRebuild, type RebuildRecord } from './rebuild-file.js';
+
+/** Handles per page of the full copy's digest walk; the rebuild record is rewritten after each. */
+const COPY_PAGE = 64;
+/** Pending rows per `rpending` page (a rebuild of a DS member). */
+const ROWS_PAGE = 1000;
+/** A failed rebuild run is tried again after this pause. */
+const RETRY_MS = 1000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The items of a paged digest, in GFID order, from after `after`. */
+async function* digestItems(page: (after: string | undefined) => Promise<DigestPage>, after: string | undefined): AsyncGenerator<DigestItem> {
+  for (;;) {
+    const p = await page(after);
+    yield* p.items;
+    if (p.eof || p.items.length === 0) return;
+    after = p.items.at(-1)!.gfid;
+  }
+}
+
+/** What a rebuild needs of the member it rebuilds (node.ts). */
+export interface RebuildHost {
+  readonly dir: string;
+  readonly self: string;
+  readonly setId: string;
+  readonly store: PosixStore;
+  readonly log: Logger;
+  /** A client of another member of the set (peer.ts: signed for it, `x-dht2-from` this brick). */
+  peer(member: string): BrickFops;
+  /** A DS set's pending fresh copies (§10.7), replaced by the source's; undefined on an MDS set. */
+  readonly pending: { replaceAll(rows: readonly PendingRow[]): void } | undefined;
+  /** The member is stopping: the rebuild stops where it is (the record resumes it). */
+  closed(): boolean;
+  /** Why the member takes no part (ReplStatus.state), or `ok`. */
+  state(): 'ok' | 'diverged' | 'corrupt';
+  /** The primary this member's core follows, if it knows one. */
+  primary(): string | null;
+  /** The core's last log index and commit index. */
+  lastIndex(): number;
+  commitIndex(): number;
+  /** The term of the log entry at `index` (the base's included), if the log holds it. */
+  termAt(index: number): number | undefined;
+  /** The index up to which every entry is applied here. */
+  appliedIndex(): number;
+  /** Apply stops (the copy writes the store); resolves once no entry is being applied. */
+  pauseApply(): Promise<void>;
+  /**
+   * The member turns learner (voters: the others) over the same log and vote state, once every
+   * vote and log write is durable; a diverged member takes part again (it applies nothing until
+   * the copy is done).
+   */
+  becomeLearner(): Promise<void>;
+  /** Empties the log onto (index, term) (`ReplLog.resetTo`); the core starts over as a learner's. */
+  resetLog(base: { index: number; term: number }): Promise<void>;
+  /**
+   * The store holds every entry up to `from`: the applied index and mark are set to it, apply
+   * resumes up to the commit index, and a `diverged` refusal is passed up to `passUpTo` (§10.13
+   * step 5: the copy may hold a later state).
+   */
+  replayFrom(from: number, passUpTo: number): Promise<void>;
+  /** Writes the applied mark now. */
+  writeMark(): Promise<void>;
+  /** The rebuild ended (record removed): the member is a voter again. */
+  becomeVoter(): Promise<void>;
+}
+
+export class Rebuild {
+  /** The rebuild under way (`repl/rebuild`): the member is a learner meanwhile. */
+  private rec: RebuildRecord | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly h: RebuildHost, record: RebuildRecord | undefined) {
+    this.rec = record;
+  }
+
+  /** The record of the rebuild under way, if one is (rstatus, the heal loop's pins). */
+  get record(): RebuildRecord | undefined {
+    return this.rec;
+  }
+
+  /** `rrebuild`: this member becomes a learner and is rebuilt by full copy from its primary. */
+  async start(): Promise<FopRes<'rrebuild'>> {
+    const h = this.h;
+    if (this.rec) return { started: false };
+    if (h.state() === 'corrupt') throw err('ENOTSUP', `member ${h.self}: a corrupt log is not rebuilt yet (its log would have to be reset first)`);
+    const primary = h.primary();
+    if (primary === null) throw err('EAGAIN', `member ${h.self} knows no primary of set ${h.setId} to copy from`);
+    if (primary === h.self) throw err('EINVAL', `member ${h.self} is the primary of set ${h.setId}: it is the source of a rebuild, not its target`);
+    this.rec = {
+      source: primary, fromIndex: 0, phase: 'copy', copiedObjects: 0, copiedBytes: 0, skippedObjects: 0, removedObjects: 0,
+      totalObjects: 0, totalBytes: 0, startedAt: Date.now(),
+    };
+    await writeRebuild(h.dir, this.rec);
+    await h.pauseApply();
+    await h.becomeLearner();
+    this.resume();
+    return { started: true };
+  }
+
+  /** Runs the rebuild of the record (at start, or after `start`), again after a failure, until it ends. */
+  resume(): void {
+    this.running ??= this.run()
+      .catch((e: unknown) => {
+        if (!this.h.closed()) this.h.log.error({ err: e }, 'rebuild failed; trying again');
+        return sleep(RETRY_MS);
+      })
+      .finally(() => {
+        this.running = undefined;
+        if (this.rec && !this.h.closed()) this.resume();
+      });
+  }
+
+  /** §10.13 steps 2–6; resumes from the record's cursor after a restart. */
+  private async run(): Promise<void> {
+    const r = this.rec;
+    if (!r) return;
+    const h = this.h;
+    await h.pauseApply();
+    const src = h.peer(r.source);
+    const store = h.store;
+    if (r.phase === 'copy') {
+      if (r.fromIndex === 0) {
+        // Step 2: the source's applied index; entries after it are applied after the copy. The
+        // primary pins its log from there once its heal loop sees this rebuild (log-keeper.ts);
+        // until then the minimum retention keeps those entries, which are new.
+        const st = await src.call('rstatus', {});
+        r.fromIndex = st.appliedIndex;
+        if (st.appliedTerm !== undefined) r.fromTerm = st.appliedTerm;
+        await writeRebuild(h.dir, r);
+      }
+      if (!r.logReset && r.fromTerm !== undefined) {
+        // The log goes on from the copy's index (the primary may have truncated what came before).
+        await h.resetLog({ index: r.fromIndex, term: r.fromTerm });
+        r.logReset = true;
+        await writeRebuild(h.dir, r);
+      }
+      if (r.totalObjects === 0 && r.cursor === undefined) {
+        let after: string | undefined;
+        let objects = 0;
+        let bytes = 0;
+        for (;;) {
+          const p = await src.call('scan', after === undefined ? { limit: 1000 } : { after, limit: 1000 });
+          // Bytes are the data objects' sizes (a DS); an MDS's copy is counted in objects.
+          for (const it of p.items) { objects++; if (store.identity.role === 'ds') bytes += it.size; }
+          if (p.eof || p.items.length === 0) break;
+          after = p.items.at(-1)!.gfid;
+        }
+        r.totalObjects = objects;
+        r.totalBytes = bytes;
+        await writeRebuild(h.dir, r);
+        h.log.info({ source: r.source, fromIndex: r.fromIndex, objects, bytes }, 'rebuild: full copy starts');
+      }
+      // Step 3: the source's handles and this member's, merged in GFID order.
+      const theirs = digestItems((after) => src.call('digest', after === undefined ? { limit: COPY_PAGE } : { after, limit: COPY_PAGE }), r.cursor);
+      const mine = digestItems((after) => store.callWith('digest', after === undefined ? { limit: COPY_PAGE } : { after, limit: COPY_PAGE }, { at: Date.now() }), r.cursor);
+      let a = await theirs.next();
+      let b = await mine.next();
+      let sinceSave = 0;
+      while (!a.done || !b.done) {
+        if (h.closed() || this.rec !== r) return;
+        if (!b.done && (a.done || b.value.gfid < a.value.gfid)) {
+          await store.removeCopy(b.value.gfid);
+          r.removedObjects++;
+          b = await mine.next();
+          continue;
+        }
+        const it = a.value as DigestItem;
+        const same = !b.done && b.value.gfid === it.gfid;
+        if (same && b.value.kind === it.kind && b.value.hash === it.hash && b.value.size === it.size) {
+          r.skippedObjects++;
+        } else {
+          try {
+            const d = await src.download('rcopy', { gfid: it.gfid });
+            await store.installCopy(it.gfid, d.res, d.body);
+            r.copiedObjects++;
+            r.copiedBytes += d.res.size;
+          } catch (e) {
+            // Gone on the source since its digest was read: gone here too (the log tail agrees).
+            if (!isErr(toDht2Error(e), 'ENOENT')) throw e;
+            await store.removeCopy(it.gfid);
+          }
+        }
+        if (same) b = await mine.next();
+        r.cursor = it.gfid;
+        a = await theirs.next();
+        if (++sinceSave >= COPY_PAGE) {
+          sinceSave = 0;
+          await writeRebuild(h.dir, r);
+          crashPoint('rebuild:page'); // the crash test of a resumed copy (test/core/heal-rebuild.test.ts)
+        }
+      }
+      await store.rebuildNameIndex();
+      if (await this.tailLost(r)) return;
+      await this.copyPendingRows(src);
+      r.replayTo = (await src.call('rstatus', {})).appliedIndex;
+      r.phase = 'replay';
+      await writeRebuild(h.dir, r);
+      h.log.info({ copied: r.copiedObjects, bytes: r.copiedBytes, skipped: r.skippedObjects, removed: r.removedObjects, replayTo: r.replayTo }, 'rebuild: copy done; applying the log tail');
+    }
+    // Step 5: every entry after fromIndex, the divergence check off up to replayTo.
+    const passUpTo = r.replayTo ?? r.fromIndex;
+    await h.replayFrom(r.fromIndex, passUpTo);
+    for (let k = 1; !(h.appliedIndex() >= passUpTo && h.appliedIndex() >= h.commitIndex() && h.commitIndex() > 0); k++) {
+      if (h.closed() || h.state() !== 'ok') return;
+      if (k % 40 === 0 && await this.tailLost(r)) return;
+      await sleep(50);
+    }
+    // Step 6.
+    await h.writeMark();
+    await removeRebuild(h.dir);
+    this.rec = undefined;
+    await h.becomeVoter();
+    h.log.info({ applied: h.appliedIndex() }, 'rebuild done: the member votes again');
+  }
+
+  /**
+   * A DS set's pending rows (ARCHITECTURE.md §10.7, ON-DISK-FORMAT.md §6.4) are replicated state
+   * the copy of the objects does not carry: the entries that made them may be truncated (§10.13
+   * "As built (truncation)"), or this member's `pending.sqlite` wiped. So the source's rows,
+   * paged with `rpending`, replace this member's, in one transaction, before the log tail is
+   * replayed from `fromIndex`. Why that gives the right rows: each row (gfid, member) is set-like
+   * state that only `pending` (present), `pendingDone` (absent) and `dunlink` (absent, every
+   * member of the gfid) change, each apply idempotent and writing the row's value outright. The
+   * pages are read after `fromIndex` was taken from the source's applied index, so each row is
+   * read as it stood after some applied index ≥ fromIndex (pages partition the keys, so each is
+   * read once, at one moment; a committed, applied entry only). Replaying every entry after
+   * fromIndex then ends, for a row some entry there touches, on that entry's value (the last such
+   * entry decides), and leaves any other row as the source had it at fromIndex, which is what the
+   * page read (nothing after fromIndex changed it). Crash safe: the rows are installed before the
+   * record says `replay`, so a restart in `copy` fetches them again.
+   */
+  private async copyPendingRows(src: BrickFops): Promise<void> {
+    const pending = this.h.pending;
+    if (!pending) return;
+    const rows: PendingRow[] = [];
+    let after: { gfid: string; member: string } | undefined;
+    for (;;) {
+      const p = await src.call('rpending', after === undefined ? { limit: ROWS_PAGE } : { after, limit: ROWS_PAGE });
+      for (const it of p.items) rows.push({ gfid: it.gfid, member: it.member, size: it.size, crc: it.crc32c, idx: it.idx });
+      if (p.eof || p.items.length === 0) break;
+      const last = p.items.at(-1)!;
+      after = { gfid: last.gfid, member: last.member };
+    }
+    pending.replaceAll(rows);
+    this.h.log.info({ rows: rows.length }, 'rebuild: the source\'s pending fresh copies installed');
+  }
+
+  /**
+   * The primary's log no longer holds the entries after this learner's log (its pin was lost:
+   * a new primary truncated before its heal loop learnt of this rebuild, ARCHITECTURE.md §10.13
+   * "As built (truncation)"): the tail can never arrive, so the rebuild starts over from a new
+   * copy index (objects already equal are skipped by digest). Answers true when it did.
+   */
+  private async tailLost(r: RebuildRecord): Promise<boolean> {
+    const h = this.h;
+    const primary = h.primary() ?? r.source;
+    const st = await h.peer(primary).call('rstatus', {}, { timeoutMs: 2000 }).catch(() => undefined);
+    if (st?.firstIndex === undefined || st.role !== 'primary' || st.firstIndex <= h.lastIndex() + 1) return false;
+    h.log.warn({ primary, firstIndex: st.firstIndex, lastIndex: h.lastIndex(), fromIndex: r.fromIndex }, 'rebuild: the primary no longer holds the entries after this log; starting over from a new copy index');
+    await h.pauseApply();
+    const again: RebuildRecord = {
+      source: primary, fromIndex: 0, phase: 'copy', copiedObjects: 0, copiedBytes: 0, skippedObjects: 0, removedObjects: 0,
+      totalObjects: 0, totalBytes: 0, startedAt: r.startedAt,
+    };
+    await writeRebuild(h.dir, again);
+    this.rec = again;
+    return true;
+  }
+}
