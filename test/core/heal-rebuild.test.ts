@@ -11,169 +11,50 @@
  *   and `dht2 heal start --full --member` repairs it.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { handlePath } from '../../brick/posix2/handles.js';
 import { readVote } from '../../brick/repl/vote.js';
-import { DHT2_BIN, spawnBrick, type BrickProcess } from '../../brick/spawn.js';
-import { BrickClient, compareReplicas, installLayout, Volume } from '../../dht2-core/index.js';
-import { parseVolumeFile, writeVolumeFile, type VolumeFile } from '../../dht2-core/volfile.js';
-import { newGfid, ROOT_GFID, type ReplStatus } from '../../dht2-core/protocol/index.js';
+import { newGfid, ROOT_GFID } from '../../dht2-core/protocol/index.js';
 import { PosixStore } from '../../brick/posix2/store.js';
 import { GatewayMetrics } from '../../server/ops/metrics.js';
-import { rng } from '../helpers/rng.js';
-import { SECRET, tmpDir } from '../helpers/tmp.js';
+import { bytesOf, ReplVolume, type Member } from '../helpers/repl-volume.js';
 
-const run = promisify(execFile);
-
-async function bytesOf(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of stream) parts.push(c);
-  return Buffer.concat(parts);
-}
 const VOLUME = 'hv';
-
-interface Member {
-  id: string;
-  role: 'mds' | 'ds';
-  dir: string;
-  port: number;
-  proc: BrickProcess | undefined;
-}
 
 describe('heal: a wiped or tampered member rebuilt by full copy (dht2 heal start --full)', function () {
   this.timeout(120_000);
-  let dir: Awaited<ReturnType<typeof tmpDir>>;
-  let members: Member[];
-  let volfile: string;
-  let vf: VolumeFile;
-  let v: Volume;
-  const clients = new Map<string, BrickClient>();
-  const files = new Map<string, Buffer>();
-  const rand = rng(816);
   /** The bricks' own account of each full copy ("rebuild: copy done" in their logs). */
   const copies: Array<{ id: string; copied: number; skipped: number; removed: number }> = [];
   const starts: string[] = [];
-
-  const spawn = async (m: Member, port?: number, env?: Record<string, string>): Promise<void> => {
-    m.proc = await spawnBrick({
-      dir: m.dir, role: m.role, secret: SECRET, volumeId: VOLUME, args: ['--brick-id', m.id], ...(port ? { port } : {}), ...(env ? { env } : {}),
-      onLog: (l) => {
-        if (process.env.HEAL_TEST_LOG) console.log(m.id, l);
-        if (l.includes('"msg":"rebuild: full copy starts')) starts.push(m.id);
-        if (l.includes('"msg":"rebuild: copy done')) copies.push({ id: m.id, ...(JSON.parse(l) as { copied: number; skipped: number; removed: number }) });
-      },
-    });
-    m.port = m.proc.port;
-  };
-  const client = (id: string): BrickClient => {
-    let c = clients.get(id);
-    if (!c) {
-      const m = members.find((x) => x.id === id)!;
-      c = new BrickClient({ url: `http://127.0.0.1:${m.port}`, secret: SECRET, brickId: id, timeoutMs: 10_000 });
-      clients.set(id, c);
-    }
-    return c;
-  };
-  const status = (id: string): Promise<ReplStatus | undefined> => client(id).call('rstatus', {}, { timeoutMs: 2000 }).catch(() => undefined);
-  const setOf = (role: 'mds' | 'ds'): Member[] => members.filter((m) => m.role === role);
-  const primaryOf = async (role: 'mds' | 'ds', within = 10_000, among?: string[]): Promise<string> => {
-    const end = Date.now() + within;
-    while (Date.now() < end) {
-      for (const m of setOf(role)) {
-        if (among && !among.includes(m.id)) continue;
-        const s = m.proc ? await status(m.id) : undefined;
-        if (s?.role === 'primary' && s.leaseValid) return m.id;
-      }
-      await delay(50);
-    }
-    throw new Error(`no primary in the ${role} set within ${within} ms`);
-  };
-  const body = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(rand() * 256)));
-  const put = async (path: string, b: Buffer): Promise<void> => {
-    await v.writeFile(path, Readable.from([b]));
-    files.set(path, b);
-  };
-  const readAll = async (): Promise<void> => {
-    for (const [path, b] of files) {
-      const r = await v.openRead(path);
-      assert.ok((await bytesOf(r.body)).equals(b), `${path} reads back as written`);
-    }
-  };
-  const equalDigests = async (role: 'mds' | 'ds'): Promise<number> => {
-    // Every member applies the commit index first (the digest is of applied state).
-    const ids = setOf(role).filter((m) => m.proc).map((m) => m.id);
-    const end = Date.now() + 15_000;
-    for (;;) {
-      const st = await Promise.all(ids.map(status));
-      const p = st.find((s) => s?.role === 'primary');
-      if (p && st.every((s) => s && s.appliedIndex === p.commitIndex)) break;
-      if (Date.now() > end) throw new Error(`not caught up: ${JSON.stringify(st.map((s) => s && [s.brick, s.role, s.appliedIndex, s.commitIndex, s.rebuild]))}`);
-      await delay(50);
-    }
-    const r = await compareReplicas(ids.map((id) => ({ id, fops: client(id) })));
-    assert.equal(r.missing + r.differs, 0, `replicas of the ${role} set differ: ${JSON.stringify(r.diffs.slice(0, 5))}`);
-    return r.handles;
-  };
-  const cli = async (...args: string[]): Promise<{ code: number; out: string }> => {
-    try {
-      const r = await run(process.execPath, [DHT2_BIN, ...args, '--volfile', volfile], { timeout: 90_000 });
-      return { code: 0, out: r.stdout };
-    } catch (e) {
-      const x = e as { code?: number; stdout?: string; stderr?: string };
-      return { code: x.code ?? -1, out: `${x.stdout ?? ''}${x.stderr ?? ''}` };
-    }
-  };
+  const rv = new ReplVolume({
+    volume: VOLUME, tmp: 'heal', seed: 816, logVar: 'HEAL_TEST_LOG',
+    onLog: (m, l) => {
+      if (l.includes('"msg":"rebuild: full copy starts')) starts.push(m.id);
+      if (l.includes('"msg":"rebuild: copy done')) copies.push({ id: m.id, ...(JSON.parse(l) as { copied: number; skipped: number; removed: number }) });
+    },
+  });
   const wipeAndRestart = async (m: Member): Promise<void> => {
     await m.proc!.stop();
     m.proc = undefined;
     await rm(m.dir, { recursive: true, force: true });
-    await spawn(m, m.port);
+    await rv.spawn(m, m.port);
   };
 
-  before(async () => {
-    dir = await tmpDir('heal');
-    members = [
-      ...[1, 2, 3].map((i) => ({ id: `m${i}`, role: 'mds' as const, dir: join(dir.path, `m${i}`), port: 0, proc: undefined })),
-      ...[1, 2, 3].map((i) => ({ id: `d${i}`, role: 'ds' as const, dir: join(dir.path, `d${i}`), port: 0, proc: undefined })),
-    ];
-    await Promise.all(members.map((m) => spawn(m)));
-    await writeFile(join(dir.path, 'secret'), SECRET + '\n');
-    vf = parseVolumeFile({
-      format: 2, name: VOLUME, volumeId: VOLUME, buckets: 65536, secret: { file: 'secret' }, replica: 3,
-      mds: [{ id: 'mds-0', bricks: setOf('mds').map((m) => ({ id: m.id, url: m.proc!.url })) }],
-      ds: [{ id: 'ds-0', bricks: setOf('ds').map((m) => ({ id: m.id, url: m.proc!.url })) }],
-    }, 'test');
-    volfile = join(dir.path, 'volume.json');
-    await writeVolumeFile(volfile, vf);
-    await installLayout(vf, SECRET);
-    await primaryOf('mds');
-    await primaryOf('ds');
-    v = await Volume.open(volfile);
-  });
-
-  after(async () => {
-    await v?.close();
-    for (const c of clients.values()) await c.close();
-    await Promise.all(members.map((m) => m.proc?.stop()));
-    await dir.cleanup();
-  });
+  before(() => rv.start());
+  after(() => rv.stop());
 
   it('a wiped member of each set is rebuilt while writes go on, then serves reads as its primary with another member stopped', async () => {
-    await v.mkdir('/d');
-    for (let i = 0; i < 40; i++) await put(`/d/f${i}`, body(1 + Math.floor(rand() * 96 * 1024)));
-    await v.mkdir('/d/sub');
-    await v.setxattr('/d/f0', 'user.k', Buffer.from('v'));
+    await rv.v.mkdir('/d');
+    for (let i = 0; i < 40; i++) await rv.put(`/d/f${i}`, rv.body(1 + Math.floor(rv.rand() * 96 * 1024)));
+    await rv.v.mkdir('/d/sub');
+    await rv.v.setxattr('/d/f0', 'user.k', Buffer.from('v'));
 
     // A follower of each set loses its disk.
     const wiped: Record<'mds' | 'ds', Member> = { mds: undefined!, ds: undefined! };
     for (const role of ['mds', 'ds'] as const) {
-      const p = await primaryOf(role);
-      wiped[role] = setOf(role).find((m) => m.id !== p)!;
+      const p = await rv.primaryOf(role);
+      wiped[role] = rv.setOf(role).find((m) => m.id !== p)!;
     }
     await Promise.all([wipeAndRestart(wiped.mds), wipeAndRestart(wiped.ds)]);
 
@@ -182,7 +63,7 @@ describe('heal: a wiped or tampered member rebuilt by full copy (dht2 heal start
     let written = 0;
     const writer = (async () => {
       while (writing) {
-        await put(`/d/w${written}`, body(1 + Math.floor(rand() * 8192)));
+        await rv.put(`/d/w${written}`, rv.body(1 + Math.floor(rv.rand() * 8192)));
         written++;
       }
     })();
@@ -193,7 +74,7 @@ describe('heal: a wiped or tampered member rebuilt by full copy (dht2 heal start
     let maxProgress = 0;
     const poller = (async () => {
       while (polling) {
-        for (const st of await v.setStatus().catch(() => [])) {
+        for (const st of await rv.v.setStatus().catch(() => [])) {
           metrics.setSeen(st, 0);
           for (const d of st.degraded) reasons.add(d.replace(/\d+ %/, 'N %'));
         }
@@ -201,7 +82,7 @@ describe('heal: a wiped or tampered member rebuilt by full copy (dht2 heal start
         await delay(50);
       }
     })();
-    const healed = await cli('heal', 'start', '--full', '--timeout', '60');
+    const healed = await rv.cli('heal', 'start', '--full', '--timeout', '60');
     writing = false;
     polling = false;
     await writer;
@@ -222,9 +103,9 @@ describe('heal: a wiped or tampered member rebuilt by full copy (dht2 heal start
     // ON-DISK-FORMAT.md §6.2: the wiped member, without a vote file, stored the term of the first
     // primary it heard as voted for that primary (no election has run since).
     for (const role of ['mds', 'ds'] as const) {
-      const p = await primaryOf(role);
+      const p = await rv.primaryOf(role);
       const vote = await readVote(wiped[role].dir);
-      assert.deepEqual(vote, { term: (await status(p))!.term, votedFor: p }, `${wiped[role].id}'s vote file`);
+      assert.deepEqual(vote, { term: (await rv.status(p))!.term, votedFor: p }, `${wiped[role].id}'s vote file`);
     }
     // The copy walked every handle of the source: copied, or equal already (a wiped member that
     // has its layout again catches up by log replay meanwhile, from index 1, until rrebuild).
@@ -234,99 +115,90 @@ describe('heal: a wiped or tampered member rebuilt by full copy (dht2 heal start
     }
 
     // Heal info reaches 0 (a follower learns the last commit index with the next heartbeat).
-    let info = await cli('heal', 'info');
+    let info = await rv.cli('heal', 'info');
     for (let i = 0; i < 10 && info.code !== 0; i++) {
       await delay(300);
-      info = await cli('heal', 'info');
+      info = await rv.cli('heal', 'info');
     }
     assert.equal(info.code, 0, info.out);
     assert.match(info.out, /every set is whole and caught up/);
-    assert.ok(await equalDigests('mds') > 40);
-    assert.ok(await equalDigests('ds') >= 40);
-    await readAll();
+    assert.ok(await rv.equalDigests('mds') > 40);
+    assert.ok(await rv.equalDigests('ds') >= 40);
+    await rv.readAll();
 
     // The rebuilt member becomes its set's primary: the primary is stopped (and started again)
     // until the election falls on the rebuilt member; then a third member is stopped and every
     // file is read through the volume, served by the rebuilt primary with one other member.
     for (const role of ['mds', 'ds'] as const) {
       const r = wiped[role];
-      for (let attempt = 0; attempt < 8; attempt++) {
-        const p = await primaryOf(role);
-        if (p === r.id) break;
-        const pm = members.find((m) => m.id === p)!;
-        await pm.proc!.stop();
-        pm.proc = undefined;
-        await primaryOf(role, 10_000, setOf(role).filter((m) => m !== pm).map((m) => m.id));
-        await spawn(pm, pm.port);
-      }
-      assert.equal(await primaryOf(role), r.id, `the rebuilt ${r.id} was elected primary of its set`);
-      const other = setOf(role).find((m) => m !== r)!;
+      await rv.makePrimary(r.id);
+      const other = rv.setOf(role).find((m) => m !== r)!;
       await other.proc!.stop();
       other.proc = undefined;
     }
-    await readAll();
+    await rv.readAll();
     for (const role of ['mds', 'ds'] as const) {
-      const s = await status(wiped[role].id);
+      const s = await rv.status(wiped[role].id);
       assert.equal(s?.role, 'primary');
       assert.equal(s?.leaseValid, true);
     }
     // Directly from the rebuilt members, as primaries: a name on the MDS, bytes on the DS.
-    const f3 = await v.stat('/d/f3');
-    const root = await v.stat('/d');
-    assert.equal((await client(wiped.mds.id).call('lookup', { parent: root.gfid, name: 'f3' })).gfid, f3.gfid);
-    const d = await client(wiped.ds.id).download('dread', { gfid: f3.gfid });
-    assert.ok((await bytesOf(d.body)).equals(files.get('/d/f3')!), 'the rebuilt DS primary serves the bytes');
+    const f3 = await rv.v.stat('/d/f3');
+    const root = await rv.v.stat('/d');
+    assert.equal((await rv.client(wiped.mds.id).call('lookup', { parent: root.gfid, name: 'f3' })).gfid, f3.gfid);
+    const d = await rv.client(wiped.ds.id).download('dread', { gfid: f3.gfid });
+    assert.ok((await bytesOf(d.body)).equals(rv.files.get('/d/f3')!), 'the rebuilt DS primary serves the bytes');
     // Every member back for the next test.
-    for (const m of members) if (!m.proc) await spawn(m, m.port);
-    const back = await cli('heal', 'start', '--timeout', '30');
+    for (const m of rv.members) if (!m.proc) await rv.spawn(m, m.port);
+    const back = await rv.cli('heal', 'start', '--timeout', '30');
     assert.equal(back.code, 0, back.out);
   });
 
   it('a member whose data was changed behind its back: fsck reports it, heal start --full repairs it', async () => {
-    const p = await primaryOf('ds');
-    const t = setOf('ds').find((m) => m.id !== p)!;
-    const f = await v.stat('/d/f5');
+    const p = await rv.primaryOf('ds');
+    const t = rv.setOf('ds').find((m) => m.id !== p)!;
+    const f = await rv.v.stat('/d/f5');
     const path = handlePath(t.dir, f.gfid);
     const bytes = await readFile(path);
     bytes[0] = bytes[0]! ^ 0xff;
     await writeFile(path, bytes);
-    const fsck = await cli('fsck');
+    const fsck = await rv.cli('fsck');
     assert.notEqual(fsck.code, 0, fsck.out);
     assert.match(fsck.out, new RegExp(`${f.gfid}: differs`));
     assert.match(fsck.out, new RegExp(`heal would: rebuild ${t.id} by full copy`));
-    const healed = await cli('heal', 'start', '--full', '--member', t.id, '--timeout', '60');
+    const healed = await rv.cli('heal', 'start', '--full', '--member', t.id, '--timeout', '60');
     assert.equal(healed.code, 0, healed.out);
     assert.match(healed.out, new RegExp(`${t.id}: rebuilt in`));
     // Only the changed object was copied; the rest were found equal by digest and skipped.
     const c = copies.filter((x) => x.id === t.id).at(-1);
     assert.ok(c && c.copied >= 1 && c.copied <= 3 && c.skipped >= 40, `${t.id}: ${JSON.stringify(c)}`);
-    await equalDigests('ds');
-    const again = await cli('fsck');
+    await rv.equalDigests('ds');
+    const again = await rv.cli('fsck');
     assert.equal(again.code, 0, again.out);
 
     // `fsck --repair --json` repairs too, and its stdout stays one JSON document: the heal it
     // starts reports on stderr (it printed its progress after the JSON before).
     bytes[1] = bytes[1]! ^ 0xff;
     await writeFile(path, bytes);
-    const repaired = await cli('fsck', '--repair', '--json', '--grace', '0');
+    const repaired = await rv.cli('fsck', '--repair', '--json', '--grace', '0');
     assert.equal(repaired.code, 0, repaired.out);
     const doc = JSON.parse(repaired.out) as { replicas?: { problems: number; rebuild: string[] } };
     assert.deepEqual(doc.replicas?.rebuild, [t.id], repaired.out);
-    await equalDigests('ds');
+    await rv.equalDigests('ds');
   });
 
   it('a rebuild cut by a crash after a page resumes at its saved cursor when the member is back', async () => {
-    for (let i = 0; i < 40; i++) await put(`/d/r${i}`, body(1 + Math.floor(rand() * 4096)));
-    const p = await primaryOf('ds');
-    const f = setOf('ds').find((m) => m.id !== p)!;
+    for (let i = 0; i < 40; i++) await rv.put(`/d/r${i}`, rv.body(1 + Math.floor(rv.rand() * 4096)));
+    const p = await rv.primaryOf('ds');
+    const f = rv.setOf('ds').find((m) => m.id !== p)!;
     await f.proc!.stop();
     await rm(f.dir, { recursive: true, force: true });
-    await spawn(f, f.port, { DHT2_CRASH_AT: 'rebuild:page' });
+    await rv.spawn(f, f.port, { DHT2_CRASH_AT: 'rebuild:page' });
     const crashed = f.proc!.exited;
     const startsBefore = starts.filter((x) => x === f.id).length;
-    const healing = cli('heal', 'start', '--full', '--member', f.id, '--timeout', '60');
+    const healing = rv.cli('heal', 'start', '--full', '--member', f.id, '--timeout', '60');
     assert.equal(await crashed, 'SIGKILL', 'the member died at the crash point, after saving its first page');
-    await spawn(f, f.port);
+    await rv.spawn(f, f.port);
     const healed = await healing;
     assert.equal(healed.code, 0, healed.out);
     assert.match(healed.out, new RegExp(`${f.id}: rebuilt in`));
@@ -334,13 +206,13 @@ describe('heal: a wiped or tampered member rebuilt by full copy (dht2 heal start
     assert.equal(starts.filter((x) => x === f.id).length - startsBefore, 1);
     const c = copies.filter((x) => x.id === f.id).at(-1);
     assert.ok(c && c.copied + c.skipped >= 80, JSON.stringify(c));
-    await equalDigests('ds');
-    await readAll();
+    await rv.equalDigests('ds');
+    await rv.readAll();
   });
 
   it('a member that diverged (its store differs from what the primary planned) is rebuilt by heal start --full', async () => {
-    const p = await primaryOf('mds');
-    const f = setOf('mds').find((m) => m.id !== p)!;
+    const p = await rv.primaryOf('mds');
+    const f = rv.setOf('mds').find((m) => m.id !== p)!;
     await f.proc!.kill();
     f.proc = undefined;
     // Behind the set's back: an inode the next create will name, made with other metadata.
@@ -348,21 +220,21 @@ describe('heal: a wiped or tampered member rebuilt by full copy (dht2 heal start
     const st = await PosixStore.open({ dir: f.dir, role: 'mds', volumeId: VOLUME });
     await st.callWith('icreate', { gfid: g, type: 'file', mode: 0o600 }, { at: 1 });
     await st.close();
-    await spawn(f, f.port);
-    await client(p).call('create', { parent: ROOT_GFID, name: 'victim', gfid: g, type: 'file' });
+    await rv.spawn(f, f.port);
+    await rv.client(p).call('create', { parent: ROOT_GFID, name: 'victim', gfid: g, type: 'file' });
     const end = Date.now() + 10_000;
-    while ((await status(f.id))?.state !== 'diverged') {
+    while ((await rv.status(f.id))?.state !== 'diverged') {
       if (Date.now() > end) throw new Error(`${f.id} did not diverge`);
       await delay(50);
     }
-    const info = await cli('heal', 'info');
+    const info = await rv.cli('heal', 'info');
     assert.notEqual(info.code, 0);
     assert.match(info.out, new RegExp(`${f.id}: diverged \\(needs a full copy`));
-    const healed = await cli('heal', 'start', '--full', '--timeout', '60');
+    const healed = await rv.cli('heal', 'start', '--full', '--timeout', '60');
     assert.equal(healed.code, 0, healed.out);
     assert.match(healed.out, new RegExp(`${f.id}: rebuilt in`));
-    assert.equal((await status(f.id))?.state, 'ok');
-    await equalDigests('mds');
-    await readAll();
+    assert.equal((await rv.status(f.id))?.state, 'ok');
+    await rv.equalDigests('mds');
+    await rv.readAll();
   });
 });
