@@ -84,8 +84,8 @@ function mib(n: number): string {
  * every primary (there is nothing to wake: the primary sends a lagging member what it lacks at
  * every heartbeat), so without `--full` this waits until heal info has nothing left, or says what
  * remains. With `--full` it rebuilds members by full copy: the one named, or every member that
- * needs it (diverged; wiped: opened without vote file and log; or lacking entries its primary
- * truncated), after installing the volume's layout on them again (a wiped brick has none).
+ * needs it (diverged; corrupt: its log failed its checks at open; wiped: opened without vote file
+ * and log; or lacking entries its primary truncated), after installing the volume's layout on them again (a wiped brick has none).
  * Resolves with the number of sets that still need heal.
  */
 export async function runHealStart(volfile: string, o: HealStartOptions, out: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout): Promise<number> {
@@ -109,8 +109,7 @@ export async function runHealStart(volfile: string, o: HealStartOptions, out: No
       await sleep(1000);
       sets = chosen(await v.setStatus());
       const targets = o.member !== undefined ? [o.member]
-        : sets.flatMap((s) => s.members.filter((m) => m.up && (m.state === 'diverged' || m.wiped === true || m.rebuild !== undefined || m.needsCopy === true) && m.id !== s.primary).map((m) => m.id));
-      for (const s of sets) for (const m of s.members) if (m.state === 'corrupt' && (o.member === undefined || m.id === o.member)) say(`${m.id}: its log is corrupt; a rebuild of a corrupt log is not built yet`);
+        : sets.flatMap((s) => s.members.filter((m) => m.up && (m.state === 'diverged' || m.state === 'corrupt' || m.wiped === true || m.rebuild !== undefined || m.needsCopy === true) && m.id !== s.primary).map((m) => m.id));
       if (targets.length === 0) say('no member needs a full copy');
       for (const id of targets) await rebuildOne(v, id, deadline, o.bar ?? out.isTTY === true, say);
     }

@@ -883,10 +883,14 @@ export class ReplLog {
    * Order on disk (§6.1 "The base"): the segments unlinked newest first and `log/` fsynced (a crash
    * leaves a prefix of the old log, as a suffix drop does); then `repl/logbase` written; then the
    * blobs unlinked (a crash leaves blobs that name no record, removed at open).
+   *
+   * A log that refuses work (corrupt at open, or a failed write: its state on disk is not known)
+   * is reset too (§6.1 "Reset onto a full copy's index", a corrupt member rebuilt): every segment
+   * file in `log/` goes, whatever it holds, and the log works again if the reset succeeds.
    */
   resetTo(base: LogBaseMark): Promise<void> {
     try {
-      this.check();
+      if (this.closed) throw err('EIO', 'replication log is closed');
       if (!Number.isSafeInteger(base.index) || base.index < 0 || !Number.isSafeInteger(base.term) || base.term < 0) {
         throw err('EINVAL', `log base ${base.index}/${base.term}`);
       }
@@ -897,16 +901,22 @@ export class ReplLog {
     this.first = base.index + 1;
     this.last = base.index;
     this.baseTerm = base.term;
+    // The queue was emptied when the log failed (fail()); work queued from here on runs again.
+    this.failure = undefined;
     return this.enqueue((done) => ({
       kind: 'op', done, run: async () => {
         const gone = this.segments.splice(0);
-        for (const s of gone.reverse()) {
+        for (const s of gone) {
           const fh = s.fh;
           s.fh = undefined;
-          await fh?.close();
-          await unlink(s.path);
+          await fh?.close().catch(() => undefined);
         }
-        if (gone.length > 0) await fsyncPath(this.logDir);
+        // Every segment file, newest first, known or not (a corrupt log's were not loaded).
+        const files = (await readdir(this.logDir)).map((n) => ({ n, first: parseSegmentName(n) }))
+          .filter((x): x is { n: string; first: number } => x.first !== undefined)
+          .sort((a, b) => b.first - a.first);
+        for (const f of files) await unlink(join(this.logDir, f.n));
+        if (files.length > 0) await fsyncPath(this.logDir);
         await writeLogBase(this.dir, base);
         this.durable = base.index;
         for (const n of await readdir(this.blobsDir)) {

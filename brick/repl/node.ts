@@ -261,6 +261,7 @@ export class ReplNode implements FopRouter {
   private rebuildHost(): RebuildHost {
     return {
       dir: this.o.dir, self: this.o.self, setId: this.o.setId, store: this.o.store, log: this.log,
+      others: this.o.members.filter((m) => m !== this.o.self),
       peer: (m) => this.peers.client(m),
       pending: this.fresh?.pending,
       closed: () => this.closed,
@@ -373,7 +374,11 @@ export class ReplNode implements FopRouter {
       this.mem.reset(base);
       this.ops.clearLog();
       this.core = this.makeCore({ term: this.core.term, votedFor: this.core.votedFor }, true);
-      this.log.info({ base }, 'log emptied onto the full copy\'s index');
+      // A corrupt log (ON-DISK-FORMAT.md §6.1) is gone with the reset: the member takes part
+      // again, as a learner (§10.13 "As built (corrupt)").
+      const was = this.state;
+      if (was === 'corrupt') this.state = 'ok';
+      this.log.info({ base, was }, 'log emptied onto the full copy\'s index');
     } finally {
       this.holdInput = false;
     }

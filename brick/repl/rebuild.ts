@@ -43,6 +43,8 @@ export interface RebuildHost {
   readonly setId: string;
   readonly store: PosixStore;
   readonly log: Logger;
+  /** The other members of the set. */
+  readonly others: readonly string[];
   /** A client of another member of the set (peer.ts: signed for it, `x-dht2-from` this brick). */
   peer(member: string): BrickFops;
   /** A DS set's pending fresh copies (§10.7), replaced by the source's; undefined on an MDS set. */
@@ -96,12 +98,17 @@ export class Rebuild {
     return this.rec;
   }
 
-  /** `rrebuild`: this member becomes a learner and is rebuilt by full copy from its primary. */
+  /**
+   * `rrebuild`: this member becomes a learner and is rebuilt by full copy from its primary. A
+   * member whose log is corrupt (ON-DISK-FORMAT.md §6.1 "Reading at open") has a core that took
+   * no input, so it knows no primary: it asks the others; its log is reset onto the copy's index
+   * before its core runs again (`run`, and ON-DISK-FORMAT.md §6.6 "rebuild of a corrupt log").
+   */
   async start(): Promise<FopRes<'rrebuild'>> {
     const h = this.h;
     if (this.rec) return { started: false };
-    if (h.state() === 'corrupt') throw err('ENOTSUP', `member ${h.self}: a corrupt log is not rebuilt yet (its log would have to be reset first)`);
-    const primary = h.primary();
+    const corrupt = h.state() === 'corrupt';
+    const primary = corrupt ? await this.askPrimary() : h.primary();
     if (primary === null) throw err('EAGAIN', `member ${h.self} knows no primary of set ${h.setId} to copy from`);
     if (primary === h.self) throw err('EINVAL', `member ${h.self} is the primary of set ${h.setId}: it is the source of a rebuild, not its target`);
     this.rec = {
@@ -110,9 +117,16 @@ export class Rebuild {
     };
     await writeRebuild(h.dir, this.rec);
     await h.pauseApply();
-    await h.becomeLearner();
+    // A corrupt member's core starts again, a learner's, once its log is reset (run).
+    if (!corrupt) await h.becomeLearner();
     this.resume();
     return { started: true };
+  }
+
+  /** The member of the set that answers it is the primary with a valid lease, if one does. */
+  private async askPrimary(): Promise<string | null> {
+    const answers = await Promise.all(this.h.others.map((m) => this.h.peer(m).call('rstatus', {}, { timeoutMs: 2000 }).catch(() => undefined)));
+    return answers.find((s) => s?.role === 'primary' && s.leaseValid)?.brick ?? null;
   }
 
   /** Runs the rebuild of the record (at start, or after `start`), again after a failure, until it ends. */
@@ -130,10 +144,15 @@ export class Rebuild {
 
   /** §10.13 steps 2–6; resumes from the record's cursor after a restart. */
   private async run(): Promise<void> {
-    const r = this.rec;
+    let r = this.rec;
     if (!r) return;
     const h = this.h;
     await h.pauseApply();
+    if (h.state() === 'corrupt' && r.phase === 'replay') {
+      // The log went corrupt after the copy (a disk fault): the tail it held is not trusted, so
+      // the rebuild starts over from a new copy index (equal objects are skipped by digest).
+      r = await this.startOver(r, r.source);
+    }
     const src = h.peer(r.source);
     const store = h.store;
     if (r.phase === 'copy') {
@@ -145,6 +164,12 @@ export class Rebuild {
         r.fromIndex = st.appliedIndex;
         if (st.appliedTerm !== undefined) r.fromTerm = st.appliedTerm;
         await writeRebuild(h.dir, r);
+      }
+      // A log corrupt at open is reset whatever the record says (a reset written, and corruption
+      // since): nothing in it is trusted.
+      if (h.state() === 'corrupt') {
+        if (r.fromTerm === undefined) throw err('ENOTSUP', `member ${h.self}: its log is corrupt and source ${r.source} does not report the term of its applied index (rstatus.appliedTerm): the log cannot be reset`);
+        r.logReset = false;
       }
       if (!r.logReset && r.fromTerm !== undefined) {
         // The log goes on from the copy's index (the primary may have truncated what came before).
@@ -276,12 +301,18 @@ export class Rebuild {
     if (st?.firstIndex === undefined || st.role !== 'primary' || st.firstIndex <= h.lastIndex() + 1) return false;
     h.log.warn({ primary, firstIndex: st.firstIndex, lastIndex: h.lastIndex(), fromIndex: r.fromIndex }, 'rebuild: the primary no longer holds the entries after this log; starting over from a new copy index');
     await h.pauseApply();
+    await this.startOver(r, primary);
+    return true;
+  }
+
+  /** A new record for the same rebuild, from a new copy index of `source`. */
+  private async startOver(r: RebuildRecord, source: string): Promise<RebuildRecord> {
     const again: RebuildRecord = {
-      source: primary, fromIndex: 0, phase: 'copy', copiedObjects: 0, copiedBytes: 0, skippedObjects: 0, removedObjects: 0,
+      source, fromIndex: 0, phase: 'copy', copiedObjects: 0, copiedBytes: 0, skippedObjects: 0, removedObjects: 0,
       totalObjects: 0, totalBytes: 0, startedAt: r.startedAt,
     };
-    await writeRebuild(h.dir, again);
+    await writeRebuild(this.h.dir, again);
     this.rec = again;
-    return true;
+    return again;
   }
 }

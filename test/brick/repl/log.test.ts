@@ -339,6 +339,24 @@ describe('replication log (ON-DISK-FORMAT.md §6.1)', () => {
       assert.equal(log.firstIndex, third);
       assert.ok(!existsSync(segs[0]!));
     });
+
+    it('a corrupt log is reset onto a full copy\'s index: every segment file and blob goes, and it works again, across a reopen', async () => {
+      const segs = await threeSegments();
+      const b = await readFile(segs[0]!);
+      b[b.length - 2] ^= 0xff;
+      await writeFile(segs[0]!, b);
+      const log = await openLog({ segmentBytes: 300 });
+      assert.notEqual(log.opened.corrupt, undefined);
+      await log.resetTo({ index: 90, term: 4 });
+      assert.deepEqual(await segments(dir), []);
+      assert.deepEqual(await blobs(dir), []);
+      await log.append([entry(91, 5), entry(92, 5)]);
+      assert.deepEqual(await log.read(91, 92), [entry(91, 5), entry(92, 5)].map(stored));
+      await log.close();
+      const again = await openLog({ segmentBytes: 300 });
+      assert.equal(again.opened.corrupt, undefined);
+      assert.deepEqual([again.firstIndex, again.lastIndex, again.termAt(90)], [91, 92, 4]);
+    });
   });
 
   it('drops a suffix (segments after it, its blobs), refuses to drop at or below the commit index', async () => {
