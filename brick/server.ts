@@ -59,7 +59,7 @@ export interface RunningBrickServer {
 }
 
 /** FOPs not placed by a layout: no `x-dht2-layout` check (see checkLayoutEpoch). */
-const UNPLACED: ReadonlySet<string> = new Set(['layoutset', 'layoutget', 'rstatus', 'digest', 'rvote', 'rappend', 'rblob', 'rcopy', 'rpending', 'rrebuild']);
+const UNPLACED: ReadonlySet<string> = new Set(['layoutset', 'layoutget', 'rstatus', 'digest', 'rvote', 'rappend', 'rblob', 'rcopy', 'rpending', 'rops', 'rrebuild']);
 
 class HttpError extends Error {
   constructor(readonly status: number, readonly body: WireError, readonly headers: Record<string, string> = {}) {

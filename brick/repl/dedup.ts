@@ -74,20 +74,46 @@ export class OpTable {
         this.gone.set(e.opId, { index: e.index, at: e.at });
       }
     }
+    this.sweepGone(now);
+  }
+
+  /**
+   * The log was emptied onto a full copy's index (§10.13): its rows go. The opIds of the entries
+   * up to that index come with the copy instead (`copied`).
+   */
+  clearLog(): void {
+    this.inLog.clear();
+  }
+
+  /**
+   * The opIds a full copy's source had applied up to the copy's index (`rops`, ARCHITECTURE.md
+   * §10.13 "As built (op ids)"): the store holds their effects, the log here does not hold their
+   * entries, so they are kept as applied and truncated (a resend gets EALREADY, never a second
+   * entry). Given in index order; an opId this member knows otherwise is left as it is.
+   */
+  copied(entries: Iterable<{ opId: string; index: number; at: number }>, now = Date.now()): void {
+    for (const e of entries) {
+      if (now - e.at >= KEEP_REPLIES_MS || this.inLog.has(e.opId) || this.gone.has(e.opId)) continue;
+      this.gone.set(e.opId, { index: e.index, at: e.at });
+    }
+    this.sweepGone(now);
+  }
+
+  /**
+   * The applied, truncated opIds with index in (after, upTo] and `at` within the duplicate window,
+   * in index order, at most `limit` (a page of `rops` on a rebuild's source).
+   */
+  truncatedPage(after: number, upTo: number, limit: number, now = Date.now()): Array<{ opId: string; index: number; at: number }> {
+    const out: Array<{ opId: string; index: number; at: number }> = [];
+    for (const [opId, g] of this.gone) if (g.index > after && g.index <= upTo && now - g.at < KEEP_REPLIES_MS) out.push({ opId, index: g.index, at: g.at });
+    return out.sort((a, b) => a.index - b.index).slice(0, limit);
+  }
+
+  private sweepGone(now: number): void {
     for (const [k, v] of this.gone) {
       if (this.gone.size <= KEEP_REPLIES && now - v.at < KEEP_REPLIES_MS) break;
       this.gone.delete(k);
     }
-  }
-
-  /**
-   * The log was emptied onto a full copy's index (§10.13): its rows go. The copy carries no
-   * opIds, so a resend of an entry applied before the copy's index, sent to this member within
-   * the duplicate window after it becomes primary, is not recognised (ARCHITECTURE.md §10.13 "As
-   * built (truncation)", a known gap).
-   */
-  clearLog(): void {
-    this.inLog.clear();
   }
 
   get sizes(): { inLog: number; replies: number; truncated: number } {

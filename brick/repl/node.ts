@@ -37,7 +37,7 @@ import {
 import { isDiverged, isDsMutating, isMdsMutating, type DsMutating, type FopOut, type MutatingFop } from '../posix2/fop-out.js';
 import { KeyedRwLocks } from '../posix2/locks.js';
 import { conflictKeys } from './keys.js';
-import { OpTable, type Outcome } from './dedup.js';
+import { KEEP_REPLIES_MS, OpTable, type Outcome } from './dedup.js';
 import { FreshObjects, isPendingFop, type PendingFop } from './fresh.js';
 import type { PosixStore } from '../posix2/store.js';
 import type { FopMeta, FopRouter } from '../server.js';
@@ -47,7 +47,7 @@ import { ReplLog, type EntryPayload, type LogEntry as DiskEntry, type StagedBlob
 import { LogKeeper } from './log-keeper.js';
 import { DEFAULT_RETENTION, type Retention } from './truncate.js';
 import { PeerLinks, type PeerConnector } from './peer.js';
-import { readRebuild, type RebuildRecord } from './rebuild-file.js';
+import { readCopiedOps, readRebuild, type CopiedOps, type RebuildRecord } from './rebuild-file.js';
 import { Rebuild, type RebuildHost } from './rebuild.js';
 import { readVote, writeVote } from './vote.js';
 
@@ -217,6 +217,7 @@ export class ReplNode implements FopRouter {
     vote: { term: number; votedFor: string | null } | undefined,
     mark: number,
     rebuild: RebuildRecord | undefined,
+    copiedOps: CopiedOps | undefined,
   ) {
     this.log = o.logger.child({ set: o.setId });
     this.state = rlog.opened.corrupt !== undefined ? 'corrupt' : 'ok';
@@ -224,6 +225,8 @@ export class ReplNode implements FopRouter {
     const mem = new MemLog<EntryPayload>(entries.map(toCore), base);
     this.mem = mem;
     for (const e of entries) this.noteEntry(e.index, e.term, e.kind === 'noop' ? undefined : e.payload);
+    // A full copy's opIds (rebuild.ts `copyOpIds`): applied, their entries not in this log.
+    if (copiedOps) this.ops.copied(copiedOps.items);
     this.awaitTerm = vote === undefined;
     this.wiped = vote === undefined && rlog.lastIndex === 0;
     this.applyPaused = rebuild !== undefined;
@@ -292,6 +295,7 @@ export class ReplNode implements FopRouter {
         void this.applyLoop();
       },
       writeMark: () => this.writeMark(),
+      keepCopiedOps: (items) => this.ops.copied(items),
       becomeVoter: async () => {
         this.wiped = false;
         await this.swapCore(false);
@@ -306,6 +310,7 @@ export class ReplNode implements FopRouter {
   static async start(o: ReplNodeOptions): Promise<ReplNode> {
     const vote = await readVote(o.dir);
     const rebuild = await readRebuild(o.dir);
+    const copiedOps = await readCopiedOps(o.dir);
     const mark = await readApplied(o.dir);
     const rlog = await ReplLog.open(o.dir, { appliedIndex: mark?.index, ...(o.segmentBytes ? { segmentBytes: o.segmentBytes } : {}) });
     let entries: DiskEntry[] = [];
@@ -317,7 +322,7 @@ export class ReplNode implements FopRouter {
       }
       if (rlog.lastIndex >= rlog.firstIndex) entries = await rlog.read(rlog.firstIndex, rlog.lastIndex);
     }
-    const n = new ReplNode(o, rlog, entries, vote && { term: vote.term, votedFor: vote.votedFor ?? null }, mark?.index ?? 0, rebuild);
+    const n = new ReplNode(o, rlog, entries, vote && { term: vote.term, votedFor: vote.votedFor ?? null }, mark?.index ?? 0, rebuild, copiedOps);
     o.logger.info({
       set: o.setId, members: o.members, term: n.core.term, lastIndex: rlog.lastIndex, applied: n.applied,
       truncatedTail: rlog.opened.truncatedTail, corrupt: rlog.opened.corrupt,
@@ -889,6 +894,7 @@ export class ReplNode implements FopRouter {
       });
     }
     if (fop === 'rappend') return this.onAppend(req as FopReq<'rappend'>, from);
+    if (fop === 'rops') return this.opsPage(req as FopReq<'rops'>);
     if (fop === 'rpending') {
       if (!this.fresh) throw err('ENOTSUP', `rpending: replica set ${this.o.setId} is not a DS set (no pending fresh copies)`);
       const r = req as FopReq<'rpending'>;
@@ -899,6 +905,23 @@ export class ReplNode implements FopRouter {
       } satisfies FopRes<'rpending'>;
     }
     throw err('ENOTSUP', `${fop} is not a control FOP of the replication module`);
+  }
+
+  /**
+   * `rops` (a rebuild's source, §10.13 "As built (op ids)"): the opIds applied here at or below
+   * `upTo`, in index order after `after`: the truncated ones first (their indexes are at or below
+   * the log's base), then those of the log's entries up to the applied index.
+   */
+  private opsPage(r: FopReq<'rops'>): FopRes<'rops'> {
+    const t = Date.now();
+    const items = this.ops.truncatedPage(r.after, r.upTo, r.limit, t);
+    const base = this.core.log.baseIndex;
+    const last = Math.min(r.upTo, this.applied, this.core.log.lastIndex);
+    for (let i = Math.max(r.after, base) + 1; i <= last && items.length < r.limit; i++) {
+      const e = this.core.log.entries(i, i)[0];
+      if (e?.kind === 'op' && e.payload.opId !== undefined && t - e.payload.at < KEEP_REPLIES_MS) items.push({ opId: e.payload.opId, index: i, at: e.payload.at });
+    }
+    return { items, eof: items.length < r.limit };
   }
 
   /**

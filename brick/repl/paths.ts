@@ -24,7 +24,7 @@ export function blobsDir(dir: string): string {
 }
 
 /** A fresh temp name in `.dht2/tmp/`, on the same filesystem as repl/, so its rename is atomic. */
-export function replTmpPath(dir: string, tag: 'blob' | 'vote' | 'applied' | 'rebuild' | 'logbase'): string {
+export function replTmpPath(dir: string, tag: 'blob' | 'vote' | 'applied' | 'rebuild' | 'logbase' | 'ops'): string {
   return join(dir, '.dht2', 'tmp', `${tag}.${randomBytes(8).toString('hex')}`);
 }
 

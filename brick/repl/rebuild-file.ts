@@ -62,3 +62,36 @@ export async function removeRebuild(dir: string): Promise<void> {
   await rm(rebuildPath(dir), { force: true });
   await fsyncPath(replDir(dir));
 }
+
+/**
+ * `repl/copied-ops` (ON-DISK-FORMAT.md §6.5): the opIds a full copy's source had applied up to the
+ * copy's index (`rops`), kept across restarts because this member's log does not hold their
+ * entries: a resend within the duplicate window is EALREADY (ARCHITECTURE.md §10.13 "As built (op
+ * ids)"). JSON `{fromIndex, items: [[opId, index, at], …]}`, written whole by each rebuild before
+ * its record says `replay`; read at start.
+ */
+export interface CopiedOps {
+  fromIndex: number;
+  items: Array<{ opId: string; index: number; at: number }>;
+}
+
+export function copiedOpsPath(dir: string): string {
+  return join(replDir(dir), 'copied-ops');
+}
+
+export function readCopiedOps(dir: string): Promise<CopiedOps | undefined> {
+  return readWhole(copiedOpsPath(dir), (b, p) => {
+    try {
+      const j = JSON.parse(b.toString('utf8')) as { fromIndex: number; items: Array<[string, number, number]> };
+      if (!Number.isSafeInteger(j.fromIndex) || !Array.isArray(j.items)) throw new Error('fields missing');
+      return { fromIndex: j.fromIndex, items: j.items.map(([opId, index, at]) => ({ opId, index, at })) };
+    } catch (e) {
+      throw err('EIO', `corrupt copied opIds at ${p}: ${(e as Error).message}`);
+    }
+  });
+}
+
+export async function writeCopiedOps(dir: string, c: CopiedOps): Promise<void> {
+  const j = { fromIndex: c.fromIndex, items: c.items.map((x) => [x.opId, x.index, x.at]) };
+  await writeWhole(dir, 'ops', copiedOpsPath(dir), Buffer.from(JSON.stringify(j)), true);
+}

@@ -13,12 +13,14 @@ import { err, isErr, toDht2Error, type BrickFops, type DigestItem, type DigestPa
 import { crashPoint } from '../posix2/crash.js';
 import type { PosixStore } from '../posix2/store.js';
 import type { PendingRow } from './pending.js';
-import { removeRebuild, writeRebuild, type RebuildRecord } from './rebuild-file.js';
+import { removeRebuild, writeCopiedOps, writeRebuild, type CopiedOps, type RebuildRecord } from './rebuild-file.js';
 
 /** Handles per page of the full copy's digest walk; the rebuild record is rewritten after each. */
 const COPY_PAGE = 64;
 /** Pending rows per `rpending` page (a rebuild of a DS member). */
 const ROWS_PAGE = 1000;
+/** OpIds per `rops` page. */
+const OPS_PAGE = 5000;
 /** A failed rebuild run is tried again after this pause. */
 const RETRY_MS = 1000;
 
@@ -80,6 +82,8 @@ export interface RebuildHost {
   replayFrom(from: number, passUpTo: number): Promise<void>;
   /** Writes the applied mark now. */
   writeMark(): Promise<void>;
+  /** The opIds the source applied up to the copy's index: kept here as applied (dedup.ts `copied`). */
+  keepCopiedOps(items: CopiedOps['items']): void;
   /** The rebuild ended (record removed): the member is a voter again. */
   becomeVoter(): Promise<void>;
 }
@@ -235,6 +239,7 @@ export class Rebuild {
       await store.rebuildNameIndex();
       if (await this.tailLost(r)) return;
       await this.copyPendingRows(src);
+      await this.copyOpIds(src, r.fromIndex);
       r.replayTo = (await src.call('rstatus', {})).appliedIndex;
       r.phase = 'replay';
       await writeRebuild(h.dir, r);
@@ -286,6 +291,30 @@ export class Rebuild {
     }
     pending.replaceAll(rows);
     this.h.log.info({ rows: rows.length }, 'rebuild: the source\'s pending fresh copies installed');
+  }
+
+  /**
+   * The opIds of the entries the source applied up to the copy's index (ARCHITECTURE.md §10.4
+   * "Duplicates", §10.13 "As built (op ids)"): the copy holds their effects and this member's log,
+   * reset onto that index, does not hold their entries, so without them a resend of one (the
+   * gateway resends with the same opId after a failover) would be planned and applied a second
+   * time once this member is primary. Paged with `rops`, written to `repl/copied-ops` (a restart
+   * keeps them: the log cannot) and kept in the duplicate table, before the record says `replay`
+   * (a restart in `copy` fetches them again). Entries after the copy's index come in the log tail
+   * with their opIds.
+   */
+  private async copyOpIds(src: BrickFops, upTo: number): Promise<void> {
+    const items: CopiedOps['items'] = [];
+    let after = 0;
+    for (;;) {
+      const p = await src.call('rops', { after, upTo, limit: OPS_PAGE });
+      items.push(...p.items);
+      if (p.eof || p.items.length === 0) break;
+      after = p.items.at(-1)!.index;
+    }
+    await writeCopiedOps(this.h.dir, { fromIndex: upTo, items });
+    this.h.keepCopiedOps(items);
+    this.h.log.info({ opIds: items.length, upTo }, 'rebuild: the source\'s applied opIds kept');
   }
 
   /**

@@ -11,7 +11,7 @@ import { codeOf, fsyncPath, syncHandle } from '../posix2/fsutil.js';
 import { replTmpPath } from './paths.js';
 
 export async function writeWhole(
-  dir: string, tag: 'vote' | 'applied' | 'rebuild' | 'logbase', target: string, bytes: Buffer, syncDir: boolean,
+  dir: string, tag: 'vote' | 'applied' | 'rebuild' | 'logbase' | 'ops', target: string, bytes: Buffer, syncDir: boolean,
 ): Promise<void> {
   const tmp = replTmpPath(dir, tag);
   try {

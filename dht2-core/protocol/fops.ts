@@ -358,6 +358,16 @@ export const FOPS = {
       eof: z.boolean(),
     })),
   /**
+   * One page of the opIds of the entries applied on this member at or below `upTo` within the
+   * duplicate window (10 minutes by the entry's `at`): those still in its log and those truncated
+   * from it (ARCHITECTURE.md §10.4 "Duplicates"), in index order after index `after`, for a member
+   * rebuilt by full copy whose copy's index is `upTo` (§10.13 "As built (op ids)"): it answers a
+   * resend of one of them EALREADY instead of planning it again. Role `peer`.
+   */
+  rops: fop('control', 'peer', true,
+    obj({ after: offset, upTo: offset, limit: z.number().int().min(1).max(10000) }),
+    obj({ items: z.array(z.object({ opId: z.string().min(1).max(64), index: offset, at: offset })), eof: z.boolean() })),
+  /**
    * Starts a rebuild of this member by full copy from its set's primary (`dht2 heal start
    * --full`, ARCHITECTURE.md §10.13): it becomes a learner until the copy and the log tail are
    * applied. `started` is false when one is already under way (it goes on).

@@ -5,13 +5,18 @@
  *
  * 1. a member whose log segment was damaged on disk opens `corrupt`; `dht2 heal start --full`
  *    rebuilds it (its log discarded and reset onto the copy's index), it ends equal to the others
- *    and serves as its set's primary.
+ *    and serves as its set's primary;
+ * 2. a full copy carries the source's applied opIds (`rops`): a resend of a FOP applied before the
+ *    copy's index, to the rebuilt member once it is primary (and restarted since), is EALREADY,
+ *    not applied a second time (ARCHITECTURE.md §10.4 "Duplicates").
  */
 import assert from 'node:assert/strict';
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readLogBase } from '../../brick/repl/log-base.js';
 import { parseSegmentName } from '../../brick/repl/paths.js';
+import { newOpId } from '../../dht2-core/protocol/index.js';
+import { rejectsErrno } from '../helpers/assert-errno.js';
 import { ReplVolume } from '../helpers/repl-volume.js';
 
 describe('rebuild by full copy: a corrupt log (ARCHITECTURE.md §10.13)', function () {
@@ -67,5 +72,29 @@ describe('rebuild by full copy: a corrupt log (ARCHITECTURE.md §10.13)', functi
     await rv.spawn(other, other.port);
     const back = await rv.cli('heal', 'start', '--timeout', '30');
     assert.equal(back.code, 0, back.out);
+  });
+
+  it('a resend of a FOP applied before a full copy\'s index, to the rebuilt member as primary, is EALREADY, not applied again', async () => {
+    const p = await rv.primaryOf('mds');
+    await rv.put('/once', rv.body(10));
+    const opId = newOpId();
+    // An xattr set only if absent: applied a second time, it answers EEXIST.
+    const req = { gfid: (await rv.v.stat('/once')).gfid, name: 'user.once', value: Buffer.from('1').toString('base64'), flag: 'create' as const };
+    await rv.client(p).call('setxattr', req, { opId });
+    const at = (await rv.status(p))!.lastIndex;
+    await rv.caughtUp('mds');
+    const f = rv.setOf('mds').find((m) => m.id !== p)!;
+    const healed = await rv.cli('heal', 'start', '--full', '--member', f.id, '--timeout', '60');
+    assert.equal(healed.code, 0, healed.out);
+    // Its log starts after the entry: only the copied opIds can tell it the FOP was applied.
+    const base = await readLogBase(f.dir);
+    assert.ok(base && base.index >= at, `log base ${JSON.stringify(base)}, the entry at ${at}`);
+    // Restarted (the copied opIds are kept on disk, the log cannot hold them), then elected.
+    await f.proc!.stop();
+    await rv.spawn(f, f.port);
+    await rv.makePrimary(f.id);
+    assert.ok((await rv.status(f.id))!.firstIndex! > at, 'the entry is not in the rebuilt primary\'s log');
+    await rejectsErrno(rv.client(f.id).call('setxattr', req, { opId }), 'EALREADY');
+    await rv.caughtUp('mds');
   });
 });

@@ -31,4 +31,23 @@ describe('repl duplicate tables (ARCHITECTURE.md §10.4)', () => {
     assert.equal(t.lookup('d'), undefined);
     assert.deepEqual(t.sizes, { inLog: 0, replies: 1, truncated: 0 });
   });
+
+  it('a full copy\'s opIds are kept as applied (within the window, never over what the log says), and paged by index on the source', () => {
+    const now = 2_000_000;
+    const src = new OpTable();
+    src.noteEntry('p', 3, 1);
+    src.noteEntry('q', 4, 1);
+    src.noteEntry('r', 8, 1);
+    src.truncated([{ opId: 'p', index: 3, term: 1, at: now - 10 }, { opId: 'q', index: 4, term: 1, at: now - KEEP_REPLIES_MS - 1 }, { opId: 'r', index: 8, term: 1, at: now }], now - 5);
+    // q is older than the window (swept); the page is in index order, within (after, upTo].
+    assert.deepEqual(src.truncatedPage(0, 10, 10, now), [{ opId: 'p', index: 3, at: now - 10 }, { opId: 'r', index: 8, at: now }]);
+    assert.deepEqual(src.truncatedPage(3, 7, 10, now), []);
+    assert.deepEqual(src.truncatedPage(0, 10, 1, now), [{ opId: 'p', index: 3, at: now - 10 }]);
+    const dst = new OpTable();
+    dst.noteEntry('r', 8, 1); // in this member's log already (the tail): left as it is
+    dst.copied([{ opId: 'p', index: 3, at: now - 10 }, { opId: 'old', index: 2, at: now - KEEP_REPLIES_MS }, { opId: 'r', index: 8, at: now }], now);
+    assert.deepEqual(dst.lookup('p'), { kind: 'truncated', index: 3 });
+    assert.deepEqual(dst.lookup('r'), { kind: 'log', index: 8, term: 1 });
+    assert.equal(dst.lookup('old'), undefined, 'outside the duplicate window');
+  });
 });
