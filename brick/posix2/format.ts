@@ -149,35 +149,79 @@ export async function refuseForeign(dir: string): Promise<void> {
  */
 export const LOCK_WAIT_MS = 5000;
 
+/** The kernel's id of this boot (ON-DISK-FORMAT.md §2.2, §6.5); undefined where there is none. */
+export const BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id';
+
+async function readBootId(): Promise<string | undefined> {
+  return (await readFile(BOOT_ID_PATH, 'utf8').catch(() => '')).trim() || undefined;
+}
+
+/** The lock file's lines (§2.2): the pid, the boot id, and `rebooted` while that is carried. */
+function parseLock(text: string): { pid: number; bootId?: string; rebooted: boolean } {
+  const lines = text.split('\n').map((l) => l.trim());
+  return { pid: Number(lines[0]), ...(lines[1] ? { bootId: lines[1] } : {}), rebooted: lines.includes('rebooted') };
+}
+
+/** A brick directory held by this process (`lockBrickDir`). */
+export interface BrickLock {
+  /** Gives the directory back (the lock file is removed). */
+  release(): Promise<void>;
+  /**
+   * The stale lock found at open was left by another boot of the machine (its boot id differs),
+   * or carried this mark from such a lock: the store's unsynced writes may be lost (§6.5).
+   */
+  readonly rebooted: boolean;
+  /** Rewrites the lock without the `rebooted` mark, once whoever acts on it has recorded that it does. */
+  clearRebooted(): Promise<void>;
+}
+
 /**
  * Takes the brick directory for this process: refuses when another live process still serves
- * it after `waitMs`. Returns a function that gives it back.
+ * it after `waitMs`. The lock file holds this process's pid and the kernel's boot id; a stale
+ * lock of another boot (the machine went down, not only the process) is reported as `rebooted`
+ * and the mark is carried in the new lock, fsynced, until `clearRebooted` (ON-DISK-FORMAT.md
+ * §2.2, §6.5: a replicated brick under `--no-sync` rebuilds itself then).
  */
-export async function lockBrickDir(dir: string, waitMs = LOCK_WAIT_MS): Promise<() => Promise<void>> {
+export async function lockBrickDir(dir: string, waitMs = LOCK_WAIT_MS): Promise<BrickLock> {
   const path = join(metaDir(dir), 'lock');
   // A lock file with our own pid is stale unless this process holds it (in a container the
   // brick is often pid 1 on every start).
   if (heldHere.has(path)) throw err('EBUSY', `${dir} is already served by this process`);
+  const boot = await readBootId();
   const deadline = Date.now() + waitMs;
+  let rebooted = false;
+  const text = (mark: boolean): string => `${process.pid}\n${boot ?? ''}\n${mark ? 'rebooted\n' : ''}`;
   for (let stale = 0; stale < 2;) {
     try {
       const fh = await open(path, 'wx');
-      await fh.writeFile(String(process.pid));
+      await fh.writeFile(text(rebooted));
+      // The mark must survive a crash (or another power cut) before it is acted on.
+      if (rebooted) await fh.sync();
       await fh.close();
+      if (rebooted) await fsyncPath(metaDir(dir));
       heldHere.add(path);
-      return async () => {
-        heldHere.delete(path);
-        await rm(path, { force: true });
+      return {
+        rebooted,
+        release: async () => {
+          heldHere.delete(path);
+          await rm(path, { force: true });
+        },
+        clearRebooted: async () => {
+          await writeFile(path, text(false));
+          await fsyncPath(path);
+        },
       };
     } catch (e) {
       if (codeOf(e) !== 'EEXIST') throw e;
-      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (pid > 0 && pid !== process.pid && await isAlive(pid)) {
-        if (Date.now() >= deadline) throw err('EBUSY', `${dir} is already served by process ${pid}`);
+      const found = parseLock(await readFile(path, 'utf8').catch(() => ''));
+      if (found.pid > 0 && found.pid !== process.pid && await isAlive(found.pid)) {
+        if (Date.now() >= deadline) throw err('EBUSY', `${dir} is already served by process ${found.pid}`);
         await delay(LOCK_POLL_MS);
         continue;
       }
       stale++;
+      // A lock without a boot id (older binaries, no /proc) says nothing of a reboot.
+      rebooted ||= found.rebooted || (found.bootId !== undefined && boot !== undefined && found.bootId !== boot);
       await rm(path, { force: true }); // stale lock of a dead process
     }
   }

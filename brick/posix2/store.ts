@@ -19,7 +19,7 @@ import { arrivalCtx, type FopCtx } from './fop-ctx.js';
 import { isMdsMutating, type Blob, type DsMutating, type FopOut, type MutatingFop } from './fop-out.js';
 import { upgradeFormat } from './migrate.js';
 import { installLayout, isReplicated, openLayout, type BrickSet, type StoredLayout } from './layout-store.js';
-import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, refuseForeign, type BrickIdentity, type OpenOptions } from './format.js';
+import { cleanTmp, formatOrCheck, lockBrickDir, metaDir, refuseForeign, type BrickIdentity, type BrickLock, type OpenOptions } from './format.js';
 import { MdsStore } from './mds.js';
 import { XATTR_SPACE_EXT4 } from './xattr-space.js';
 import { NameIndex } from './name-index.js';
@@ -52,6 +52,12 @@ function serve<K extends ControlFop, F extends K>(
 export class PosixStore implements BrickFops {
   /** fsyncs on (StoreOptions.sync); set by `open`. */
   private durable = true;
+  /**
+   * Set when this replicated brick runs under `--no-sync` and found a stale lock of another boot
+   * (ON-DISK-FORMAT.md §6.5): its store may lack writes below its applied mark, so the replication
+   * module rebuilds it by full copy before it votes or serves, then clears the lock's mark.
+   */
+  rebooted: Pick<BrickLock, 'clearRebooted'> | undefined;
   /** Installs of a layout, one at a time. */
   private layoutQueue: Promise<unknown> = Promise.resolve();
 
@@ -85,7 +91,8 @@ export class PosixStore implements BrickFops {
     // put anything into a foreign directory.
     await refuseForeign(opts.dir);
     await mkdir(metaDir(opts.dir), { recursive: true, mode: 0o700 });
-    const unlock = await lockBrickDir(opts.dir);
+    const lock = await lockBrickDir(opts.dir);
+    const unlock = lock.release;
     let identity: BrickIdentity;
     try {
       identity = await formatOrCheck(opts);
@@ -100,6 +107,10 @@ export class PosixStore implements BrickFops {
       identity = lay.identity;
       const placed = lay.stored && lay.set ? { stored: lay.stored, set: lay.set } : undefined;
       const sync = opts.sync ?? true;
+      // ON-DISK-FORMAT.md §6.5: after a reboot only a replicated brick under --no-sync distrusts
+      // its store (and rebuilds itself, brick/repl/node.ts); the mark means nothing to the others.
+      const untrusted = lock.rebooted && !sync && placed !== undefined;
+      if (lock.rebooted && !untrusted) await lock.clearRebooted();
       if (identity.role === 'mds') {
         const indexPath = join(metaDir(opts.dir), 'names.sqlite');
         const index = new NameIndex(indexPath, sync);
@@ -107,10 +118,12 @@ export class PosixStore implements BrickFops {
         if (!index.isBuilt()) await mds.rebuildIndex();
         const s = new PosixStore(opts.dir, identity, placed, mds, undefined, index, unlock, cleaned, upgrade.converted, opts.xattrLimit);
         s.durable = sync;
+        if (untrusted) s.rebooted = lock;
         return s;
       }
       const s = new PosixStore(opts.dir, identity, placed, undefined, new DsStore(opts.dir, sync, opts.maxObjectSize), undefined, unlock, cleaned, upgrade.converted);
       s.durable = sync;
+      if (untrusted) s.rebooted = lock;
       return s;
     } catch (e) {
       await unlock();

@@ -47,7 +47,7 @@ import { ReplLog, type EntryPayload, type LogEntry as DiskEntry, type StagedBlob
 import { LogKeeper } from './log-keeper.js';
 import { DEFAULT_RETENTION, type Retention } from './truncate.js';
 import { PeerLinks, type PeerConnector } from './peer.js';
-import { readCopiedOps, readRebuild, type CopiedOps, type RebuildRecord } from './rebuild-file.js';
+import { readCopiedOps, readRebuild, writeRebuild, type CopiedOps, type RebuildRecord } from './rebuild-file.js';
 import { Rebuild, type RebuildHost } from './rebuild.js';
 import { readVote, writeVote } from './vote.js';
 
@@ -309,7 +309,23 @@ export class ReplNode implements FopRouter {
    */
   static async start(o: ReplNodeOptions): Promise<ReplNode> {
     const vote = await readVote(o.dir);
-    const rebuild = await readRebuild(o.dir);
+    let rebuild = await readRebuild(o.dir);
+    if (o.store.rebooted) {
+      // ON-DISK-FORMAT.md §6.5 "With --no-sync": the machine went down since this store was last
+      // served, and its writes were not synced; it is not trusted. A rebuild record is written
+      // before the core starts (so it starts a learner: no vote, nothing served), its source
+      // chosen once a primary answers (rebuild.ts); only then is the lock's mark cleared.
+      if (!rebuild) {
+        rebuild = {
+          source: '', fromIndex: 0, phase: 'copy', copiedObjects: 0, copiedBytes: 0, skippedObjects: 0, removedObjects: 0,
+          totalObjects: 0, totalBytes: 0, startedAt: Date.now(),
+        };
+        await writeRebuild(o.dir, rebuild);
+        o.logger.warn({ set: o.setId }, 'the machine restarted since this --no-sync store was served: rebuilding it by full copy before it votes or serves');
+      }
+      await o.store.rebooted.clearRebooted();
+      o.store.rebooted = undefined;
+    }
     const copiedOps = await readCopiedOps(o.dir);
     const mark = await readApplied(o.dir);
     const rlog = await ReplLog.open(o.dir, { appliedIndex: mark?.index, ...(o.segmentBytes ? { segmentBytes: o.segmentBytes } : {}) });

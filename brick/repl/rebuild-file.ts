@@ -11,7 +11,7 @@ import { replDir } from './paths.js';
 import { readWhole, writeWhole } from './state-file.js';
 
 export interface RebuildRecord {
-  /** The member copied from (the primary when the rebuild started). */
+  /** The member copied from (the primary when the rebuild started); '' until chosen (a rebuild a --no-sync brick starts on itself after a reboot, ON-DISK-FORMAT.md §6.5). */
   source: string;
   /** The source's applied index when the copy started (0: not asked yet); the log tail is applied from the next one. */
   fromIndex: number;

@@ -152,6 +152,18 @@ export class Rebuild {
     if (!r) return;
     const h = this.h;
     await h.pauseApply();
+    if (r.source === '') {
+      // A rebuild the member started on itself (a --no-sync store after a reboot, ON-DISK-FORMAT.md
+      // §6.5): the source is the primary, once one answers.
+      let p = await this.askPrimary();
+      while (p === null) {
+        if (h.closed()) return;
+        await sleep(500);
+        p = await this.askPrimary();
+      }
+      r.source = p;
+      await writeRebuild(h.dir, r);
+    }
     if (h.state() === 'corrupt' && r.phase === 'replay') {
       // The log went corrupt after the copy (a disk fault): the tail it held is not trusted, so
       // the rebuild starts over from a new copy index (equal objects are skipped by digest).

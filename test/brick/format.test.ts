@@ -1,10 +1,10 @@
 /** Formatting a brick directory and refusing one that is not ours. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lockBrickDir } from '../../brick/posix2/format.js';
+import { BOOT_ID_PATH, lockBrickDir } from '../../brick/posix2/format.js';
 import { PosixStore } from '../../brick/posix2/store.js';
 import { spawnBrick } from '../../brick/spawn.js';
 import { rejectsErrno } from '../helpers/assert-errno.js';
@@ -80,12 +80,43 @@ describe('brick format and identity', () => {
       const b = join(dir.path, 'b');
       await mkdir(join(b, '.dht2'), { recursive: true });
       await writeFile(join(b, '.dht2', 'lock'), String(zombie));
-      const unlock = await lockBrickDir(b);
-      assert.equal(await readFile(join(b, '.dht2', 'lock'), 'utf8'), String(process.pid));
-      await unlock();
+      const lock = await lockBrickDir(b);
+      assert.equal((await readFile(join(b, '.dht2', 'lock'), 'utf8')).split('\n')[0], String(process.pid));
+      await lock.release();
     } finally {
       parent.kill('SIGKILL');
     }
+  });
+
+  it('ON-DISK-FORMAT §2.2, §6.5: the lock records the boot id; a stale lock of another boot is reported and its mark carried until cleared', async () => {
+    const boot = (await readFile(BOOT_ID_PATH, 'utf8')).trim();
+    const b = join(dir.path, 'b');
+    await mkdir(join(b, '.dht2'), { recursive: true });
+    const path = join(b, '.dht2', 'lock');
+    const dead = spawnSync('true').pid!; // a pid that has exited
+    // A process crash (same boot): stale, nothing lost from the page cache.
+    await writeFile(path, `${dead}\n${boot}\n`);
+    let lock = await lockBrickDir(b);
+    assert.equal(lock.rebooted, false);
+    assert.equal(await readFile(path, 'utf8'), `${process.pid}\n${boot}\n`);
+    await lock.release();
+    // Another boot: reported, and the mark carried by the new lock, across a crash before it is cleared.
+    await writeFile(path, `${dead}\n00000000-0000-0000-0000-000000000000\n`);
+    lock = await lockBrickDir(b);
+    assert.equal(lock.rebooted, true);
+    assert.equal(await readFile(path, 'utf8'), `${process.pid}\n${boot}\nrebooted\n`);
+    await lock.release();
+    await writeFile(path, `${dead}\n${boot}\nrebooted\n`); // as a crash before the mark was cleared leaves it
+    lock = await lockBrickDir(b);
+    assert.equal(lock.rebooted, true);
+    await lock.clearRebooted();
+    assert.equal(await readFile(path, 'utf8'), `${process.pid}\n${boot}\n`);
+    await lock.release();
+    // An older lock (a pid only) says nothing of a reboot.
+    await writeFile(path, String(dead));
+    lock = await lockBrickDir(b);
+    assert.equal(lock.rebooted, false);
+    await lock.release();
   });
 
   it('issue 13: a start waits a little for an owner that is exiting, and gives up on one that is not', async () => {
@@ -95,9 +126,9 @@ describe('brick format and identity', () => {
     const exited = once(owner, 'exit');
     try {
       await writeFile(join(b, '.dht2', 'lock'), String(owner.pid));
-      const unlock = await lockBrickDir(b);
-      assert.equal(await readFile(join(b, '.dht2', 'lock'), 'utf8'), String(process.pid));
-      await unlock();
+      const lock = await lockBrickDir(b);
+      assert.equal((await readFile(join(b, '.dht2', 'lock'), 'utf8')).split('\n')[0], String(process.pid));
+      await lock.release();
     } finally {
       owner.kill('SIGKILL');
       await exited;

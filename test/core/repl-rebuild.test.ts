@@ -8,20 +8,32 @@
  *    and serves as its set's primary;
  * 2. a full copy carries the source's applied opIds (`rops`): a resend of a FOP applied before the
  *    copy's index, to the rebuilt member once it is primary (and restarted since), is EALREADY,
- *    not applied a second time (ARCHITECTURE.md §10.4 "Duplicates").
+ *    not applied a second time (ARCHITECTURE.md §10.4 "Duplicates");
+ * 3. the boot-id rule under `--no-sync` (ON-DISK-FORMAT.md §6.5): a member started with a stale
+ *    lock of this boot (a process crash) is trusted; one with a stale lock of another boot (the
+ *    lock file names the boot, so a test writes one) rebuilds itself by full copy, a learner from
+ *    its first status on, and ends equal to the others.
  */
 import assert from 'node:assert/strict';
-import { open, readdir } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readLogBase } from '../../brick/repl/log-base.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { BOOT_ID_PATH } from '../../brick/posix2/format.js';
 import { parseSegmentName } from '../../brick/repl/paths.js';
 import { newOpId } from '../../dht2-core/protocol/index.js';
 import { rejectsErrno } from '../helpers/assert-errno.js';
 import { ReplVolume } from '../helpers/repl-volume.js';
 
-describe('rebuild by full copy: a corrupt log (ARCHITECTURE.md §10.13)', function () {
+describe('rebuild by full copy: a corrupt log, the copied opIds, a --no-sync store after a reboot (ARCHITECTURE.md §10.13)', function () {
   this.timeout(120_000);
-  const rv = new ReplVolume({ volume: 'rb', tmp: 'rebuild', seed: 2207, logVar: 'REBUILD_TEST_LOG' });
+  /** Members that logged the start of a full copy. */
+  const starts: string[] = [];
+  const rv = new ReplVolume({
+    volume: 'rb', tmp: 'rebuild', seed: 2207, logVar: 'REBUILD_TEST_LOG',
+    onLog: (m, l) => { if (l.includes('"msg":"rebuild: full copy starts')) starts.push(m.id); },
+  });
 
   before(() => rv.start());
   after(() => rv.stop());
@@ -96,5 +108,54 @@ describe('rebuild by full copy: a corrupt log (ARCHITECTURE.md §10.13)', functi
     assert.ok((await rv.status(f.id))!.firstIndex! > at, 'the entry is not in the rebuilt primary\'s log');
     await rejectsErrno(rv.client(f.id).call('setxattr', req, { opId }), 'EALREADY');
     await rv.caughtUp('mds');
+  });
+
+  it('under --no-sync, a stale lock of this boot is trusted; one of another boot makes the member rebuild itself before it votes or serves', async () => {
+    const boot = (await readFile(BOOT_ID_PATH, 'utf8')).trim();
+    const dead = spawnSync('true').pid!; // a pid that has exited: the lock is stale
+    const p = await rv.primaryOf('ds');
+    const f = rv.setOf('ds').find((m) => m.id !== p)!;
+    const lock = join(f.dir, '.dht2', 'lock');
+    const restartWithLock = async (bootId: string): Promise<void> => {
+      await f.proc!.stop();
+      f.proc = undefined;
+      await writeFile(lock, `${dead}\n${bootId}\n`);
+      await rv.spawn(f, f.port, undefined, ['--no-sync']);
+    };
+    for (let i = 0; i < 10; i++) await rv.put(`/n${i}`, rv.body(1 + Math.floor(rv.rand() * 8192)));
+
+    // A process crash: the page cache kept the unsynced writes, nothing is rebuilt.
+    await restartWithLock(boot);
+    const before = starts.length;
+    assert.equal((await rv.status(f.id))?.rebuild, undefined);
+    await delay(2000);
+    assert.equal(starts.length, before, 'no full copy after a stale lock of this boot');
+    assert.equal((await rv.status(f.id))?.role, 'follower');
+    assert.equal(await readFile(lock, 'utf8'), `${f.proc!.pid}\n${boot}\n`, 'the lock names its pid and the boot');
+
+    // Another boot: a learner from its first answer on (it neither votes nor serves), rebuilt by
+    // itself from its primary, then a voter again, equal to the others.
+    await restartWithLock('00000000-0000-4000-8000-000000000000');
+    const first = await rv.status(f.id);
+    assert.equal(first?.role, 'learner');
+    assert.ok(first?.rebuild, 'being rebuilt');
+    const end = Date.now() + 60_000;
+    for (;;) {
+      const s = await rv.status(f.id);
+      if (s && !s.rebuild && s.role === 'follower') break;
+      if (Date.now() > end) throw new Error(`not rebuilt: ${JSON.stringify(s)}`);
+      await delay(100);
+    }
+    assert.ok(starts.slice(before).includes(f.id), 'it ran a full copy');
+    assert.equal(await readFile(lock, 'utf8'), `${f.proc!.pid}\n${boot}\n`, 'the mark is cleared once the rebuild is recorded');
+    assert.ok(await rv.equalDigests('ds') >= 10);
+    await rv.readAll();
+    // Started again as it is (its own lock, this boot): trusted, nothing rebuilt.
+    const n = starts.length;
+    await f.proc!.kill();
+    await rv.spawn(f, f.port, undefined, ['--no-sync']);
+    await delay(1500);
+    assert.equal(starts.length, n);
+    assert.equal((await rv.status(f.id))?.rebuild, undefined);
   });
 });

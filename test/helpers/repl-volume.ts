@@ -96,11 +96,11 @@ export class ReplVolume {
     await this.dir?.cleanup();
   }
 
-  /** Starts member `m` (on `port` when given: a restart keeps its URL), with `env` added. */
-  async spawn(m: Member, port?: number, env?: Record<string, string>): Promise<void> {
+  /** Starts member `m` (on `port` when given: a restart keeps its URL), with `env` and `args` (flags of `dht2 brick`) added. */
+  async spawn(m: Member, port?: number, env?: Record<string, string>, args: string[] = []): Promise<void> {
     const all = { ...this.o.env, ...env };
     m.proc = await spawnBrick({
-      dir: m.dir, role: m.role, secret: SECRET, volumeId: this.o.volume, args: ['--brick-id', m.id],
+      dir: m.dir, role: m.role, secret: SECRET, volumeId: this.o.volume, args: ['--brick-id', m.id, ...args],
       ...(Object.keys(all).length > 0 ? { env: all } : {}), ...(port ? { port } : {}),
       onLog: (l) => {
         if (this.o.logVar && process.env[this.o.logVar]) console.log(m.id, l);
