@@ -274,6 +274,7 @@ export class ReplNode implements FopRouter {
       commitIndex: () => this.core.commitIndex,
       termAt: (i) => this.core.log.termAt(i),
       appliedIndex: () => this.applied,
+      logBase: () => this.core.log.baseIndex,
       pauseApply: async () => {
         this.applyPaused = true;
         while (this.applying) await sleep(20);

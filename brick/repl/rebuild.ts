@@ -9,9 +9,10 @@
  * log reset, the swap of the core (learner, voter), and the apply loop's pause and replay.
  */
 import type { Logger } from 'pino';
-import { err, isErr, toDht2Error, type BrickFops, type DigestItem, type DigestPage, type FopRes } from '../../dht2-core/protocol/index.js';
+import { err, isErr, toDht2Error, type BrickFops, type DigestItem, type DigestPage, type FopRes, type ReplStatus } from '../../dht2-core/protocol/index.js';
 import { crashPoint } from '../posix2/crash.js';
 import type { PosixStore } from '../posix2/store.js';
+import { ELECTION_MAX_MS } from './core.js';
 import type { PendingRow } from './pending.js';
 import { removeRebuild, writeCopiedOps, writeRebuild, type CopiedOps, type RebuildRecord } from './rebuild-file.js';
 
@@ -23,6 +24,42 @@ const ROWS_PAGE = 1000;
 const OPS_PAGE = 5000;
 /** A failed rebuild run is tried again after this pause. */
 const RETRY_MS = 1000;
+/** How often a rebuild without a source asks the others which is primary. */
+const ASK_EVERY_MS = 500;
+/**
+ * A rebuild the member started on itself after a reboot under `--no-sync` waits this long for a
+ * primary (a few election timeouts: a set that has a voting majority elects within one or two)
+ * before it considers that the whole set lost power (ON-DISK-FORMAT.md §6.5 "As built (boot id)").
+ */
+export const LOST_POWER_AFTER_MS = 5 * ELECTION_MAX_MS;
+
+/** A member that rebooted under `--no-sync` and has not chosen the source of its rebuild yet (its `rstatus`). */
+function rebootedLearner(s: ReplStatus): boolean {
+  return s.state === 'ok' && s.role === 'learner' && s.rebuild?.source === '';
+}
+
+/**
+ * Which members of a set whose stores all may have lost writes (ON-DISK-FORMAT.md §6.5 "As built
+ * (boot id)", the fallback) give up their rebuild and vote: none unless the rebooted learners
+ * without a source (`self` included when it is one) are a majority of the set, since a majority
+ * of healthy voters elects without them, and a healthy minority keeps the writes they may lack;
+ * then only as many as, with the healthy voters that answered, make a majority, the lowest ids
+ * first, so that a healthy member is outvoted by as few untrusted stores as can be. Every member
+ * computes this from its own answers; two that decide at once both decided right by this rule.
+ */
+export function lostPowerChoice(self: string, members: readonly string[], answers: ReadonlyArray<ReplStatus | undefined>): { fallBack: boolean; learners: string[]; healthy: string[] } {
+  const majority = Math.floor(members.length / 2) + 1;
+  const learners = [self, ...answers.filter((s): s is ReplStatus => s !== undefined && rebootedLearner(s)).map((s) => s.brick)].sort();
+  const healthy = answers.filter((s): s is ReplStatus => s !== undefined && s.state === 'ok' && s.role !== 'learner' && s.rebuild === undefined).map((s) => s.brick);
+  const need = majority - healthy.length;
+  const fallBack = learners.length >= majority && need > 0 && learners.slice(0, need).includes(self);
+  return { fallBack, learners, healthy };
+}
+
+/** The member that answers as the primary with a valid lease, if one does. */
+function primaryIn(answers: ReadonlyArray<ReplStatus | undefined>): string | null {
+  return answers.find((s) => s?.role === 'primary' && s.leaseValid)?.brick ?? null;
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -64,6 +101,8 @@ export interface RebuildHost {
   termAt(index: number): number | undefined;
   /** The index up to which every entry is applied here. */
   appliedIndex(): number;
+  /** The index before the log's first entry (its base, ON-DISK-FORMAT.md §6.1 "The base"). */
+  logBase(): number;
   /** Apply stops (the copy writes the store); resolves once no entry is being applied. */
   pauseApply(): Promise<void>;
   /**
@@ -129,8 +168,12 @@ export class Rebuild {
 
   /** The member of the set that answers it is the primary with a valid lease, if one does. */
   private async askPrimary(): Promise<string | null> {
-    const answers = await Promise.all(this.h.others.map((m) => this.h.peer(m).call('rstatus', {}, { timeoutMs: 2000 }).catch(() => undefined)));
-    return answers.find((s) => s?.role === 'primary' && s.leaseValid)?.brick ?? null;
+    return primaryIn(await this.askOthers());
+  }
+
+  /** The other members' `rstatus` (undefined: no answer). */
+  private askOthers(): Promise<Array<ReplStatus | undefined>> {
+    return Promise.all(this.h.others.map((m) => this.h.peer(m).call('rstatus', {}, { timeoutMs: 2000 }).catch(() => undefined)));
   }
 
   /** Runs the rebuild of the record (at start, or after `start`), again after a failure, until it ends. */
@@ -154,14 +197,23 @@ export class Rebuild {
     await h.pauseApply();
     if (r.source === '') {
       // A rebuild the member started on itself (a --no-sync store after a reboot, ON-DISK-FORMAT.md
-      // §6.5): the source is the primary, once one answers.
-      let p = await this.askPrimary();
-      while (p === null) {
-        if (h.closed()) return;
-        await sleep(500);
-        p = await this.askPrimary();
+      // §6.5): the source is the primary, once one answers; unless the whole set lost power.
+      const since = Date.now();
+      for (;;) {
+        if (h.closed() || this.rec !== r) return;
+        const answers = await this.askOthers();
+        const p = primaryIn(answers);
+        if (p !== null) {
+          r.source = p;
+          break;
+        }
+        // Any primary, even without a lease yet, means a set that elects: it is waited for.
+        if (Date.now() - since >= LOST_POWER_AFTER_MS && h.state() === 'ok' && !answers.some((s) => s?.role === 'primary')) {
+          const c = lostPowerChoice(h.self, [h.self, ...h.others], answers);
+          if (c.fallBack) return this.lostPower(r, c);
+        }
+        await sleep(ASK_EVERY_MS);
       }
-      r.source = p;
       await writeRebuild(h.dir, r);
     }
     if (h.state() === 'corrupt' && r.phase === 'replay') {
@@ -344,6 +396,29 @@ export class Rebuild {
     await h.pauseApply();
     await this.startOver(r, primary);
     return true;
+  }
+
+  /**
+   * The fallback of the boot-id rule (ON-DISK-FORMAT.md §6.5 "As built (boot id)"): a majority
+   * of the set rebooted under `--no-sync` and none has a source, so no primary can be elected to
+   * copy from. This member gives up the rebuild it started on itself and votes, as after a
+   * `kill -9`, but applies its log again from the log's base, not from its applied mark: the
+   * mark and the log are fsynced under `--no-sync` (applied.ts, log.ts), the store is not, so the
+   * store may lack writes below the mark that the log still holds. Order for a crash: the mark
+   * lowered first (a restart in between finds the record and waits, or falls back, again), then
+   * the record unlinked (a restart after it is a voter that applies from the lowered mark, the
+   * entries it held at start passed when diverged, node.ts `heldAtOpen`).
+   */
+  private async lostPower(r: RebuildRecord, c: { learners: string[]; healthy: string[] }): Promise<void> {
+    const h = this.h;
+    const base = h.logBase();
+    h.log.warn({ rebooted: c.learners, healthy: c.healthy, appliedMark: h.appliedIndex(), replayFrom: base, lastIndex: h.lastIndex() },
+      `set ${h.setId}: every member lost power under --no-sync (a majority rebooted with no source to copy from); `
+      + `state the stores had not flushed before the log's first entry (after index ${base}) may be lost: this member gives up its rebuild, votes, and applies its log again from there`);
+    await h.replayFrom(base, 0);
+    await removeRebuild(h.dir);
+    if (this.rec === r) this.rec = undefined;
+    await h.becomeVoter();
   }
 
   /** A new record for the same rebuild, from a new copy index of `source`. */

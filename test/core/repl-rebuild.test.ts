@@ -12,7 +12,12 @@
  * 3. the boot-id rule under `--no-sync` (ON-DISK-FORMAT.md §6.5): a member started with a stale
  *    lock of this boot (a process crash) is trusted; one with a stale lock of another boot (the
  *    lock file names the boot, so a test writes one) rebuilds itself by full copy, a learner from
- *    its first status on, and ends equal to the others.
+ *    its first status on, and ends equal to the others (with two healthy members it never falls
+ *    back);
+ * 4. the fallback of that rule (ON-DISK-FORMAT.md §6.5 "As built (boot id)"): when every member
+ *    of a set finds a stale lock of another boot, no primary can be elected to copy from, so after
+ *    a few election timeouts a majority of them (the lowest ids) give up the rebuild and vote; the
+ *    set elects, serves what was written before, and the last member is rebuilt by full copy.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -30,9 +35,14 @@ describe('rebuild by full copy: a corrupt log, the copied opIds, a --no-sync sto
   this.timeout(120_000);
   /** Members that logged the start of a full copy. */
   const starts: string[] = [];
+  /** Members that logged the fallback of the boot-id rule (the whole set lost power). */
+  const fellBack: string[] = [];
   const rv = new ReplVolume({
     volume: 'rb', tmp: 'rebuild', seed: 2207, logVar: 'REBUILD_TEST_LOG',
-    onLog: (m, l) => { if (l.includes('"msg":"rebuild: full copy starts')) starts.push(m.id); },
+    onLog: (m, l) => {
+      if (l.includes('"msg":"rebuild: full copy starts')) starts.push(m.id);
+      if (l.includes('lost power under --no-sync')) fellBack.push(m.id);
+    },
   });
 
   before(() => rv.start());
@@ -147,6 +157,7 @@ describe('rebuild by full copy: a corrupt log, the copied opIds, a --no-sync sto
       await delay(100);
     }
     assert.ok(starts.slice(before).includes(f.id), 'it ran a full copy');
+    assert.deepEqual(fellBack, [], 'with two healthy members, no fallback');
     assert.equal(await readFile(lock, 'utf8'), `${f.proc!.pid}\n${boot}\n`, 'the mark is cleared once the rebuild is recorded');
     assert.ok(await rv.equalDigests('ds') >= 10);
     await rv.readAll();
@@ -157,5 +168,45 @@ describe('rebuild by full copy: a corrupt log, the copied opIds, a --no-sync sto
     await delay(1500);
     assert.equal(starts.length, n);
     assert.equal((await rv.status(f.id))?.rebuild, undefined);
+  });
+
+  it('under --no-sync, sets whose every member finds a stale lock of another boot elect after a few election timeouts and serve what was written', async () => {
+    const dead = spawnSync('true').pid!;
+    await rv.v.mkdir('/all');
+    for (let i = 0; i < 10; i++) await rv.put(`/all/f${i}`, rv.body(1 + Math.floor(rv.rand() * 8192)));
+    await rv.caughtUp('mds');
+    await rv.caughtUp('ds');
+    // Both sets: the MDS set's log holds the entries of the namespace, applied again from its base.
+    const all = rv.members;
+    const logged = await Promise.all(rv.setOf('mds').map(async (m) => (await rv.status(m.id))!.lastIndex));
+    await Promise.all(all.map(async (m) => { await m.proc!.stop(); m.proc = undefined; }));
+    // The machine went down under all six (the files are on disk: the processes wrote them).
+    for (const m of all) await writeFile(join(m.dir, '.dht2', 'lock'), `${dead}\n00000000-0000-4000-8000-000000000001\n`);
+    const before = starts.length;
+    const t0 = Date.now();
+    await Promise.all(all.map((m) => rv.spawn(m, m.port, undefined, ['--no-sync'])));
+    for (const m of all) {
+      const s = await rv.status(m.id);
+      assert.equal(s?.role, 'learner', `${m.id} starts a learner`);
+      assert.equal(s?.rebuild?.source, '', `${m.id} has no source yet`);
+    }
+    // No one votes until the fallback (LOST_POWER_AFTER_MS, 10 s); then each set elects.
+    const p = { mds: await rv.primaryOf('mds', 60_000), ds: await rv.primaryOf('ds', 60_000) };
+    const took = Date.now() - t0;
+    assert.ok(took >= 9_000, `elected after ${took} ms: not before the fallback`);
+    // A majority of each set fell back, the lowest ids; the last one copied from its primary.
+    assert.deepEqual([...fellBack].sort(), ['d1', 'd2', 'm1', 'm2']);
+    assert.ok(['m1', 'm2'].includes(p.mds) && ['d1', 'd2'].includes(p.ds), `primaries ${JSON.stringify(p)}`);
+    await rv.caughtUp('mds', 60_000);
+    await rv.caughtUp('ds', 60_000);
+    assert.ok(starts.slice(before).includes('m3') && starts.slice(before).includes('d3'), 'm3 and d3 were rebuilt by full copy');
+    const now = await rv.status(p.mds);
+    assert.ok(now!.lastIndex > Math.max(...logged), 'the MDS primary logged a new term over the old entries');
+    assert.ok(await rv.equalDigests('mds') > 10);
+    assert.ok(await rv.equalDigests('ds') >= 10);
+    await rv.readAll();
+    await rv.put('/all/after', rv.body(4096));
+    await rv.readAll();
+    for (const m of all) assert.equal((await rv.status(m.id))?.rebuild, undefined);
   });
 });
