@@ -22,8 +22,9 @@ const COPY_PAGE = 64;
 const ROWS_PAGE = 1000;
 /** OpIds per `rops` page. */
 const OPS_PAGE = 5000;
-/** A failed rebuild run is tried again after this pause. */
+/** A rebuild run that failed or stopped short is tried again after this pause, doubled each time up to RETRY_MAX_MS. */
 const RETRY_MS = 1000;
+const RETRY_MAX_MS = 30_000;
 /** How often a rebuild without a source asks the others which is primary. */
 const ASK_EVERY_MS = 500;
 /**
@@ -32,6 +33,11 @@ const ASK_EVERY_MS = 500;
  * before it considers that the whole set lost power (ON-DISK-FORMAT.md §6.5 "As built (boot id)").
  */
 export const LOST_POWER_AFTER_MS = 5 * ELECTION_MAX_MS;
+
+/** The pause before the rebuild's `n`th retry in a row (1: the first): 1 s doubling, at most 30 s. */
+export function retryPauseMs(n: number): number {
+  return Math.min(RETRY_MAX_MS, RETRY_MS * 2 ** Math.max(0, Math.min(n - 1, 16)));
+}
 
 /** A member that rebooted under `--no-sync` and has not chosen the source of its rebuild yet (its `rstatus`). */
 function rebootedLearner(s: ReplStatus): boolean {
@@ -131,6 +137,8 @@ export class Rebuild {
   /** The rebuild under way (`repl/rebuild`): the member is a learner meanwhile. */
   private rec: RebuildRecord | undefined;
   private running: Promise<void> | undefined;
+  /** Runs in a row that failed or stopped short (the pause before the next grows with it). */
+  private retries = 0;
 
   constructor(private readonly h: RebuildHost, record: RebuildRecord | undefined) {
     this.rec = record;
@@ -179,9 +187,19 @@ export class Rebuild {
   /** Runs the rebuild of the record (at start, or after `start`), again after a failure, until it ends. */
   resume(): void {
     this.running ??= this.run()
-      .catch((e: unknown) => {
-        if (!this.h.closed()) this.h.log.error({ err: e }, 'rebuild failed; trying again');
-        return sleep(RETRY_MS);
+      .then(async () => {
+        // A run that returns with the record still there stopped short (the member went
+        // diverged or corrupt in the replay, or is closing): it is not run again at once, or it
+        // spins (each run rewrites the applied mark).
+        if (!this.rec || this.h.closed()) { this.retries = 0; return; }
+        const ms = retryPauseMs(++this.retries);
+        this.h.log.warn({ state: this.h.state(), phase: this.rec.phase, retryInMs: ms }, 'rebuild stopped short; trying again');
+        await sleep(ms);
+      }, async (e: unknown) => {
+        if (this.h.closed()) return;
+        const ms = retryPauseMs(++this.retries);
+        this.h.log.error({ err: e, retryInMs: ms }, 'rebuild failed; trying again');
+        await sleep(ms);
       })
       .finally(() => {
         this.running = undefined;
@@ -219,6 +237,12 @@ export class Rebuild {
     if (h.state() === 'corrupt' && r.phase === 'replay') {
       // The log went corrupt after the copy (a disk fault): the tail it held is not trusted, so
       // the rebuild starts over from a new copy index (equal objects are skipped by digest).
+      r = await this.startOver(r, r.source);
+    } else if (h.state() === 'diverged' && r.phase === 'replay') {
+      // The tail refused as diverged past the copy's index: replaying it again refuses again, so
+      // the rebuild starts over from a new copy, the member taking part again as a learner.
+      h.log.warn({ source: r.source, fromIndex: r.fromIndex }, 'rebuild: the log tail diverged from the copy; starting over from a new copy index');
+      await h.becomeLearner();
       r = await this.startOver(r, r.source);
     }
     const src = h.peer(r.source);
