@@ -13,6 +13,21 @@ import { SUPERVISOR_FD } from './supervisor-pipe.js';
 /** Path of the compiled CLI (dist/bin/dht2.js). */
 export const DHT2_BIN = fileURLToPath(new URL('../bin/dht2.js', import.meta.url));
 
+/**
+ * V8 flags of every brick process started here (Dockerfile's ENTRYPOINT has the same).
+ *
+ * `--initial-old-space-size=64`: a brick's live heap is small (~15 MB), and with V8's default
+ * sizing a streamed body (64 KiB ArrayBuffers, one per socket or file read) hit an allocation
+ * limit and started a full mark-compact about twice per 64 MiB, though the old space itself grew
+ * by under 0.2 MB per 64 MiB (perf_hooks 'gc' entries: major, flags 64 = an allocation limit
+ * reached). That was ~30 % of a DS member's CPU on a large PUT (165-210 -> 115-135 ms per 64 MiB)
+ * and over half on a large GET (75 -> 28 ms), replica bench, ARCHITECTURE.md §10.16 "As built
+ * (bench)". With an initial old-generation size configured (32, 64 and 128 MB all did it) no
+ * major GC ran during those transfers; the young generation still frees the buffers, and the
+ * heap grows past this size only when live data does.
+ */
+export const BRICK_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=64'];
+
 export interface SpawnBrickOptions {
   dir: string;
   role: BrickRole;
@@ -48,7 +63,7 @@ export interface BrickProcess {
 }
 
 export async function spawnBrick(o: SpawnBrickOptions): Promise<BrickProcess> {
-  const args = [DHT2_BIN, 'brick', '--dir', o.dir, '--role', o.role, '--port', String(o.port ?? 0), '--host', o.host ?? '127.0.0.1'];
+  const args = [...BRICK_NODE_FLAGS, DHT2_BIN, 'brick', '--dir', o.dir, '--role', o.role, '--port', String(o.port ?? 0), '--host', o.host ?? '127.0.0.1'];
   if (o.volumeId) args.push('--volume-id', o.volumeId);
   if (o.sync === false) args.push('--no-sync');
   args.push(...(o.args ?? []), '--supervisor-fd', String(SUPERVISOR_FD));
