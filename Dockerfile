@@ -57,5 +57,7 @@ RUN node dist/bin/dht2.js --help >/dev/null \
 # A brick's data lives here (`dht2 brick --dir /data`); docker-compose.yml mounts one named volume per brick.
 VOLUME ["/data"]
 EXPOSE 9000
-ENTRYPOINT ["node", "dist/bin/dht2.js"]
+# --initial-old-space-size=128: what brick/spawn.ts gives every brick (NODE_HEAP_FLAGS): without
+# it bricks, and a gateway streaming large GETs, ran a full GC about twice per 64 MiB.
+ENTRYPOINT ["node", "--initial-old-space-size=128", "dist/bin/dht2.js"]
 CMD ["--help"]

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Agent, request } from './undici.js';
 import { volumeBricks } from '../dht2-core/index.js';
-import { DHT2_BIN } from '../brick/spawn.js';
+import { DHT2_BIN, NODE_HEAP_FLAGS } from '../brick/spawn.js';
 import { runLocalCluster, type LocalCluster } from '../brick/local-cluster.js';
 import { startNodeChild, waitReady, type NodeChild } from '../brick/node-child.js';
 
@@ -160,7 +160,8 @@ export class Workspace {
   /** The gateway over `cluster` as its own process, ready; returns the {@link System} (gateway + the cluster's bricks). */
   async gateway(cluster: LocalCluster): Promise<System & { child: NodeChild }> {
     const port = await freePort();
-    const child = this.track(startNodeChild([DHT2_BIN, 'gateway', '--volfile', cluster.volfile, '--port', String(port), '--host', '127.0.0.1',
+    // The V8 flags `npm start` and the image give the gateway (brick/spawn.ts NODE_HEAP_FLAGS).
+    const child = this.track(startNodeChild([...NODE_HEAP_FLAGS, DHT2_BIN, 'gateway', '--volfile', cluster.volfile, '--port', String(port), '--host', '127.0.0.1',
       '--region', BENCH_REGION, '--access-key', BENCH_ACCESS_KEY, '--secret-key', BENCH_SECRET_KEY, '--log-level', 'warn']));
     const url = `http://127.0.0.1:${port}`;
     const probe = new Agent();

@@ -10,7 +10,7 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import {
-  bodyMac, decodeArgsHeader, encodeArgsHeader, err, FOPS, H2_WINDOW, H_ARGS, H_DATE, H_EPOCH, H_EPOCH_MAC, H_NONCE,
+  bodyHash, bodyMac, decodeArgsHeader, encodeArgsHeader, err, FOPS, H2_WINDOW, H_ARGS, H_DATE, H_EPOCH, H_EPOCH_MAC, H_NONCE,
   BRICK_ID_RE, H_FROM, H_LAYOUT, H_OP, H_REQUEST_ID, H_RESULT, H_VERSION, isFopName, LAYOUT_EPOCH_RE, OP_ID_RE, MAX_ARGS_HEADER, MAX_CONTROL_BODY, parseFopArgs, PROTOCOL_VERSION, readSmall,
   sameMac, sha256Hex, signatureOf, staleEpochMac, statusOfErrno, T_BODY_MAC, toDht2Error, type BrickFops, type ControlFop,
   type Download, type DownloadFop, type UploadFop, type WireError,
@@ -229,11 +229,11 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
   /**
    * The upload body as the store reads it: the same bytes, but the stream fails instead of
    * ending unless the request's trailer carries the MAC of exactly these bytes (wire.ts
-   * bodyMac). The store commits nothing (no rename, no in-place write) before its body ends,
+   * bodyMac: over the SHA-256 of what came in, taken here as it streams). The store commits nothing (no rename, no in-place write) before its body ends,
    * so a body changed on the way, or cut and ended early, never becomes visible.
    */
   function checkBodyMac(stream: ServerHttp2Stream, requestSignature: string, refused: (reason: string) => void): Transform {
-    const mac = bodyMac(opts.secret, requestSignature);
+    const hash = bodyHash();
     let trailer: string | undefined;
     // node:http2 emits 'trailers' before it ends the stream, so before the flush below.
     stream.once('trailers', (t: IncomingHttpHeaders) => {
@@ -242,12 +242,12 @@ export async function startBrickServer(opts: BrickServerOptions): Promise<Runnin
     });
     const checked = new Transform({
       transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
-        mac.update(chunk);
+        hash.update(chunk);
         cb(null, chunk);
       },
       flush(cb: TransformCallback) {
         const reason = trailer === undefined ? 'data body without its MAC trailer'
-          : !sameMac(mac.digest('hex'), trailer) ? 'data body MAC does not match' : undefined;
+          : !sameMac(bodyMac(opts.secret, requestSignature, hash.digest()), trailer) ? 'data body MAC does not match' : undefined;
         if (reason === undefined) { cb(); return; }
         refused(reason);
         cb(err('EACCES', reason));

@@ -13,6 +13,24 @@ import { SUPERVISOR_FD } from './supervisor-pipe.js';
 /** Path of the compiled CLI (dist/bin/dht2.js). */
 export const DHT2_BIN = fileURLToPath(new URL('../bin/dht2.js', import.meta.url));
 
+/**
+ * V8 flags of every brick process started here, and of the gateway processes the bench starts
+ * (Dockerfile's ENTRYPOINT and `npm start` have the same).
+ *
+ * `--initial-old-space-size=128`: with V8's default sizing, a streamed body (64 KiB
+ * ArrayBuffers, one per socket or file read) hit an allocation limit and started a full
+ * mark-compact about twice per 64 MiB in a brick (live heap ~15 MB), and in a gateway serving
+ * 8 large GETs at once, though the old space itself grew by under 0.2 MB per 64 MiB (perf_hooks
+ * 'gc' entries: major, flags 64 = an allocation limit reached). That was ~30 % of a DS member's
+ * CPU on a large PUT (165-210 -> 115-135 ms per 64 MiB), over half on a large GET (75 -> 28 ms),
+ * and ~40 % of the gateway's on 64 MiB GETs at c=8 (125-170 -> 64-91 ms): replica bench,
+ * ARCHITECTURE.md §10.16 "As built (bench)". With an initial old-generation size configured no
+ * major GC ran during those transfers (bricks: 32, 64 and 128 MB all did it; the gateway, whose
+ * live heap is ~40-60 MB, still ran 2-3 per 16 GETs with 64). The young generation still frees
+ * the buffers, and the heap grows past this size only when live data does.
+ */
+export const NODE_HEAP_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
+
 export interface SpawnBrickOptions {
   dir: string;
   role: BrickRole;
@@ -48,7 +66,7 @@ export interface BrickProcess {
 }
 
 export async function spawnBrick(o: SpawnBrickOptions): Promise<BrickProcess> {
-  const args = [DHT2_BIN, 'brick', '--dir', o.dir, '--role', o.role, '--port', String(o.port ?? 0), '--host', o.host ?? '127.0.0.1'];
+  const args = [...NODE_HEAP_FLAGS, DHT2_BIN, 'brick', '--dir', o.dir, '--role', o.role, '--port', String(o.port ?? 0), '--host', o.host ?? '127.0.0.1'];
   if (o.volumeId) args.push('--volume-id', o.volumeId);
   if (o.sync === false) args.push('--no-sync');
   args.push(...(o.args ?? []), '--supervisor-fd', String(SUPERVISOR_FD));

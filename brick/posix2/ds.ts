@@ -364,7 +364,7 @@ export class DsStore extends HandleStore implements StoreHandlers<'ds'> {
     const fh = await open(tmp, 'wx', 0o600).catch((e: unknown) => { body.resume(); throw toDht2Error(e); });
     try {
       try {
-        await pipeline(body, limitBytes(this.maxObject), handleWriter(fh));
+        await pipeline(body, handleWriter(fh, undefined, tooBig(this.maxObject)));
         await fh.utimes(at / 1000, at / 1000);
         if (this.sync) await syncHandle(fh, tmp); // through this descriptor: no second open just to fsync
       } finally {
@@ -427,7 +427,7 @@ export class DsStore extends HandleStore implements StoreHandlers<'ds'> {
       try {
         // Not fsynced: it is read back at once and removed; a crash leaves it in tmp/, which
         // the next start empties, and the object as it was (docs/CRASH-SAFETY.md).
-        await pipeline(body, limitBytes(this.maxObject - (r.append ? 0 : r.offset)), handleWriter(fh));
+        await pipeline(body, handleWriter(fh, undefined, tooBig(this.maxObject - (r.append ? 0 : r.offset))));
       } catch (e) {
         throw toDht2Error(e);
       } finally {
@@ -475,14 +475,7 @@ function blobOf(blob: Blob | undefined): Blob {
   return blob;
 }
 
-/** A pass-through that fails with EFBIG once more than `max` bytes went through. */
-function limitBytes(max: number) {
-  let n = 0;
-  return async function* (src: AsyncIterable<Buffer>) {
-    for await (const chunk of src) {
-      n += chunk.length;
-      if (n > max) throw err('EFBIG', `object larger than ${max} bytes`);
-      yield chunk;
-    }
-  };
+/** handleWriter's limit for a body of at most `max` bytes: EFBIG past it. */
+function tooBig(max: number): { max: number; error: () => Error } {
+  return { max, error: () => err('EFBIG', `object larger than ${max} bytes`) };
 }

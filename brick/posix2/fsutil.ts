@@ -94,9 +94,15 @@ export class HandleDirs {
  * closes that descriptor when a pipeline destroys it on error, even with `autoClose: false`;
  * the owner's close then failed with EBADF in place of the real error, or closed a descriptor
  * number another open had been given meanwhile.)
+ *
+ * `limit`: the writer fails with `limit.error()` instead of writing the chunks that take the
+ * total past `limit.max` bytes (their owner then removes what was written). Counted here rather than in a stage of its own: an upload arrives in
+ * HTTP/2 DATA frames of 16 KiB (4,096 chunks per 64 MiB), and an async-generator stage in the
+ * pipeline cost ~20 ms of CPU per 64 MiB (replica bench, ARCHITECTURE.md §10.16).
  */
-export function handleWriter(fh: FileHandle, start?: number): Writable {
+export function handleWriter(fh: FileHandle, start?: number, limit?: { max: number; error: () => Error }): Writable {
   let pos = start;
+  let total = 0;
   const writeAll = async (chunks: Buffer[]): Promise<void> => {
     let left = chunks;
     while (left.length > 0) {
@@ -105,10 +111,23 @@ export function handleWriter(fh: FileHandle, start?: number): Writable {
       left = skip(left, bytesWritten);
     }
   };
+  const over = (chunks: Buffer[]): boolean => {
+    if (!limit) return false;
+    for (const c of chunks) total += c.length;
+    return total > limit.max;
+  };
   return new Writable({
     highWaterMark: 1024 * 1024,
-    write(chunk: Buffer, _enc, cb) { writeAll([chunk]).then(() => cb(), cb); },
-    writev(items, cb) { writeAll(items.map((i) => i.chunk as Buffer)).then(() => cb(), cb); },
+    write(chunk: Buffer, _enc, cb) {
+      if (over([chunk])) { cb(limit!.error()); return; }
+      writeAll([chunk]).then(() => cb(), cb);
+    },
+    writev(items, cb) {
+      const chunks = items.map((i) => i.chunk as Buffer);
+      // What the body's owner does with a failed write (removes the temp file) needs no prefix.
+      if (over(chunks)) { cb(limit!.error()); return; }
+      writeAll(chunks).then(() => cb(), cb);
+    },
   });
 }
 

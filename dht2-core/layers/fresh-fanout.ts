@@ -16,7 +16,7 @@
  */
 import { PassThrough, type Readable } from 'node:stream';
 import { crc32c } from '@node-rs/crc32';
-import { err, isErr, type CallContext, type DataStat, type FopReq } from '../protocol/index.js';
+import { bodyHash, err, isErr, type CallContext, type DataStat, type FopReq } from '../protocol/index.js';
 import type { ReplicaMember } from './replica-set.js';
 
 export interface FreshFanoutOptions {
@@ -51,6 +51,13 @@ export async function freshPut(
 ): Promise<DataStat> {
   const need = Math.floor(members.length / 2) + 1;
   const sent: FopReq<'dput'> = { gfid: req.gfid, fresh: true, at: req.at ?? Date.now() };
+  // The body's SHA-256, taken once as the source is read and shared by every member's body MAC
+  // (PROTOCOL.md §3.1): each member's trailer is then an HMAC over 32 bytes, not over the body.
+  // A member asks for it on its 'wantTrailers', after its stream ended, so after the whole
+  // source went through the hash below.
+  const hash = bodyHash();
+  let digest: Buffer | undefined;
+  const bodySha256 = (): Buffer => (digest ??= hash.digest());
   const branches: Branch[] = members.map((m) => {
     const pt = new PassThrough({ highWaterMark: BRANCH_HWM });
     const ac = new AbortController();
@@ -58,7 +65,7 @@ export async function freshPut(
     const b: Branch = { m, pt, ac, done: false, settled: Promise.resolve() };
     // No opId of the set's: a fresh dput is not logged, and each member's is its own call.
     const { opId: _opId, ...rest } = ctx ?? {};
-    b.settled = m.fops.upload('dput', sent, pt, { ...rest, signal }).then(
+    b.settled = m.fops.upload('dput', sent, pt, { ...rest, signal, bodySha256 }).then(
       (res) => { b.res = res; b.done = true; },
       (e: unknown) => { b.error = e; b.done = true; if (!pt.destroyed) pt.destroy(); },
     );
@@ -83,6 +90,7 @@ export async function freshPut(
     for await (const chunk of body as AsyncIterable<Buffer>) {
       size += chunk.length;
       crc = crc32c(chunk, crc);
+      hash.update(chunk);
       const live = running();
       if (live.length < need) break;
       const full = live.filter((b) => !b.pt.write(chunk));

@@ -13,9 +13,11 @@ import { LayoutDocSchema } from './layout-doc.js';
 
 /**
  * Wire protocol version; a brick refuses requests of any other major version. 2: the
- * signature covers the brick's boot epoch, and upload bodies carry a MAC trailer (issue 14).
+ * signature covers the brick's boot epoch, and upload bodies carry a MAC trailer (issue 14). 3: the
+ * operation id, layout epoch and sender are signed (issue 16). 4: the body MAC covers the body's
+ * SHA-256, so a body sent to several bricks is hashed once (PROTOCOL.md §3.1).
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Zod refinement that reports our own errno (EINVAL/ENAMETOOLONG) in its message. */
 function checked(check: (v: unknown) => string) {

@@ -20,6 +20,12 @@ export interface CallContext {
    * RPC client when absent.
    */
   opId?: string;
+  /**
+   * An upload's body SHA-256 as the caller computed it, asked for once the body has ended: a body
+   * sent to every member of a set (a fresh dput, layers/fresh-fanout.ts) is hashed once, not once
+   * per brick (PROTOCOL.md §3.1). The RPC client hashes the body itself when absent.
+   */
+  bodySha256?: () => Buffer;
 }
 
 /** A download: the reply's attributes plus the data stream; the caller must consume or destroy `body`. */

@@ -3,7 +3,7 @@
  * `/v1/<fop>`, arguments as JSON (in the body for control FOPs, in the `x-dht2-args` header
  * for data FOPs whose body is the data), every request signed with the cluster secret.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual, type Hmac } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual, type Hash } from 'node:crypto';
 import { randomPooled } from './random-pool.js';
 import { PROTOCOL_VERSION } from './fops.js';
 import type { Errno } from './errors.js';
@@ -29,10 +29,11 @@ export const H_FROM = 'x-dht2-from';
 export const H_EPOCH = 'x-dht2-epoch';
 /** On a stale-epoch refusal: the brick's MAC of that refusal (see {@link staleEpochMac}). */
 export const H_EPOCH_MAC = 'x-dht2-epoch-mac';
-/** Trailer of an upload: HMAC of its body (see {@link bodyMac}). */
+/** Trailer of an upload: the MAC of its body (see {@link bodyMac}). */
 export const T_BODY_MAC = 'x-dht2-body-mac';
 export const AUTH_SCHEME = 'DHT2-HMAC-SHA256';
-const BODY_MAC_SCHEME = 'DHT2-BODY-HMAC-SHA256';
+/** Protocol 4: the body MAC covers the body's SHA-256, not the body itself (PROTOCOL.md §3.1). */
+const BODY_MAC_SCHEME = 'DHT2-BODY-SHA256-HMAC-SHA256';
 
 /** Path of a FOP on the wire. */
 export function fopPath(fop: string): string {
@@ -135,13 +136,21 @@ export function newEpoch(): string {
 }
 
 /**
- * The MAC of an upload's body: HMAC-SHA256 with the cluster secret over the request's own
- * signature and then the body bytes, hex. Keyed by the signature, it belongs to that one
- * request (its brick, epoch, nonce and arguments): it cannot be moved to another request, and
- * no body but the one the client sent matches it. Fed as the bytes go by, so nothing is held.
+ * The MAC of an upload's body (PROTOCOL.md §3.1): HMAC-SHA256 with the cluster secret over the
+ * scheme, the request's own signature and the SHA-256 of the body bytes, hex. Keyed by the
+ * signature, it belongs to that one request (its brick, epoch, nonce and arguments): it cannot be
+ * moved to another, and no body but the one the client sent matches it, as long as SHA-256 is
+ * collision resistant. The digest is taken as the bytes go by (see {@link bodyHash}), so nothing
+ * is held, and a body sent to several bricks (a fresh dput, ARCHITECTURE.md §10.7) is hashed
+ * once: only this HMAC over 32 bytes is per brick.
  */
-export function bodyMac(secret: string, requestSignature: string): Hmac {
-  return createHmac('sha256', secret).update(`${BODY_MAC_SCHEME}\n${requestSignature}\n`);
+export function bodyMac(secret: string, requestSignature: string, bodySha256: Buffer): string {
+  return createHmac('sha256', secret).update(`${BODY_MAC_SCHEME}\n${requestSignature}\n`).update(bodySha256).digest('hex');
+}
+
+/** The hash an upload's body goes through, on both ends (its digest is what {@link bodyMac} covers). */
+export function bodyHash(): Hash {
+  return createHash('sha256');
 }
 
 /**

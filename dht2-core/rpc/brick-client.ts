@@ -212,8 +212,12 @@ export class BrickClient implements BrickFops {
     const r = await this.send(fop, {
       headers: (hello) => ({ ...sign(hello), [H_ARGS]: args, 'content-type': 'application/octet-stream' }),
       body,
-      // The body's MAC, in a trailer, keyed by this request's signature (wire.ts bodyMac).
-      mac: (headers) => bodyMac(this.opts.secret, signatureOf(headers.authorization!)!),
+      // The body's MAC, in a trailer, keyed by this request's signature (wire.ts bodyMac), over
+      // the body's SHA-256: the caller's when it hashed the body once for several bricks.
+      mac: {
+        of: (headers, sha256) => bodyMac(this.opts.secret, signatureOf(headers.authorization!)!, sha256),
+        ...(ctx?.bodySha256 ? { bodySha256: ctx.bodySha256 } : {}),
+      },
     }, ctx);
     return this.json<FopRes<F>>(fop, r);
   }

@@ -11,10 +11,9 @@
  * keeps moving is never cut. The socket is unref'd while no call is in flight, so an idle
  * client does not keep a process alive.
  */
-import type { Hmac } from 'node:crypto';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { finished, type Readable } from 'node:stream';
-import { Dht2Error, err, H2_WINDOW, T_BODY_MAC } from '../protocol/index.js';
+import { bodyHash, Dht2Error, err, H2_WINDOW, T_BODY_MAC } from '../protocol/index.js';
 
 export interface SessionOptions {
   url: string;
@@ -64,11 +63,18 @@ export interface H2Request {
   body?: string | Readable;
   /**
    * For a streamed body: the MAC to send in the `x-dht2-body-mac` trailer once the body has
-   * ended, made from the built headers (it is keyed by the request's signature) and fed with
-   * every byte of the body. A body that fails or is cut never gets its trailer: the stream is
+   * ended (wire.ts bodyMac), made from the built headers (it is keyed by the request's signature)
+   * and the body's SHA-256. A body that fails or is cut never gets its trailer: the stream is
    * reset instead, and the brick commits nothing.
    */
-  mac?: (headers: Record<string, string>) => Hmac;
+  mac?: {
+    of: (headers: Record<string, string>, bodySha256: Buffer) => string;
+    /**
+     * The body's SHA-256 as the caller took it, asked for on 'wantTrailers' (after the body
+     * ended); when absent the session hashes every chunk it pipes.
+     */
+    bodySha256?: () => Buffer;
+  };
   /**
    * Whether the reply is the brick's refusal of a request signed for another of its boots:
    * the brick's current epoch if so (checked by the caller, who holds the secret), and the
@@ -250,11 +256,10 @@ export class BrickSession {
     this.active++;
     this.idle();
     let stream: ClientHttp2Stream;
-    let mac: Hmac | undefined;
     let headers: Record<string, string>;
+    const mac = typeof r.body === 'object' ? r.mac : undefined;
     try {
       headers = typeof r.headers === 'function' ? r.headers(this.hellos.get(session)!) : r.headers;
-      mac = typeof r.body === 'object' && r.mac ? r.mac(headers) : undefined;
       stream = session.request({ ':method': 'POST', ...headers }, { endStream: r.body === undefined, waitForTrailers: mac !== undefined });
     } catch (e) {
       this.done();
@@ -360,10 +365,16 @@ export class BrickSession {
           // leaves the pipe (and its unpipe on abort, above) as it is. 'wantTrailers' comes only
           // after the body ended and its last DATA frame was queued: never for a failed body.
           const m = mac;
-          body.on('data', (c: Buffer) => m.update(c));
+          let digest = m.bodySha256;
+          if (!digest) {
+            const h = bodyHash();
+            body.on('data', (c: Buffer) => h.update(c));
+            digest = () => h.digest();
+          }
+          const sha256 = digest;
           stream.once('wantTrailers', () => {
             try {
-              stream.sendTrailers({ [T_BODY_MAC]: m.digest('hex') });
+              stream.sendTrailers({ [T_BODY_MAC]: m.of(headers, sha256()) });
             } catch (e) {
               failOrDestroy(err('ENOTCONN', `brick ${this.o.url}: ${(e as Error).message}`, { cause: e }));
             }

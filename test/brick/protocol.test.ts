@@ -116,7 +116,7 @@ describe('brick protocol over HTTP/2', function () {
     assert.equal(h.status, 'ok');
     assert.equal(h.role, 'mds');
     assert.equal(h.volumeId, 'pv');
-    assert.equal(h.protocol, 3);
+    assert.equal(h.protocol, 4);
     assert.match(h.epoch, /^[0-9a-f]{32}$/);
     assert.equal((await d.health()).role, 'ds');
   });
@@ -251,8 +251,9 @@ describe('brick protocol over HTTP/2', function () {
     assert.match(otherVersion.body, /EPROTO/);
     assert.equal((await rawH2(mds.url, { ':path': fopPath('nosuchfop') }, '{}')).status, 404);
     // Version 1 signed no epoch and sent no body MAC, version 2 no operation id, layout epoch or
-    // sender: a brick of version 3 refuses both.
-    for (const old of ['/v1/lookup', '/v2/lookup']) {
+    // sender, version 3 a body MAC over the body instead of its SHA-256: a brick of version 4
+    // refuses them all.
+    for (const old of ['/v1/lookup', '/v2/lookup', '/v3/lookup']) {
       const r = await rawH2(mds.url, { ':path': old }, '{}');
       assert.equal(r.status, 400);
       assert.equal((JSON.parse(r.body) as { errno: string }).errno, 'EPROTO');

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -15,7 +15,7 @@ import { spawnBrick, type BrickProcess } from '../../brick/spawn.js';
 import { tmpDir as brickTmpDir } from '../../brick/posix2/format.js';
 import { handlePath } from '../../brick/posix2/handles.js';
 import {
-  encodeArgsHeader, fopPath, H_ARGS, H_DATE, H_EPOCH, H_NONCE, newGfid, newNonce,
+  bodyMac, encodeArgsHeader, fopPath, H_ARGS, H_DATE, H_EPOCH, H_NONCE, newGfid, newNonce, signatureOf, T_BODY_MAC,
 } from '../../dht2-core/protocol/index.js';
 import { BrickClient } from '../../dht2-core/index.js';
 import { rejectsErrno, text } from '../helpers/assert-errno.js';
@@ -57,6 +57,7 @@ describe('brick requests: no replay, no tampered body', function () {
   afterEach(() => {
     mitm.tamper = undefined;
     mitm.dropTrailers = false;
+    mitm.retrail = undefined;
     mitm.forgeReply = undefined;
     mitm.streaming = false;
   });
@@ -169,6 +170,27 @@ describe('brick requests: no replay, no tampered body', function () {
     await rejectsErrno(c.upload('dwrite', { gfid: g, offset: 0 }, body('LOST')), 'EACCES');
     assert.equal(await content(g), 'kept');
     assert.deepEqual(await tmpFiles(), []);
+  });
+
+  // Protocol 4 (PROTOCOL.md §3.1): the trailer is an HMAC over the body's SHA-256, checked against
+  // the digest of what the brick received. A version-3 MAC (over the body itself) of the very
+  // body sent, and a version-4 MAC of another body (what a client that hashed the wrong bytes,
+  // or a shared digest gone wrong, would send), are refused; the body untouched passes.
+  it('refuses a body whose trailer is a version-3 MAC, or the MAC of another body', async () => {
+    const g = newGfid();
+    await c.upload('dput', { gfid: g }, body('kept'));
+    const sig = (h: Record<string, string>): string => signatureOf(h.authorization ?? '')!;
+    mitm.retrail = (t, b, h) => ({ ...t, [T_BODY_MAC]: createHmac('sha256', SECRET).update(`DHT2-BODY-HMAC-SHA256\n${sig(h)}\n`).update(b).digest('hex') });
+    await rejectsErrno(c.upload('dput', { gfid: g }, body('version 3')), 'EACCES');
+    mitm.retrail = (t, _b, h) => ({ ...t, [T_BODY_MAC]: bodyMac(SECRET, sig(h), createHash('sha256').update('another body').digest()) });
+    await rejectsErrno(c.upload('dput', { gfid: g }, body('this body')), 'EACCES');
+    await rejectsErrno(c.upload('dwrite', { gfid: g, offset: 0 }, body('THIS')), 'EACCES');
+    assert.equal(await content(g), 'kept');
+    assert.deepEqual(await tmpFiles(), []);
+    // The same hook, passing the trailer on as sent: accepted (the hook itself changes nothing).
+    mitm.retrail = (t) => t;
+    await c.upload('dput', { gfid: g }, body('replaced'));
+    assert.equal(await content(g), 'replaced');
   });
 
   // Issue 14 review: the refusal of a request signed for another boot travels unauthenticated on

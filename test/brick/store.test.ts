@@ -356,6 +356,24 @@ describe('brick store: DS', () => {
   const put = (gfid: string, data: string) => s.upload('dput', { gfid }, Readable.from([Buffer.from(data)]));
   const read = async (gfid: string, offset?: number, length?: number) => text((await s.download('dread', { gfid, offset, length })).body);
 
+  // The limit is counted by the writer itself (fsutil.ts handleWriter), over bodies of many chunks.
+  it('refuses a dput or dwrite body past the object size limit with EFBIG: nothing lands, no temp file', async () => {
+    const small = await PosixStore.open({ dir: join(dir.path, 'small'), role: 'ds', volumeId: 'vol1', maxObjectSize: 100_000 });
+    try {
+      const chunks = (n: number, size: number): Readable => Readable.from(Array.from({ length: n }, (_, i) => Buffer.alloc(size, 65 + (i % 26))));
+      const g = newGfid();
+      assert.equal((await small.upload('dput', { gfid: g }, chunks(10, 10_000))).size, 100_000, 'exactly the limit is fine');
+      await rejectsErrno(small.upload('dput', { gfid: g }, chunks(40, 2_501)), 'EFBIG');
+      await rejectsErrno(small.upload('dput', { gfid: newGfid(), fresh: true }, chunks(1, 100_001)), 'EFBIG');
+      await rejectsErrno(small.upload('dwrite', { gfid: g, offset: 99_000 }, chunks(3, 500)), 'EFBIG');
+      assert.equal((await small.call('dstat', { gfid: g })).size, 100_000);
+      assert.equal((await text((await small.download('dread', { gfid: g, offset: 99_990 })).body)), 'J'.repeat(10));
+      assert.deepEqual(await readdir(join(dir.path, 'small', '.dht2', 'tmp')), []);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('dcreate, dput, dread with offset and length, dstat', async () => {
     const g = newGfid();
     assert.equal((await s.call('dcreate', { gfid: g })).size, 0);

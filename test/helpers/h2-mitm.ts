@@ -31,6 +31,8 @@ export interface H2Mitm {
   tamper: ((body: Buffer, headers: Record<string, string>) => Buffer) | undefined;
   /** Drops the request trailers on the way. */
   dropTrailers: boolean;
+  /** Replaces the request trailers on the way (given the body as it goes on and the request headers). */
+  retrail: ((trailers: Record<string, string>, body: Buffer, headers: Record<string, string>) => Record<string, string>) | undefined;
   /**
    * Replaces the brick's reply to a request: called with the request's headers once the brick
    * has answered it (so whatever it ran, it ran), and what it returns is sent to the client in
@@ -75,6 +77,7 @@ export async function startH2Mitm(target: string): Promise<H2Mitm> {
     captured: [],
     tamper: undefined,
     dropTrailers: false,
+    retrail: undefined,
     forgeReply: undefined,
     streaming: false,
     retarget(url) { upstreamUrl = url; upstream?.destroy(); upstream = undefined; },
@@ -142,7 +145,8 @@ export async function startH2Mitm(target: string): Promise<H2Mitm> {
       let body: Buffer = Buffer.concat(chunks);
       if (h[':path'] !== '/-/health') mitm.captured.push({ headers: h, body, trailers });
       if (mitm.tamper && body.length > 0) body = mitm.tamper(body, h);
-      const send = trailers !== undefined && !mitm.dropTrailers ? trailers : undefined;
+      const kept = trailers !== undefined && !mitm.dropTrailers ? trailers : undefined;
+      const send = kept && mitm.retrail ? mitm.retrail(kept, body, h) : kept;
       const method = String(headers[':method']);
       const hasBody = method !== 'GET' && method !== 'HEAD';
       let up: http2.ClientHttp2Stream;
