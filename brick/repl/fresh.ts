@@ -307,7 +307,16 @@ export class FreshObjects {
       for (const g of this.pending.lackedBy(this.h.self, HEAL_BATCH)) {
         if (this.closed) break;
         try {
-          if ((await this.ensureLocal(g)) === 'gone' || !(await this.ds.has(g))) continue; // removed meanwhile: its dunlink drops the row
+          if ((await this.ensureLocal(g)) === 'gone') {
+            // Removed on every member that held it. Its dunlink drops the row, unless the row
+            // came after it (a rebuilt member's inherited lack, rebuild.ts inheritLacks): then
+            // nothing else would, and heal info would count it for ever.
+            if (!this.pending.has(g, this.h.self)) continue;
+            await this.h.done(g, this.h.self);
+            n++;
+            continue;
+          }
+          if (!(await this.ds.has(g))) continue; // removed meanwhile: its dunlink drops the row
           await this.h.done(g, this.h.self);
           n++;
         } catch (e) {

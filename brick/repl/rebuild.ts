@@ -326,7 +326,7 @@ export class Rebuild {
       }
       await store.rebuildNameIndex();
       if (await this.tailLost(r)) return;
-      await this.copyPendingRows(src);
+      await this.copyPendingRows(src, r.source);
       await this.copyOpIds(src, r.fromIndex);
       r.replayTo = (await src.call('rstatus', {})).appliedIndex;
       r.phase = 'replay';
@@ -365,7 +365,7 @@ export class Rebuild {
    * page read (nothing after fromIndex changed it). Crash safe: the rows are installed before the
    * record says `replay`, so a restart in `copy` fetches them again.
    */
-  private async copyPendingRows(src: BrickFops): Promise<void> {
+  private async copyPendingRows(src: BrickFops, source: string): Promise<void> {
     const pending = this.h.pending;
     if (!pending) return;
     const rows: PendingRow[] = [];
@@ -379,6 +379,35 @@ export class Rebuild {
     }
     pending.replaceAll(rows);
     this.h.log.info({ rows: rows.length }, 'rebuild: the source\'s pending fresh copies installed');
+    await this.inheritLacks(rows, source);
+  }
+
+  /**
+   * A row naming the source says the source lacks that fresh object, so the copy did not bring
+   * it here either: without a row naming this member, nothing would ever heal it here, and once
+   * the source healed its own copy (its row gone) this member would lack the object for good,
+   * one copy short with nothing counting it (ARCHITECTURE.md §10.13 "As built (truncation)", the
+   * gap it named). So a `pending` naming this member is logged through the primary for each such
+   * object not here: every member then holds the row (heal info counts it), the log tail brings it
+   * here, and this member's heal loop copies the object from a member the rows do not name. Crash
+   * story: the record still says `copy` until every one is logged, so a restart fetches the rows
+   * again (now with the rows naming this member for those already logged, which are skipped);
+   * logging one twice is harmless (a row is set-like state). An object deleted meanwhile gets a
+   * row its `dunlink` came before: the heal loop finds it gone on every source and logs it done.
+   */
+  private async inheritLacks(rows: readonly PendingRow[], source: string): Promise<void> {
+    const ds = this.h.store.dataStore;
+    if (!ds) return;
+    const mine = new Set(rows.filter((x) => x.member === this.h.self).map((x) => x.gfid));
+    let logged = 0;
+    for (const row of rows) {
+      if (row.member !== source || mine.has(row.gfid) || await ds.has(row.gfid)) continue;
+      const primary = this.h.primary() ?? source;
+      await this.h.peer(primary).call('pending', { gfid: row.gfid, size: row.size, crc32c: row.crc, missing: [this.h.self] });
+      mine.add(row.gfid);
+      logged++;
+    }
+    if (logged > 0) this.h.log.info({ logged, source }, 'rebuild: fresh objects the source lacks too, logged pending for this member');
   }
 
   /**

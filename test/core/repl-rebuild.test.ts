@@ -17,11 +17,13 @@
  * 4. the fallback of that rule (ON-DISK-FORMAT.md §6.5 "As built (boot id)"): when every member
  *    of a set finds a stale lock of another boot, no primary can be elected to copy from, so after
  *    a few election timeouts a majority of them (the lowest ids) give up the rebuild and vote; the
- *    set elects, serves what was written before, and the last member is rebuilt by full copy.
+ *    set elects, serves what was written before, and the last member is rebuilt by full copy;
+ * 5. a DS member rebuilt from a source that itself lacks fresh objects (pending rows name the
+ *    source) gets pending rows naming itself too, heals those objects, and ends equal.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readLogBase } from '../../brick/repl/log-base.js';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -37,11 +39,14 @@ describe('rebuild by full copy: a corrupt log, the copied opIds, a --no-sync sto
   const starts: string[] = [];
   /** Members that logged the fallback of the boot-id rule (the whole set lost power). */
   const fellBack: string[] = [];
+  /** Members that logged pending rows for the fresh objects their rebuild's source lacked. */
+  const inherited: string[] = [];
   const rv = new ReplVolume({
     volume: 'rb', tmp: 'rebuild', seed: 2207, logVar: 'REBUILD_TEST_LOG',
     onLog: (m, l) => {
       if (l.includes('"msg":"rebuild: full copy starts')) starts.push(m.id);
       if (l.includes('lost power under --no-sync')) fellBack.push(m.id);
+      if (l.includes('fresh objects the source lacks too')) inherited.push(m.id);
     },
   });
 
@@ -208,5 +213,37 @@ describe('rebuild by full copy: a corrupt log, the copied opIds, a --no-sync sto
     await rv.put('/all/after', rv.body(4096));
     await rv.readAll();
     for (const m of all) assert.equal((await rv.status(m.id))?.rebuild, undefined);
+  });
+
+  it('a DS member rebuilt from a source that lacks fresh objects logs pending rows for itself, heals them, and ends equal', async () => {
+    await rv.caughtUp('ds');
+    const d2 = rv.member('d2');
+    const d3 = rv.member('d3');
+    // d3 down: these writes' fresh objects go to d1 and d2 only, with pending rows naming d3.
+    await d3.proc!.stop();
+    d3.proc = undefined;
+    await rv.v.mkdir('/lack');
+    for (let i = 0; i < 6; i++) await rv.put(`/lack/f${i}`, rv.body(1000 + i));
+    // d3 back without its heal loop, so it still lacks them, and made the primary: the source of the rebuild below.
+    await rv.spawn(d3, d3.port, { DHT2_TEST_NO_FRESH_HEAL: '1' });
+    await rv.makePrimary('d3');
+    assert.equal((await rv.status('d3'))?.pending?.['d3'], 6, 'the rows name d3');
+    // d2 wiped (a replaced disk) and rebuilt by full copy from d3, which lacks the six objects.
+    await d2.proc!.stop();
+    d2.proc = undefined;
+    await rm(d2.dir, { recursive: true, force: true });
+    await rv.spawn(d2, d2.port);
+    // It ends with "still needs heal": d3 cannot heal without its loop.
+    const healed = await rv.cli('heal', 'start', '--full', '--timeout', '5');
+    assert.match(healed.out, /d2: rebuilt in/);
+    assert.ok(inherited.includes('d2'), `d2 logged pending rows for the objects its source lacked: ${healed.out}`);
+    // d3 heals again: both lacking members copy the objects from d1, and the rows all go.
+    await d3.proc!.stop();
+    d3.proc = undefined;
+    await rv.spawn(d3, d3.port);
+    const back = await rv.cli('heal', 'start', '--timeout', '60');
+    assert.equal(back.code, 0, back.out);
+    assert.ok(await rv.equalDigests('ds') > 6);
+    await rv.readAll();
   });
 });
