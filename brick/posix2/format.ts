@@ -195,10 +195,13 @@ export async function lockBrickDir(dir: string, waitMs = LOCK_WAIT_MS): Promise<
     try {
       const fh = await open(path, 'wx');
       await fh.writeFile(text(rebooted));
-      // The mark must survive a crash (or another power cut) before it is acted on.
-      if (rebooted) await fh.sync();
+      // Durable at once, whatever it says: a power cut while this process serves must leave this
+      // boot's lock behind, or the next start would find no evidence of the reboot (§6.5); and
+      // the mark must survive a crash (or another power cut) before it is acted on. Two fsyncs
+      // per start.
+      await fh.sync();
       await fh.close();
-      if (rebooted) await fsyncPath(metaDir(dir));
+      await fsyncPath(metaDir(dir));
       heldHere.add(path);
       return {
         rebooted,

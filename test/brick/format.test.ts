@@ -69,13 +69,14 @@ describe('brick format and identity', () => {
   });
 
   it('issue 13: a lock naming a zombie process (state Z, not yet reaped) is stale', async () => {
-    // `sleep` never waits for children, so the backgrounded `sleep 0` stays a zombie of the
-    // exec'd `sleep 30` until that one dies.
-    const parent = spawn('bash', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // `sleep` never waits for children, so the backgrounded `sleep 0.3` stays a zombie of the
+    // exec'd `sleep 30` until that one dies. (A `sleep 0` could end before the exec, and bash
+    // reaped it then: no zombie, seen once under load.)
+    const parent = spawn('bash', ['-c', 'sleep 0.3 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const [line] = (await once(parent.stdout!, 'data')) as [Buffer];
       const zombie = Number(line.toString().trim());
-      for (let i = 0; i < 50 && procState(zombie) !== 'Z'; i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 150 && procState(zombie) !== 'Z'; i++) await new Promise((r) => setTimeout(r, 20));
       assert.equal(procState(zombie), 'Z', `process ${zombie} is a zombie`);
       const b = join(dir.path, 'b');
       await mkdir(join(b, '.dht2'), { recursive: true });
