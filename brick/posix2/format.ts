@@ -203,15 +203,19 @@ export async function lockBrickDir(dir: string, waitMs = LOCK_WAIT_MS): Promise<
       await fh.close();
       await fsyncPath(metaDir(dir));
       heldHere.add(path);
+      let marked = rebooted;
       return {
         rebooted,
         release: async () => {
           heldHere.delete(path);
-          await rm(path, { force: true });
+          // A mark not acted on yet (the open failed, or the brick stopped first) stays: the
+          // lock, left behind with this dead pid, carries it to the next start (§6.5).
+          if (!marked) await rm(path, { force: true });
         },
         clearRebooted: async () => {
           await writeFile(path, text(false));
           await fsyncPath(path);
+          marked = false;
         },
       };
     } catch (e) {

@@ -316,14 +316,16 @@ export class ReplNode implements FopRouter {
       // served, and its writes were not synced; it is not trusted. A rebuild record is written
       // before the core starts (so it starts a learner: no vote, nothing served), its source
       // chosen once a primary answers (rebuild.ts); only then is the lock's mark cleared.
-      if (!rebuild) {
-        rebuild = {
-          source: '', fromIndex: 0, phase: 'copy', copiedObjects: 0, copiedBytes: 0, skippedObjects: 0, removedObjects: 0,
-          totalObjects: 0, totalBytes: 0, startedAt: Date.now(),
-        };
-        await writeRebuild(o.dir, rebuild);
-        o.logger.warn({ set: o.setId }, 'the machine restarted since this --no-sync store was served: rebuilding it by full copy before it votes or serves');
-      }
+      // A rebuild under way starts over too: what it copied, removed and installed before the
+      // power cut was not synced either, and its cursor and phase would skip it. Its source is
+      // kept (a member that was rebuilding never counts towards the all-rebooted fallback, whose
+      // voters must hold a whole store).
+      rebuild = {
+        source: rebuild?.source ?? '', fromIndex: 0, phase: 'copy', copiedObjects: 0, copiedBytes: 0, skippedObjects: 0, removedObjects: 0,
+        totalObjects: 0, totalBytes: 0, startedAt: Date.now(),
+      };
+      await writeRebuild(o.dir, rebuild);
+      o.logger.warn({ set: o.setId }, 'the machine restarted since this --no-sync store was served: rebuilding it by full copy before it votes or serves');
       await o.store.rebooted.clearRebooted();
       o.store.rebooted = undefined;
     }
@@ -870,6 +872,9 @@ export class ReplNode implements FopRouter {
       }
       if (fop === 'rcopy') {
         this.checkPeer(meta.from, fop);
+        // A member being rebuilt holds a partial store: its ENOENT would read as "removed by a
+        // later entry" to a heal that asks it (fresh.ts copyFrom), so it answers nothing.
+        if (this.rebuild.record) throw err('EAGAIN', `member ${this.o.self} is being rebuilt: not a source of copies`);
         return await this.o.store.readCopy((req as FopReq<'rcopy'>).gfid);
       }
       return await this.read(async () => {

@@ -328,12 +328,23 @@ export class BrickSession {
           UNRESPONSIVE.add(e);
           fail(e);
         }
-        if (!settled) fail(err('ENOTCONN', `brick ${this.o.url}: stream closed before a reply (code ${stream.rstCode ?? '?'})`));
+        if (!settled) {
+          // Not cancelled here, not a timeout, not refused: something is wrong with this
+          // connection (a brick restarting, a reset, a session whose flow-control or memory
+          // account is off). The next calls go to a new connection instead of trying this one
+          // again and again; it closes once its other streams are done. (A full-suite CI run
+          // saw every read fail with 503 after bursts of cancelled transfers, issue 14.)
+          this.retire(session);
+          fail(err('ENOTCONN', `brick ${this.o.url}: stream closed before a reply (code ${stream.rstCode ?? '?'})`));
+        }
       });
       stream.once('error', (e: NodeJS.ErrnoException) => {
         if (this.unresponsive.has(session)) return; // failed on 'close', as unresponsive
         const failure = err('ENOTCONN', `brick ${this.o.url}: ${e.message}`, { cause: e });
-        fail(refused() ? refusal(failure) : failure);
+        if (refused()) { fail(refusal(failure)); return; }
+        // As a close before a reply (below): the next calls take a new connection.
+        if (!settled) this.retire(session);
+        fail(failure);
       });
       stream.once('response', (reply) => {
         // The brick refused a request signed for another of its boots and named its own: this

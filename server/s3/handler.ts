@@ -102,6 +102,8 @@ export function s3Handler(o: S3HandlerOptions): (req: IncomingMessage, res: Serv
       discardBody(req, res);
       const err = s3ErrorOf(e, resource);
       if (err.code === 'InternalError') o.log.error({ err: e, requestId, method, path: rawPath }, 's3 request failed');
+      // A brick unreachable: which one and why is what an operator (and a failed test) needs.
+      else if (err.code === 'ServiceUnavailable') o.log.warn({ err: e, requestId, method, path: rawPath }, 's3 request failed: a brick is unreachable');
       else o.log.debug({ code: err.code, requestId, method, path: rawPath, msg: err.message }, 's3 error');
       sendS3Error(res, method, err, requestId, resource);
     });

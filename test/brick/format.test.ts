@@ -106,6 +106,11 @@ describe('brick format and identity', () => {
     lock = await lockBrickDir(b);
     assert.equal(lock.rebooted, true);
     assert.equal(await readFile(path, 'utf8'), `${process.pid}\n${boot}\nrebooted\n`);
+    // Released before the mark was acted on (an open that failed, a stop first): the lock stays, mark and all.
+    await lock.release();
+    assert.equal(await readFile(path, 'utf8'), `${process.pid}\n${boot}\nrebooted\n`);
+    lock = await lockBrickDir(b);
+    assert.equal(lock.rebooted, true, 'the next start still finds the mark');
     await lock.release();
     await writeFile(path, `${dead}\n${boot}\nrebooted\n`); // as a crash before the mark was cleared leaves it
     lock = await lockBrickDir(b);
@@ -113,6 +118,7 @@ describe('brick format and identity', () => {
     await lock.clearRebooted();
     assert.equal(await readFile(path, 'utf8'), `${process.pid}\n${boot}\n`);
     await lock.release();
+    await assert.rejects(readFile(path, 'utf8'), /ENOENT/, 'a lock whose mark was cleared goes at release');
     // An older lock (a pid only) says nothing of a reboot.
     await writeFile(path, String(dead));
     lock = await lockBrickDir(b);

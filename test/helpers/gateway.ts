@@ -2,7 +2,7 @@
 import { execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { startNodeChild, waitReady } from '../../brick/node-child.js';
 import { DHT2_BIN } from '../../brick/spawn.js';
 import { runGateway, type RunningGateway } from '../../server/main.js';
@@ -29,14 +29,19 @@ export function sdkClient(url: string): S3Client {
 }
 
 /** A gateway over `volfile` in this process, with the test credentials. */
-export function runTestGateway(volfile: string, o: { domain?: string; limits?: Partial<HttpLimits> } = {}): Promise<RunningGateway> {
+export function runTestGateway(volfile: string, o: { domain?: string; limits?: Partial<HttpLimits>; logger?: Logger } = {}): Promise<RunningGateway> {
   return runGateway({
     volfile, port: 0, host: '127.0.0.1', region: 'us-east-1',
-    accessKey: ACCESS_KEY, secretKey: SECRET_KEY, domain: o.domain, limits: o.limits, logger: pino({ level: process.env.DHT2_TEST_LOG ?? 'silent' }),
+    accessKey: ACCESS_KEY, secretKey: SECRET_KEY, domain: o.domain, limits: o.limits, logger: o.logger ?? pino({ level: process.env.DHT2_TEST_LOG ?? 'silent' }),
   });
 }
 
-export async function startGateway(o: { domain?: string; limits?: Partial<HttpLimits> } = {}): Promise<TestGateway> {
+/** A logger at `level` whose records are kept in `lines` (for a test's assertion messages). */
+export function keptLogger(lines: string[], level = 'warn'): Logger {
+  return pino({ level }, { write: (s: string) => { lines.push(s.trimEnd()); if (lines.length > 200) lines.shift(); } });
+}
+
+export async function startGateway(o: { domain?: string; limits?: Partial<HttpLimits>; logger?: Logger } = {}): Promise<TestGateway> {
   const cluster = await startCluster();
   const gw = await runTestGateway(cluster.volfile, o);
   return {

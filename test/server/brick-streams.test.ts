@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import aws4 from 'aws4';
 import { META_XATTR, encodeMeta } from '../../server/objects/index.js';
-import { ACCESS_KEY, SECRET_KEY, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { ACCESS_KEY, keptLogger, SECRET_KEY, startGateway, type TestGateway } from '../helpers/gateway.js';
 
 interface Reply { status: number; body: Buffer }
 
@@ -23,9 +23,11 @@ describe('brick streams are closed on every failure path (issue 14)', function (
   let host: string;
   const big = randomBytes(4 * 1024 * 1024);
   const small = randomBytes(256 * 1024);
+  /** The gateway's warnings and errors (why a request got 503), for the assertion messages. */
+  const logs: string[] = [];
 
   before(async () => {
-    t = await startGateway();
+    t = await startGateway({ logger: keptLogger(logs) });
     port = new URL(t.url).port;
     host = new URL(t.url).host;
     assert.equal((await signed('PUT', '/streams')).status, 200);
@@ -104,12 +106,12 @@ describe('brick streams are closed on every failure path (issue 14)', function (
   /** The data bricks still serve: a read of the objects and a new write. */
   async function stillServes(): Promise<void> {
     const g = await signed('GET', '/streams/small');
-    assert.equal(g.status, 200, `${g.body.toString()} open: ${JSON.stringify(t.gw.volume.brickStreams())}`);
+    assert.equal(g.status, 200, `${g.body.toString()} open: ${JSON.stringify(t.gw.volume.brickStreams())}\n${logs.slice(-10).join('\n')}`);
     assert.ok(g.body.equals(small), 'GET after the failures returns the object');
     for (let i = 0; i < 6; i++) {
       const body = randomBytes(64 * 1024);
       const put = await signed('PUT', `/streams/after-${i}`, body);
-      assert.equal(put.status, 200, `PUT after the failures: ${put.body.toString()} open: ${JSON.stringify(t.gw.volume.brickStreams())}`);
+      assert.equal(put.status, 200, `PUT after the failures: ${put.body.toString()} open: ${JSON.stringify(t.gw.volume.brickStreams())}\n${logs.slice(-10).join('\n')}`);
       assert.ok((await signed('GET', `/streams/after-${i}`)).body.equals(body));
     }
   }
