@@ -109,7 +109,7 @@ export class PosixStore implements BrickFops {
       const sync = opts.sync ?? true;
       // ON-DISK-FORMAT.md §6.5: after a reboot only a replicated brick under --no-sync distrusts
       // its store (and rebuilds itself, brick/repl/node.ts); the mark means nothing to the others.
-      const untrusted = lock.rebooted && !sync && placed !== undefined;
+      const untrusted = lock.rebooted && !sync && placed !== undefined && isReplicated(placed.set);
       if (lock.rebooted && !untrusted) await lock.clearRebooted();
       if (identity.role === 'mds') {
         const indexPath = join(metaDir(opts.dir), 'names.sqlite');

@@ -58,6 +58,17 @@ describe('brick layout store', () => {
     assert.deepEqual((await s.call('layoutget', {})).layout, layout(1), 'kept across a restart');
   });
 
+  it('ON-DISK-FORMAT §6.5: a placed brick of a set of one, under --no-sync, clears a reboot mark at open (it has no copy to rebuild from)', async () => {
+    await s.call('layoutset', { layout: layout(1) });
+    await s.close();
+    const lock = join(dir.path, '.dht2', 'lock');
+    // A stale lock of another boot, as a power cut leaves it (pid 2^22 + 1 is above Linux's pid_max).
+    await writeFile(lock, `4194305\n00000000-0000-4000-8000-000000000000\n`);
+    s = await PosixStore.open({ dir: dir.path, role: 'mds', volumeId: 'vol1', brickId: 'mds-1', sync: false });
+    assert.equal(s.rebooted, undefined, 'trusted: nothing would act on the mark');
+    assert.doesNotMatch(await readFile(lock, 'utf8'), /rebooted/, 'the mark is cleared at once');
+  });
+
   it('accepts a higher epoch or the same layout again, refuses a lower epoch or another layout of the same epoch', async () => {
     await s.call('layoutset', { layout: layout(1, 2) });
     assert.equal((await s.call('layoutset', { layout: layout(1, 2) })).epoch, 2, 'a repeat is answered as before');
