@@ -285,6 +285,10 @@ export class Rebuild {
         await writeRebuild(h.dir, r);
         h.log.info({ source: r.source, fromIndex: r.fromIndex, objects, bytes }, 'rebuild: full copy starts');
       }
+      // Before the walk: objects the source lacks now are not copied by it (and this member's
+      // own copy is removed), and the source may heal them during the copy, its rows gone by
+      // the time they are installed below: recorded for this member first (inheritLacks).
+      await this.inheritLacks(await this.sourceRows(src), r.source, 'before');
       // Step 3: the source's handles and this member's, merged in GFID order.
       const theirs = digestItems((after) => src.call('digest', after === undefined ? { limit: COPY_PAGE } : { after, limit: COPY_PAGE }), r.cursor);
       const mine = digestItems((after) => store.callWith('digest', after === undefined ? { limit: COPY_PAGE } : { after, limit: COPY_PAGE }, { at: Date.now() }), r.cursor);
@@ -368,7 +372,16 @@ export class Rebuild {
   private async copyPendingRows(src: BrickFops, source: string): Promise<void> {
     const pending = this.h.pending;
     if (!pending) return;
+    const rows = await this.sourceRows(src);
+    pending.replaceAll(rows);
+    this.h.log.info({ rows: rows.length }, 'rebuild: the source\'s pending fresh copies installed');
+    await this.inheritLacks(rows, source, 'after');
+  }
+
+  /** The source's pending rows, every page of `rpending` (none on an MDS set). */
+  private async sourceRows(src: BrickFops): Promise<PendingRow[]> {
     const rows: PendingRow[] = [];
+    if (!this.h.pending) return rows;
     let after: { gfid: string; member: string } | undefined;
     for (;;) {
       const p = await src.call('rpending', after === undefined ? { limit: ROWS_PAGE } : { after, limit: ROWS_PAGE });
@@ -377,9 +390,7 @@ export class Rebuild {
       const last = p.items.at(-1)!;
       after = { gfid: last.gfid, member: last.member };
     }
-    pending.replaceAll(rows);
-    this.h.log.info({ rows: rows.length }, 'rebuild: the source\'s pending fresh copies installed');
-    await this.inheritLacks(rows, source);
+    return rows;
   }
 
   /**
@@ -394,14 +405,18 @@ export class Rebuild {
    * again (now with the rows naming this member for those already logged, which are skipped);
    * logging one twice is harmless (a row is set-like state). An object deleted meanwhile gets a
    * row its `dunlink` came before: the heal loop finds it gone on every source and logs it done.
+   * Done twice: `before` the walk, whatever this member holds (the walk removes what the source
+   * lacks; the source may heal it during the copy and its row be gone `after`), and `after` it,
+   * for rows that came during the copy, only for objects not here. A row for an object that the
+   * copy brought after all is logged done by the heal loop, which finds it here.
    */
-  private async inheritLacks(rows: readonly PendingRow[], source: string): Promise<void> {
+  private async inheritLacks(rows: readonly PendingRow[], source: string, when: 'before' | 'after'): Promise<void> {
     const ds = this.h.store.dataStore;
     if (!ds) return;
     const mine = new Set(rows.filter((x) => x.member === this.h.self).map((x) => x.gfid));
     let logged = 0;
     for (const row of rows) {
-      if (row.member !== source || mine.has(row.gfid) || await ds.has(row.gfid)) continue;
+      if (row.member !== source || mine.has(row.gfid) || (when === 'after' && await ds.has(row.gfid))) continue;
       const primary = this.h.primary() ?? source;
       await this.h.peer(primary).call('pending', { gfid: row.gfid, size: row.size, crc32c: row.crc, missing: [this.h.self] });
       mine.add(row.gfid);
