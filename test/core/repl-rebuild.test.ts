@@ -132,6 +132,16 @@ describe('rebuild by full copy: a corrupt log, the copied opIds, a --no-sync sto
     const p = await rv.primaryOf('ds');
     const f = rv.setOf('ds').find((m) => m.id !== p)!;
     const lock = join(f.dir, '.dht2', 'lock');
+    /** Polled until member `id` is a follower again with no rebuild under way (a minute at most). */
+    const rebuiltFollower = async (id: string): Promise<void> => {
+      const end = Date.now() + 60_000;
+      for (;;) {
+        const s = await rv.status(id);
+        if (s && !s.rebuild && s.role === 'follower') return;
+        if (Date.now() > end) throw new Error(`not rebuilt: ${JSON.stringify(s)}`);
+        await delay(100);
+      }
+    };
     const restartWithLock = async (bootId: string): Promise<void> => {
       await f.proc!.stop();
       f.proc = undefined;
@@ -155,13 +165,7 @@ describe('rebuild by full copy: a corrupt log, the copied opIds, a --no-sync sto
     const first = await rv.status(f.id);
     assert.equal(first?.role, 'learner');
     assert.ok(first?.rebuild, 'being rebuilt');
-    const end = Date.now() + 60_000;
-    for (;;) {
-      const s = await rv.status(f.id);
-      if (s && !s.rebuild && s.role === 'follower') break;
-      if (Date.now() > end) throw new Error(`not rebuilt: ${JSON.stringify(s)}`);
-      await delay(100);
-    }
+    await rebuiltFollower(f.id);
     assert.ok(starts.slice(before).includes(f.id), 'it ran a full copy');
     assert.deepEqual(fellBack, [], 'with two healthy members, no fallback');
     assert.equal(await readFile(lock, 'utf8'), `${f.proc!.pid}\n${boot}\n`, 'the mark is cleared once the rebuild is recorded');
@@ -186,13 +190,7 @@ describe('rebuild by full copy: a corrupt log, the copied opIds, a --no-sync sto
     });
     await writeFile(lock, `${dead}\n00000000-0000-4000-8000-000000000000\n`);
     await rv.spawn(f, f.port, undefined, ['--no-sync']);
-    const again = Date.now() + 60_000;
-    for (;;) {
-      const s = await rv.status(f.id);
-      if (s && !s.rebuild && s.role === 'follower') break;
-      if (Date.now() > again) throw new Error(`not rebuilt: ${JSON.stringify(s)}`);
-      await delay(100);
-    }
+    await rebuiltFollower(f.id);
     assert.ok(starts.slice(n).includes(f.id), 'the rebuild under way started over with a full copy');
     assert.ok(await rv.equalDigests('ds') >= 10);
   });
